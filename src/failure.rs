@@ -1,0 +1,326 @@
+//! Failures in user code: every callback, timeout, handler and periodic call runs under
+//! `catch_unwind`, and a panic is reported with the place the callback was registered.
+//!
+//! What happens to a panic is the loop's [`ExceptionPolicy`]: by default it goes to the
+//! exception handler (which logs it; replace it with
+//! [`IoLoop::set_exception_handler`]) and the loop carries on with the rest of the batch.
+//! Under [`ExceptionPolicy::Propagate`] the loop finishes the current batch, so its state
+//! stays consistent, and then resumes the panic out of [`IoLoop::start`] or
+//! [`IoLoop::run_once`].
+//!
+//! The same wrapper times each call when a blocking threshold is configured and logs the
+//! callbacks that held the loop longer than that, again naming their registration site.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::time::Duration;
+
+use crate::IoLoop;
+
+/// A queued closure and the source location that registered it.
+pub(crate) struct Callback {
+    pub(crate) f: Box<dyn FnOnce(&IoLoop)>,
+    pub(crate) site: &'static Location<'static>,
+}
+
+impl Callback {
+    /// Wraps `f`, recording the caller (through any chain of `#[track_caller]` functions).
+    #[track_caller]
+    pub(crate) fn new(f: Box<dyn FnOnce(&IoLoop)>) -> Callback {
+        Callback::with_site(f, Location::caller())
+    }
+
+    pub(crate) fn with_site(
+        f: Box<dyn FnOnce(&IoLoop)>,
+        site: &'static Location<'static>,
+    ) -> Callback {
+        Callback { f, site }
+    }
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Callback({})", self.site)
+    }
+}
+
+/// What kind of user code panicked or blocked.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ioloop::CallbackKind::Timeout.to_string(), "timeout");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallbackKind {
+    /// A callback from [`IoLoop::add_callback`] or [`Remote::add_callback`](crate::Remote::add_callback).
+    Callback,
+    /// A timeout from [`IoLoop::add_timeout`] and friends.
+    Timeout,
+    /// An fd handler from [`IoLoop::add_handler`].
+    Handler,
+    /// A [`PeriodicCallback`](crate::PeriodicCallback)'s callback.
+    Periodic,
+}
+
+impl fmt::Display for CallbackKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallbackKind::Callback => "callback",
+            CallbackKind::Timeout => "timeout",
+            CallbackKind::Handler => "handler",
+            CallbackKind::Periodic => "periodic callback",
+        })
+    }
+}
+
+/// What to do when user code panics. Set with
+/// [`IoLoopBuilder::exception_policy`](crate::IoLoopBuilder::exception_policy).
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::{ExceptionPolicy, IoLoop};
+/// let ioloop = IoLoop::builder().exception_policy(ExceptionPolicy::Propagate).build()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExceptionPolicy {
+    /// Pass the panic to the exception handler (by default: log it) and keep running.
+    /// Tornado's behaviour.
+    #[default]
+    LogAndContinue,
+    /// Finish the current batch, then resume the panic from [`IoLoop::start`] or
+    /// [`IoLoop::run_once`]. Later panics in the same batch are logged.
+    Propagate,
+}
+
+/// A panic caught in user code, as given to the exception handler.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let s = seen.clone();
+/// ioloop.set_exception_handler(move |report| {
+///     s.borrow_mut().push((report.kind(), report.message().to_owned(), report.site().line()));
+/// });
+/// let line = line!() + 1;
+/// ioloop.add_callback(|_| panic!("boom"));
+/// ioloop.run_once(std::time::Duration::ZERO)?;
+/// assert_eq!(seen.borrow()[0], (ioloop::CallbackKind::Callback, "boom".to_owned(), line));
+/// # Ok::<(), ioloop::LoopError>(())
+/// ```
+pub struct PanicReport<'a> {
+    kind: CallbackKind,
+    site: &'static Location<'static>,
+    payload: &'a (dyn Any + Send),
+}
+
+impl PanicReport<'_> {
+    /// What kind of callback panicked.
+    ///
+    /// # Examples
+    ///
+    /// See [`PanicReport`].
+    pub fn kind(&self) -> CallbackKind {
+        self.kind
+    }
+
+    /// Where the callback was registered (`file:line:column`).
+    ///
+    /// # Examples
+    ///
+    /// See [`PanicReport`].
+    pub fn site(&self) -> &'static Location<'static> {
+        self.site
+    }
+
+    /// The panic message, when the payload is a string (it nearly always is).
+    ///
+    /// # Examples
+    ///
+    /// See [`PanicReport`].
+    pub fn message(&self) -> &str {
+        panic_message(self.payload)
+    }
+
+    /// The raw panic payload.
+    ///
+    /// # Examples
+    ///
+    /// See [`PanicReport`]; `report.payload().downcast_ref::<MyError>()` recovers a
+    /// payload given to `std::panic::panic_any`.
+    pub fn payload(&self) -> &(dyn Any + Send) {
+        self.payload
+    }
+}
+
+impl fmt::Debug for PanicReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PanicReport")
+            .field("kind", &self.kind)
+            .field("site", &self.site)
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+impl fmt::Display for PanicReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "panic in {} registered at {}: {}",
+            self.kind,
+            self.site,
+            self.message()
+        )
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+type ExceptionHandler = Box<dyn FnMut(&PanicReport<'_>)>;
+
+/// The loop's failure settings and the panic waiting to be propagated.
+pub(crate) struct FailureHandling {
+    policy: ExceptionPolicy,
+    blocking_threshold: Option<Duration>,
+    handler: RefCell<Option<ExceptionHandler>>,
+    /// Bumped by every `set_exception_handler`, so a handler that replaces itself while it
+    /// runs is not put back afterwards.
+    handler_version: std::cell::Cell<u64>,
+    propagating: RefCell<Option<Box<dyn Any + Send>>>,
+}
+
+impl FailureHandling {
+    pub(crate) fn new(policy: ExceptionPolicy, blocking_threshold: Option<Duration>) -> Self {
+        FailureHandling {
+            policy,
+            blocking_threshold,
+            handler: RefCell::new(None),
+            handler_version: std::cell::Cell::new(0),
+            propagating: RefCell::new(None),
+        }
+    }
+
+    /// The panic to resume, if [`ExceptionPolicy::Propagate`] caught one.
+    pub(crate) fn take_propagating(&self) -> Option<Box<dyn Any + Send>> {
+        self.propagating.borrow_mut().take()
+    }
+
+    fn report(&self, kind: CallbackKind, site: &'static Location<'static>, payload: Box<dyn Any + Send>) {
+        if self.policy == ExceptionPolicy::Propagate {
+            let mut slot = self.propagating.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(payload);
+                return;
+            }
+        }
+        let report = PanicReport {
+            kind,
+            site,
+            payload: &*payload,
+        };
+        let taken = self.handler.borrow_mut().take();
+        let Some(mut handler) = taken else {
+            log::error!(target: "ioloop", "{report}");
+            return;
+        };
+        let version = self.handler_version.get();
+        if let Err(inner) = panic::catch_unwind(AssertUnwindSafe(|| handler(&report))) {
+            log::error!(
+                target: "ioloop",
+                "the exception handler panicked ({}) while handling: {report}",
+                panic_message(&*inner)
+            );
+        }
+        if self.handler_version.get() == version {
+            *self.handler.borrow_mut() = Some(handler);
+        }
+    }
+}
+
+impl fmt::Debug for FailureHandling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailureHandling")
+            .field("policy", &self.policy)
+            .field("blocking_threshold", &self.blocking_threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IoLoop {
+    /// Runs user code `f` on behalf of a callback of `kind` registered at `site`: catches a
+    /// panic and hands it to the exception policy, and logs the call if it took longer
+    /// than the blocking threshold (measured on the loop's clock).
+    pub(crate) fn run_guarded(
+        &self,
+        kind: CallbackKind,
+        site: &'static Location<'static>,
+        f: impl FnOnce(),
+    ) {
+        let failure = &self.inner.failure;
+        let started = failure.blocking_threshold.map(|_| self.inner.clock.now());
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+            failure.report(kind, site, payload);
+        }
+        if let (Some(threshold), Some(started)) = (failure.blocking_threshold, started) {
+            let took = self.inner.clock.now().saturating_duration_since(started);
+            if took > threshold {
+                log::warn!(
+                    target: "ioloop",
+                    "IoLoop blocked for {took:?} (threshold {threshold:?}) by a {kind} registered at {site}"
+                );
+            }
+        }
+    }
+
+    /// Replaces the exception handler: the function that receives panics caught in
+    /// callbacks, timeouts, handlers and periodic callbacks under
+    /// [`ExceptionPolicy::LogAndContinue`]. The default handler logs the report at
+    /// `error` level (target `ioloop`).
+    ///
+    /// Runs on the loop thread, after the panicking callback unwound and before the next
+    /// callback of the batch. A panic inside the handler itself is logged and ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let panics = Rc::new(Cell::new(0));
+    /// let p = panics.clone();
+    /// ioloop.set_exception_handler(move |_report| p.set(p.get() + 1));
+    /// ioloop.add_callback(|_| panic!("first"));
+    /// ioloop.add_callback(|_| panic!("second"));
+    /// ioloop.run_once(std::time::Duration::ZERO)?;
+    /// assert_eq!(panics.get(), 2);
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
+    pub fn set_exception_handler<F>(&self, handler: F)
+    where
+        F: FnMut(&PanicReport<'_>) + 'static,
+    {
+        let failure = &self.inner.failure;
+        failure.handler_version.set(failure.handler_version.get() + 1);
+        *failure.handler.borrow_mut() = Some(Box::new(handler));
+    }
+}

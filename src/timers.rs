@@ -1,0 +1,406 @@
+//! The timer heap: pending timeouts ordered by `(deadline, insertion order)`, with
+//! cancellation that frees the closure at once and compaction that bounds memory.
+//!
+//! A timeout lives in two places: its closure in a [`Slab`] slot (so
+//! [`IoLoop::remove_timeout`](crate::IoLoop::remove_timeout) is O(1) and drops the closure
+//! immediately) and a small `(deadline, seq, slot)` entry in a binary heap. Cancelling
+//! leaves the heap entry behind; it is recognised as stale because its `seq` no longer
+//! matches the slot. Stale entries are popped when they reach the top, and the heap is
+//! rebuilt from live entries once more than [`COMPACT_MIN`] of them make up over half of
+//! it (Tornado's rule), so a program that adds and cancels far-future timers forever uses
+//! bounded memory.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::failure::Callback;
+use crate::IoLoop;
+
+/// Stale heap entries tolerated before compaction is considered (Tornado uses 512).
+pub(crate) const COMPACT_MIN: usize = 512;
+
+/// A handle to a pending timeout, returned by
+/// [`IoLoop::add_timeout`](crate::IoLoop::add_timeout) and friends.
+///
+/// It is a plain `Copy` token: passing it to
+/// [`IoLoop::remove_timeout`](crate::IoLoop::remove_timeout) after the timeout fired, or
+/// twice, does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let timeout = ioloop.call_later(Duration::from_secs(3600), |_| unreachable!());
+/// assert!(ioloop.remove_timeout(timeout));
+/// assert!(!ioloop.remove_timeout(timeout));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout {
+    slot: u32,
+    seq: u64,
+}
+
+/// A point in time accepted by [`IoLoop::add_timeout`](crate::IoLoop::add_timeout): an
+/// absolute [`Instant`] or a [`Duration`] from the loop's current time (Tornado accepted a
+/// float deadline or a `timedelta`).
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::Deadline;
+/// use std::time::{Duration, Instant};
+///
+/// let now = Instant::now();
+/// assert_eq!(Duration::from_secs(1).resolve(now), now + Duration::from_secs(1));
+/// assert_eq!(now.resolve(now + Duration::from_secs(9)), now);
+/// ```
+pub trait Deadline {
+    /// The absolute deadline, given the loop's current time `now`.
+    fn resolve(self, now: Instant) -> Instant;
+}
+
+impl Deadline for Instant {
+    fn resolve(self, _now: Instant) -> Instant {
+        self
+    }
+}
+
+impl Deadline for Duration {
+    fn resolve(self, now: Instant) -> Instant {
+        now.checked_add(self).unwrap_or_else(|| far_future(now))
+    }
+}
+
+/// A deadline so far away that it never fires in practice (about 30 years).
+fn far_future(now: Instant) -> Instant {
+    now + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// One heap entry: 24 bytes. Deadlines are nanoseconds since the heap's epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeapEntry {
+    deadline_ns: u64,
+    seq: u64,
+    slot: u32,
+}
+
+impl Ord for HeapEntry {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline first and,
+    /// among equal deadlines, the one added first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.deadline_ns, other.seq).cmp(&(self.deadline_ns, self.seq))
+    }
+}
+
+impl PartialOrd for HeapEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug)]
+struct TimerSlot {
+    seq: u64,
+    /// False once the heap entry was popped into a due batch (see [`TimerHeap::collect_due`]).
+    in_heap: bool,
+    callback: Callback,
+}
+
+/// The loop's pending timeouts. Not thread-safe; owned by the loop.
+#[derive(Debug)]
+pub(crate) struct TimerHeap {
+    epoch: Instant,
+    heap: BinaryHeap<HeapEntry>,
+    slots: Slab<TimerSlot>,
+    /// Heap entries whose timeout was cancelled (exact count).
+    stale: usize,
+    next_seq: u64,
+}
+
+impl TimerHeap {
+    pub(crate) fn new(epoch: Instant) -> TimerHeap {
+        TimerHeap {
+            epoch,
+            heap: BinaryHeap::new(),
+            slots: Slab::new(),
+            stale: 0,
+            next_seq: 0,
+        }
+    }
+
+    fn to_ns(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn to_instant(&self, ns: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ns)
+    }
+
+    /// Adds a timeout firing at `deadline`.
+    pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Timeout {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = self.slots.insert(TimerSlot {
+            seq,
+            in_heap: true,
+            callback,
+        });
+        let slot = u32::try_from(slot).expect("more than 2^32 pending timeouts");
+        self.heap.push(HeapEntry {
+            deadline_ns: self.to_ns(deadline),
+            seq,
+            slot,
+        });
+        Timeout { slot, seq }
+    }
+
+    /// Removes a pending timeout and returns its closure, or `None` if it already fired or
+    /// was removed. The caller drops the closure after releasing its borrow of the heap.
+    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
+        let slot = timeout.slot as usize;
+        match self.slots.get(slot) {
+            Some(s) if s.seq == timeout.seq => {}
+            _ => return None,
+        }
+        let removed = self.slots.remove(slot);
+        if removed.in_heap {
+            self.stale += 1;
+            self.maybe_compact();
+        }
+        Some(removed.callback)
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.stale > COMPACT_MIN && self.stale * 2 > self.heap.len() {
+            let slots = &self.slots;
+            self.heap
+                .retain(|e| slots.get(e.slot as usize).is_some_and(|s| s.seq == e.seq));
+            self.stale = 0;
+        }
+    }
+
+    fn is_live(&self, e: &HeapEntry) -> bool {
+        self.slots
+            .get(e.slot as usize)
+            .is_some_and(|s| s.seq == e.seq)
+    }
+
+    /// Pops stale entries off the top of the heap.
+    fn drop_stale_head(&mut self) {
+        while let Some(top) = self.heap.peek() {
+            if self.is_live(top) {
+                break;
+            }
+            self.heap.pop();
+            self.stale -= 1;
+        }
+    }
+
+    /// Moves every timeout with `deadline <= now` out of the heap into `due`, in firing
+    /// order. Their closures stay in their slots until [`TimerHeap::remove`] takes them,
+    /// so a timeout cancelled after collection (by a callback or an earlier timer of the
+    /// same iteration) does not fire.
+    pub(crate) fn collect_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
+        let now_ns = self.to_ns(now);
+        loop {
+            self.drop_stale_head();
+            match self.heap.peek() {
+                Some(top) if top.deadline_ns <= now_ns => {
+                    let e = self.heap.pop().expect("peeked");
+                    self.slots[e.slot as usize].in_heap = false;
+                    due.push(Timeout {
+                        slot: e.slot,
+                        seq: e.seq,
+                    });
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        self.drop_stale_head();
+        self.heap.peek().map(|e| self.to_instant(e.deadline_ns))
+    }
+
+    /// Whether any timeout is pending (collected-but-not-run ones included).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Number of pending timeouts.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Number of heap entries, stale ones included (for memory accounting).
+    pub(crate) fn heap_entries(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Removes every timeout; the caller drops the returned closures.
+    pub(crate) fn take_all(&mut self) -> Vec<Callback> {
+        self.heap.clear();
+        self.stale = 0;
+        self.slots.drain().map(|s| s.callback).collect()
+    }
+}
+
+impl IoLoop {
+    /// Runs `callback` once the loop's clock reaches `deadline`: an [`Instant`], or a
+    /// [`Duration`] from [`IoLoop::time`].
+    ///
+    /// Never early: the timeout runs on the first iteration whose time is `>= deadline`.
+    /// Timeouts with equal deadlines run in the order they were added. A timeout added by
+    /// a callback or timeout runs no earlier than the next iteration, even if already due.
+    /// Loop thread only; on a closed loop the callback is dropped. A panic in `callback`
+    /// is reported with this call's `file:line`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// ioloop.add_timeout(Duration::from_millis(5), |ioloop| ioloop.stop());
+    /// let deadline = ioloop.time() + Duration::from_secs(3600);
+    /// let later = ioloop.add_timeout(deadline, |_| unreachable!());
+    /// ioloop.start()?;
+    /// ioloop.remove_timeout(later);
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
+    #[track_caller]
+    pub fn add_timeout<F>(&self, deadline: impl Deadline, callback: F) -> Timeout
+    where
+        F: FnOnce(&IoLoop) + 'static,
+    {
+        let callback = Callback::new(Box::new(callback));
+        let inner = &*self.inner;
+        if inner.closed.get() {
+            log::debug!(target: "ioloop", "timeout added to a closed IoLoop was dropped");
+            return Timeout {
+                slot: u32::MAX,
+                seq: u64::MAX,
+            };
+        }
+        let deadline = deadline.resolve(inner.clock.now());
+        inner.timers.borrow_mut().insert(deadline, callback)
+    }
+
+    /// Runs `callback` after `delay` (asyncio's name for
+    /// [`add_timeout`](IoLoop::add_timeout) with a [`Duration`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// ioloop.call_later(std::time::Duration::ZERO, |ioloop| ioloop.stop());
+    /// ioloop.start()?;
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
+    #[track_caller]
+    pub fn call_later<F>(&self, delay: Duration, callback: F) -> Timeout
+    where
+        F: FnOnce(&IoLoop) + 'static,
+    {
+        self.add_timeout(delay, callback)
+    }
+
+    /// Runs `callback` at `when` (asyncio's name for
+    /// [`add_timeout`](IoLoop::add_timeout) with an [`Instant`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// ioloop.call_at(ioloop.time(), |ioloop| ioloop.stop());
+    /// ioloop.start()?;
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
+    #[track_caller]
+    pub fn call_at<F>(&self, when: Instant, callback: F) -> Timeout
+    where
+        F: FnOnce(&IoLoop) + 'static,
+    {
+        self.add_timeout(when, callback)
+    }
+
+    /// Cancels a pending timeout and drops its closure at once. Returns whether it was
+    /// pending; a timeout that already fired, was already removed or is unknown is left
+    /// alone. A timeout removed by a callback or an earlier timeout of the same iteration
+    /// does not run. Loop thread only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let t = ioloop.call_later(Duration::from_secs(1), |_| unreachable!());
+    /// assert!(ioloop.remove_timeout(t));
+    /// assert_eq!(ioloop.stats().timeouts_pending, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remove_timeout(&self, timeout: Timeout) -> bool {
+        let removed = self.inner.timers.borrow_mut().remove(timeout);
+        // Dropped after the borrow ends: the closure's destructor may use the loop.
+        removed.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cb() -> Callback {
+        Callback::new(Box::new(|_| {}))
+    }
+
+    #[test]
+    fn heap_entry_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<HeapEntry>(), 24);
+    }
+
+    #[test]
+    fn equal_deadlines_collect_in_insertion_order() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let d = t0 + Duration::from_secs(1);
+        let ids: Vec<_> = (0..100).map(|_| heap.insert(d, cb())).collect();
+        let mut due = Vec::new();
+        heap.collect_due(d, &mut due);
+        assert_eq!(due, ids);
+    }
+
+    #[test]
+    fn cancelling_after_collection_keeps_the_stale_count_exact() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let a = heap.insert(t0, cb());
+        let mut due = Vec::new();
+        heap.collect_due(t0, &mut due);
+        assert!(heap.remove(a).is_some());
+        assert_eq!(heap.stale, 0);
+        assert!(heap.remove(a).is_none());
+    }
+
+    #[test]
+    fn compaction_bounds_the_heap() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let far = t0 + Duration::from_secs(1_000_000);
+        let keep = heap.insert(far, cb());
+        for _ in 0..100_000 {
+            let t = heap.insert(far, cb());
+            heap.remove(t);
+            assert!(heap.heap_entries() <= 2 * COMPACT_MIN + 2);
+        }
+        assert_eq!(heap.len(), 1);
+        assert_eq!(heap.next_deadline(), Some(heap.to_instant(heap.to_ns(far))));
+        assert!(heap.remove(keep).is_some());
+    }
+}
