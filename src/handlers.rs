@@ -613,6 +613,9 @@ impl IoLoop {
 
     fn arm(&self, fd: RawFd, key: usize, interest: Interest) -> std::io::Result<()> {
         let inner = &*self.inner;
+        inner
+            .poller_modifications
+            .set(inner.poller_modifications.get() + 1);
         // SAFETY: `fd` comes from a live registration (checked by the caller).
         let source = unsafe { registered_fd(fd) };
         inner

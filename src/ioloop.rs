@@ -86,6 +86,7 @@ pub(crate) struct LoopInner {
     in_iteration: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     iterations: Cell<u64>,
+    pub(crate) poller_modifications: Cell<u64>,
 }
 
 /// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
@@ -181,6 +182,7 @@ impl IoLoopBuilder {
             in_iteration: Cell::new(false),
             closed: Cell::new(false),
             iterations: Cell::new(0),
+            poller_modifications: Cell::new(0),
         });
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
@@ -229,6 +231,9 @@ pub struct LoopStats {
     pub handlers: usize,
     /// Poller wakeups sent by [`Remote`]s (posts are coalesced into these).
     pub remote_wakeups: u64,
+    /// Calls to the poller's `modify` (interest changes, and re-arming on platforms
+    /// without level-triggered polling).
+    pub poller_modifications: u64,
 }
 
 /// Whether the run loop should go on after an iteration.
@@ -744,6 +749,7 @@ impl IoLoop {
             timer_heap_entries: timers.heap_entries(),
             handlers: inner.handlers.borrow().len(),
             remote_wakeups: inner.shared.wakeups(),
+            poller_modifications: inner.poller_modifications.get(),
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Small helpers shared by the integration tests: a loop on a manual clock, stepping, log
+//! capture and socket pairs.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use ioloop::{IoLoop, ManualClock};
+
+/// A loop driven by a manual clock.
+pub fn manual_loop() -> (IoLoop, ManualClock) {
+    let clock = ManualClock::new();
+    let ioloop = IoLoop::builder().clock(clock.clone()).build().unwrap();
+    (ioloop, clock)
+}
+
+/// One non-blocking iteration.
+pub fn step(ioloop: &IoLoop) {
+    ioloop.run_once(Duration::ZERO).unwrap();
+}
+
+/// Advances the manual clock to the loop's next deadline and runs one iteration.
+pub fn advance_to_next_deadline(ioloop: &IoLoop, clock: &ManualClock) {
+    let wait = ioloop.poll_timeout().expect("something is scheduled");
+    clock.advance(wait);
+    step(ioloop);
+}
+
+/// Seconds since `t0`, as f64 (for comparing against Tornado's test tables).
+pub fn secs_since(t0: Instant, t: Instant) -> f64 {
+    (t - t0).as_secs_f64()
+}
+
+/// A shared, append-only log of events for ordering assertions.
+#[derive(Clone, Default)]
+pub struct Trace(Rc<RefCell<Vec<String>>>);
+
+impl Trace {
+    pub fn push(&self, s: impl Into<String>) {
+        self.0.borrow_mut().push(s.into());
+    }
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+}
+
+thread_local! {
+    static CAPTURED: RefCell<Vec<(log::Level, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+struct CaptureLogger;
+
+impl log::Log for CaptureLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        CAPTURED.with(|c| c.borrow_mut().push((record.level(), record.args().to_string())));
+    }
+    fn flush(&self) {}
+}
+
+/// Starts capturing log records made on this thread (tests run on separate threads).
+pub fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&CaptureLogger).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+    CAPTURED.with(|c| c.borrow_mut().clear());
+}
+
+/// The records captured on this thread so far, at `level` or more severe.
+pub fn captured(level: log::Level) -> Vec<String> {
+    CAPTURED.with(|c| {
+        c.borrow()
+            .iter()
+            .filter(|(l, _)| *l <= level)
+            .map(|(_, m)| m.clone())
+            .collect()
+    })
+}
+
+/// A connected pair of loopback TCP streams, both non-blocking.
+pub fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (b, _) = listener.accept().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    (a, b)
+}
