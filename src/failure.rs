@@ -224,7 +224,12 @@ impl FailureHandling {
         self.propagating.borrow_mut().take()
     }
 
-    fn report(&self, kind: CallbackKind, site: &'static Location<'static>, payload: Box<dyn Any + Send>) {
+    fn report(
+        &self,
+        kind: CallbackKind,
+        site: &'static Location<'static>,
+        payload: Box<dyn Any + Send>,
+    ) {
         if self.policy == ExceptionPolicy::Propagate {
             let mut slot = self.propagating.borrow_mut();
             if slot.is_none() {
@@ -320,7 +325,9 @@ impl IoLoop {
         F: FnMut(&PanicReport<'_>) + 'static,
     {
         let failure = &self.inner.failure;
-        failure.handler_version.set(failure.handler_version.get() + 1);
+        failure
+            .handler_version
+            .set(failure.handler_version.get() + 1);
         *failure.handler.borrow_mut() = Some(Box::new(handler));
     }
 }

@@ -304,7 +304,11 @@ impl<S> fmt::Debug for RegisterError<S> {
 
 impl<S> fmt::Display for RegisterError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot register the source with the poller: {}", self.error)
+        write!(
+            f,
+            "cannot register the source with the poller: {}",
+            self.error
+        )
     }
 }
 
@@ -549,12 +553,11 @@ impl IoLoop {
             return Err(RegisterError::new(closed, source));
         }
         let fd = source.as_fd().as_raw_fd();
-        let key = inner.handlers.borrow_mut().insert(
-            fd,
-            interest,
-            site,
-            registration(source, handler),
-        );
+        let key =
+            inner
+                .handlers
+                .borrow_mut()
+                .insert(fd, interest, site, registration(source, handler));
         // SAFETY: the registry now owns the source; every path that drops it (remove,
         // close, drop of the loop) calls `Poller::delete` first.
         let added = unsafe {

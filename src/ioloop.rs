@@ -34,7 +34,7 @@ use crate::failure::{Callback, CallbackKind, ExceptionPolicy, FailureHandling};
 use crate::handlers::HandlerRegistry;
 use crate::poll::ReadinessBuffer;
 use crate::remote::{Remote, Shared};
-use crate::timers::{TimerHeap, Timeout};
+use crate::timers::{Timeout, TimerHeap};
 
 thread_local! {
     static CURRENT: RefCell<Option<Weak<LoopInner>>> = const { RefCell::new(None) };
@@ -87,6 +87,8 @@ pub(crate) struct LoopInner {
     pub(crate) closed: Cell<bool>,
     iterations: Cell<u64>,
     pub(crate) poller_modifications: Cell<u64>,
+    /// [`Shared::wakeups`] as read before the last real poller wait.
+    wakeups_consumed: Cell<u64>,
 }
 
 /// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
@@ -183,6 +185,7 @@ impl IoLoopBuilder {
             closed: Cell::new(false),
             iterations: Cell::new(0),
             poller_modifications: Cell::new(0),
+            wakeups_consumed: Cell::new(0),
         });
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
@@ -643,11 +646,17 @@ impl IoLoop {
             (Some(t), Some(max)) => Some(t.min(max)),
             (t, max) => t.or(max),
         };
-        let has_sources = !inner.handlers.borrow().is_empty();
-        inner
-            .readiness
-            .borrow_mut()
-            .wait(&inner.shared.poller, timeout, has_sources)?;
+        let wakeups = inner.shared.wakeups();
+        let nothing_pending =
+            inner.handlers.borrow().is_empty() && wakeups == inner.wakeups_consumed.get();
+        let waited =
+            inner
+                .readiness
+                .borrow_mut()
+                .wait(&inner.shared.poller, timeout, nothing_pending)?;
+        if waited {
+            inner.wakeups_consumed.set(wakeups);
+        }
 
         // 6: readiness.
         self.dispatch_ready();

@@ -89,7 +89,10 @@ impl PeriodicCallback {
     where
         F: FnMut(&IoLoop, &PeriodicCallback) + 'static,
     {
-        assert!(!period.is_zero(), "PeriodicCallback period must be greater than zero");
+        assert!(
+            !period.is_zero(),
+            "PeriodicCallback period must be greater than zero"
+        );
         PeriodicCallback {
             inner: Rc::new(PeriodicInner {
                 ioloop: Rc::downgrade(&ioloop.inner),

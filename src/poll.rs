@@ -5,10 +5,10 @@
 //! its notifier every time). An iteration that must not block (callbacks are queued) asks
 //! first whether anything is ready at all with a single zero-timeout `poll(2)` on the
 //! poller's own fd, which is readable exactly when some registered source or a wakeup is
-//! pending; only then does it pay for `wait`. An iteration that must not block and has no
-//! registered source skips the poller altogether: cross-thread callbacks are found in their
-//! queue, not through the poller, and a pending wakeup is consumed by the next blocking
-//! wait.
+//! pending; only then does it pay for `wait`. An iteration that must not block, has no
+//! registered source and has seen no wakeup since its last wait skips the poller
+//! altogether: cross-thread callbacks are found in their queue, not through the poller.
+//! (A pending wakeup is always consumed, so a host waiting on the loop's fd never spins.)
 
 use std::io;
 use std::num::NonZeroUsize;
@@ -34,21 +34,27 @@ impl ReadinessBuffer {
     }
 
     /// Waits up to `timeout` (`None`: until something happens) and fills `ready`.
+    /// `nothing_pending` says the caller knows the poller has nothing to report (no
+    /// registered source, no wakeup sent since the last wait). Returns whether the poller
+    /// was actually waited on (which consumes any pending wakeup).
     pub(crate) fn wait(
         &mut self,
         poller: &Poller,
         timeout: Option<Duration>,
-        has_sources: bool,
-    ) -> io::Result<()> {
+        nothing_pending: bool,
+    ) -> io::Result<bool> {
         self.ready.clear();
-        if timeout == Some(Duration::ZERO) && (!has_sources || !anything_ready(poller)?) {
-            return Ok(());
+        if timeout == Some(Duration::ZERO) && (nothing_pending || !anything_ready(poller)?) {
+            return Ok(false);
         }
         self.events.clear();
         poller.wait(&mut self.events, timeout)?;
-        self.ready
-            .extend(self.events.iter().map(|ev| (ev.key, Readiness::from_event(&ev))));
-        Ok(())
+        self.ready.extend(
+            self.events
+                .iter()
+                .map(|ev| (ev.key, Readiness::from_event(&ev))),
+        );
+        Ok(true)
     }
 }
 

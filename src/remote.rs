@@ -59,11 +59,14 @@ impl Shared {
     }
 
     /// Wakes the loop's current or next poll.
+    ///
+    /// The counter is bumped after the notification is sent, so a loop that read the
+    /// counter before its wait has consumed every notification counted so far.
     fn wake(&self) {
-        self.wakeups.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.poller.notify() {
             log::error!(target: "ioloop", "failed to wake the loop: {e}");
         }
+        self.wakeups.fetch_add(1, Ordering::Release);
     }
 
     fn post(&self, callback: PostedCallback) -> Result<(), LoopError> {
@@ -127,7 +130,7 @@ impl Shared {
     }
 
     pub(crate) fn wakeups(&self) -> u64 {
-        self.wakeups.load(Ordering::Relaxed)
+        self.wakeups.load(Ordering::Acquire)
     }
 }
 

@@ -26,12 +26,16 @@ fn readiness_is_level_triggered() {
     let reads = Rc::new(RefCell::new(Vec::new()));
     let r = reads.clone();
     ioloop
-        .add_handler(reader, Interest::READ, move |_, reader: &mut TcpStream, ev| {
-            assert!(ev.is_readable());
-            let mut byte = [0u8; 1];
-            let n = reader.read(&mut byte).unwrap();
-            r.borrow_mut().push(byte[..n].to_vec());
-        })
+        .add_handler(
+            reader,
+            Interest::READ,
+            move |_, reader: &mut TcpStream, ev| {
+                assert!(ev.is_readable());
+                let mut byte = [0u8; 1];
+                let n = reader.read(&mut byte).unwrap();
+                r.borrow_mut().push(byte[..n].to_vec());
+            },
+        )
         .unwrap();
     writer.write_all(b"abc").unwrap();
     // Each iteration reads one byte; the rest stays readable and is reported again.
@@ -39,7 +43,10 @@ fn readiness_is_level_triggered() {
         // Loopback delivery is immediate but give the kernel a blocking wait to be sure.
         ioloop.run_once(std::time::Duration::from_secs(5)).unwrap();
     }
-    assert_eq!(*reads.borrow(), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    assert_eq!(
+        *reads.borrow(),
+        [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+    );
     step(&ioloop);
     assert_eq!(reads.borrow().len(), 3, "drained: no more events");
 }
@@ -119,7 +126,12 @@ fn a_handler_removed_by_an_earlier_handler_of_the_batch_is_not_called() {
     a_peer.write_all(b"x").unwrap();
     b_peer.write_all(b"x").unwrap();
     ioloop.run_once(std::time::Duration::from_secs(5)).unwrap();
-    assert_eq!(trace.len(), 1, "only one of the two handlers ran: {:?}", trace.take());
+    assert_eq!(
+        trace.len(),
+        1,
+        "only one of the two handlers ran: {:?}",
+        trace.take()
+    );
 }
 
 #[test]
@@ -137,7 +149,11 @@ fn handlers_can_update_their_own_interest() {
     step(&ioloop);
     step(&ioloop);
     step(&ioloop);
-    assert_eq!(writes.get(), 1, "after switching to READ the idle socket is quiet");
+    assert_eq!(
+        writes.get(),
+        1,
+        "after switching to READ the idle socket is quiet"
+    );
 }
 
 #[test]
@@ -281,12 +297,16 @@ fn peer_reset_is_reported_as_readiness_and_error() {
     let seen = Rc::new(RefCell::new(None));
     let s = seen.clone();
     ioloop
-        .add_handler(a, Interest::READ, move |ioloop, sock: &mut TcpStream, ev| {
-            let mut buf = [0u8; 16];
-            let read = sock.read(&mut buf).map_err(|e| e.kind());
-            *s.borrow_mut() = Some((ev.is_readable(), ev.is_error() || ev.is_hangup(), read));
-            ioloop.remove_handler(ev.id());
-        })
+        .add_handler(
+            a,
+            Interest::READ,
+            move |ioloop, sock: &mut TcpStream, ev| {
+                let mut buf = [0u8; 16];
+                let read = sock.read(&mut buf).map_err(|e| e.kind());
+                *s.borrow_mut() = Some((ev.is_readable(), ev.is_error() || ev.is_hangup(), read));
+                ioloop.remove_handler(ev.id());
+            },
+        )
         .unwrap();
     step(&ioloop);
     assert!(seen.borrow().is_none(), "nothing to read yet");
@@ -347,7 +367,11 @@ fn a_slot_reused_in_the_same_batch_never_gets_the_old_event() {
     step(&ioloop);
     assert!(first_done.get());
     assert!(!second_ran.get(), "the removed handler was called");
-    assert_eq!(fresh_calls.get(), 0, "the reused slot received the old event");
+    assert_eq!(
+        fresh_calls.get(),
+        0,
+        "the reused slot received the old event"
+    );
     step(&ioloop);
     assert_eq!(fresh_calls.get(), 1, "the new registration works");
 }

@@ -130,7 +130,10 @@ fn start_inside_a_running_loop_is_an_error_not_a_deadlock() {
     let result = Rc::new(Cell::new(None));
     let r = result.clone();
     ioloop.add_callback(move |ioloop| {
-        r.set(Some(matches!(ioloop.start(), Err(LoopError::AlreadyRunning))));
+        r.set(Some(matches!(
+            ioloop.start(),
+            Err(LoopError::AlreadyRunning)
+        )));
         ioloop.stop();
     });
     ioloop.start().unwrap();
@@ -248,7 +251,10 @@ fn close_drops_pending_work_and_refuses_to_run() {
     ioloop.call_later(Duration::ZERO, |_| panic!("must not run"));
     ioloop.close(true).unwrap();
     assert!(ioloop.is_closed());
-    assert!(matches!(ioloop.run_once(Duration::ZERO), Err(LoopError::Closed)));
+    assert!(matches!(
+        ioloop.run_once(Duration::ZERO),
+        Err(LoopError::Closed)
+    ));
     assert!(matches!(ioloop.start(), Err(LoopError::Closed)));
     assert!(!ran.get());
     assert_eq!(ioloop.stats().callbacks_queued, 0);

@@ -61,7 +61,10 @@ impl log::Log for CaptureLogger {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
-        CAPTURED.with(|c| c.borrow_mut().push((record.level(), record.args().to_string())));
+        CAPTURED.with(|c| {
+            c.borrow_mut()
+                .push((record.level(), record.args().to_string()))
+        });
     }
     fn flush(&self) {}
 }
