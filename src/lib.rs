@@ -73,3 +73,8 @@ pub use ioloop::{IoLoop, IoLoopBuilder, LoopStats};
 pub use periodic::PeriodicCallback;
 pub use remote::Remote;
 pub use timers::{Deadline, Timeout};
+
+/// Compiles and runs the README's Rust example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -314,7 +314,7 @@ fn peer_reset_is_reported_as_readiness_and_error() {
     while seen.borrow().is_none() {
         ioloop.run_once(std::time::Duration::from_secs(5)).unwrap();
     }
-    let (readable, error_or_hangup, read) = seen.borrow().clone().unwrap();
+    let (readable, error_or_hangup, read) = seen.borrow().unwrap();
     assert!(readable && error_or_hangup);
     assert_eq!(read, Err(std::io::ErrorKind::ConnectionReset));
 }
