@@ -12,7 +12,7 @@
 //! callbacks that held the loop longer than that, again naming their registration site.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::time::Duration;
@@ -204,7 +204,7 @@ pub(crate) struct FailureHandling {
     handler: RefCell<Option<ExceptionHandler>>,
     /// Bumped by every `set_exception_handler`, so a handler that replaces itself while it
     /// runs is not put back afterwards.
-    handler_version: std::cell::Cell<u64>,
+    handler_version: Cell<u64>,
     propagating: RefCell<Option<Box<dyn Any + Send>>>,
 }
 
@@ -214,7 +214,7 @@ impl FailureHandling {
             policy,
             blocking_threshold,
             handler: RefCell::new(None),
-            handler_version: std::cell::Cell::new(0),
+            handler_version: Cell::new(0),
             propagating: RefCell::new(None),
         }
     }

@@ -118,15 +118,15 @@ impl Shared {
         self.stop_requested.swap(false, Ordering::AcqRel)
     }
 
-    /// Refuses further posts; returns what was queued so the caller can drop it outside
-    /// the lock.
-    pub(crate) fn close(&self) -> usize {
-        let dropped = {
+    /// Refuses further posts and drops what was queued (outside the lock: a closure's
+    /// destructor may post again, and must then get `Closed`, not a deadlock).
+    pub(crate) fn close(&self) {
+        let queued = {
             let mut queue = self.lock();
             queue.closed = true;
             std::mem::take(&mut queue.callbacks)
         };
-        dropped.len()
+        drop(queued);
     }
 
     pub(crate) fn wakeups(&self) -> u64 {
