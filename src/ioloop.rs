@@ -613,13 +613,15 @@ impl IoLoop {
         // 1-3: posted callbacks, snapshot, due timeouts.
         inner.shared.drain_into(&mut inner.callbacks.borrow_mut());
         let snapshot = inner.callbacks.borrow().len().min(inner.callback_budget);
-        let mut due = std::mem::take(&mut *inner.due.borrow_mut());
-        {
+        // The reused buffer of due timeouts; untouched when no timeout is pending.
+        let due = {
             let mut timers = inner.timers.borrow_mut();
-            if !timers.is_empty() {
+            (!timers.is_empty()).then(|| {
+                let mut due = std::mem::take(&mut *inner.due.borrow_mut());
                 timers.collect_due(inner.clock.now(), &mut due);
-            }
-        }
+                due
+            })
+        };
 
         // 4: callbacks, then timeouts not removed meanwhile.
         for _ in 0..snapshot {
@@ -629,13 +631,15 @@ impl IoLoop {
                 None => break,
             }
         }
-        for timeout in due.drain(..) {
-            let callback = inner.timers.borrow_mut().remove(timeout);
-            if let Some(callback) = callback {
-                self.run_callback(CallbackKind::Timeout, callback);
+        if let Some(mut due) = due {
+            for timeout in due.drain(..) {
+                let callback = inner.timers.borrow_mut().remove(timeout);
+                if let Some(callback) = callback {
+                    self.run_callback(CallbackKind::Timeout, callback);
+                }
             }
+            *inner.due.borrow_mut() = due;
         }
-        *inner.due.borrow_mut() = due;
         self.resume_propagated_panic();
 
         // 5: stop, or poll.

@@ -93,7 +93,8 @@ impl Shared {
 
     /// Moves every posted callback to the end of `local`.
     pub(crate) fn drain_into(&self, local: &mut VecDeque<Callback>) {
-        if !self.posted.swap(false, Ordering::Acquire) {
+        // A plain load first: the locked swap is paid only when something was posted.
+        if !self.posted.load(Ordering::Relaxed) || !self.posted.swap(false, Ordering::Acquire) {
             return;
         }
         let mut queue = self.lock();
@@ -115,7 +116,8 @@ impl Shared {
 
     /// Consumes a pending stop request.
     pub(crate) fn take_stop_request(&self) -> bool {
-        self.stop_requested.swap(false, Ordering::AcqRel)
+        self.stop_requested.load(Ordering::Relaxed)
+            && self.stop_requested.swap(false, Ordering::AcqRel)
     }
 
     /// Refuses further posts and drops what was queued (outside the lock: a closure's

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
+#
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python]
+#
+# Full mode (5 interleaved runs, full sizes) takes about 10-15 minutes on 2 vCPUs;
+# --quick (3 runs, smaller n for the callback and round-trip workloads) under 2 minutes.
+# Builds in release mode, pins each run to core 0 with taskset (the benchmark pins its
+# worker/producer thread to core 1), runs one warm-up then N interleaved rounds
+# (A B C A B C ...) per workload, and aggregates medians and min-max with aggregate.py.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+cd "$BENCH_DIR"
+
+QUICK=0
+CALLGRIND=1
+PYTHON=1
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        --no-callgrind) CALLGRIND=0 ;;
+        --no-python) PYTHON=0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+COMMAND="bench/run.sh${*:+ $*}"
+
+if [ "$QUICK" = 1 ]; then RUNS=3; else RUNS=5; fi
+
+echo "== building (release)" >&2
+cargo build --release --quiet
+BIN="$ROOT/target/release/ioloop-bench"
+
+NPROC="$(nproc)"
+if [ "$NPROC" -ge 2 ]; then
+    PIN=(taskset -c 0)
+    WORKER_CPU=1
+else
+    PIN=()
+    WORKER_CPU=none
+fi
+
+mkdir -p results
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+RESULTS="results/$STAMP.jsonl"
+CALLGRIND_TSV="results/$STAMP.callgrind.tsv"
+MACHINE="results/$STAMP.machine.json"
+: > "$RESULTS"
+SKIPPED=()
+
+# n for a (workload, impl) pair in this mode; empty = the binary's default.
+size() {
+    local workload=$1 impl=$2
+    case "$workload:$impl:$QUICK" in
+        timers:calloop:*) echo 20000 ;;          # calloop cancel is O(pending)
+        timers:tornado:1|timers:asyncio:1) echo 100000 ;;
+        timers:*) echo 1000000 ;;
+        chained:calloop:1) echo 100000 ;;        # one epoll_wait + 3 syscalls per callback
+        chained:calloop:0) echo 1000000 ;;
+        chained:*:1|batch:*:1) echo 1000000 ;;
+        chained:*:0|batch:*:0) echo 10000000 ;;
+        rtt:*:1|rtt-b2b:*:1) echo 10000 ;;
+        rtt:*:0|rtt-b2b:*:0) echo 100000 ;;
+        post:*) echo 1000000 ;;
+    esac
+}
+
+run_one() {
+    local round=$1 workload=$2 impl=$3 n line
+    n="$(size "$workload" "$impl")"
+    case "$impl" in
+        tornado|asyncio)
+            line="$("${PIN[@]}" "$BENCH_DIR/.venv/bin/python" python/timers.py "$impl" "$n")" ;;
+        *)
+            line="$("${PIN[@]}" "$BIN" "$workload" "$impl" --n "$n" --worker-cpu "$WORKER_CPU")" ;;
+    esac
+    echo "  round $round $workload $impl: $line" >&2
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["round"]=int(sys.argv[2]); print(json.dumps(r))' \
+        "$line" "$round" >> "$RESULTS"
+}
+
+PY_IMPLS=()
+if [ "$PYTHON" = 1 ]; then
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import tornado' 2>/dev/null; then
+        echo "== creating bench/.venv with tornado" >&2
+        if ! { python3 -m venv .venv && .venv/bin/pip install --quiet tornado; } >&2; then
+            echo "!! pip install tornado failed: skipping the Python peers" >&2
+            SKIPPED+=("Python peers (tornado/asyncio): venv or pip install failed")
+        fi
+    fi
+    if .venv/bin/python -c 'import tornado' 2>/dev/null; then
+        PY_IMPLS=(tornado asyncio)
+    fi
+else
+    SKIPPED+=("Python peers (tornado/asyncio): --no-python")
+fi
+
+while IFS=$'\t' read -r workload impls; do
+    read -r -a list <<< "$impls"
+    if [ "$workload" = timers ]; then list+=("${PY_IMPLS[@]}"); fi
+    echo "== $workload: ${list[*]} (1 warm-up + $RUNS rounds)" >&2
+    for round in $(seq 0 "$RUNS"); do
+        for impl in "${list[@]}"; do
+            run_one "$round" "$workload" "$impl"
+        done
+    done
+done < <("$BIN" list)
+
+: > "$CALLGRIND_TSV"
+if [ "$CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
+    echo "== callgrind instruction counts" >&2
+    ir() {
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$@" 2>&1 >/dev/null \
+            | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    }
+    for spec in "chained 10000 20000" "batch 10000 20000" "timers 10000 20000"; do
+        read -r workload n1 n2 <<< "$spec"
+        impls=(ioloop floor tokio calloop)
+        # calloop's timer cancel is O(pending): its Ir per op would only measure n.
+        if [ "$workload" = timers ]; then impls=(ioloop floor tokio); fi
+        for impl in "${impls[@]}"; do
+            i1="$(ir "$workload" "$impl" --n "$n1")"
+            i2="$(ir "$workload" "$impl" --n "$n2")"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$impl" "$n1" "$n2" "$i1" "$i2" >> "$CALLGRIND_TSV"
+            echo "  $workload $impl: $i1 -> $i2" >&2
+        done
+    done
+elif [ "$CALLGRIND" = 1 ]; then
+    SKIPPED+=("callgrind: valgrind not found")
+fi
+
+python3 - "$MACHINE" "$RUNS" "$QUICK" "$COMMAND" "${SKIPPED[@]+"${SKIPPED[@]}"}" <<'PY'
+import json, platform, subprocess, sys, datetime, os
+out, runs, quick, command, *skipped = sys.argv[1:]
+cpu = "unknown CPU"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+def sh(*a):
+    try:
+        return subprocess.run(a, capture_output=True, text=True, cwd="..").stdout.strip()
+    except OSError:
+        return "?"
+git = sh("git", "rev-parse", "--short", "HEAD")
+if sh("git", "status", "--porcelain", "--", "src", "Cargo.toml"):
+    git += " (with uncommitted changes in src/ or Cargo.toml)"
+json.dump({
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    "cpu": cpu, "nproc": os.cpu_count(), "kernel": "Linux " + platform.release(),
+    "rustc": sh("rustc", "--version"), "git": git,
+    "runs": int(runs), "quick": quick == "1", "command": command, "skipped": skipped,
+}, open(out, "w"))
+PY
+
+python3 aggregate.py "$RESULTS" "$MACHINE" "$ROOT/BENCHMARKS.md" "$CALLGRIND_TSV"
+echo "== wrote $ROOT/BENCHMARKS.md (raw results in bench/$RESULTS)" >&2

@@ -1,0 +1,117 @@
+//! `ioloop-bench`: the benchmark suite of the `ioloop` crate, side by side with peers.
+//!
+//! ```text
+//! ioloop-bench <workload> <impl> [--n N] [--batch B] [--worker-cpu C]
+//! ioloop-bench list
+//! ```
+//!
+//! Each run prints one JSON line on stdout. `bench/run.sh` runs the matrix, interleaved,
+//! and writes `BENCHMARKS.md`.
+
+mod callbacks;
+mod cross;
+mod timers;
+mod util;
+
+/// Every (workload, implementation) pair, in the order `run.sh` interleaves them.
+const MATRIX: &[(&str, &[&str])] = &[
+    ("timers", &["ioloop", "floor", "tokio", "calloop"]),
+    (
+        "chained",
+        &["ioloop", "ioloop-fd", "floor", "tokio", "calloop"],
+    ),
+    (
+        "batch",
+        &["ioloop", "ioloop-fd", "floor", "tokio", "calloop"],
+    ),
+    (
+        "rtt",
+        &["ioloop", "floor", "floor-eventfd", "tokio", "calloop"],
+    ),
+    (
+        "rtt-b2b",
+        &["ioloop", "floor", "floor-eventfd", "tokio", "calloop"],
+    ),
+    ("post", &["ioloop", "floor", "tokio", "calloop"]),
+];
+
+const USAGE: &str = "usage: ioloop-bench <timers|chained|batch|rtt|rtt-b2b|post> <impl> \
+                     [--n N] [--batch B] [--worker-cpu C|none]\n       ioloop-bench list";
+
+struct Args {
+    workload: String,
+    imp: String,
+    n: Option<usize>,
+    batch: usize,
+    worker_cpu: Option<usize>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let workload = args.next().ok_or(USAGE)?;
+    if workload == "list" {
+        return Ok(Args {
+            workload,
+            imp: String::new(),
+            n: None,
+            batch: 0,
+            worker_cpu: None,
+        });
+    }
+    let imp = args.next().ok_or(USAGE)?;
+    let mut parsed = Args {
+        workload,
+        imp,
+        n: None,
+        batch: 1000,
+        worker_cpu: Some(1),
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let num = || {
+            value
+                .replace('_', "")
+                .parse::<usize>()
+                .map_err(|e| format!("{flag} {value}: {e}"))
+        };
+        match flag.as_str() {
+            "--n" => parsed.n = Some(num()?),
+            "--batch" => parsed.batch = num()?.max(1),
+            "--worker-cpu" if value == "none" => parsed.worker_cpu = None,
+            "--worker-cpu" => parsed.worker_cpu = Some(num()?),
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn main() {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let result = match args.workload.as_str() {
+        "list" => {
+            for (workload, imps) in MATRIX {
+                println!("{workload}\t{}", imps.join(" "));
+            }
+            return;
+        }
+        "timers" => timers::run(&args.imp, args.n),
+        "chained" => callbacks::chained(&args.imp, args.n),
+        "batch" => callbacks::batch(&args.imp, args.n, args.batch),
+        "rtt" | "rtt-b2b" => cross::rtt(&args.workload, &args.imp, args.n, args.worker_cpu),
+        "post" => cross::post(&args.imp, args.n, args.worker_cpu),
+        other => Err(format!("unknown workload {other}\n{USAGE}")),
+    };
+    match result {
+        Ok(report) => println!("{}", report.to_json()),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}

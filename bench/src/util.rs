@@ -1,0 +1,126 @@
+//! Shared helpers: resource usage, thread pinning, a tiny RNG, and JSON-line output.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// User + system CPU time and peak RSS of this process, from `getrusage(RUSAGE_SELF)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub cpu: Duration,
+    pub maxrss_kb: u64,
+}
+
+pub fn usage() -> Usage {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Usage {
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        maxrss_kb: ru.ru_maxrss as u64,
+    }
+}
+
+/// Pins the calling thread to `cpu`, if that CPU exists. Returns whether it worked.
+pub fn pin_current_thread(cpu: usize) -> bool {
+    // SAFETY: plain libc calls on a zeroed cpu_set_t.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// xorshift64*: deterministic deadlines, the same for every implementation.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-ish in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        ((self.next_u64() >> 32) * bound) >> 32
+    }
+}
+
+/// `count` pseudo-random offsets in nanoseconds, spread over `spread`.
+pub fn offsets_ns(count: usize, spread: Duration) -> Vec<u64> {
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
+    let spread = spread.as_nanos() as u64;
+    (0..count).map(|_| rng.below(spread)).collect()
+}
+
+pub fn ns_per(d: Duration, count: usize) -> f64 {
+    d.as_nanos() as f64 / count.max(1) as f64
+}
+
+/// Sorted-sample percentile (nearest rank).
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One result line: `{"workload":..,"impl":..,"n":..,"metrics":{..},"note":..}`.
+pub struct Report {
+    workload: String,
+    imp: String,
+    n: usize,
+    metrics: Vec<(&'static str, f64)>,
+    note: String,
+}
+
+impl Report {
+    pub fn new(workload: &str, imp: &str, n: usize) -> Report {
+        Report {
+            workload: workload.to_owned(),
+            imp: imp.to_owned(),
+            n,
+            metrics: Vec::new(),
+            note: String::new(),
+        }
+    }
+
+    pub fn metric(mut self, name: &'static str, value: f64) -> Report {
+        self.metrics.push((name, value));
+        self
+    }
+
+    pub fn note(mut self, note: &str) -> Report {
+        self.note = note.to_owned();
+        self
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "{{\"workload\":\"{}\",\"impl\":\"{}\",\"n\":{},\"metrics\":{{",
+            self.workload, self.imp, self.n
+        );
+        for (i, (k, v)) in self.metrics.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{k}\":{v:.4}");
+        }
+        let _ = write!(s, "}},\"note\":\"{}\"}}", self.note.replace('"', "'"));
+        s
+    }
+}
