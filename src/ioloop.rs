@@ -633,7 +633,7 @@ impl IoLoop {
         }
         if let Some(mut due) = due {
             for timeout in due.drain(..) {
-                let callback = inner.timers.borrow_mut().remove(timeout);
+                let callback = inner.timers.borrow_mut().take_due(timeout);
                 if let Some(callback) = callback {
                     self.run_callback(CallbackKind::Timeout, callback);
                 }

@@ -9,6 +9,12 @@
 //! rebuilt from live entries once more than [`COMPACT_MIN`] of them make up over half of
 //! it (Tornado's rule), so a program that adds and cancels far-future timers forever uses
 //! bounded memory.
+//!
+//! Firing touches each slot once: collecting due entries only pops the heap (stale ones
+//! included), and taking the closure checks the `seq`. The number of stale entries is
+//! derived, not stored per slot: every live timeout has exactly one entry either in the
+//! heap or in the due batch being run, so `heap + in_flight - live` counts the stale ones
+//! (exactly, once the batch is done; at most a batch's worth too many while it runs).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -106,8 +112,6 @@ impl PartialOrd for HeapEntry {
 #[derive(Debug)]
 struct TimerSlot {
     seq: u64,
-    /// False once the heap entry was popped into a due batch (see [`TimerHeap::collect_due`]).
-    in_heap: bool,
     callback: Callback,
 }
 
@@ -117,8 +121,9 @@ pub(crate) struct TimerHeap {
     epoch: Instant,
     heap: BinaryHeap<HeapEntry>,
     slots: Slab<TimerSlot>,
-    /// Heap entries whose timeout was cancelled (exact count).
-    stale: usize,
+    /// Entries popped by [`TimerHeap::collect_due`] and not yet passed to
+    /// [`TimerHeap::take_due`].
+    in_flight: usize,
     next_seq: u64,
 }
 
@@ -128,7 +133,7 @@ impl TimerHeap {
             epoch,
             heap: BinaryHeap::new(),
             slots: Slab::new(),
-            stale: 0,
+            in_flight: 0,
             next_seq: 0,
         }
     }
@@ -145,11 +150,7 @@ impl TimerHeap {
     pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Timeout {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = self.slots.insert(TimerSlot {
-            seq,
-            in_heap: true,
-            callback,
-        });
+        let slot = self.slots.insert(TimerSlot { seq, callback });
         let slot = u32::try_from(slot).expect("more than 2^32 pending timeouts");
         self.heap.push(HeapEntry {
             deadline_ns: self.to_ns(deadline),
@@ -159,28 +160,40 @@ impl TimerHeap {
         Timeout { slot, seq }
     }
 
-    /// Removes a pending timeout and returns its closure, or `None` if it already fired or
-    /// was removed. The caller drops the closure after releasing its borrow of the heap.
-    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
+    fn take_slot(&mut self, timeout: Timeout) -> Option<Callback> {
         let slot = timeout.slot as usize;
         match self.slots.get(slot) {
-            Some(s) if s.seq == timeout.seq => {}
-            _ => return None,
+            Some(s) if s.seq == timeout.seq => Some(self.slots.remove(slot).callback),
+            _ => None,
         }
-        let removed = self.slots.remove(slot);
-        if removed.in_heap {
-            self.stale += 1;
-            self.maybe_compact();
-        }
-        Some(removed.callback)
+    }
+
+    /// Cancels a pending timeout and returns its closure, or `None` if it already fired or
+    /// was removed. The caller drops the closure after releasing its borrow of the heap.
+    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
+        let callback = self.take_slot(timeout)?;
+        self.maybe_compact();
+        Some(callback)
+    }
+
+    /// Takes the closure of an entry from the due batch, `None` if it was cancelled (or
+    /// was already stale when collected).
+    pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<Callback> {
+        self.in_flight -= 1;
+        self.take_slot(timeout)
+    }
+
+    /// Heap entries whose timeout was cancelled.
+    fn stale(&self) -> usize {
+        self.heap.len() + self.in_flight - self.slots.len()
     }
 
     fn maybe_compact(&mut self) {
-        if self.stale > COMPACT_MIN && self.stale * 2 > self.heap.len() {
+        let stale = self.stale();
+        if stale > COMPACT_MIN && stale * 2 > self.heap.len() {
             let slots = &self.slots;
             self.heap
                 .retain(|e| slots.get(e.slot as usize).is_some_and(|s| s.seq == e.seq));
-            self.stale = 0;
         }
     }
 
@@ -197,30 +210,28 @@ impl TimerHeap {
                 break;
             }
             self.heap.pop();
-            self.stale -= 1;
         }
     }
 
-    /// Moves every timeout with `deadline <= now` out of the heap into `due`, in firing
-    /// order. Their closures stay in their slots until [`TimerHeap::remove`] takes them,
-    /// so a timeout cancelled after collection (by a callback or an earlier timer of the
-    /// same iteration) does not fire.
+    /// Moves every entry with `deadline <= now` out of the heap into `due`, in firing
+    /// order, without looking at the slots: stale entries come along and are skipped by
+    /// [`TimerHeap::take_due`], as is a timeout cancelled after collection (by a callback
+    /// or an earlier timer of the same iteration). Each collected entry must be passed to
+    /// `take_due` exactly once.
     pub(crate) fn collect_due(&mut self, now: Instant, due: &mut Vec<Timeout>) {
         let now_ns = self.to_ns(now);
-        loop {
-            self.drop_stale_head();
-            match self.heap.peek() {
-                Some(top) if top.deadline_ns <= now_ns => {
-                    let e = self.heap.pop().expect("peeked");
-                    self.slots[e.slot as usize].in_heap = false;
-                    due.push(Timeout {
-                        slot: e.slot,
-                        seq: e.seq,
-                    });
-                }
-                _ => break,
+        let before = due.len();
+        while let Some(top) = self.heap.peek() {
+            if top.deadline_ns > now_ns {
+                break;
             }
+            let e = self.heap.pop().expect("peeked");
+            due.push(Timeout {
+                slot: e.slot,
+                seq: e.seq,
+            });
         }
+        self.in_flight += due.len() - before;
     }
 
     /// The earliest pending deadline.
@@ -247,7 +258,7 @@ impl TimerHeap {
     /// Removes every timeout; the caller drops the returned closures.
     pub(crate) fn take_all(&mut self) -> Vec<Callback> {
         self.heap.clear();
-        self.stale = 0;
+        self.in_flight = 0;
         self.slots.drain().map(|s| s.callback).collect()
     }
 }
@@ -366,6 +377,11 @@ mod tests {
     }
 
     #[test]
+    fn slots_are_32_bytes() {
+        assert_eq!(std::mem::size_of::<TimerSlot>(), 32);
+    }
+
+    #[test]
     fn equal_deadlines_collect_in_insertion_order() {
         let t0 = Instant::now();
         let mut heap = TimerHeap::new(t0);
@@ -384,8 +400,27 @@ mod tests {
         let mut due = Vec::new();
         heap.collect_due(t0, &mut due);
         assert!(heap.remove(a).is_some());
-        assert_eq!(heap.stale, 0);
+        // The rest of the batch: the cancelled entry is skipped.
+        assert!(heap.take_due(a).is_none());
+        assert_eq!(heap.stale(), 0);
         assert!(heap.remove(a).is_none());
+    }
+
+    #[test]
+    fn stale_entries_collected_with_a_batch_are_skipped_and_counted_out() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let cancelled = heap.insert(t0, cb());
+        let live = heap.insert(t0, cb());
+        heap.remove(cancelled);
+        assert_eq!(heap.stale(), 1);
+        let mut due = Vec::new();
+        heap.collect_due(t0, &mut due);
+        assert_eq!(due, [cancelled, live]);
+        assert!(heap.take_due(cancelled).is_none());
+        assert!(heap.take_due(live).is_some());
+        assert_eq!(heap.stale(), 0);
+        assert!(heap.is_empty());
     }
 
     #[test]
