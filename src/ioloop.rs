@@ -87,8 +87,6 @@ pub(crate) struct LoopInner {
     pub(crate) closed: Cell<bool>,
     iterations: Cell<u64>,
     pub(crate) poller_modifications: Cell<u64>,
-    /// [`Shared::wakeups`] as read before the last real poller wait.
-    wakeups_consumed: Cell<u64>,
 }
 
 /// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
@@ -168,6 +166,12 @@ impl IoLoopBuilder {
         } else {
             PollMode::Oneshot
         };
+        self.build_with(poller, poll_mode)
+    }
+
+    /// Builds on `poller`, registering sources in `poll_mode` (`Oneshot` is re-armed after
+    /// every event; the tests force it to cover platforms without level-triggered polling).
+    pub(crate) fn build_with(self, poller: Poller, poll_mode: PollMode) -> io::Result<IoLoop> {
         let epoch = self.clock.now();
         let inner = Rc::new(LoopInner {
             shared: Arc::new(Shared::new(poller)),
@@ -185,7 +189,6 @@ impl IoLoopBuilder {
             closed: Cell::new(false),
             iterations: Cell::new(0),
             poller_modifications: Cell::new(0),
-            wakeups_consumed: Cell::new(0),
         });
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
@@ -650,17 +653,13 @@ impl IoLoop {
             (Some(t), Some(max)) => Some(t.min(max)),
             (t, max) => t.or(max),
         };
-        let wakeups = inner.shared.wakeups();
-        let nothing_pending =
-            inner.handlers.borrow().is_empty() && wakeups == inner.wakeups_consumed.get();
-        let waited =
-            inner
-                .readiness
-                .borrow_mut()
-                .wait(&inner.shared.poller, timeout, nothing_pending)?;
-        if waited {
-            inner.wakeups_consumed.set(wakeups);
-        }
+        let has_sources = !inner.handlers.borrow().is_empty();
+        inner.readiness.borrow_mut().wait(
+            &inner.shared.poller,
+            timeout,
+            has_sources,
+            inner.shared.wakeups(),
+        )?;
 
         // 6: readiness.
         self.dispatch_ready();

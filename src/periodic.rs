@@ -206,8 +206,8 @@ fn schedule_next(inner: &Rc<PeriodicInner>, ioloop: &IoLoop) {
         let r = (inner.random.borrow_mut())();
         period = period.mul_f64(1.0 + jitter * (r - 0.5));
     }
-    let previous = inner.next.get().unwrap_or_else(|| ioloop.time());
-    let next = next_deadline(previous, ioloop.time(), period);
+    let now = ioloop.time();
+    let next = next_deadline(inner.next.get().unwrap_or(now), now, period);
     inner.next.set(Some(next));
     let this = inner.clone();
     let timeout = ioloop.add_timeout(next, move |ioloop| run(this, ioloop));

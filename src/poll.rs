@@ -23,6 +23,9 @@ pub(crate) struct ReadinessBuffer {
     events: Events,
     /// `(key, readiness)` of the last wait, in the order the OS reported them.
     pub(crate) ready: Vec<(usize, Readiness)>,
+    /// The wakeup count (see [`Shared::wakeups`](crate::remote::Shared)) read before the
+    /// last real wait: every wakeup counted up to it has been consumed.
+    wakeups_consumed: u64,
 }
 
 impl ReadinessBuffer {
@@ -30,31 +33,36 @@ impl ReadinessBuffer {
         ReadinessBuffer {
             events: Events::with_capacity(capacity),
             ready: Vec::with_capacity(capacity.get().min(1024)),
+            wakeups_consumed: 0,
         }
     }
 
     /// Waits up to `timeout` (`None`: until something happens) and fills `ready`.
-    /// `nothing_pending` says the caller knows the poller has nothing to report (no
-    /// registered source, no wakeup sent since the last wait). Returns whether the poller
-    /// was actually waited on (which consumes any pending wakeup).
+    /// `has_sources` says whether any source is registered; `wakeups_sent` is the number
+    /// of wakeups sent to the poller so far.
     pub(crate) fn wait(
         &mut self,
         poller: &Poller,
         timeout: Option<Duration>,
-        nothing_pending: bool,
-    ) -> io::Result<bool> {
+        has_sources: bool,
+        wakeups_sent: u64,
+    ) -> io::Result<()> {
         self.ready.clear();
-        if timeout == Some(Duration::ZERO) && (nothing_pending || !anything_ready(poller)?) {
-            return Ok(false);
+        if timeout == Some(Duration::ZERO) {
+            let nothing_pending = !has_sources && wakeups_sent == self.wakeups_consumed;
+            if nothing_pending || !anything_ready(poller)? {
+                return Ok(());
+            }
         }
         self.events.clear();
         poller.wait(&mut self.events, timeout)?;
+        self.wakeups_consumed = wakeups_sent;
         self.ready.extend(
             self.events
                 .iter()
                 .map(|ev| (ev.key, Readiness::from_event(&ev))),
         );
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -131,6 +131,7 @@ impl Shared {
         drop(queued);
     }
 
+    /// Wakeups sent so far; each is counted after its notification was sent.
     pub(crate) fn wakeups(&self) -> u64 {
         self.wakeups.load(Ordering::Acquire)
     }

@@ -375,3 +375,26 @@ fn a_slot_reused_in_the_same_batch_never_gets_the_old_event() {
     step(&ioloop);
     assert_eq!(fresh_calls.get(), 1, "the new registration works");
 }
+
+#[test]
+fn events_capacity_bounds_the_sources_dispatched_per_iteration() {
+    let ioloop = IoLoop::builder().events_capacity(1).build().unwrap();
+    let (a, _a_peer) = pair();
+    let (b, _b_peer) = pair();
+    let called: Rc<RefCell<Vec<&'static str>>> = Rc::default();
+    for (name, sock) in [("a", a), ("b", b)] {
+        let c = called.clone();
+        ioloop
+            .add_handler(sock, Interest::WRITE, move |_, _, _| {
+                c.borrow_mut().push(name)
+            })
+            .unwrap();
+    }
+    step(&ioloop);
+    assert_eq!(called.borrow().len(), 1, "one event per poll");
+    // Level-triggered and round-robin (epoll_wait(2)): the other source comes next.
+    step(&ioloop);
+    let mut seen = called.borrow().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, ["a", "b"]);
+}
