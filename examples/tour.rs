@@ -7,7 +7,9 @@
 //! 4. fd handlers on a socket pair, and `remove_handler` giving the socket back;
 //! 5. callbacks posted from another thread through a `Remote`;
 //! 6. a panicking callback, caught and reported with where it was registered, while the
-//!    loop keeps going.
+//!    loop keeps going;
+//! 7. async/await on the loop: a task that sleeps on the loop's timers, awaits a callback
+//!    API through a completion, and hands its result to a callback.
 //!
 //! Every section runs on the same loop, until the section stops it. Run it with:
 //!
@@ -35,6 +37,7 @@ fn main() -> Result {
     fd_handlers(&ioloop)?;
     remote(&ioloop)?;
     panics(&ioloop)?;
+    async_await(&ioloop)?;
 
     println!("\nEnd of the tour.");
     Ok(())
@@ -246,5 +249,45 @@ fn panics(ioloop: &IoLoop) -> Result {
 
     panic::set_hook(default_hook);
     result?;
+    Ok(())
+}
+
+/// 7. Futures run on the same loop as callbacks: `spawn` makes a task, `sleep` uses the
+///    loop's timer heap, `completion` turns a callback API into an awaitable, and
+///    `add_future` hands a future's output to a callback; `run_sync` drives it all.
+fn async_await(ioloop: &IoLoop) -> Result {
+    section("7. async/await on the loop");
+    let start = Instant::now();
+
+    // A callback-style API: calls `on_done` with a value 20 ms later.
+    fn fetch_later(ioloop: &IoLoop, on_done: impl FnOnce(u32) + 'static) {
+        ioloop.call_later(Duration::from_millis(20), move |_| on_done(21));
+    }
+
+    let handle = ioloop.clone();
+    let task = ioloop.spawn(async move {
+        ioloop::sleep(Duration::from_millis(10)).await;
+        println!(
+            "  [{:>3} ms] task: slept on the loop's timer heap",
+            ms(start)
+        );
+        let (done, value) = ioloop::completion();
+        fetch_later(&handle, move |v| done.complete(v));
+        let v = value.await.expect("fetch_later always answers");
+        println!(
+            "  [{:>3} ms] task: the callback API answered {v}",
+            ms(start)
+        );
+        v * 2
+    });
+    ioloop.add_future(task, move |_, result| {
+        println!(
+            "  [{:>3} ms] callback: the task returned {:?}",
+            ms(start),
+            result
+        );
+    });
+    // run_sync runs the loop until this future resolves; the callback above runs too.
+    ioloop.run_sync(ioloop::sleep(Duration::from_millis(50)))?;
     Ok(())
 }

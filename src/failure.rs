@@ -64,6 +64,9 @@ pub enum CallbackKind {
     Handler,
     /// A [`PeriodicCallback`](crate::PeriodicCallback)'s callback.
     Periodic,
+    /// A poll of a task from [`IoLoop::spawn`] (panics reach the exception policy only
+    /// when nobody holds the task's [`Task`](crate::Task) handle).
+    Task,
 }
 
 impl fmt::Display for CallbackKind {
@@ -73,6 +76,7 @@ impl fmt::Display for CallbackKind {
             CallbackKind::Timeout => "timeout",
             CallbackKind::Handler => "handler",
             CallbackKind::Periodic => "periodic callback",
+            CallbackKind::Task => "task",
         })
     }
 }
@@ -224,7 +228,7 @@ impl FailureHandling {
         self.propagating.borrow_mut().take()
     }
 
-    fn report(
+    pub(crate) fn report(
         &self,
         kind: CallbackKind,
         site: &'static Location<'static>,
@@ -280,11 +284,22 @@ impl IoLoop {
         site: &'static Location<'static>,
         f: impl FnOnce(),
     ) {
+        if let Err(payload) = self.run_timed(kind, site, f) {
+            self.inner.failure.report(kind, site, payload);
+        }
+    }
+
+    /// Runs `f` under `catch_unwind` and the blocking threshold, and returns the panic (if
+    /// any) to the caller instead of reporting it.
+    pub(crate) fn run_timed(
+        &self,
+        kind: CallbackKind,
+        site: &'static Location<'static>,
+        f: impl FnOnce(),
+    ) -> std::thread::Result<()> {
         let failure = &self.inner.failure;
         let started = failure.blocking_threshold.map(|_| self.inner.clock.now());
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-            failure.report(kind, site, payload);
-        }
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
         if let (Some(threshold), Some(started)) = (failure.blocking_threshold, started) {
             let took = self.inner.clock.now().saturating_duration_since(started);
             if took > threshold {
@@ -294,6 +309,7 @@ impl IoLoop {
                 );
             }
         }
+        result
     }
 
     /// Replaces the exception handler: the function that receives panics caught in

@@ -292,6 +292,11 @@ impl<S> RegisterError<S> {
     pub fn into_source(self) -> S {
         self.source
     }
+
+    /// The error and the source.
+    pub(crate) fn into_parts(self) -> (std::io::Error, S) {
+        (self.error, self.source)
+    }
 }
 
 impl<S> fmt::Debug for RegisterError<S> {

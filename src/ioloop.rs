@@ -34,6 +34,7 @@ use crate::failure::{Callback, CallbackKind, ExceptionPolicy, FailureHandling};
 use crate::handlers::HandlerRegistry;
 use crate::poll::ReadinessBuffer;
 use crate::remote::{Remote, Shared};
+use crate::task::{TaskKey, TaskRegistry};
 use crate::timers::{Timeout, TimerHeap};
 
 thread_local! {
@@ -74,7 +75,8 @@ pub(crate) struct LoopInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) clock: Box<dyn Clock>,
     pub(crate) failure: FailureHandling,
-    callbacks: RefCell<VecDeque<Callback>>,
+    callbacks: RefCell<VecDeque<Queued>>,
+    pub(crate) tasks: RefCell<TaskRegistry>,
     pub(crate) timers: RefCell<TimerHeap>,
     /// Reused buffer for the timeouts collected in step 3.
     due: RefCell<Vec<Timeout>>,
@@ -178,6 +180,7 @@ impl IoLoopBuilder {
             clock: self.clock,
             failure: FailureHandling::new(self.policy, self.blocking_threshold),
             callbacks: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(TaskRegistry::default()),
             timers: RefCell::new(TimerHeap::new(epoch)),
             due: RefCell::new(Vec::new()),
             handlers: RefCell::new(HandlerRegistry::default()),
@@ -235,6 +238,8 @@ pub struct LoopStats {
     pub timer_heap_entries: usize,
     /// Registered fd handlers.
     pub handlers: usize,
+    /// Spawned tasks that have not finished.
+    pub tasks: usize,
     /// Poller wakeups sent by [`Remote`]s (posts are coalesced into these).
     pub remote_wakeups: u64,
     /// Calls to the poller's `modify` (interest changes, and re-arming on platforms
@@ -246,6 +251,12 @@ pub struct LoopStats {
 enum Flow {
     Continue,
     Stopped,
+}
+
+/// An entry of the run queue: a callback, or a poll of a woken task.
+pub(crate) enum Queued {
+    Callback(Callback),
+    Task(TaskKey),
 }
 
 /// Makes a loop this thread's current loop, and restores the previous one on drop.
@@ -411,14 +422,36 @@ impl IoLoop {
     where
         F: FnOnce(&IoLoop) + 'static,
     {
+        self.queue_callback(Callback::new(Box::new(callback)));
+    }
+
+    /// [`add_callback`](IoLoop::add_callback) with the registration site already taken.
+    pub(crate) fn queue_callback(&self, callback: Callback) {
         if self.inner.closed.get() {
             log::debug!(target: "ioloop", "callback added to a closed IoLoop was dropped");
             return;
         }
-        self.inner
-            .callbacks
-            .borrow_mut()
-            .push_back(Callback::new(Box::new(callback)));
+        self.queue_local(Queued::Callback(callback));
+    }
+
+    pub(crate) fn queue_local(&self, entry: Queued) {
+        self.inner.callbacks.borrow_mut().push_back(entry);
+    }
+
+    /// Queues `entry` unless the loop is closed or its queue is borrowed (a waker called
+    /// from a destructor while the loop moves its queue); `false` asks the caller to post
+    /// it instead.
+    pub(crate) fn try_queue_local(&self, entry: Queued) -> bool {
+        if self.inner.closed.get() {
+            return false;
+        }
+        match self.inner.callbacks.try_borrow_mut() {
+            Ok(mut callbacks) => {
+                callbacks.push_back(entry);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// The same as [`add_callback`](IoLoop::add_callback) (Tornado kept both names).
@@ -568,12 +601,19 @@ impl IoLoop {
         Ok(self.has_work())
     }
 
+    /// Whether one of this loop's iterations is running (inside a callback, from
+    /// `start` or `run_once`).
+    pub(crate) fn in_iteration(&self) -> bool {
+        self.inner.in_iteration.get()
+    }
+
     fn has_work(&self) -> bool {
         let inner = &*self.inner;
         !inner.callbacks.borrow().is_empty()
             || inner.shared.has_posted()
             || !inner.timers.borrow().is_empty()
             || !inner.handlers.borrow().is_empty()
+            || !inner.tasks.borrow().is_empty()
     }
 
     /// How long the host may sleep before the loop has work: `Some(ZERO)` while
@@ -628,9 +668,12 @@ impl IoLoop {
 
         // 4: callbacks, then timeouts not removed meanwhile.
         for _ in 0..snapshot {
-            let callback = inner.callbacks.borrow_mut().pop_front();
-            match callback {
-                Some(callback) => self.run_callback(CallbackKind::Callback, callback),
+            let entry = inner.callbacks.borrow_mut().pop_front();
+            match entry {
+                Some(Queued::Callback(callback)) => {
+                    self.run_callback(CallbackKind::Callback, callback)
+                }
+                Some(Queued::Task(key)) => self.poll_task(key),
                 None => break,
             }
         }
@@ -717,12 +760,13 @@ impl IoLoop {
         inner.shared.close();
         let callbacks = std::mem::take(&mut *inner.callbacks.borrow_mut());
         let timeouts = inner.timers.borrow_mut().take_all();
+        let tasks = std::mem::take(&mut *inner.tasks.borrow_mut());
         let registrations = inner
             .handlers
             .borrow_mut()
             .unregister_all(&inner.shared.poller);
         // Dropped here, with no borrow held: a closure's destructor may use the loop.
-        drop((callbacks, timeouts));
+        drop((callbacks, timeouts, tasks));
         let sources = registrations.into_iter().map(|r| r.into_source());
         if all_fds {
             sources.for_each(drop);
@@ -760,6 +804,7 @@ impl IoLoop {
             timeouts_pending: timers.len(),
             timer_heap_entries: timers.heap_entries(),
             handlers: inner.handlers.borrow().len(),
+            tasks: inner.tasks.borrow().len(),
             remote_wakeups: inner.shared.wakeups(),
             poller_modifications: inner.poller_modifications.get(),
         }

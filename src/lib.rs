@@ -55,7 +55,9 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod async_fd;
 mod clock;
+mod completion;
 mod error;
 mod failure;
 mod handlers;
@@ -63,15 +65,23 @@ mod ioloop;
 mod periodic;
 mod poll;
 mod remote;
+mod run_sync;
+mod task;
+mod time;
 mod timers;
 
+pub use async_fd::{AsyncFd, Readiness};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use completion::{completion, Abandoned, Completer, Completion};
 pub use error::LoopError;
 pub use failure::{CallbackKind, ExceptionPolicy, PanicReport};
 pub use handlers::{HandlerId, Interest, IoEvent, RegisterError};
 pub use ioloop::{IoLoop, IoLoopBuilder, LoopStats};
 pub use periodic::PeriodicCallback;
 pub use remote::Remote;
+pub use run_sync::RunSyncError;
+pub use task::{Task, TaskError, TaskPanic};
+pub use time::{sleep, sleep_until, timeout, yield_now, Sleep, TimedOut, YieldNow};
 pub use timers::{Deadline, Timeout};
 
 /// Compiles and runs the README's Rust example as a doctest.

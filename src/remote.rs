@@ -4,7 +4,8 @@
 //! Posted callbacks go into a mutex-protected queue shared with the loop. The poller is
 //! notified only when the queue goes from empty to non-empty, so any number of posts
 //! between two iterations cost one wakeup; the loop moves the whole queue into its local
-//! queue at the start of each iteration (step 1 of the iteration order).
+//! queue at the start of each iteration (step 1 of the iteration order). Wakes of tasks
+//! from other threads take the same path.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,17 +17,29 @@ use polling::Poller;
 
 use crate::error::LoopError;
 use crate::failure::Callback;
+use crate::ioloop::Queued;
+use crate::task::TaskKey;
 use crate::IoLoop;
 
-/// A callback posted from another thread.
-struct PostedCallback {
-    f: Box<dyn FnOnce(&IoLoop) + Send>,
-    site: &'static Location<'static>,
+/// Work posted from another thread: a callback and where it was posted, or a wake of a
+/// task.
+pub(crate) enum Posted {
+    Callback(Box<dyn FnOnce(&IoLoop) + Send>, &'static Location<'static>),
+    Task(TaskKey),
+}
+
+impl From<Posted> for Queued {
+    fn from(posted: Posted) -> Queued {
+        match posted {
+            Posted::Callback(f, site) => Queued::Callback(Callback::with_site(f, site)),
+            Posted::Task(key) => Queued::Task(key),
+        }
+    }
 }
 
 #[derive(Default)]
 struct PostedQueue {
-    callbacks: VecDeque<PostedCallback>,
+    callbacks: VecDeque<Posted>,
     closed: bool,
 }
 
@@ -69,7 +82,9 @@ impl Shared {
         self.wakeups.fetch_add(1, Ordering::Release);
     }
 
-    fn post(&self, callback: PostedCallback) -> Result<(), LoopError> {
+    /// Queues `callback` for the loop's next iteration, waking the loop if its queue was
+    /// empty. Fails once the loop is closed or dropped.
+    pub(crate) fn post(&self, callback: Posted) -> Result<(), LoopError> {
         let was_empty = {
             let mut queue = self.lock();
             if queue.closed {
@@ -92,18 +107,13 @@ impl Shared {
     }
 
     /// Moves every posted callback to the end of `local`.
-    pub(crate) fn drain_into(&self, local: &mut VecDeque<Callback>) {
+    pub(crate) fn drain_into(&self, local: &mut VecDeque<Queued>) {
         // A plain load first: the locked swap is paid only when something was posted.
         if !self.posted.load(Ordering::Relaxed) || !self.posted.swap(false, Ordering::Acquire) {
             return;
         }
         let mut queue = self.lock();
-        local.extend(
-            queue
-                .callbacks
-                .drain(..)
-                .map(|p| Callback::with_site(p.f, p.site)),
-        );
+        local.extend(queue.callbacks.drain(..).map(Queued::from));
     }
 
     pub(crate) fn request_stop(&self) {
@@ -195,10 +205,8 @@ impl Remote {
     where
         F: FnOnce(&IoLoop) + Send + 'static,
     {
-        self.shared.post(PostedCallback {
-            f: Box::new(callback),
-            site: Location::caller(),
-        })
+        self.shared
+            .post(Posted::Callback(Box::new(callback), Location::caller()))
     }
 
     /// Asks the loop to stop, from any thread, and wakes it.

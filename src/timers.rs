@@ -168,6 +168,13 @@ impl TimerHeap {
         }
     }
 
+    /// Whether `timeout` is pending: neither fired nor removed.
+    pub(crate) fn contains(&self, timeout: Timeout) -> bool {
+        self.slots
+            .get(timeout.slot as usize)
+            .is_some_and(|s| s.seq == timeout.seq)
+    }
+
     /// Cancels a pending timeout and returns its closure, or `None` if it already fired or
     /// was removed. The caller drops the closure after releasing its borrow of the heap.
     pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {

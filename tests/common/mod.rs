@@ -99,3 +99,36 @@ pub fn tcp_pair() -> (TcpStream, TcpStream) {
     b.set_nonblocking(true).unwrap();
     (a, b)
 }
+
+/// A flag set when the value holding it is dropped: proves a future was dropped.
+#[derive(Clone, Default)]
+pub struct DropFlag(Rc<std::cell::Cell<bool>>);
+
+impl DropFlag {
+    /// A guard that sets the flag when dropped.
+    pub fn guard(&self) -> DropGuard {
+        DropGuard(self.0.clone())
+    }
+    pub fn is_dropped(&self) -> bool {
+        self.0.get()
+    }
+}
+
+pub struct DropGuard(Rc<std::cell::Cell<bool>>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+/// Polls `future` once with a waker that does nothing.
+pub fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = std::task::Context::from_waker(&waker);
+    std::pin::Pin::new(future).poll(&mut cx)
+}
