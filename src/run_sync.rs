@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -86,12 +87,18 @@ impl From<RunSyncError> for std::io::Error {
 }
 
 /// Wakes `run_sync` by stopping the loop: the task it waits for completed. Tasks complete
-/// on the loop thread, so no poller wakeup is needed.
-struct StopLoop(Arc<Shared>);
+/// on the loop thread, so no poller wakeup is needed. Disarmed before `run_sync` cancels
+/// the task itself, which must not leave a stop request behind.
+struct StopLoop {
+    shared: Arc<Shared>,
+    armed: AtomicBool,
+}
 
 impl Wake for StopLoop {
     fn wake(self: Arc<Self>) {
-        self.0.request_stop();
+        if self.armed.load(Ordering::Acquire) {
+            self.shared.request_stop();
+        }
     }
 }
 
@@ -176,7 +183,11 @@ impl IoLoop {
                 ioloop.stop();
             })
         });
-        let waker = Waker::from(Arc::new(StopLoop(self.inner.shared.clone())));
+        let stop_loop = Arc::new(StopLoop {
+            shared: self.inner.shared.clone(),
+            armed: AtomicBool::new(true),
+        });
+        let waker = Waker::from(stop_loop.clone());
         let mut cx = Context::from_waker(&waker);
         let outcome = loop {
             if let Poll::Ready(output) = Pin::new(&mut task).poll(&mut cx) {
@@ -199,8 +210,10 @@ impl IoLoop {
         if let Some(timer) = timer {
             self.remove_timeout(timer);
         }
+        stop_loop.armed.store(false, Ordering::Release);
         if outcome.is_err() {
-            task.cancel();
+            // Directly, not through `Task::cancel`: this loop may not be the current one.
+            self.cancel_task(task.key());
         }
         outcome
     }

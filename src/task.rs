@@ -245,9 +245,10 @@ impl<T> Task<T> {
     /// the `Task` gives [`TaskError::Cancelled`]. A task that already finished keeps its
     /// output.
     ///
-    /// On the loop thread the future is dropped before `cancel` returns (or, if the task
-    /// cancels itself, as soon as its poll returns). From another thread the cancellation
-    /// is posted to the loop and takes effect on its next iteration. Thread-safe.
+    /// On the loop thread (with the loop as [`IoLoop::current`], as inside its callbacks
+    /// and tasks) the future is dropped before `cancel` returns, or, if the task cancels
+    /// itself, as soon as its poll returns. Elsewhere the cancellation is posted to the
+    /// loop and takes effect on its next iteration. Thread-safe.
     ///
     /// # Examples
     ///
@@ -276,6 +277,10 @@ impl<T> Task<T> {
                     .post(Posted::Callback(cancel, Location::caller()));
             }
         }
+    }
+
+    pub(crate) fn key(&self) -> TaskKey {
+        self.header.key
     }
 
     /// Whether the task finished (completed, panicked or was cancelled), so awaiting it

@@ -285,6 +285,44 @@ fn run_sync_timeout_drops_the_future_and_says_timed_out() {
 }
 
 #[test]
+fn after_a_timeout_or_a_stop_the_next_run_sync_runs_normally() {
+    let (ioloop, clock) = manual_loop();
+    let c = clock.clone();
+    ioloop.add_callback(move |_| c.advance(Duration::from_secs(1)));
+    let never = std::future::pending::<()>();
+    let timed_out = ioloop.run_sync_timeout(never, Duration::from_secs(1));
+    assert!(matches!(timed_out, Err(RunSyncError::TimedOut)));
+    ioloop.add_callback(|ioloop| ioloop.stop());
+    let stopped = ioloop.run_sync(std::future::pending::<()>());
+    assert!(matches!(stopped, Err(RunSyncError::Stopped)));
+    // No stop request is left behind by cancelling the abandoned futures.
+    let out = ioloop.run_sync(async {
+        ioloop::yield_now().await;
+        9
+    });
+    assert_eq!(out.unwrap(), 9);
+}
+
+#[test]
+fn run_sync_drops_its_future_at_once_even_when_another_loop_is_current() {
+    let _first = IoLoop::new().unwrap(); // the thread's current loop
+    let clock = ioloop::ManualClock::new();
+    let ioloop = IoLoop::builder().clock(clock.clone()).build().unwrap();
+    let dropped = DropFlag::default();
+    let guard = dropped.guard();
+    ioloop.add_callback(move |_| clock.advance(Duration::from_secs(1)));
+    let result = ioloop.run_sync_timeout(
+        async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        },
+        Duration::from_secs(1),
+    );
+    assert!(matches!(result, Err(RunSyncError::TimedOut)));
+    assert!(dropped.is_dropped());
+}
+
+#[test]
 fn run_sync_finishing_in_time_removes_its_timer() {
     let (ioloop, _) = manual_loop();
     let out = ioloop.run_sync_timeout(async { 3 }, Duration::from_secs(5));
