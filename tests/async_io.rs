@@ -5,17 +5,9 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
 
-use common::{poll_once, step, tcp_pair};
+use common::{poll_once, step, tcp_pair, unix_pair};
 use ioloop::{AsyncFd, IoLoop};
-
-fn unix_pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
 
 #[test]
 fn readable_resolves_after_data_arrives_and_read_with_gets_it() {

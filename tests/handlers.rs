@@ -9,15 +9,8 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 
-use common::{step, tcp_pair, Trace};
+use common::{step, tcp_pair, unix_pair as pair, Trace};
 use ioloop::{HandlerId, Interest, IoLoop};
-
-fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
 
 #[test]
 fn readiness_is_level_triggered() {

@@ -90,6 +90,17 @@ pub fn captured(level: log::Level) -> Vec<String> {
     })
 }
 
+/// A connected pair of Unix stream sockets, both non-blocking.
+pub fn unix_pair() -> (
+    std::os::unix::net::UnixStream,
+    std::os::unix::net::UnixStream,
+) {
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    (a, b)
+}
+
 /// A connected pair of loopback TCP streams, both non-blocking.
 pub fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
