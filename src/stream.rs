@@ -1,0 +1,1008 @@
+//! [`IoStream`]: a buffered non-blocking stream with Tornado's read/write API.
+//!
+//! The stream owns its socket (registered with the loop as an fd handler), a read buffer
+//! the socket reads into, and a write buffer holding what the socket did not take yet.
+//! One read may be pending at a time; it is satisfied from the buffer as soon as possible.
+//! Results go to callbacks through [`IoLoop::add_callback`] (never inline, even when the
+//! buffer already holds the answer) or to the task awaiting the read (see
+//! `stream_async.rs`). The poller's interest follows what the stream needs: READ while a
+//! read waits for data or the stream is idle with an empty buffer (so a read that follows a
+//! read costs no `epoll_ctl`, and a peer leaving is noticed), WRITE while bytes wait to be
+//! sent, and `update_handler` is called only when that changes.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::Waker;
+
+use crate::handlers::{HandlerId, Interest, IoEvent, RegisterError};
+use crate::ioloop::LoopInner;
+use crate::stream_buffer::{ReadBuffer, WriteBuffer};
+use crate::stream_types::{StreamError, StreamOptions, StreamSocket};
+use crate::IoLoop;
+
+type ReadCallback = Box<dyn FnOnce(&IoStream, Result<Vec<u8>, StreamError>)>;
+type ReadIntoCallback = Box<dyn FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>)>;
+type WriteCallback = Box<dyn FnOnce(&IoStream, Result<(), StreamError>)>;
+type CloseCallback = Box<dyn FnOnce(&IoStream)>;
+
+/// A buffered non-blocking stream over a TCP stream, Unix stream or pipe, in the style of
+/// Tornado's `IOStream`, with each operation as a callback method (`*_then`) and as an
+/// async method.
+///
+/// `IoStream` is a cheap clonable handle (an `Rc` inside), used on the loop thread. The
+/// stream lives while a handle exists; dropping the last one closes it. A callback that
+/// captures a clone keeps the stream alive until the callback has run.
+///
+/// Rules (Tornado's):
+/// - one read at a time: a second read gets [`StreamError::AlreadyReading`];
+/// - a read the buffer already satisfies still completes through the loop, never inline;
+/// - data buffered before the peer closed stays readable after the close, and the close
+///   callback runs after the reads it satisfies;
+/// - `read_until` beyond `max_bytes` closes the stream with
+///   [`StreamError::Unsatisfiable`], even when the data is already buffered;
+/// - the read buffer never grows past [`StreamOptions::max_buffer_size`];
+/// - a connection reset closes the stream quietly, keeping the OS error
+///   ([`IoStream::error`]); a write to a closed stream fails at once.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::{IoLoop, IoStream};
+/// use std::os::unix::net::UnixStream;
+///
+/// let ioloop = IoLoop::new()?;
+/// let (a, b) = UnixStream::pair()?;
+/// let a = IoStream::new(&ioloop, a)?;
+/// let b = IoStream::new(&ioloop, b)?;
+/// a.write(b"hello\nworld\n")?;
+/// b.read_until_then(b"\n", 1024, |stream, line| {
+///     assert_eq!(line.unwrap(), b"hello\n");
+///     stream.read_until_then(b"\n", 1024, |_, line| {
+///         assert_eq!(line.unwrap(), b"world\n");
+///         ioloop::IoLoop::current().unwrap().stop();
+///     });
+/// });
+/// ioloop.start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct IoStream {
+    pub(crate) core: Rc<StreamCore>,
+}
+
+pub(crate) struct StreamCore {
+    ioloop: Weak<LoopInner>,
+    pub(crate) state: RefCell<StreamState>,
+}
+
+/// What a pending read waits for.
+#[derive(Debug)]
+pub(crate) enum ReadKind {
+    Until {
+        delimiter: Vec<u8>,
+        max_bytes: usize,
+    },
+    Bytes {
+        n: usize,
+        partial: bool,
+    },
+    UntilClose,
+}
+
+/// Where a pending read's result goes.
+pub(crate) enum Delivery {
+    Bytes(ReadCallback),
+    Into(Vec<u8>, ReadIntoCallback),
+    /// A task awaiting the read: it is woken and takes the result itself when polled.
+    Task(Option<Waker>),
+}
+
+pub(crate) struct PendingRead {
+    pub(crate) kind: ReadKind,
+    pub(crate) delivery: Delivery,
+    /// Tells a task's read apart from a later one.
+    pub(crate) ticket: u64,
+}
+
+pub(crate) struct StreamState {
+    pub(crate) socket: Option<Rc<StreamSocket>>,
+    registration: Option<HandlerId<Rc<StreamSocket>>>,
+    interest: Interest,
+    pub(crate) options: StreamOptions,
+    pub(crate) read_buffer: ReadBuffer,
+    pub(crate) pending: Option<PendingRead>,
+    pub(crate) next_ticket: u64,
+    pub(crate) write_buffer: WriteBuffer,
+    write_callbacks: VecDeque<(u64, WriteCallback)>,
+    pub(crate) write_wakers: Vec<Waker>,
+    pub(crate) closed: bool,
+    pub(crate) error: Option<Arc<io::Error>>,
+    close_callback: Option<CloseCallback>,
+    /// Read results queued for callbacks but not delivered yet: the close callback waits
+    /// for them.
+    deliveries_in_flight: usize,
+}
+
+/// How far the pending read is from done.
+pub(crate) enum Progress {
+    /// Take this many bytes (all of them for `UntilClose`).
+    Ready(usize),
+    NeedsData,
+    Failed(StreamError),
+}
+
+impl StreamState {
+    pub(crate) fn closed_error(&self) -> StreamError {
+        StreamError::Closed {
+            real_error: self.error.clone(),
+        }
+    }
+
+    /// Whether the pending read (`kind`) can complete from the buffer now.
+    pub(crate) fn progress(&mut self, kind: &ReadKind) -> Progress {
+        let buffered = self.read_buffer.len();
+        let full = buffered >= self.options.max_buffer_size;
+        match kind {
+            ReadKind::Until {
+                delimiter,
+                max_bytes,
+            } => match self.read_buffer.find(delimiter) {
+                Some(end) if end > *max_bytes => Progress::Failed(StreamError::Unsatisfiable),
+                Some(end) => Progress::Ready(end),
+                None if buffered >= *max_bytes => Progress::Failed(StreamError::Unsatisfiable),
+                None if full => Progress::Failed(StreamError::BufferFull),
+                None if self.closed => Progress::Failed(self.closed_error()),
+                None => Progress::NeedsData,
+            },
+            ReadKind::Bytes { n, partial } => {
+                if buffered >= *n {
+                    Progress::Ready(*n)
+                } else if *partial && buffered > 0 {
+                    Progress::Ready(buffered)
+                } else if full {
+                    Progress::Failed(StreamError::BufferFull)
+                } else if self.closed {
+                    Progress::Failed(self.closed_error())
+                } else {
+                    Progress::NeedsData
+                }
+            }
+            ReadKind::UntilClose if self.closed => Progress::Ready(buffered),
+            ReadKind::UntilClose if full => Progress::Failed(StreamError::BufferFull),
+            ReadKind::UntilClose => Progress::NeedsData,
+        }
+    }
+
+    /// The interest the stream needs now.
+    fn wanted_interest(&mut self) -> Interest {
+        if self.closed {
+            return Interest::NONE;
+        }
+        let room = self.read_buffer.len() < self.options.max_buffer_size;
+        let read = match self.pending.take() {
+            Some(pending) => {
+                let keep = match self.progress(&pending.kind) {
+                    Progress::NeedsData => true,
+                    // A task was woken to take its bytes this coming iteration, before the
+                    // next poll: keep READ for the read it will most likely start next.
+                    Progress::Ready(_) => matches!(pending.delivery, Delivery::Task(_)),
+                    Progress::Failed(_) => false,
+                };
+                self.pending = Some(pending);
+                keep && room
+            }
+            // Idle with nothing buffered: keep watching, so the next read costs no
+            // `epoll_ctl` and a peer closing is noticed. An event while idle reads one
+            // chunk, which turns this off until a read takes it.
+            None => room && self.read_buffer.is_empty(),
+        };
+        let write = !self.write_buffer.is_empty();
+        match (read, write) {
+            (true, true) => Interest::BOTH,
+            (true, false) => Interest::READ,
+            (false, true) => Interest::WRITE,
+            (false, false) => Interest::NONE,
+        }
+    }
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    )
+}
+
+impl IoStream {
+    /// Wraps `socket` (made non-blocking) with default [`StreamOptions`] and registers it
+    /// with `ioloop`.
+    ///
+    /// # Errors
+    ///
+    /// The socket could not be made non-blocking or registered; the error hands it back.
+    ///
+    /// # Examples
+    ///
+    /// See [`IoStream`].
+    #[track_caller]
+    pub fn new(
+        ioloop: &IoLoop,
+        socket: impl Into<StreamSocket>,
+    ) -> Result<IoStream, RegisterError<StreamSocket>> {
+        IoStream::with_options(ioloop, socket, StreamOptions::default())
+    }
+
+    /// [`new`](IoStream::new) with chosen limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](IoStream::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream, StreamOptions};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let options = StreamOptions { max_buffer_size: 1 << 20, ..Default::default() };
+    /// let stream = IoStream::with_options(&ioloop, a, options)?;
+    /// # drop(stream);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn with_options(
+        ioloop: &IoLoop,
+        socket: impl Into<StreamSocket>,
+        options: StreamOptions,
+    ) -> Result<IoStream, RegisterError<StreamSocket>> {
+        let socket = socket.into();
+        if let Err(e) = socket.set_nonblocking() {
+            return Err(RegisterError::new(e, socket));
+        }
+        let socket = Rc::new(socket);
+        let core = Rc::new(StreamCore {
+            ioloop: Rc::downgrade(&ioloop.inner),
+            state: RefCell::new(StreamState {
+                socket: Some(socket.clone()),
+                registration: None,
+                interest: Interest::NONE,
+                options,
+                read_buffer: ReadBuffer::default(),
+                pending: None,
+                next_ticket: 0,
+                write_buffer: WriteBuffer::default(),
+                write_callbacks: VecDeque::new(),
+                write_wakers: Vec::new(),
+                closed: false,
+                error: None,
+                close_callback: None,
+                deliveries_in_flight: 0,
+            }),
+        });
+        let weak = Rc::downgrade(&core);
+        let handler =
+            move |_: &IoLoop, _: &mut Rc<StreamSocket>, event: IoEvent<Rc<StreamSocket>>| {
+                if let Some(core) = weak.upgrade() {
+                    IoStream { core }.on_event(&event);
+                }
+            };
+        match ioloop.add_handler(socket, Interest::NONE, handler) {
+            Ok(id) => {
+                core.state.borrow_mut().registration = Some(id);
+                Ok(IoStream { core })
+            }
+            Err(e) => {
+                let (error, socket) = e.into_parts();
+                drop(socket);
+                let socket = core.state.borrow_mut().socket.take().expect("just set");
+                drop(core);
+                let Ok(socket) = Rc::try_unwrap(socket) else {
+                    unreachable!("the registration failed: this is the only owner")
+                };
+                Err(RegisterError::new(error, socket))
+            }
+        }
+    }
+
+    pub(crate) fn ioloop(&self) -> Option<IoLoop> {
+        self.core.ioloop.upgrade().map(|inner| IoLoop { inner })
+    }
+
+    /// Readiness from the loop: read, then write, then handle an error, then narrow the
+    /// interest.
+    fn on_event(&self, event: &IoEvent<Rc<StreamSocket>>) {
+        if self.closed() {
+            return;
+        }
+        let failed = event.is_error() || event.is_hangup();
+        if event.is_readable() || failed {
+            self.read_from_socket();
+        }
+        if event.is_writable() && !self.closed() {
+            self.flush();
+        }
+        if event.is_error() && !self.closed() {
+            let error = self.socket().and_then(|s| s.take_error());
+            self.close_with(error);
+        }
+        self.update_interest();
+    }
+
+    fn socket(&self) -> Option<Rc<StreamSocket>> {
+        self.core.state.borrow().socket.clone()
+    }
+
+    /// Reads chunks into the buffer until the socket would block, the pending read is
+    /// satisfied or the buffer is full; then settles the pending read.
+    fn read_from_socket(&self) {
+        let Some(socket) = self.socket() else { return };
+        loop {
+            let mut state = self.core.state.borrow_mut();
+            let satisfied = match state.pending.take() {
+                Some(pending) => {
+                    let needs = matches!(state.progress(&pending.kind), Progress::NeedsData);
+                    state.pending = Some(pending);
+                    !needs
+                }
+                // Idle: read one chunk at most, to notice the peer closing.
+                None => !state.read_buffer.is_empty(),
+            };
+            let room = state.options.max_buffer_size
+                - state.read_buffer.len().min(state.options.max_buffer_size);
+            if satisfied || room == 0 {
+                break;
+            }
+            let chunk = state.options.read_chunk_size.min(room);
+            match state.read_buffer.fill_from(chunk, |buf| socket.read(buf)) {
+                Ok(0) => {
+                    drop(state);
+                    self.close_with(None);
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    drop(state);
+                    if !is_reset(&e) {
+                        log::warn!(target: "ioloop", "read error on stream: {e}");
+                    }
+                    self.close_with(Some(e));
+                    return;
+                }
+            }
+        }
+        self.settle_read();
+    }
+
+    /// Completes or fails the pending read if the buffer (or the close) decides it.
+    pub(crate) fn settle_read(&self) {
+        let mut state = self.core.state.borrow_mut();
+        let Some(pending) = state.pending.take() else {
+            return;
+        };
+        let progress = state.progress(&pending.kind);
+        let PendingRead {
+            kind,
+            delivery,
+            ticket,
+        } = pending;
+        match (progress, delivery) {
+            (Progress::NeedsData, delivery) => {
+                state.pending = Some(PendingRead {
+                    kind,
+                    delivery,
+                    ticket,
+                });
+            }
+            (_, Delivery::Task(waker)) => {
+                // The task takes the result (or the error) when it is polled.
+                state.pending = Some(PendingRead {
+                    kind,
+                    delivery: Delivery::Task(None),
+                    ticket,
+                });
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            (Progress::Ready(n), Delivery::Bytes(callback)) => {
+                let data = state.read_buffer.take(n);
+                drop(state);
+                self.deliver(move |stream| callback(stream, Ok(data)));
+            }
+            (Progress::Ready(n), Delivery::Into(mut buf, callback)) => {
+                let n = n.min(buf.len());
+                state.read_buffer.take_into(&mut buf[..n]);
+                drop(state);
+                self.deliver(move |stream| callback(stream, buf, Ok(n)));
+            }
+            (Progress::Failed(error), delivery) => {
+                drop(state);
+                self.fail_read(error, delivery);
+            }
+        }
+    }
+
+    /// An unsatisfiable or over-full read closes the stream (Tornado's rule).
+    pub(crate) fn close_if_fatal(&self, error: &StreamError) {
+        if matches!(error, StreamError::Unsatisfiable | StreamError::BufferFull) {
+            log::info!(target: "ioloop", "{error}; closing the stream");
+            self.close_with(None);
+        }
+    }
+
+    /// Fails a callback read, closing the stream first if the failure is fatal.
+    fn fail_read(&self, error: StreamError, delivery: Delivery) {
+        self.close_if_fatal(&error);
+        match delivery {
+            Delivery::Bytes(callback) => self.deliver(move |stream| callback(stream, Err(error))),
+            Delivery::Into(buf, callback) => {
+                self.deliver(move |stream| callback(stream, buf, Err(error)))
+            }
+            Delivery::Task(_) => unreachable!("task reads settle when polled"),
+        }
+    }
+
+    /// Runs `f` on a later iteration; the close callback waits until it has run.
+    fn deliver(&self, f: impl FnOnce(&IoStream) + 'static) {
+        let Some(ioloop) = self.ioloop() else { return };
+        self.core.state.borrow_mut().deliveries_in_flight += 1;
+        let stream = self.clone();
+        ioloop.add_callback(move |_| {
+            f(&stream);
+            stream.core.state.borrow_mut().deliveries_in_flight -= 1;
+            stream.maybe_run_close_callback();
+            stream.update_interest();
+        });
+    }
+
+    /// Schedules the close callback once the stream is closed and every read result
+    /// queued before has been delivered.
+    fn maybe_run_close_callback(&self) {
+        let callback = {
+            let mut state = self.core.state.borrow_mut();
+            if !state.closed || state.deliveries_in_flight > 0 {
+                return;
+            }
+            state.close_callback.take()
+        };
+        if let (Some(callback), Some(ioloop)) = (callback, self.ioloop()) {
+            let stream = self.clone();
+            ioloop.add_callback(move |_| callback(&stream));
+        }
+    }
+
+    /// Sends as much of the write buffer as the socket takes, then completes the writes
+    /// that are done.
+    pub(crate) fn flush(&self) {
+        let Some(socket) = self.socket() else { return };
+        let mut failure = None;
+        {
+            let mut state = self.core.state.borrow_mut();
+            while !state.write_buffer.is_empty() {
+                match socket.write(state.write_buffer.pending()) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        state.write_buffer.advance(n);
+                        state.write_buffer.total_written += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(e) = failure {
+            if !is_reset(&e) {
+                log::warn!(target: "ioloop", "write error on stream: {e}");
+            }
+            self.close_with(Some(e));
+            return;
+        }
+        self.complete_writes();
+    }
+
+    /// Completes the write callbacks and wakes the write futures whose bytes are all
+    /// handed to the kernel (or that can never be, the stream being closed).
+    fn complete_writes(&self) {
+        let (done, wakers) = {
+            let mut state = self.core.state.borrow_mut();
+            let written = state.write_buffer.total_written;
+            let mut done = Vec::new();
+            while let Some((target, _)) = state.write_callbacks.front() {
+                if *target > written && !state.closed {
+                    break;
+                }
+                let (target, callback) = state.write_callbacks.pop_front().expect("peeked");
+                let result = if target <= written {
+                    Ok(())
+                } else {
+                    Err(state.closed_error())
+                };
+                done.push((callback, result));
+            }
+            (done, std::mem::take(&mut state.write_wakers))
+        };
+        for (callback, result) in done {
+            self.deliver(move |stream| callback(stream, result));
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Changes the poller's interest if the stream now needs something else.
+    pub(crate) fn update_interest(&self) {
+        let (registration, wanted) = {
+            let mut state = self.core.state.borrow_mut();
+            let wanted = state.wanted_interest();
+            if wanted == state.interest {
+                return;
+            }
+            state.interest = wanted;
+            (state.registration, wanted)
+        };
+        if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
+            if let Err(e) = ioloop.update_handler(id, wanted) {
+                log::debug!(target: "ioloop", "cannot change a stream's interest: {e}");
+            }
+        }
+    }
+
+    /// Closes the stream, keeping `error` as the reason.
+    pub(crate) fn close_with(&self, error: Option<io::Error>) {
+        let (registration, socket) = {
+            let mut state = self.core.state.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state.error = error.map(Arc::new);
+            state.write_buffer.clear();
+            (state.registration.take(), state.socket.take())
+        };
+        // Reads the buffer can still satisfy complete; the others fail.
+        self.settle_read();
+        if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
+            ioloop.remove_handler(id);
+        }
+        drop(socket); // closes the fd (unless the handler running now still holds it)
+        self.complete_writes();
+        self.maybe_run_close_callback();
+    }
+
+    /// Starts a read, or reports why it cannot start.
+    pub(crate) fn start_read(&self, kind: ReadKind, delivery: Delivery) -> Option<u64> {
+        let ticket = {
+            let mut state = self.core.state.borrow_mut();
+            if state.pending.is_some() {
+                drop(state);
+                match delivery {
+                    Delivery::Bytes(callback) => {
+                        self.deliver(move |s| callback(s, Err(StreamError::AlreadyReading)))
+                    }
+                    Delivery::Into(buf, callback) => {
+                        self.deliver(move |s| callback(s, buf, Err(StreamError::AlreadyReading)))
+                    }
+                    Delivery::Task(_) => {}
+                }
+                return None;
+            }
+            state.next_ticket += 1;
+            let ticket = state.next_ticket;
+            state.pending = Some(PendingRead {
+                kind,
+                delivery,
+                ticket,
+            });
+            ticket
+        };
+        self.settle_read();
+        self.update_interest();
+        Some(ticket)
+    }
+
+    /// Reads until `delimiter` and calls `callback` with the bytes up to and including
+    /// it. Fails with [`StreamError::Unsatisfiable`] (closing the stream) if the delimiter
+    /// is not within the first `max_bytes` bytes.
+    ///
+    /// The callback runs on a later iteration, also when the buffer already holds the
+    /// line. A second read while this one is pending gets
+    /// [`StreamError::AlreadyReading`]; on a closed stream the read is satisfied from the
+    /// buffer if it can be, and fails with [`StreamError::Closed`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// See [`IoStream`].
+    pub fn read_until_then<F>(&self, delimiter: &[u8], max_bytes: usize, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
+    {
+        let kind = ReadKind::Until {
+            delimiter: delimiter.to_vec(),
+            max_bytes,
+        };
+        self.start_read(kind, Delivery::Bytes(Box::new(callback)));
+    }
+
+    /// Reads exactly `n` bytes, or with `partial` as soon as at least one byte is there
+    /// (at most `n`), and calls `callback` with them. `n == 0` completes with nothing.
+    /// Same rules as [`read_until_then`](IoStream::read_until_then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"abcdef")?;
+    /// b.read_bytes_then(4, false, |_, bytes| {
+    ///     assert_eq!(bytes.unwrap(), b"abcd");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_bytes_then<F>(&self, n: usize, partial: bool, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
+    {
+        let kind = ReadKind::Bytes { n, partial };
+        self.start_read(kind, Delivery::Bytes(Box::new(callback)));
+    }
+
+    /// Fills `buffer` (or, with `partial`, at least one byte of it) and hands it back to
+    /// `callback` with the byte count; the buffer comes back on failure too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"xyz")?;
+    /// b.read_into_then(vec![0; 8], true, |_, buf, n| {
+    ///     assert_eq!(&buf[..n.unwrap()], b"xyz");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_into_then<F>(&self, buffer: Vec<u8>, partial: bool, callback: F)
+    where
+        F: FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>) + 'static,
+    {
+        let kind = ReadKind::Bytes {
+            n: buffer.len(),
+            partial,
+        };
+        self.start_read(kind, Delivery::Into(buffer, Box::new(callback)));
+    }
+
+    /// Reads everything until the peer closes and calls `callback` with it. Fails with
+    /// [`StreamError::BufferFull`] (closing the stream) if that is more than
+    /// `max_buffer_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"all of it")?;
+    /// a.close();
+    /// b.read_until_close_then(|_, all| {
+    ///     assert_eq!(all.unwrap(), b"all of it");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_until_close_then<F>(&self, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
+    {
+        self.start_read(ReadKind::UntilClose, Delivery::Bytes(Box::new(callback)));
+    }
+
+    /// Queues `data` (trying the socket at once) and returns the total byte count this
+    /// write completes at; used by both write flavours.
+    pub(crate) fn queue_write(&self, data: &[u8]) -> Result<u64, StreamError> {
+        let socket = {
+            let mut state = self.core.state.borrow_mut();
+            if state.closed {
+                return Err(state.closed_error());
+            }
+            if let Some(max) = state.options.max_write_buffer_size {
+                if state.write_buffer.len() + data.len() > max {
+                    return Err(StreamError::BufferFull);
+                }
+            }
+            state.write_buffer.total_queued += data.len() as u64;
+            if !state.write_buffer.is_empty() {
+                state.write_buffer.push(data);
+                return Ok(state.write_buffer.total_queued);
+            }
+            state.socket.clone()
+        };
+        // Nothing queued before: hand the bytes to the socket directly, buffer the rest.
+        let mut sent = 0;
+        let mut failure = None;
+        if let Some(socket) = socket {
+            while sent < data.len() {
+                match socket.write(&data[sent..]) {
+                    Ok(0) => break,
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let target = {
+            let mut state = self.core.state.borrow_mut();
+            state.write_buffer.total_written += sent as u64;
+            state.write_buffer.push(&data[sent..]);
+            state.write_buffer.total_queued
+        };
+        if let Some(e) = failure {
+            if !is_reset(&e) {
+                log::warn!(target: "ioloop", "write error on stream: {e}");
+            }
+            self.close_with(Some(e));
+        }
+        self.update_interest();
+        Ok(target)
+    }
+
+    /// Writes `data` without waiting: the bytes the socket does not take at once are
+    /// buffered and sent as it drains. Use [`write_then`](IoStream::write_then) or the
+    /// async [`write_all`](IoStream::write_all) to learn when they are sent.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::Closed`] on a closed stream, [`StreamError::BufferFull`] past
+    /// `max_write_buffer_size`; nothing is queued then.
+    ///
+    /// # Examples
+    ///
+    /// See [`IoStream`].
+    pub fn write(&self, data: &[u8]) -> Result<(), StreamError> {
+        self.queue_write(data).map(drop)
+    }
+
+    /// Writes `data` and calls `callback` once it (and every earlier write) has been
+    /// handed to the kernel, or with the error if the stream closes first. Callbacks run
+    /// in write order, on a later iteration; an empty write completes after the earlier
+    /// ones.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](IoStream::write); the callback is not called then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = IoStream::new(&ioloop, a)?;
+    /// a.write_then(b"sent", |_, result| {
+    ///     result.unwrap();
+    ///     IoLoop::current().unwrap().stop();
+    /// })?;
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_then<F>(&self, data: &[u8], callback: F) -> Result<(), StreamError>
+    where
+        F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
+    {
+        let target = self.queue_write(data)?;
+        self.core
+            .state
+            .borrow_mut()
+            .write_callbacks
+            .push_back((target, Box::new(callback)));
+        self.complete_writes();
+        Ok(())
+    }
+
+    /// Calls `callback` once, on a later iteration, when the stream closes (after the
+    /// read callbacks the close satisfied). An idle stream with an empty buffer watches
+    /// for the peer closing. Replaces an earlier close callback.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = IoStream::new(&ioloop, a)?;
+    /// a.set_close_callback(|stream| {
+    ///     assert!(stream.closed());
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// drop(b); // the peer leaves
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_close_callback<F>(&self, callback: F)
+    where
+        F: FnOnce(&IoStream) + 'static,
+    {
+        self.core.state.borrow_mut().close_callback = Some(Box::new(callback));
+        self.maybe_run_close_callback();
+        self.update_interest();
+    }
+
+    /// Closes the stream: pending writes fail, a pending read completes if the buffer
+    /// satisfies it and fails otherwise, the socket is closed, and the close callback is
+    /// scheduled. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// a.close();
+    /// assert!(a.closed());
+    /// assert!(a.write(b"late").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) {
+        self.close_with(None);
+    }
+
+    /// Whether the stream is closed.
+    ///
+    /// # Examples
+    ///
+    /// See [`close`](IoStream::close).
+    pub fn closed(&self) -> bool {
+        self.core.state.borrow().closed
+    }
+
+    /// The OS error that closed the stream, if any (a reset, a refused connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// a.close();
+    /// assert!(a.error().is_none()); // a local close has no OS error
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn error(&self) -> Option<Arc<io::Error>> {
+        self.core.state.borrow().error.clone()
+    }
+
+    /// Whether a read is pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// a.read_bytes_then(1, false, |_, _| {});
+    /// assert!(a.reading());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reading(&self) -> bool {
+        self.core.state.borrow().pending.is_some()
+    }
+
+    /// Bytes read from the socket and not yet taken by a read (never more than
+    /// [`StreamOptions::max_buffer_size`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// assert_eq!(a.buffered(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.core.state.borrow().read_buffer.len()
+    }
+
+    /// Whether written bytes are still waiting for the socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// a.write(b"fits in the socket buffer")?;
+    /// assert!(!a.writing());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn writing(&self) -> bool {
+        !self.core.state.borrow().write_buffer.is_empty()
+    }
+
+    /// Sets `TCP_NODELAY` on a TCP stream (a no-op on other streams and once closed).
+    ///
+    /// # Errors
+    ///
+    /// The OS refused the option.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let stream = ioloop::IoStream::new(&ioloop, client)?;
+    /// stream.set_nodelay(true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        match self.socket().as_deref() {
+            Some(StreamSocket::Tcp(s)) => s.set_nodelay(nodelay),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `f` with the socket (for its addresses or options); `None` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::StreamSocket;
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// let unix = a.with_socket(|s| matches!(s, StreamSocket::Unix(_)));
+    /// assert_eq!(unix, Some(true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_socket<R>(&self, f: impl FnOnce(&StreamSocket) -> R) -> Option<R> {
+        self.socket().map(|s| f(&s))
+    }
+}
+
+impl Drop for StreamCore {
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        if let (Some(id), Some(inner)) = (state.registration.take(), self.ioloop.upgrade()) {
+            IoLoop { inner }.remove_handler(id);
+        }
+    }
+}
+
+impl fmt::Debug for IoStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.core.state.borrow();
+        f.debug_struct("IoStream")
+            .field("closed", &state.closed)
+            .field("buffered", &state.read_buffer.len())
+            .field("reading", &state.pending.is_some())
+            .field("write_buffered", &state.write_buffer.len())
+            .field("error", &state.error)
+            .finish()
+    }
+}

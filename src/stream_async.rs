@@ -1,0 +1,358 @@
+//! The async half of [`IoStream`]: each read and write as a future.
+//!
+//! A read is registered when the method is called (so a second one fails with
+//! [`StreamError::AlreadyReading`] exactly as in callback style) and takes its bytes out
+//! of the buffer only when the awaiting task polls it. Dropping a read future before it
+//! completed withdraws the read and leaves every byte in the buffer, so a read under a
+//! [`timeout`](crate::timeout) loses nothing.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::stream::{Delivery, IoStream, Progress, ReadKind};
+use crate::stream_buffer::ReadBuffer;
+use crate::stream_types::StreamError;
+
+/// The state of a read future.
+enum ReadState {
+    /// Registered as the stream's pending read with this ticket.
+    Waiting(u64),
+    /// Could not start (another read was pending).
+    Refused,
+    Done,
+}
+
+impl IoStream {
+    fn start_task_read(&self, kind: ReadKind) -> ReadState {
+        match self.start_read(kind, Delivery::Task(None)) {
+            Some(ticket) => ReadState::Waiting(ticket),
+            None => ReadState::Refused,
+        }
+    }
+
+    /// The async [`read_until_then`](IoStream::read_until_then): the bytes up to and
+    /// including `delimiter`.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::Unsatisfiable`] (the stream is closed) if the delimiter is not within
+    /// `max_bytes`; [`StreamError::AlreadyReading`]; [`StreamError::Closed`] if the
+    /// stream closes before the delimiter arrives; [`StreamError::BufferFull`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// let line = ioloop.run_sync(async move {
+    ///     a.write_all(b"GET / HTTP/1.1\r\n").await?;
+    ///     b.read_until(b"\r\n", 8192).await
+    /// })??;
+    /// assert_eq!(line, b"GET / HTTP/1.1\r\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_until(&self, delimiter: &[u8], max_bytes: usize) -> StreamRead {
+        let kind = ReadKind::Until {
+            delimiter: delimiter.to_vec(),
+            max_bytes,
+        };
+        StreamRead {
+            state: self.start_task_read(kind),
+            stream: self.clone(),
+        }
+    }
+
+    /// The async [`read_bytes_then`](IoStream::read_bytes_then): exactly `n` bytes, or
+    /// with `partial` between 1 and `n` as soon as some are there.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_until`](IoStream::read_until), without `Unsatisfiable`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"12345")?;
+    /// let head = ioloop.run_sync(async move { b.read_bytes(2, false).await })??;
+    /// assert_eq!(head, b"12");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_bytes(&self, n: usize, partial: bool) -> StreamRead {
+        StreamRead {
+            state: self.start_task_read(ReadKind::Bytes { n, partial }),
+            stream: self.clone(),
+        }
+    }
+
+    /// The async [`read_until_close_then`](IoStream::read_until_close_then): everything
+    /// until the peer closes.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::BufferFull`] (the stream is closed) past `max_buffer_size`;
+    /// [`StreamError::AlreadyReading`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"bye")?;
+    /// a.close();
+    /// assert_eq!(ioloop.run_sync(b.read_until_close())??, b"bye");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_until_close(&self) -> StreamRead {
+        StreamRead {
+            state: self.start_task_read(ReadKind::UntilClose),
+            stream: self.clone(),
+        }
+    }
+
+    /// The async [`read_into_then`](IoStream::read_into_then): fills `buffer` (with
+    /// `partial`, at least one byte of it) and returns the count.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_bytes`](IoStream::read_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"abc")?;
+    /// let got = ioloop.run_sync(async move {
+    ///     let mut buf = [0u8; 3];
+    ///     b.read_into(&mut buf, false).await.map(|n| buf[..n].to_vec())
+    /// })??;
+    /// assert_eq!(got, b"abc");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_into<'a>(&self, buffer: &'a mut [u8], partial: bool) -> StreamReadInto<'a> {
+        let kind = ReadKind::Bytes {
+            n: buffer.len(),
+            partial,
+        };
+        StreamReadInto {
+            read: StreamRead {
+                state: self.start_task_read(kind),
+                stream: self.clone(),
+            },
+            buffer,
+        }
+    }
+
+    /// Writes `data` (queued at once, like [`write`](IoStream::write)) and resolves when
+    /// it and every earlier write have been handed to the kernel.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::Closed`] if the stream is closed (at once) or closes first (for
+    /// example, the peer vanished mid-write); [`StreamError::BufferFull`] past
+    /// `max_write_buffer_size`.
+    ///
+    /// # Examples
+    ///
+    /// See [`read_until`](IoStream::read_until).
+    pub fn write_all(&self, data: &[u8]) -> StreamWrite {
+        StreamWrite {
+            target: self.queue_write(data),
+            stream: self.clone(),
+        }
+    }
+
+    /// Polls the read registered under `ticket`, taking its bytes with `take`.
+    fn poll_read<T>(
+        &self,
+        ticket: u64,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&mut ReadBuffer, usize) -> T,
+    ) -> Poll<Result<T, StreamError>> {
+        let mut state = self.core.state.borrow_mut();
+        let mut pending = match state.pending.take() {
+            Some(pending) if pending.ticket == ticket => pending,
+            other => {
+                // Only this future removes its own read; closing keeps it pending.
+                state.pending = other;
+                return Poll::Ready(Err(state.closed_error()));
+            }
+        };
+        match state.progress(&pending.kind) {
+            Progress::NeedsData => {
+                pending.delivery = Delivery::Task(Some(cx.waker().clone()));
+                state.pending = Some(pending);
+                Poll::Pending
+            }
+            Progress::Ready(n) => {
+                let taken = take(&mut state.read_buffer, n);
+                drop(state);
+                self.update_interest();
+                Poll::Ready(Ok(taken))
+            }
+            Progress::Failed(error) => {
+                drop(state);
+                self.close_if_fatal(&error);
+                self.update_interest();
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}
+
+/// A read started by [`IoStream::read_until`], [`read_bytes`](IoStream::read_bytes) or
+/// [`read_until_close`](IoStream::read_until_close). Dropping it before it completes
+/// withdraws the read; the buffered bytes stay.
+///
+/// # Examples
+///
+/// See [`IoStream::read_until`].
+#[must_use = "futures do nothing unless awaited (the read stays pending until dropped)"]
+pub struct StreamRead {
+    stream: IoStream,
+    state: ReadState,
+}
+
+impl StreamRead {
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&mut ReadBuffer, usize) -> T,
+    ) -> Poll<Result<T, StreamError>> {
+        let ticket = match self.state {
+            ReadState::Waiting(ticket) => ticket,
+            ReadState::Refused => {
+                self.state = ReadState::Done;
+                return Poll::Ready(Err(StreamError::AlreadyReading));
+            }
+            ReadState::Done => {
+                return Poll::Ready(Err(self.stream.core.state.borrow().closed_error()))
+            }
+        };
+        let polled = self.stream.poll_read(ticket, cx, take);
+        if polled.is_ready() {
+            self.state = ReadState::Done;
+        }
+        polled
+    }
+}
+
+impl Future for StreamRead {
+    type Output = Result<Vec<u8>, StreamError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_with(cx, |buffer, n| buffer.take(n))
+    }
+}
+
+impl Drop for StreamRead {
+    fn drop(&mut self) {
+        if let ReadState::Waiting(ticket) = self.state {
+            let withdrawn = {
+                let mut state = self.stream.core.state.borrow_mut();
+                let mine = state.pending.as_ref().is_some_and(|p| p.ticket == ticket);
+                if mine {
+                    state.pending = None;
+                }
+                mine
+            };
+            if withdrawn {
+                self.stream.update_interest();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for StreamRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamRead")
+            .field("waiting", &matches!(self.state, ReadState::Waiting(_)))
+            .finish()
+    }
+}
+
+/// A read started by [`IoStream::read_into`].
+///
+/// # Examples
+///
+/// See [`IoStream::read_into`].
+#[must_use = "futures do nothing unless awaited (the read stays pending until dropped)"]
+pub struct StreamReadInto<'a> {
+    read: StreamRead,
+    buffer: &'a mut [u8],
+}
+
+impl Future for StreamReadInto<'_> {
+    type Output = Result<usize, StreamError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let buffer = &mut *this.buffer;
+        this.read.poll_with(cx, |read_buffer, n| {
+            let n = n.min(buffer.len());
+            read_buffer.take_into(&mut buffer[..n]);
+            n
+        })
+    }
+}
+
+impl fmt::Debug for StreamReadInto<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReadInto")
+            .field("len", &self.buffer.len())
+            .finish()
+    }
+}
+
+/// A write from [`IoStream::write_all`]: resolves once its bytes are with the kernel.
+/// Dropping it does not cancel the write.
+///
+/// # Examples
+///
+/// See [`IoStream::read_until`].
+#[must_use = "the write is queued either way; await it to learn when it is sent"]
+pub struct StreamWrite {
+    stream: IoStream,
+    /// The total written count at which this write is done, or why it was refused.
+    target: Result<u64, StreamError>,
+}
+
+impl Future for StreamWrite {
+    type Output = Result<(), StreamError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let target = match &self.target {
+            Ok(target) => *target,
+            Err(error) => return Poll::Ready(Err(error.clone())),
+        };
+        let mut state = self.stream.core.state.borrow_mut();
+        if state.write_buffer.total_written >= target {
+            Poll::Ready(Ok(()))
+        } else if state.closed {
+            Poll::Ready(Err(state.closed_error()))
+        } else {
+            state.write_wakers.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl fmt::Debug for StreamWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWrite")
+            .field("target", &self.target)
+            .finish()
+    }
+}

@@ -1,0 +1,201 @@
+//! The byte buffers behind [`IoStream`](crate::IoStream): a read buffer that the socket
+//! reads into directly and that is reused (no allocation per read in steady state), and a
+//! write buffer holding what the socket did not take yet.
+
+use std::io;
+
+/// Unread bytes are `data[start..end]`; `data[end..]` is initialised spare room the next
+/// socket read lands in. The region moves to the front only when the spare room runs out.
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Where the next delimiter scan starts (an absolute index into `data`): bytes before
+    /// it were scanned already.
+    scanned: usize,
+}
+
+impl ReadBuffer {
+    /// Number of unread bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    #[cfg(test)]
+    fn unread(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    /// Reads once from `read` into the spare room, making room for up to `max` bytes
+    /// first. Returns what `read` returned.
+    pub(crate) fn fill_from(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.data.len() - self.end < max {
+            if self.start > 0 {
+                // Compact: move the unread bytes (and the scan mark) to the front.
+                self.data.copy_within(self.start..self.end, 0);
+                self.scanned -= self.start.min(self.scanned);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.data.len() - self.end < max {
+                self.data.resize(self.end + max, 0);
+            }
+        }
+        let n = read(&mut self.data[self.end..self.end + max])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Removes and returns the first `n` unread bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
+        let taken = self.data[self.start..self.start + n].to_vec();
+        self.consume(n);
+        taken
+    }
+
+    /// Copies the first `out.len()` unread bytes into `out` and removes them.
+    pub(crate) fn take_into(&mut self, out: &mut [u8]) {
+        out.copy_from_slice(&self.data[self.start..self.start + out.len()]);
+        self.consume(out.len());
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.scanned = self.scanned.max(self.start).min(self.end);
+        if self.is_empty() {
+            self.scanned = 0;
+        }
+    }
+
+    /// The offset (from the first unread byte) just past the first `delimiter`, scanning
+    /// only bytes not scanned by an earlier call.
+    pub(crate) fn find(&mut self, delimiter: &[u8]) -> Option<usize> {
+        let from = self.scanned.max(self.start);
+        let window = &self.data[from..self.end];
+        let found = match delimiter {
+            [] => Some(0),
+            [byte] => window.iter().position(|b| b == byte),
+            _ => window.windows(delimiter.len()).position(|w| w == delimiter),
+        };
+        match found {
+            Some(at) => Some(from + at + delimiter.len() - self.start),
+            None => {
+                // A delimiter may straddle the end: rescan its length minus one next time.
+                let keep = delimiter.len().saturating_sub(1);
+                self.scanned = self.end.saturating_sub(keep).max(self.start);
+                None
+            }
+        }
+    }
+}
+
+/// Bytes the socket has not taken yet, and the running totals that order write
+/// completions.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBuffer {
+    data: Vec<u8>,
+    start: usize,
+    /// Bytes ever queued by `write`.
+    pub(crate) total_queued: u64,
+    /// Bytes ever handed to the kernel.
+    pub(crate) total_written: u64,
+}
+
+impl WriteBuffer {
+    pub(crate) fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    /// Appends bytes the socket did not take.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.is_empty() {
+            self.data.clear();
+            self.start = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    /// Marks `n` pending bytes as handed to the kernel.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.start += n;
+        if self.is_empty() {
+            self.data.clear();
+            self.start = 0;
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.data = Vec::new();
+        self.start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(buffer: &mut ReadBuffer, bytes: &[u8]) {
+        buffer
+            .fill_from(bytes.len(), |room| {
+                room[..bytes.len()].copy_from_slice(bytes);
+                Ok(bytes.len())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_delimiter_split_across_reads_is_found_without_rescanning() {
+        let mut buffer = ReadBuffer::default();
+        fill(&mut buffer, b"hello\r");
+        assert_eq!(buffer.find(b"\r\n"), None);
+        assert_eq!(buffer.scanned, 5, "only the last byte is scanned again");
+        fill(&mut buffer, b"\nworld");
+        assert_eq!(buffer.find(b"\r\n"), Some(7));
+        assert_eq!(buffer.take(7), b"hello\r\n");
+        assert_eq!(buffer.unread(), b"world");
+    }
+
+    #[test]
+    fn steady_state_reads_reuse_the_buffer() {
+        let mut buffer = ReadBuffer::default();
+        fill(&mut buffer, &[1; 100]);
+        let capacity = buffer.data.capacity();
+        for _ in 0..1000 {
+            let _ = buffer.take(buffer.len());
+            fill(&mut buffer, &[2; 100]);
+        }
+        assert_eq!(buffer.data.capacity(), capacity);
+    }
+
+    #[test]
+    fn compaction_keeps_unread_bytes_and_the_scan_mark() {
+        let mut buffer = ReadBuffer::default();
+        fill(&mut buffer, b"abcdef");
+        let _ = buffer.take(4);
+        assert_eq!(buffer.find(b"\n"), None);
+        fill(&mut buffer, b"gh\n");
+        assert_eq!(buffer.unread(), b"efgh\n");
+        assert_eq!(buffer.find(b"\n"), Some(5));
+    }
+}

@@ -1,0 +1,443 @@
+//! IoStream over real loopback sockets: Tornado's read and write rules, in callback and
+//! async style.
+
+mod common;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::{step, tcp_pair, unix_pair, Trace};
+use ioloop::{IoLoop, IoStream, StreamError, StreamOptions};
+
+/// Two connected streams on `ioloop`.
+fn stream_pair(ioloop: &IoLoop) -> (IoStream, IoStream) {
+    let (a, b) = tcp_pair();
+    (
+        IoStream::new(ioloop, a).unwrap(),
+        IoStream::new(ioloop, b).unwrap(),
+    )
+}
+
+/// Steps the loop until `done` holds (each step waits at most 1 s for I/O).
+fn run_until(ioloop: &IoLoop, done: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        ioloop.run_once(Duration::from_secs(1)).unwrap();
+    }
+    panic!("condition not reached");
+}
+
+#[test]
+fn two_lines_in_one_packet_are_served_by_two_reads() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    a.write(b"first\nsecond\n").unwrap();
+    let trace = Trace::default();
+    let t = trace.clone();
+    b.read_until_then(b"\n", 100, move |stream, line| {
+        t.push(String::from_utf8(line.unwrap()).unwrap());
+        let t = t.clone();
+        stream.read_until_then(b"\n", 100, move |_, line| {
+            t.push(String::from_utf8(line.unwrap()).unwrap())
+        });
+    });
+    run_until(&ioloop, || trace.len() == 2);
+    assert_eq!(trace.take(), ["first\n", "second\n"]);
+    // The same in async style.
+    a.write(b"third\nfourth\n").unwrap();
+    let lines = ioloop
+        .run_sync(async move {
+            let one = b.read_until(b"\n", 100).await?;
+            let two = b.read_until(b"\n", 100).await?;
+            Ok::<_, StreamError>((one, two))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lines, (b"third\n".to_vec(), b"fourth\n".to_vec()));
+}
+
+#[test]
+fn a_read_the_buffer_satisfies_completes_through_the_loop_never_inline() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    a.write(b"x\ny\n").unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    b.read_until_then(b"\n", 10, move |stream, line| {
+        g.borrow_mut().push(line.unwrap());
+        let g2 = g.clone();
+        // "y\n" is buffered already: still not called from inside this read call.
+        stream.read_until_then(b"\n", 10, move |_, line| {
+            g2.borrow_mut().push(line.unwrap())
+        });
+        assert_eq!(g.borrow().len(), 1, "not inline");
+    });
+    run_until(&ioloop, || !got.borrow().is_empty());
+    assert_eq!(got.borrow().len(), 1);
+    step(&ioloop);
+    assert_eq!(*got.borrow(), [b"x\n".to_vec(), b"y\n".to_vec()]);
+}
+
+#[test]
+fn a_second_read_is_already_reading_and_the_first_goes_on() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    let results = Rc::new(RefCell::new(Vec::new()));
+    let r = results.clone();
+    b.read_bytes_then(3, false, move |_, bytes| r.borrow_mut().push(bytes));
+    let r = results.clone();
+    b.read_bytes_then(3, false, move |_, bytes| r.borrow_mut().push(bytes));
+    step(&ioloop);
+    assert!(matches!(
+        results.borrow()[0],
+        Err(StreamError::AlreadyReading)
+    ));
+    let mut refused = b.read_until(b"\n", 10);
+    assert!(matches!(
+        common::poll_once(&mut refused),
+        std::task::Poll::Ready(Err(StreamError::AlreadyReading))
+    ));
+    a.write(b"abc").unwrap();
+    run_until(&ioloop, || results.borrow().len() == 2);
+    assert_eq!(results.borrow()[1].as_ref().unwrap(), b"abc");
+}
+
+#[test]
+fn data_buffered_before_the_peer_closed_is_readable_and_the_close_callback_comes_last() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, mut b) = tcp_pair();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    b.write_all(b"one\ntwo\nthree\n").unwrap();
+    drop(b);
+    let trace = Trace::default();
+    let t = trace.clone();
+    a.set_close_callback(move |_| t.push("closed"));
+    fn read_line(stream: &IoStream, trace: Trace) {
+        stream.read_until_then(b"\n", 100, move |stream, line| match line {
+            Ok(line) => {
+                trace.push(String::from_utf8(line).unwrap());
+                read_line(stream, trace);
+            }
+            Err(e) => trace.push(format!("error: {e}")),
+        });
+    }
+    read_line(&a, trace.clone());
+    run_until(&ioloop, || trace.len() == 5);
+    assert_eq!(
+        trace.take(),
+        [
+            "one\n",
+            "two\n",
+            "three\n",
+            "error: the stream is closed",
+            "closed"
+        ]
+    );
+    assert!(a.closed());
+    assert!(a.error().is_none(), "a clean end of stream");
+}
+
+#[test]
+fn read_until_over_max_bytes_is_unsatisfiable_and_closes_even_when_buffered() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    a.write(b"0123456789\n").unwrap();
+    // Let the data reach b's buffer through an unrelated partial read first.
+    let head = ioloop.run_sync(b.read_bytes(1, false)).unwrap().unwrap();
+    assert_eq!(head, b"0");
+    let result = ioloop.run_sync(b.read_until(b"\n", 5)).unwrap();
+    assert!(
+        matches!(result, Err(StreamError::Unsatisfiable)),
+        "{result:?}"
+    );
+    assert!(b.closed());
+    // The delimiter within reach but past max_bytes counts too.
+    let (c, d) = stream_pair(&ioloop);
+    c.write(b"abcdef\n").unwrap();
+    let result = ioloop.run_sync(d.read_until(b"\n", 6)).unwrap();
+    assert!(
+        matches!(result, Err(StreamError::Unsatisfiable)),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_fast_writer_against_a_small_buffer_is_flow_controlled_not_overflowed() {
+    const TOTAL: usize = 10 << 20;
+    const LIMIT: usize = 5 << 20;
+    let ioloop = IoLoop::new().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut client = TcpStream::connect(addr).unwrap();
+        let chunk = vec![7u8; 1 << 16];
+        for _ in 0..TOTAL / chunk.len() {
+            client.write_all(&chunk).unwrap();
+        }
+    });
+    let (server, _) = listener.accept().unwrap();
+    let options = StreamOptions {
+        max_buffer_size: LIMIT,
+        ..Default::default()
+    };
+    let stream = IoStream::with_options(&ioloop, server, options).unwrap();
+    let s = stream.clone();
+    let (received, peak) = ioloop
+        .run_sync(async move {
+            let (mut received, mut peak) = (0, 0);
+            while received < TOTAL {
+                peak = peak.max(s.buffered());
+                received += s.read_bytes(1 << 20, false).await.unwrap().len();
+                peak = peak.max(s.buffered());
+            }
+            (received, peak)
+        })
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(received, TOTAL);
+    assert!(peak <= LIMIT, "buffered {peak} > {LIMIT}");
+}
+
+#[test]
+fn read_until_close_past_the_buffer_limit_is_buffer_full() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = tcp_pair();
+    let options = StreamOptions {
+        max_buffer_size: 1000,
+        ..Default::default()
+    };
+    let a = IoStream::with_options(&ioloop, a, options).unwrap();
+    let b = IoStream::new(&ioloop, b).unwrap();
+    b.write(&[1u8; 5000]).unwrap();
+    let result = ioloop.run_sync(a.read_until_close()).unwrap();
+    assert!(matches!(result, Err(StreamError::BufferFull)), "{result:?}");
+    assert!(a.closed());
+}
+
+#[test]
+fn a_connection_reset_closes_quietly_keeping_the_os_error() {
+    common::capture_logs();
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = tcp_pair();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    // SO_LINGER 0: closing sends a reset.
+    rustix::net::sockopt::set_socket_linger(&b, Some(Duration::ZERO)).unwrap();
+    drop(b);
+    let result = ioloop.run_sync(a.read_bytes(1, false)).unwrap();
+    let error = result.unwrap_err();
+    let real = error.real_error().expect("the OS error is kept");
+    assert_eq!(real.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(a.closed());
+    assert!(
+        common::captured(log::Level::Warn).is_empty(),
+        "closed quietly"
+    );
+}
+
+#[test]
+fn a_write_to_a_closed_stream_fails_at_once() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _b) = stream_pair(&ioloop);
+    a.close();
+    assert!(matches!(a.write(b"x"), Err(StreamError::Closed { .. })));
+    assert!(a.write_then(b"x", |_, _| unreachable!()).is_err());
+    let mut write = a.write_all(b"x");
+    assert!(matches!(
+        common::poll_once(&mut write),
+        std::task::Poll::Ready(Err(StreamError::Closed { .. }))
+    ));
+}
+
+#[test]
+fn a_peer_vanishing_mid_write_gives_the_writer_an_error_not_a_hang() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = tcp_pair();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    let big = vec![0u8; 32 << 20]; // far more than the socket buffers hold
+    let result = Rc::new(RefCell::new(None));
+    let r = result.clone();
+    a.write_then(&big, move |_, outcome| *r.borrow_mut() = Some(outcome))
+        .unwrap();
+    assert!(a.writing());
+    rustix::net::sockopt::set_socket_linger(&b, Some(Duration::ZERO)).unwrap();
+    drop(b);
+    run_until(&ioloop, || result.borrow().is_some());
+    let outcome = result.borrow_mut().take().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Err(StreamError::Closed {
+                real_error: Some(_)
+            })
+        ),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn writes_complete_in_order_and_an_empty_write_after_the_earlier_ones() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    let trace = Trace::default();
+    let big = vec![1u8; 8 << 20];
+    for (name, data) in [("big", &big[..]), ("small", b"x"), ("empty", b"")] {
+        let t = trace.clone();
+        a.write_then(data, move |_, r| {
+            r.unwrap();
+            t.push(name)
+        })
+        .unwrap();
+    }
+    let total = big.len() + 1;
+    let drained = ioloop.run_sync(async move {
+        let mut n = 0;
+        while n < total {
+            n += b.read_bytes(1 << 20, true).await.unwrap().len();
+        }
+        n
+    });
+    assert_eq!(drained.unwrap(), total);
+    run_until(&ioloop, || trace.len() == 3);
+    assert_eq!(trace.take(), ["big", "small", "empty"]);
+}
+
+/// A small xorshift generator: deterministic "random" sizes without a dependency.
+struct Sizes(u64);
+
+impl Sizes {
+    fn next(&mut self, max: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        1 + (self.0 as usize) % max
+    }
+}
+
+fn fnv1a(hash: &mut u64, bytes: &[u8]) {
+    for &b in bytes {
+        *hash ^= u64::from(b);
+        *hash = hash.wrapping_mul(0x100_0000_01b3);
+    }
+}
+
+#[test]
+fn a_mebibyte_in_random_sized_writes_and_reads_keeps_its_hash() {
+    const TOTAL: usize = 1 << 20;
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    let mut sizes = Sizes(0x9e37_79b9_7f4a_7c15);
+    let mut sent_hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut sent = 0;
+    let mut byte = 0u8;
+    while sent < TOTAL {
+        let n = sizes.next(7000).min(TOTAL - sent);
+        let chunk: Vec<u8> = (0..n)
+            .map(|_| {
+                byte = byte.wrapping_mul(31).wrapping_add(17);
+                byte
+            })
+            .collect();
+        fnv1a(&mut sent_hash, &chunk);
+        a.write(&chunk).unwrap();
+        sent += n;
+    }
+    let received_hash = ioloop
+        .run_sync(async move {
+            let mut sizes = Sizes(42);
+            let mut hash = 0xcbf2_9ce4_8422_2325u64;
+            let mut received = 0;
+            let mut buf = vec![0u8; 9000];
+            while received < TOTAL {
+                let want = sizes.next(9000).min(TOTAL - received);
+                let n = if want % 2 == 0 {
+                    b.read_into(&mut buf[..want], true).await.unwrap()
+                } else {
+                    let bytes = b.read_bytes(want, false).await.unwrap();
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    bytes.len()
+                };
+                fnv1a(&mut hash, &buf[..n]);
+                received += n;
+            }
+            hash
+        })
+        .unwrap();
+    assert_eq!(received_hash, sent_hash);
+}
+
+#[test]
+fn a_dropped_read_future_leaves_its_bytes_in_the_buffer() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = stream_pair(&ioloop);
+    let b2 = b.clone();
+    let timed_out = ioloop
+        .run_sync(ioloop::timeout(
+            Duration::from_millis(1),
+            b2.read_until(b"\n", 100),
+        ))
+        .unwrap();
+    assert!(timed_out.is_err());
+    assert!(!b.reading(), "the read was withdrawn");
+    a.write(b"partial").unwrap();
+    let head = ioloop.run_sync(b.read_bytes(3, false)).unwrap().unwrap();
+    assert_eq!(head, b"par");
+    a.write(b" line\n").unwrap();
+    let rest = ioloop.run_sync(b.read_until(b"\n", 100)).unwrap().unwrap();
+    assert_eq!(rest, b"tial line\n");
+}
+
+#[test]
+fn a_steady_ping_pong_changes_poller_interest_only_when_it_must() {
+    let ioloop = IoLoop::new().unwrap();
+    let (client, server) = stream_pair(&ioloop);
+    drop(ioloop.spawn(async move {
+        while let Ok(line) = server.read_until(b"\n", 100).await {
+            server.write(&line).unwrap();
+        }
+    }));
+    let handle = ioloop.clone();
+    let per_round = ioloop
+        .run_sync(async move {
+            client.write(b"warm up\n").unwrap();
+            client.read_until(b"\n", 100).await.unwrap();
+            let before = handle.stats().poller_modifications;
+            for _ in 0..100 {
+                client.write(b"ping\n").unwrap();
+                assert_eq!(client.read_until(b"\n", 100).await.unwrap(), b"ping\n");
+            }
+            (handle.stats().poller_modifications - before) as f64 / 100.0
+        })
+        .unwrap();
+    // A stream keeps READ while idle with an empty buffer, so a read that follows a
+    // read changes nothing: no epoll_ctl per message.
+    assert_eq!(per_round, 0.0, "{per_round} epoll_ctl per round");
+}
+
+#[test]
+fn pipes_and_unix_sockets_work_too_and_nodelay_is_a_no_op_there() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = unix_pair();
+    let (a, b) = (
+        IoStream::new(&ioloop, a).unwrap(),
+        IoStream::new(&ioloop, b).unwrap(),
+    );
+    a.set_nodelay(true).unwrap();
+    a.write(b"over unix\n").unwrap();
+    let line = ioloop.run_sync(b.read_until(b"\n", 64)).unwrap().unwrap();
+    assert_eq!(line, b"over unix\n");
+
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    let mut writer = std::fs::File::from(writer);
+    let reader = std::fs::File::from(reader);
+    rustix::fs::fcntl_setfl(&reader, rustix::fs::OFlags::NONBLOCK).unwrap();
+    let reader = IoStream::new(&ioloop, reader).unwrap();
+    writer.write_all(b"through a pipe").unwrap();
+    drop(writer);
+    let all = ioloop.run_sync(reader.read_until_close()).unwrap().unwrap();
+    assert_eq!(all, b"through a pipe");
+}
