@@ -71,6 +71,8 @@ mod stream_async;
 mod stream_buffer;
 mod stream_types;
 mod task;
+mod tcp_client;
+mod tcp_server;
 mod time;
 mod timers;
 
@@ -88,6 +90,8 @@ pub use stream::IoStream;
 pub use stream_async::{StreamRead, StreamReadInto, StreamWrite};
 pub use stream_types::{StreamError, StreamOptions, StreamSocket};
 pub use task::{Task, TaskError, TaskPanic};
+pub use tcp_client::{ConnectError, TcpClient};
+pub use tcp_server::{bind_sockets, TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF};
 pub use time::{sleep, sleep_until, timeout, yield_now, Sleep, TimedOut, YieldNow};
 pub use timers::{Deadline, Timeout};
 

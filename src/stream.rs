@@ -33,9 +33,11 @@ type CloseCallback = Box<dyn FnOnce(&IoStream)>;
 /// Tornado's `IOStream`, with each operation as a callback method (`*_then`) and as an
 /// async method.
 ///
-/// `IoStream` is a cheap clonable handle (an `Rc` inside), used on the loop thread. The
-/// stream lives while a handle exists; dropping the last one closes it. A callback that
-/// captures a clone keeps the stream alive until the callback has run.
+/// `IoStream` is a cheap clonable handle (an `Rc` inside), used on the loop thread. As in
+/// Tornado, the loop keeps a stream alive until it is closed (by [`close`](IoStream::close),
+/// by the peer, or by an error) or the loop is closed, so a callback need not hold a
+/// handle for its read to complete. Close the streams you are done with: an abandoned
+/// stream with unread bytes buffered is not watched and stays open.
 ///
 /// Rules (Tornado's):
 /// - one read at a time: a second read gets [`StreamError::AlreadyReading`];
@@ -266,6 +268,16 @@ impl IoStream {
         if let Err(e) = socket.set_nonblocking() {
             return Err(RegisterError::new(e, socket));
         }
+        IoStream::register(ioloop, socket, options)
+    }
+
+    /// Registers a socket that is already non-blocking.
+    #[track_caller]
+    pub(crate) fn register(
+        ioloop: &IoLoop,
+        socket: StreamSocket,
+        options: StreamOptions,
+    ) -> Result<IoStream, RegisterError<StreamSocket>> {
         let socket = Rc::new(socket);
         let core = Rc::new(StreamCore {
             ioloop: Rc::downgrade(&ioloop.inner),
@@ -286,12 +298,12 @@ impl IoStream {
                 deliveries_in_flight: 0,
             }),
         });
-        let weak = Rc::downgrade(&core);
+        // The registration holds the stream: it stays open until closed (by `close`, the
+        // peer or an error), whether or not the user keeps a handle, as in Tornado.
+        let stream = IoStream { core: core.clone() };
         let handler =
             move |_: &IoLoop, _: &mut Rc<StreamSocket>, event: IoEvent<Rc<StreamSocket>>| {
-                if let Some(core) = weak.upgrade() {
-                    IoStream { core }.on_event(&event);
-                }
+                stream.on_event(&event);
             };
         match ioloop.add_handler(socket, Interest::NONE, handler) {
             Ok(id) => {

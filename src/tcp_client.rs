@@ -1,0 +1,286 @@
+//! [`TcpClient`]: connecting to a host by name without blocking the loop (Tornado's
+//! `TCPClient`).
+//!
+//! A name that is not an IP address is resolved on a short-lived worker thread, whose
+//! answer comes back through a [`completion`](crate::completion) (so through the loop's
+//! cross-thread queue); this is the one place the crate starts a thread. Each resolved
+//! address is then tried in order with a non-blocking `connect`, waiting for writability
+//! through an [`AsyncFd`], until one succeeds.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::rc::Weak;
+use std::time::Duration;
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use crate::async_fd::AsyncFd;
+use crate::ioloop::LoopInner;
+use crate::stream::IoStream;
+use crate::stream_types::{StreamOptions, StreamSocket};
+use crate::IoLoop;
+
+/// Why [`TcpClient::connect`] gave no stream.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::{ConnectError, IoLoop, TcpClient};
+/// let ioloop = IoLoop::new()?;
+/// // Nothing listens on this port: bind it, then close it.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// let client = TcpClient::new(&ioloop);
+/// let result = ioloop.run_sync(client.connect("127.0.0.1", port))?;
+/// assert!(matches!(result, Err(ConnectError::Refused(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The host name could not be resolved.
+    Resolve(io::Error),
+    /// The name resolved to no address.
+    NoAddresses,
+    /// The last address tried refused the connection (nothing listens there).
+    Refused(SocketAddr),
+    /// The last address tried failed otherwise.
+    Failed(SocketAddr, io::Error),
+    /// The time limit passed first.
+    TimedOut,
+    /// The loop was closed or dropped.
+    LoopClosed,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Resolve(e) => write!(f, "cannot resolve the host: {e}"),
+            ConnectError::NoAddresses => f.write_str("the host resolved to no address"),
+            ConnectError::Refused(addr) => write!(f, "connection refused by {addr}"),
+            ConnectError::Failed(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
+            ConnectError::TimedOut => f.write_str("the connection timed out"),
+            ConnectError::LoopClosed => f.write_str("the IoLoop is closed"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Resolve(e) | ConnectError::Failed(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Opens TCP connections as [`IoStream`]s.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::{IoLoop, TcpClient, TcpServer};
+///
+/// let ioloop = IoLoop::new()?;
+/// let server = TcpServer::new_async(&ioloop, |stream, _| async move {
+///     let _ = stream.write_all(b"welcome\n").await;
+/// });
+/// let port = server.bind("127.0.0.1:0")?.port();
+/// let client = TcpClient::new(&ioloop);
+/// let greeting = ioloop.run_sync(async move {
+///     let stream = client.connect("localhost", port).await?;
+///     Ok::<_, Box<dyn std::error::Error>>(stream.read_until(b"\n", 64).await?)
+/// })??;
+/// assert_eq!(greeting, b"welcome\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TcpClient {
+    ioloop: Weak<LoopInner>,
+    options: StreamOptions,
+}
+
+impl TcpClient {
+    /// A client making streams on `ioloop` with default [`StreamOptions`].
+    ///
+    /// # Examples
+    ///
+    /// See [`TcpClient`].
+    pub fn new(ioloop: &IoLoop) -> TcpClient {
+        TcpClient::with_options(ioloop, StreamOptions::default())
+    }
+
+    /// A client making streams with `options`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let options = ioloop::StreamOptions { max_buffer_size: 1 << 20, ..Default::default() };
+    /// let client = ioloop::TcpClient::with_options(&ioloop, options);
+    /// # drop(client);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_options(ioloop: &IoLoop, options: StreamOptions) -> TcpClient {
+        TcpClient {
+            ioloop: std::rc::Rc::downgrade(&ioloop.inner),
+            options,
+        }
+    }
+
+    /// Connects to `host` (a name or an IP address) on `port`, trying each resolved
+    /// address in turn.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]: resolution failed, or every address failed (the last failure is
+    /// reported, [`ConnectError::Refused`] when nothing listened).
+    ///
+    /// # Examples
+    ///
+    /// See [`TcpClient`].
+    pub fn connect(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
+        let client = self.clone();
+        let host = host.to_owned();
+        async move { client.connect_inner(host, port).await }
+    }
+
+    /// [`connect`](TcpClient::connect) with a time limit (on the loop's clock) covering
+    /// resolution and every attempt; the pending socket is closed when it passes.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](TcpClient::connect), plus [`ConnectError::TimedOut`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let client = ioloop::TcpClient::new(&ioloop);
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// let stream = ioloop.run_sync(client.connect_timeout("127.0.0.1", port, Duration::from_secs(5)))?;
+    /// assert!(stream.is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_timeout(
+        &self,
+        host: &str,
+        port: u16,
+        limit: Duration,
+    ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
+        let connect = self.connect(host, port);
+        async move {
+            crate::timeout(limit, connect)
+                .await
+                .unwrap_or(Err(ConnectError::TimedOut))
+        }
+    }
+
+    /// [`connect_timeout`](TcpClient::connect_timeout) (or, with `limit` `None`,
+    /// [`connect`](TcpClient::connect)) calling `callback` with the outcome on a later
+    /// iteration. Loop thread only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let client = ioloop::TcpClient::new(&ioloop);
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// client.connect_then("127.0.0.1", port, None, |ioloop, stream| {
+    ///     assert!(stream.is_ok());
+    ///     ioloop.stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_then<F>(&self, host: &str, port: u16, limit: Option<Duration>, callback: F)
+    where
+        F: FnOnce(&IoLoop, Result<IoStream, ConnectError>) + 'static,
+    {
+        let Some(inner) = self.ioloop.upgrade() else {
+            return;
+        };
+        let ioloop = IoLoop { inner };
+        match limit {
+            Some(limit) => ioloop.add_future(self.connect_timeout(host, port, limit), callback),
+            None => ioloop.add_future(self.connect(host, port), callback),
+        }
+    }
+
+    fn ioloop(&self) -> Result<IoLoop, ConnectError> {
+        self.ioloop
+            .upgrade()
+            .map(|inner| IoLoop { inner })
+            .ok_or(ConnectError::LoopClosed)
+    }
+
+    async fn connect_inner(&self, host: String, port: u16) -> Result<IoStream, ConnectError> {
+        let addrs = resolve(host, port).await?;
+        let mut last = ConnectError::NoAddresses;
+        for addr in addrs {
+            let ioloop = self.ioloop()?;
+            match connect_one(&ioloop, addr).await {
+                Ok(stream) => {
+                    return IoStream::register(&ioloop, StreamSocket::Tcp(stream), self.options)
+                        .map_err(|e| ConnectError::Failed(addr, e.into_parts().0));
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    last = ConnectError::Refused(addr)
+                }
+                Err(e) => last = ConnectError::Failed(addr, e),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// The addresses of `host`: at once for an IP address, else from a worker thread.
+async fn resolve(host: String, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (done, resolved) = crate::completion();
+    std::thread::Builder::new()
+        .name("ioloop-resolver".into())
+        .spawn(move || done.complete((host.as_str(), port).to_socket_addrs().map(Vec::from_iter)))
+        .map_err(ConnectError::Resolve)?;
+    match resolved.await {
+        Ok(Ok(addrs)) if addrs.is_empty() => Err(ConnectError::NoAddresses),
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(ConnectError::Resolve(e)),
+        Err(_) => Err(ConnectError::Resolve(io::Error::other(
+            "the resolver thread died",
+        ))),
+    }
+}
+
+/// One non-blocking connect: start it, wait until the socket is writable, read its error.
+async fn connect_one(ioloop: &IoLoop, addr: SocketAddr) -> io::Result<TcpStream> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket: OwnedFd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    match rustix::net::connect(&socket, &addr) {
+        Ok(()) => return Ok(TcpStream::from(socket)),
+        Err(rustix::io::Errno::INPROGRESS | rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let pending = AsyncFd::new(ioloop, socket).map_err(io::Error::from)?;
+    pending.writable().await?;
+    rustix::net::sockopt::socket_error(pending.get_ref())??;
+    let socket = pending
+        .into_inner()
+        .ok_or_else(|| io::Error::other(crate::LoopError::Closed))?;
+    Ok(TcpStream::from(socket))
+}

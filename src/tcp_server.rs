@@ -1,0 +1,464 @@
+//! [`TcpServer`] and [`bind_sockets`]: accepting TCP connections as [`IoStream`]s
+//! (Tornado's `TCPServer` and `netutil.bind_sockets`).
+//!
+//! Each listening socket is an fd handler that accepts up to [`ACCEPTS_PER_EVENT`]
+//! connections per readiness event (so one busy listener cannot starve the loop) with
+//! `accept4(SOCK_NONBLOCK)`, and hands each connection to the server's handler through
+//! [`IoLoop::add_callback`], so a panicking handler loses one connection, not the batch.
+//! Running out of file descriptors (`EMFILE`, `ENFILE`) pauses accepting for
+//! [`ACCEPT_BACKOFF`] instead of spinning on a listener that stays readable.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+
+use crate::handlers::{HandlerId, Interest, IoEvent};
+use crate::ioloop::LoopInner;
+use crate::stream::IoStream;
+use crate::stream_types::{StreamOptions, StreamSocket};
+use crate::IoLoop;
+
+/// The most connections accepted per readiness event of a listener (Tornado's 128).
+pub const ACCEPTS_PER_EVENT: usize = 128;
+
+/// How long a listener stops accepting after the process ran out of file descriptors.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The listen backlog of [`bind_sockets`].
+const BACKLOG: i32 = 128;
+
+/// Binds listening TCP sockets on `port` for `address` (a host name or IP; `None`: every
+/// interface, IPv6 and IPv4), non-blocking, with `SO_REUSEADDR`, `IPV6_V6ONLY` on IPv6
+/// sockets, and `SO_REUSEPORT` when `reuse_port` is set (one loop per thread sharing a
+/// port). With port 0 the port the OS picks for the first socket is reused for the
+/// others, so all of them share one port. Addresses of a family the host lacks are
+/// skipped.
+///
+/// Name resolution here blocks: call it at start-up, not from a running loop.
+///
+/// # Errors
+///
+/// Resolution failed, or no address could be bound (the last error is returned).
+///
+/// # Examples
+///
+/// ```
+/// let listeners = ioloop::bind_sockets(0, Some("127.0.0.1"), false)?;
+/// assert_eq!(listeners.len(), 1);
+/// assert_ne!(listeners[0].local_addr()?.port(), 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn bind_sockets(
+    port: u16,
+    address: Option<&str>,
+    reuse_port: bool,
+) -> io::Result<Vec<TcpListener>> {
+    let mut addrs: Vec<SocketAddr> = match address {
+        None => vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ],
+        Some(host) => (host, port).to_socket_addrs()?.collect(),
+    };
+    addrs.dedup();
+    let mut listeners = Vec::new();
+    let mut last_error = None;
+    let mut chosen_port = port;
+    for mut addr in addrs {
+        if chosen_port != 0 {
+            addr.set_port(chosen_port);
+        }
+        match bind_one(addr, reuse_port) {
+            Ok(listener) => {
+                chosen_port = listener.local_addr()?.port();
+                listeners.push(listener);
+            }
+            // No IPv6 (or IPv4) on this host: skip that family.
+            Err(e)
+                if matches!(
+                    rustix::io::Errno::from_io_error(&e),
+                    Some(rustix::io::Errno::AFNOSUPPORT | rustix::io::Errno::ADDRNOTAVAIL)
+                ) =>
+            {
+                last_error = Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(last_error.unwrap_or_else(|| io::Error::other("no address to bind")));
+    }
+    Ok(listeners)
+}
+
+fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    if reuse_port {
+        sockopt::set_socket_reuseport(&socket, true)?;
+    }
+    if addr.is_ipv6() {
+        sockopt::set_ipv6_v6only(&socket, true)?;
+    }
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, BACKLOG)?;
+    Ok(TcpListener::from(socket))
+}
+
+type ConnectionHandler = Rc<dyn Fn(&IoLoop, IoStream, SocketAddr)>;
+
+/// Accepts TCP connections and hands each to a handler as an [`IoStream`] and the peer's
+/// address (Tornado's `TCPServer`).
+///
+/// Listen with [`listen`](TcpServer::listen) (all interfaces),
+/// [`bind`](TcpServer::bind) (one address) or [`add_sockets`](TcpServer::add_sockets)
+/// (sockets from [`bind_sockets`], for example with `SO_REUSEPORT` in a loop per thread).
+/// [`stop`](TcpServer::stop) closes the listeners and leaves the accepted streams alone.
+/// `TcpServer` is a cheap clonable handle; the server runs until stopped or until the
+/// last handle is dropped. Loop thread only.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::{IoLoop, TcpServer};
+///
+/// let ioloop = IoLoop::new()?;
+/// let server = TcpServer::new(&ioloop, |_, stream, _peer| {
+///     // Echo one line back, then close.
+///     stream.read_until_then(b"\n", 1024, |stream, line| {
+///         if let Ok(line) = line {
+///             let _ = stream.write_then(&line, |stream, _| stream.close());
+///         }
+///     });
+/// });
+/// let addr = server.bind("127.0.0.1:0")?;
+/// let client = std::thread::spawn(move || {
+///     use std::io::{BufRead, BufReader, Write};
+///     let mut conn = std::net::TcpStream::connect(addr).unwrap();
+///     conn.write_all(b"hello\n").unwrap();
+///     let mut line = String::new();
+///     BufReader::new(conn).read_line(&mut line).unwrap();
+///     line
+/// });
+/// let remote = ioloop.remote();
+/// let stopper = std::thread::spawn(move || {
+///     let line = client.join().unwrap();
+///     remote.stop();
+///     line
+/// });
+/// ioloop.start()?;
+/// assert_eq!(stopper.join().unwrap(), "hello\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TcpServer {
+    inner: Rc<ServerInner>,
+}
+
+struct ServerInner {
+    ioloop: Weak<LoopInner>,
+    handler: ConnectionHandler,
+    options: StreamOptions,
+    listeners: RefCell<Vec<(HandlerId<TcpListener>, SocketAddr)>>,
+}
+
+impl TcpServer {
+    /// A server on `ioloop` calling `handler` with each accepted connection and its
+    /// peer's address, on the iteration after the accept. Nothing listens until
+    /// [`listen`](TcpServer::listen), [`bind`](TcpServer::bind) or
+    /// [`add_sockets`](TcpServer::add_sockets).
+    ///
+    /// # Examples
+    ///
+    /// See [`TcpServer`].
+    pub fn new<F>(ioloop: &IoLoop, handler: F) -> TcpServer
+    where
+        F: Fn(&IoLoop, IoStream, SocketAddr) + 'static,
+    {
+        TcpServer::with_options(ioloop, StreamOptions::default(), handler)
+    }
+
+    /// [`new`](TcpServer::new) with the [`StreamOptions`] of the accepted streams.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, StreamOptions, TcpServer};
+    /// let ioloop = IoLoop::new()?;
+    /// let options = StreamOptions { max_buffer_size: 1 << 20, ..Default::default() };
+    /// let server = TcpServer::with_options(&ioloop, options, |_, _stream, _peer| {});
+    /// # drop(server);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_options<F>(ioloop: &IoLoop, options: StreamOptions, handler: F) -> TcpServer
+    where
+        F: Fn(&IoLoop, IoStream, SocketAddr) + 'static,
+    {
+        TcpServer {
+            inner: Rc::new(ServerInner {
+                ioloop: Rc::downgrade(&ioloop.inner),
+                handler: Rc::new(handler),
+                options,
+                listeners: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A server running `handler(stream, peer)` as a task per connection (async style).
+    /// A panic in a connection's task is reported to the loop's exception policy; the
+    /// server and the other connections go on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, TcpServer};
+    /// let ioloop = IoLoop::new()?;
+    /// let server = TcpServer::new_async(&ioloop, |stream, _peer| async move {
+    ///     while let Ok(line) = stream.read_until(b"\n", 1024).await {
+    ///         if stream.write_all(&line).await.is_err() {
+    ///             break;
+    ///         }
+    ///     }
+    /// });
+    /// server.bind("127.0.0.1:0")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new_async<F, Fut>(ioloop: &IoLoop, handler: F) -> TcpServer
+    where
+        F: Fn(IoStream, SocketAddr) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        TcpServer::new(ioloop, move |ioloop, stream, peer| {
+            drop(ioloop.spawn(handler(stream, peer)));
+        })
+    }
+
+    /// Listens on `port` on every interface (IPv6 and IPv4, see [`bind_sockets`]) and
+    /// returns the bound addresses. Takes effect at once.
+    ///
+    /// # Errors
+    ///
+    /// Binding or registering failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let addrs = server.listen(0)?;
+    /// assert!(!addrs.is_empty());
+    /// server.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn listen(&self, port: u16) -> io::Result<Vec<SocketAddr>> {
+        let listeners = bind_sockets(port, None, false)?;
+        self.add_sockets(listeners)
+    }
+
+    /// Listens on one address (`"127.0.0.1:8888"`, `"[::1]:0"`) and returns it, with the
+    /// port the OS chose for port 0.
+    ///
+    /// # Errors
+    ///
+    /// The address did not parse or resolve, or binding failed.
+    ///
+    /// # Examples
+    ///
+    /// See [`TcpServer`].
+    pub fn bind(&self, address: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+        let addr = address
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+        let listener = bind_one(addr, false)?;
+        Ok(self.add_sockets(vec![listener])?[0])
+    }
+
+    /// Starts accepting on already bound and listening sockets (made non-blocking here).
+    /// Returns their addresses.
+    ///
+    /// # Errors
+    ///
+    /// A socket could not be made non-blocking or registered; the sockets added before it
+    /// stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let listeners = ioloop::bind_sockets(0, Some("127.0.0.1"), true)?;
+    /// server.add_sockets(listeners)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn add_sockets(&self, listeners: Vec<TcpListener>) -> io::Result<Vec<SocketAddr>> {
+        let ioloop = self.ioloop()?;
+        let mut addrs = Vec::new();
+        for listener in listeners {
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            let server = Rc::downgrade(&self.inner);
+            let id =
+                ioloop.add_handler(listener, Interest::READ, move |ioloop, listener, event| {
+                    if let Some(inner) = server.upgrade() {
+                        TcpServer { inner }.accept_batch(ioloop, listener, &event);
+                    }
+                })?;
+            self.inner.listeners.borrow_mut().push((id, addr));
+            addrs.push(addr);
+        }
+        Ok(addrs)
+    }
+
+    fn ioloop(&self) -> io::Result<IoLoop> {
+        self.inner
+            .ioloop
+            .upgrade()
+            .map(|inner| IoLoop { inner })
+            .ok_or_else(|| io::Error::other(crate::LoopError::Closed))
+    }
+
+    /// The addresses the server listens on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let addr = server.bind("127.0.0.1:0")?;
+    /// assert_eq!(server.local_addrs(), [addr]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, a)| *a)
+            .collect()
+    }
+
+    /// Stops listening: the listening sockets are closed; connections already accepted
+    /// go on. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let addr = server.bind("127.0.0.1:0")?;
+    /// server.stop();
+    /// server.stop();
+    /// assert!(std::net::TcpStream::connect(addr).is_err()); // refused: nobody listens
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Accepts up to [`ACCEPTS_PER_EVENT`] connections from `listener`.
+    fn accept_batch(
+        &self,
+        ioloop: &IoLoop,
+        listener: &mut TcpListener,
+        event: &IoEvent<TcpListener>,
+    ) {
+        for _ in 0..ACCEPTS_PER_EVENT {
+            let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+            match rustix::net::acceptfrom_with(&*listener, flags) {
+                Ok((fd, peer)) => self.hand_over(ioloop, fd, peer),
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => {}
+                Err(
+                    e @ (rustix::io::Errno::MFILE
+                    | rustix::io::Errno::NFILE
+                    | rustix::io::Errno::NOBUFS
+                    | rustix::io::Errno::NOMEM),
+                ) => {
+                    log::error!(
+                        target: "ioloop",
+                        "cannot accept a connection ({}); pausing the listener for {ACCEPT_BACKOFF:?}",
+                        io::Error::from(e)
+                    );
+                    self.pause(ioloop, event.id());
+                    return;
+                }
+                Err(e) => {
+                    log::error!(target: "ioloop", "accept failed: {}", io::Error::from(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops watching a listener for a while (out of file descriptors).
+    fn pause(&self, ioloop: &IoLoop, id: HandlerId<TcpListener>) {
+        if ioloop.update_handler(id, Interest::NONE).is_err() {
+            return;
+        }
+        let server = Rc::downgrade(&self.inner);
+        ioloop.call_later(ACCEPT_BACKOFF, move |ioloop| {
+            let listening = server
+                .upgrade()
+                .is_some_and(|inner| inner.listeners.borrow().iter().any(|(l, _)| *l == id));
+            if listening {
+                let _ = ioloop.update_handler(id, Interest::READ);
+            }
+        });
+    }
+
+    fn hand_over(&self, ioloop: &IoLoop, fd: OwnedFd, peer: Option<rustix::net::SocketAddrAny>) {
+        let socket = StreamSocket::Tcp(TcpStream::from(fd));
+        let peer = peer
+            .and_then(|p| SocketAddr::try_from(p).ok())
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        let stream = match IoStream::register(ioloop, socket, self.inner.options) {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::error!(target: "ioloop", "cannot register a connection from {peer}: {e}");
+                return;
+            }
+        };
+        let handler = self.inner.handler.clone();
+        ioloop.add_callback(move |ioloop| handler(ioloop, stream, peer));
+    }
+}
+
+impl ServerInner {
+    fn stop(&self) {
+        let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
+        if let Some(inner) = self.ioloop.upgrade() {
+            let ioloop = IoLoop { inner };
+            for (id, _) in listeners {
+                drop(ioloop.remove_handler(id)); // closes the listening socket
+            }
+        }
+    }
+}
+
+impl Drop for ServerInner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for TcpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpServer")
+            .field("listening", &self.local_addrs())
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
