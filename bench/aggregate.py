@@ -46,6 +46,25 @@ WORKLOADS = OrderedDict([
               "from the first post to the last callback run on the loop).",
               [("cb_per_s", "callbacks/s", True),
                ("producer_ns_per_post", "producer ns/post", False)])),
+    ("spawn", ("Tasks, spawn + complete, batches of 1000",
+               "1000 tasks spawned from the driving code (handles dropped), each a future "
+               "that bumps a counter and completes on its first poll, then the loop runs "
+               "until all of them completed; ns per task, spawn to completion and cleanup "
+               "included. The floor is the least a task can cost: one boxed future, polled "
+               "once with a no-op waker.",
+               [("ns_per_task", "ns/task", False)])),
+    ("spawn-await", ("Tasks, spawn then await, in sequence",
+                     "One driver task does `spawn(fut).await` n times, so each task is "
+                     "spawned, polled once, completes and wakes the driver before the next "
+                     "spawn; ns per task.",
+                     [("ns_per_task", "ns/task", False)])),
+    ("wake-rtt", ("Cross-thread task wake round trip, loop idle",
+                  "A worker on core 1 sends a sequence number over an `async-channel` to a "
+                  "task awaiting `recv()` on the loop; the task stores it in an atomic and "
+                  "the worker spins until it sees it, then pauses 20 µs so that the loop "
+                  "thread is asleep in its poller again (as in `rtt`). Measures the waker's "
+                  "cross-thread path: wake, loop wakeup, task poll. Latency in µs.",
+                  [("median_us", "median RTT, µs", False), ("p99_us", "p99 RTT, µs", False)])),
 ])
 
 
@@ -131,7 +150,7 @@ def main():
             w("`valgrind --tool=callgrind` instruction counts (Ir) of two runs with different "
               "n, differenced so that setup cancels out: (Ir(n2) − Ir(n1)) / (n2 − n1). For "
               "`timers` one operation is one timer's add, plus half a cancel and half a fire "
-              "on average.\n")
+              "on average; for `spawn` and `spawn-await`, one task spawned and completed.\n")
             w("| workload | implementation | n1 → n2 | Ir per op | ioloop/peer |")
             w("|---|---|---:|---:|---:|")
             per = {}

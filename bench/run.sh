@@ -4,7 +4,7 @@
 #   bench/run.sh [--quick] [--no-callgrind] [--no-python]
 #
 # Full mode (5 interleaved runs, full sizes) takes about 10-15 minutes on 2 vCPUs;
-# --quick (3 runs, smaller n for the callback and round-trip workloads) under 2 minutes.
+# --quick (3 runs, smaller n for the callback and round-trip workloads) about 2 minutes.
 # Builds in release mode, pins each run to core 0 with taskset (the benchmark pins its
 # worker/producer thread to core 1), runs one warm-up then N interleaved rounds
 # (A B C A B C ...) per workload, and aggregates medians and min-max with aggregate.py.
@@ -65,6 +65,9 @@ size() {
         rtt:*:1|rtt-b2b:*:1) echo 10000 ;;
         rtt:*:0|rtt-b2b:*:0) echo 100000 ;;
         post:*) echo 1000000 ;;
+        spawn:*|spawn-await:*) echo 1000000 ;;
+        wake-rtt:*:1) echo 10000 ;;
+        wake-rtt:*:0) echo 100000 ;;
     esac
 }
 
@@ -116,11 +119,17 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
         valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$@" 2>&1 >/dev/null \
             | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     }
-    for spec in "chained 10000 20000" "batch 10000 20000" "timers 10000 20000"; do
+    for spec in "chained 10000 20000" "batch 10000 20000" "timers 10000 20000" \
+                "spawn 10000 20000" "spawn-await 10000 20000"; do
         read -r workload n1 n2 <<< "$spec"
-        impls=(ioloop floor tokio calloop)
-        # calloop's timer cancel is O(pending): its Ir per op would only measure n.
-        if [ "$workload" = timers ]; then impls=(ioloop floor tokio); fi
+        case "$workload" in
+            # calloop's timer cancel is O(pending): its Ir per op would only measure n.
+            timers) impls=(ioloop floor tokio) ;;
+            # Tasks: calloop has no executor of its own; spawn-await has no floor.
+            spawn) impls=(ioloop floor tokio) ;;
+            spawn-await) impls=(ioloop tokio) ;;
+            *) impls=(ioloop floor tokio calloop) ;;
+        esac
         for impl in "${impls[@]}"; do
             i1="$(ir "$workload" "$impl" --n "$n1")"
             i2="$(ir "$workload" "$impl" --n "$n2")"

@@ -17,12 +17,12 @@ thread_local! {
 }
 
 #[inline]
-fn work(i: u64) {
+pub(crate) fn work(i: u64) {
     RAN.with(|r| r.set(r.get() + 1));
     SUM.with(|s| s.set(s.get().wrapping_add(i)));
 }
 
-fn ran() -> u64 {
+pub(crate) fn ran() -> u64 {
     RAN.with(Cell::get)
 }
 
@@ -42,7 +42,7 @@ fn report(
 }
 
 /// Times `f` and the process CPU it used.
-fn timed(f: impl FnOnce()) -> (Duration, Duration) {
+pub(crate) fn timed(f: impl FnOnce()) -> (Duration, Duration) {
     let u0 = usage();
     let t = Instant::now();
     f();
@@ -209,7 +209,7 @@ fn floor_batch(n: usize, batch: usize) -> (Duration, Duration) {
     })
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
+pub(crate) fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

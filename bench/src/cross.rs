@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{percentile, pin_current_thread, Report};
 
-static ACK: AtomicU64 = AtomicU64::new(0);
+pub(crate) static ACK: AtomicU64 = AtomicU64::new(0);
 /// When the last posted callback ran (the `post` workload).
 static END: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 static DONE: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -29,7 +29,7 @@ thread_local! {
     static COUNT: Cell<u64> = const { Cell::new(0) };
 }
 
-fn spawn_worker<T: Send + 'static>(
+pub(crate) fn spawn_worker<T: Send + 'static>(
     cpu: Option<usize>,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> thread::JoinHandle<T> {
@@ -46,7 +46,7 @@ fn spawn_worker<T: Send + 'static>(
 /// Between round trips the worker spins for `GAP_NS` (20 µs by default) so that the loop thread is asleep in its
 /// poller when the next post arrives: this measures a wakeup from idle, not a loop that
 /// happens to still be busy with the previous round trip.
-fn ping_pong(n: u64, mut post: impl FnMut(u64)) -> Vec<Duration> {
+pub(crate) fn ping_pong(n: u64, mut post: impl FnMut(u64)) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n as usize);
     let pause = Duration::from_nanos(GAP_NS.load(Ordering::Relaxed));
     for k in 1..=WARMUP + n {
@@ -66,7 +66,12 @@ fn ping_pong(n: u64, mut post: impl FnMut(u64)) -> Vec<Duration> {
     samples
 }
 
-fn rtt_report(workload: &str, imp: &str, mut samples: Vec<Duration>, note: &str) -> Report {
+pub(crate) fn rtt_report(
+    workload: &str,
+    imp: &str,
+    mut samples: Vec<Duration>,
+    note: &str,
+) -> Report {
     samples.sort_unstable();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let mean = samples.iter().sum::<Duration>() / samples.len().max(1) as u32;
@@ -151,7 +156,7 @@ fn rtt_floor_polling(n: u64, cpu: Option<usize>) -> Vec<Duration> {
     worker.join().unwrap()
 }
 
-fn rtt_floor_eventfd(n: u64, cpu: Option<usize>) -> Vec<Duration> {
+pub(crate) fn rtt_floor_eventfd(n: u64, cpu: Option<usize>) -> Vec<Duration> {
     // SAFETY: plain syscalls on an fd we own for the whole function.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     assert!(efd >= 0);

@@ -10,6 +10,7 @@
 
 mod callbacks;
 mod cross;
+mod tasks;
 mod timers;
 mod util;
 
@@ -33,9 +34,13 @@ const MATRIX: &[(&str, &[&str])] = &[
         &["ioloop", "floor", "floor-eventfd", "tokio", "calloop"],
     ),
     ("post", &["ioloop", "floor", "tokio", "calloop"]),
+    ("spawn", &["ioloop", "floor", "tokio"]),
+    ("spawn-await", &["ioloop", "tokio"]),
+    ("wake-rtt", &["ioloop", "floor", "tokio"]),
 ];
 
-const USAGE: &str = "usage: ioloop-bench <timers|chained|batch|rtt|rtt-b2b|post> <impl> \
+const USAGE: &str = "usage: ioloop-bench \
+                     <timers|chained|batch|rtt|rtt-b2b|post|spawn|spawn-await|wake-rtt> <impl> \
                      [--n N] [--batch B] [--worker-cpu C|none]\n       ioloop-bench list";
 
 struct Args {
@@ -105,6 +110,9 @@ fn main() {
         "batch" => callbacks::batch(&args.imp, args.n, args.batch),
         "rtt" | "rtt-b2b" => cross::rtt(&args.workload, &args.imp, args.n, args.worker_cpu),
         "post" => cross::post(&args.imp, args.n, args.worker_cpu),
+        "spawn" => tasks::spawn(&args.imp, args.n, args.batch),
+        "spawn-await" => tasks::spawn_await(&args.imp, args.n),
+        "wake-rtt" => tasks::wake_rtt(&args.imp, args.n, args.worker_cpu),
         other => Err(format!("unknown workload {other}\n{USAGE}")),
     };
     match result {
