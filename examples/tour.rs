@@ -9,7 +9,8 @@
 //! 6. a panicking callback, caught and reported with where it was registered, while the
 //!    loop keeps going;
 //! 7. async/await on the loop: a task that sleeps on the loop's timers, awaits a callback
-//!    API through a completion, and hands its result to a callback.
+//!    API through a completion, and hands its result to a callback;
+//! 8. an echo round trip over loopback: a `TcpServer` and a `TcpClient`, with `IoStream`.
 //!
 //! Every section runs on the same loop, until the section stops it. Run it with:
 //!
@@ -38,6 +39,7 @@ fn main() -> Result {
     remote(&ioloop)?;
     panics(&ioloop)?;
     async_await(&ioloop)?;
+    echo(&ioloop)?;
 
     println!("\nEnd of the tour.");
     Ok(())
@@ -289,5 +291,37 @@ fn async_await(ioloop: &IoLoop) -> Result {
     });
     // run_sync runs the loop until this future resolves; the callback above runs too.
     ioloop.run_sync(ioloop::sleep(Duration::from_millis(50)))?;
+    Ok(())
+}
+
+/// 8. A `TcpServer` echoes lines in callback style; a `TcpClient` connects over loopback
+///    and talks to it in async style.
+fn echo(ioloop: &IoLoop) -> Result {
+    section("8. An echo round trip over loopback");
+    fn echo_lines(stream: &ioloop::IoStream) {
+        stream.read_until_then(b"\n", 1024, |stream, line| match line {
+            Ok(line) => {
+                println!("  server: echoing {:?}", String::from_utf8_lossy(&line));
+                let _ = stream.write(&line);
+                echo_lines(stream);
+            }
+            Err(_) => stream.close(),
+        });
+    }
+    let server = ioloop::TcpServer::new(ioloop, |_, stream, peer| {
+        println!("  server: connection from {peer}");
+        echo_lines(&stream);
+    });
+    let addr = server.bind("127.0.0.1:0")?;
+    let client = ioloop::TcpClient::new(ioloop);
+    let reply = ioloop.run_sync(async move {
+        let stream = client.connect("127.0.0.1", addr.port()).await?;
+        stream.write_all(b"ping\n").await?;
+        let reply = stream.read_until(b"\n", 1024).await?;
+        stream.close();
+        Ok::<_, Box<dyn std::error::Error>>(reply)
+    })??;
+    println!("  client: got {:?} back", String::from_utf8_lossy(&reply));
+    server.stop();
     Ok(())
 }
