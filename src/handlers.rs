@@ -551,7 +551,21 @@ impl IoLoop {
         S: AsFd + 'static,
         F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,
     {
-        let site = Location::caller();
+        self.add_handler_at(source, interest, handler, Location::caller())
+    }
+
+    /// [`add_handler`](IoLoop::add_handler) with the registration site given.
+    pub(crate) fn add_handler_at<S, F>(
+        &self,
+        source: S,
+        interest: Interest,
+        handler: F,
+        site: &'static Location<'static>,
+    ) -> Result<HandlerId<S>, RegisterError<S>>
+    where
+        S: AsFd + 'static,
+        F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,
+    {
         let inner = &*self.inner;
         if inner.closed.get() {
             let closed = std::io::Error::other(crate::LoopError::Closed);
