@@ -69,6 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::io::stdout().flush()?;
 
+    let mut handlers = Vec::new();
     for signal in [SIGINT, SIGTERM] {
         let room = room.clone();
         let server = server.clone();
@@ -82,9 +83,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Give the goodbyes one iteration to be written, then stop.
             ioloop.add_callback(|ioloop| ioloop.stop());
         })?;
-        std::mem::forget(handler); // for the whole run
+        handlers.push(handler);
     }
     ioloop.start()?;
+    for handler in handlers {
+        ioloop.remove_signal_handler(handler);
+    }
     println!("bye");
     Ok(())
 }
