@@ -70,6 +70,7 @@ mod signals;
 mod stream;
 mod stream_async;
 mod stream_buffer;
+mod stream_callbacks;
 mod stream_types;
 mod task;
 mod tcp_client;

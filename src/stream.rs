@@ -4,11 +4,11 @@
 //! the socket reads into, and a write buffer holding what the socket did not take yet.
 //! One read may be pending at a time; it is satisfied from the buffer as soon as possible.
 //! Results go to callbacks through [`IoLoop::add_callback`] (never inline, even when the
-//! buffer already holds the answer) or to the task awaiting the read (see
-//! `stream_async.rs`). The poller's interest follows what the stream needs: READ while a
-//! read waits for data or the stream is idle with an empty buffer (so a read that follows a
-//! read costs no `epoll_ctl`, and a peer leaving is noticed), WRITE while bytes wait to be
-//! sent, and `update_handler` is called only when that changes.
+//! buffer already holds the answer; see `stream_callbacks.rs`) or to the task awaiting the
+//! read (see `stream_async.rs`). The poller's interest follows what the stream needs: READ
+//! while a read waits for data or the stream is idle with an empty buffer (so a read that
+//! follows a read costs no `epoll_ctl`, and a peer leaving is noticed), WRITE while bytes
+//! wait to be sent, and `update_handler` is called only when that changes.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -119,11 +119,11 @@ pub(crate) struct StreamState {
     pub(crate) pending: Option<PendingRead>,
     pub(crate) next_ticket: u64,
     pub(crate) write_buffer: WriteBuffer,
-    write_callbacks: VecDeque<(u64, WriteCallback)>,
+    pub(crate) write_callbacks: VecDeque<(u64, WriteCallback)>,
     pub(crate) write_wakers: Vec<Waker>,
     pub(crate) closed: bool,
     pub(crate) error: Option<Arc<io::Error>>,
-    close_callback: Option<CloseCallback>,
+    pub(crate) close_callback: Option<CloseCallback>,
     /// Read results queued for callbacks but not delivered yet: the close callback waits
     /// for them.
     deliveries_in_flight: usize,
@@ -479,7 +479,7 @@ impl IoStream {
 
     /// Schedules the close callback once the stream is closed and every read result
     /// queued before has been delivered.
-    fn maybe_run_close_callback(&self) {
+    pub(crate) fn maybe_run_close_callback(&self) {
         let callback = {
             let mut state = self.core.state.borrow_mut();
             if !state.closed || state.deliveries_in_flight > 0 {
@@ -528,7 +528,7 @@ impl IoStream {
 
     /// Completes the write callbacks and wakes the write futures whose bytes are all
     /// handed to the kernel (or that can never be, the stream being closed).
-    fn complete_writes(&self) {
+    pub(crate) fn complete_writes(&self) {
         let (done, wakers) = {
             let mut state = self.core.state.borrow_mut();
             let written = state.write_buffer.total_written;
@@ -624,112 +624,6 @@ impl IoStream {
         Some(ticket)
     }
 
-    /// Reads until `delimiter` and calls `callback` with the bytes up to and including
-    /// it. Fails with [`StreamError::Unsatisfiable`] (closing the stream) if the delimiter
-    /// is not within the first `max_bytes` bytes.
-    ///
-    /// The callback runs on a later iteration, also when the buffer already holds the
-    /// line. A second read while this one is pending gets
-    /// [`StreamError::AlreadyReading`]; on a closed stream the read is satisfied from the
-    /// buffer if it can be, and fails with [`StreamError::Closed`] otherwise.
-    ///
-    /// # Examples
-    ///
-    /// See [`IoStream`].
-    pub fn read_until_then<F>(&self, delimiter: &[u8], max_bytes: usize, callback: F)
-    where
-        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
-    {
-        let kind = ReadKind::Until {
-            delimiter: delimiter.to_vec(),
-            max_bytes,
-        };
-        self.start_read(kind, Delivery::Bytes(Box::new(callback)));
-    }
-
-    /// Reads exactly `n` bytes, or with `partial` as soon as at least one byte is there
-    /// (at most `n`), and calls `callback` with them. `n == 0` completes with nothing.
-    /// Same rules as [`read_until_then`](IoStream::read_until_then).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ioloop::{IoLoop, IoStream};
-    /// let ioloop = IoLoop::new()?;
-    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
-    /// a.write(b"abcdef")?;
-    /// b.read_bytes_then(4, false, |_, bytes| {
-    ///     assert_eq!(bytes.unwrap(), b"abcd");
-    ///     IoLoop::current().unwrap().stop();
-    /// });
-    /// ioloop.start()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_bytes_then<F>(&self, n: usize, partial: bool, callback: F)
-    where
-        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
-    {
-        let kind = ReadKind::Bytes { n, partial };
-        self.start_read(kind, Delivery::Bytes(Box::new(callback)));
-    }
-
-    /// Fills `buffer` (or, with `partial`, at least one byte of it) and hands it back to
-    /// `callback` with the byte count; the buffer comes back on failure too.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ioloop::{IoLoop, IoStream};
-    /// let ioloop = IoLoop::new()?;
-    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
-    /// a.write(b"xyz")?;
-    /// b.read_into_then(vec![0; 8], true, |_, buf, n| {
-    ///     assert_eq!(&buf[..n.unwrap()], b"xyz");
-    ///     IoLoop::current().unwrap().stop();
-    /// });
-    /// ioloop.start()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_into_then<F>(&self, buffer: Vec<u8>, partial: bool, callback: F)
-    where
-        F: FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>) + 'static,
-    {
-        let kind = ReadKind::Bytes {
-            n: buffer.len(),
-            partial,
-        };
-        self.start_read(kind, Delivery::Into(buffer, Box::new(callback)));
-    }
-
-    /// Reads everything until the peer closes and calls `callback` with it. Fails with
-    /// [`StreamError::BufferFull`] (closing the stream) if that is more than
-    /// `max_buffer_size`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ioloop::{IoLoop, IoStream};
-    /// let ioloop = IoLoop::new()?;
-    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
-    /// a.write(b"all of it")?;
-    /// a.close();
-    /// b.read_until_close_then(|_, all| {
-    ///     assert_eq!(all.unwrap(), b"all of it");
-    ///     IoLoop::current().unwrap().stop();
-    /// });
-    /// ioloop.start()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_until_close_then<F>(&self, callback: F)
-    where
-        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
-    {
-        self.start_read(ReadKind::UntilClose, Delivery::Bytes(Box::new(callback)));
-    }
-
     /// Queues `data` (trying the socket at once) and returns the total byte count this
     /// write completes at; used by both write flavours.
     pub(crate) fn queue_write(&self, data: &[u8]) -> Result<u64, StreamError> {
@@ -781,87 +675,6 @@ impl IoStream {
         }
         self.update_interest();
         Ok(target)
-    }
-
-    /// Writes `data` without waiting: the bytes the socket does not take at once are
-    /// buffered and sent as it drains. Use [`write_then`](IoStream::write_then) or the
-    /// async [`write_all`](IoStream::write_all) to learn when they are sent.
-    ///
-    /// # Errors
-    ///
-    /// [`StreamError::Closed`] on a closed stream, [`StreamError::BufferFull`] past
-    /// `max_write_buffer_size`; nothing is queued then.
-    ///
-    /// # Examples
-    ///
-    /// See [`IoStream`].
-    pub fn write(&self, data: &[u8]) -> Result<(), StreamError> {
-        self.queue_write(data).map(drop)
-    }
-
-    /// Writes `data` and calls `callback` once it (and every earlier write) has been
-    /// handed to the kernel, or with the error if the stream closes first. Callbacks run
-    /// in write order, on a later iteration; an empty write completes after the earlier
-    /// ones.
-    ///
-    /// # Errors
-    ///
-    /// As [`write`](IoStream::write); the callback is not called then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ioloop::{IoLoop, IoStream};
-    /// let ioloop = IoLoop::new()?;
-    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
-    /// let a = IoStream::new(&ioloop, a)?;
-    /// a.write_then(b"sent", |_, result| {
-    ///     result.unwrap();
-    ///     IoLoop::current().unwrap().stop();
-    /// })?;
-    /// ioloop.start()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_then<F>(&self, data: &[u8], callback: F) -> Result<(), StreamError>
-    where
-        F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
-    {
-        let target = self.queue_write(data)?;
-        self.core
-            .state
-            .borrow_mut()
-            .write_callbacks
-            .push_back((target, Box::new(callback)));
-        self.complete_writes();
-        Ok(())
-    }
-
-    /// Calls `callback` once, on a later iteration, when the stream closes (after the
-    /// read callbacks the close satisfied). An idle stream with an empty buffer watches
-    /// for the peer closing. Replaces an earlier close callback.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ioloop::{IoLoop, IoStream};
-    /// let ioloop = IoLoop::new()?;
-    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    /// let a = IoStream::new(&ioloop, a)?;
-    /// a.set_close_callback(|stream| {
-    ///     assert!(stream.closed());
-    ///     IoLoop::current().unwrap().stop();
-    /// });
-    /// drop(b); // the peer leaves
-    /// ioloop.start()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn set_close_callback<F>(&self, callback: F)
-    where
-        F: FnOnce(&IoStream) + 'static,
-    {
-        self.core.state.borrow_mut().close_callback = Some(Box::new(callback));
-        self.maybe_run_close_callback();
-        self.update_interest();
     }
 
     /// Closes the stream: pending writes fail, a pending read completes if the buffer

@@ -1,0 +1,194 @@
+//! The callback half of [`IoStream`]: each read and write with a callback that runs on a
+//! later iteration (Tornado 4's callback API), and the close callback.
+
+use crate::stream::{Delivery, IoStream, ReadKind};
+use crate::stream_types::StreamError;
+
+impl IoStream {
+    /// Reads until `delimiter` and calls `callback` with the bytes up to and including
+    /// it. Fails with [`StreamError::Unsatisfiable`] (closing the stream) if the delimiter
+    /// is not within the first `max_bytes` bytes.
+    ///
+    /// The callback runs on a later iteration, also when the buffer already holds the
+    /// line. A second read while this one is pending gets
+    /// [`StreamError::AlreadyReading`]; on a closed stream the read is satisfied from the
+    /// buffer if it can be, and fails with [`StreamError::Closed`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// See [`IoStream`].
+    pub fn read_until_then<F>(&self, delimiter: &[u8], max_bytes: usize, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
+    {
+        let kind = ReadKind::Until {
+            delimiter: delimiter.to_vec(),
+            max_bytes,
+        };
+        self.start_read(kind, Delivery::Bytes(Box::new(callback)));
+    }
+
+    /// Reads exactly `n` bytes, or with `partial` as soon as at least one byte is there
+    /// (at most `n`), and calls `callback` with them. `n == 0` completes with nothing.
+    /// Same rules as [`read_until_then`](IoStream::read_until_then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"abcdef")?;
+    /// b.read_bytes_then(4, false, |_, bytes| {
+    ///     assert_eq!(bytes.unwrap(), b"abcd");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_bytes_then<F>(&self, n: usize, partial: bool, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
+    {
+        let kind = ReadKind::Bytes { n, partial };
+        self.start_read(kind, Delivery::Bytes(Box::new(callback)));
+    }
+
+    /// Fills `buffer` (or, with `partial`, at least one byte of it) and hands it back to
+    /// `callback` with the byte count; the buffer comes back on failure too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"xyz")?;
+    /// b.read_into_then(vec![0; 8], true, |_, buf, n| {
+    ///     assert_eq!(&buf[..n.unwrap()], b"xyz");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_into_then<F>(&self, buffer: Vec<u8>, partial: bool, callback: F)
+    where
+        F: FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>) + 'static,
+    {
+        let kind = ReadKind::Bytes {
+            n: buffer.len(),
+            partial,
+        };
+        self.start_read(kind, Delivery::Into(buffer, Box::new(callback)));
+    }
+
+    /// Reads everything until the peer closes and calls `callback` with it. Fails with
+    /// [`StreamError::BufferFull`] (closing the stream) if that is more than
+    /// `max_buffer_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"all of it")?;
+    /// a.close();
+    /// b.read_until_close_then(|_, all| {
+    ///     assert_eq!(all.unwrap(), b"all of it");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_until_close_then<F>(&self, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
+    {
+        self.start_read(ReadKind::UntilClose, Delivery::Bytes(Box::new(callback)));
+    }
+
+    /// Writes `data` without waiting: the bytes the socket does not take at once are
+    /// buffered and sent as it drains. Use [`write_then`](IoStream::write_then) or the
+    /// async [`write_all`](IoStream::write_all) to learn when they are sent.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::Closed`] on a closed stream, [`StreamError::BufferFull`] past
+    /// `max_write_buffer_size`; nothing is queued then.
+    ///
+    /// # Examples
+    ///
+    /// See [`IoStream`].
+    pub fn write(&self, data: &[u8]) -> Result<(), StreamError> {
+        self.queue_write(data).map(drop)
+    }
+
+    /// Writes `data` and calls `callback` once it (and every earlier write) has been
+    /// handed to the kernel, or with the error if the stream closes first. Callbacks run
+    /// in write order, on a later iteration; an empty write completes after the earlier
+    /// ones.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](IoStream::write); the callback is not called then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = IoStream::new(&ioloop, a)?;
+    /// a.write_then(b"sent", |_, result| {
+    ///     result.unwrap();
+    ///     IoLoop::current().unwrap().stop();
+    /// })?;
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_then<F>(&self, data: &[u8], callback: F) -> Result<(), StreamError>
+    where
+        F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
+    {
+        let target = self.queue_write(data)?;
+        self.core
+            .state
+            .borrow_mut()
+            .write_callbacks
+            .push_back((target, Box::new(callback)));
+        self.complete_writes();
+        Ok(())
+    }
+
+    /// Calls `callback` once, on a later iteration, when the stream closes (after the
+    /// read callbacks the close satisfied). An idle stream with an empty buffer watches
+    /// for the peer closing. Replaces an earlier close callback.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = IoStream::new(&ioloop, a)?;
+    /// a.set_close_callback(|stream| {
+    ///     assert!(stream.closed());
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// drop(b); // the peer leaves
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_close_callback<F>(&self, callback: F)
+    where
+        F: FnOnce(&IoStream) + 'static,
+    {
+        self.core.state.borrow_mut().close_callback = Some(Box::new(callback));
+        self.maybe_run_close_callback();
+        self.update_interest();
+    }
+}
