@@ -94,7 +94,9 @@ pub use stream_async::{StreamRead, StreamReadInto, StreamWrite};
 pub use stream_types::{StreamError, StreamOptions, StreamSocket};
 pub use task::{Task, TaskError, TaskPanic};
 pub use tcp_client::{ConnectError, TcpClient};
-pub use tcp_server::{bind_sockets, TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF};
+pub use tcp_server::{
+    bind_sockets, bind_unix_socket, TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF,
+};
 pub use time::{sleep, sleep_until, timeout, yield_now, Sleep, TimedOut, YieldNow};
 pub use timers::{Deadline, Timeout};
 

@@ -1,5 +1,5 @@
-//! [`TcpServer`] and [`bind_sockets`]: accepting TCP connections as [`IoStream`]s
-//! (Tornado's `TCPServer` and `netutil.bind_sockets`).
+//! [`TcpServer`], [`bind_sockets`] and [`bind_unix_socket`]: accepting TCP (and Unix
+//! domain) connections as [`IoStream`]s (Tornado's `TCPServer` and `netutil`).
 //!
 //! Each listening socket is an fd handler that accepts up to [`ACCEPTS_PER_EVENT`]
 //! connections per readiness event (so one busy listener cannot starve the loop) with
@@ -13,13 +13,16 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
 
-use crate::handlers::{HandlerId, Interest, IoEvent};
+use crate::handlers::{HandlerId, Interest};
 use crate::ioloop::LoopInner;
 use crate::stream::IoStream;
 use crate::stream_types::{StreamOptions, StreamSocket};
@@ -98,6 +101,43 @@ pub fn bind_sockets(
     Ok(listeners)
 }
 
+/// Binds a listening Unix domain socket at `path`, non-blocking. A stale socket file left
+/// at `path` (by a server that did not clean up) is removed first; any other kind of file
+/// there is an error, never deleted.
+///
+/// # Errors
+///
+/// `AlreadyExists` if `path` is a file that is not a socket; the OS error if binding fails.
+///
+/// # Examples
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("ioloop-bind-{}.sock", std::process::id()));
+/// let first = ioloop::bind_unix_socket(&path)?;
+/// drop(first); // leaves the socket file behind
+/// let second = ioloop::bind_unix_socket(&path)?; // the stale file is replaced
+/// # drop(second);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn bind_unix_socket(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+    let path = path.as_ref();
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
@@ -171,7 +211,13 @@ struct ServerInner {
     ioloop: Weak<LoopInner>,
     handler: ConnectionHandler,
     options: StreamOptions,
-    listeners: RefCell<Vec<(HandlerId<TcpListener>, SocketAddr)>>,
+    listeners: RefCell<Vec<Listening>>,
+}
+
+/// A listening socket the server watches.
+enum Listening {
+    Tcp(HandlerId<TcpListener>, SocketAddr),
+    Unix(HandlerId<UnixListener>),
 }
 
 impl TcpServer {
@@ -309,17 +355,60 @@ impl TcpServer {
         for listener in listeners {
             listener.set_nonblocking(true)?;
             let addr = listener.local_addr()?;
-            let server = Rc::downgrade(&self.inner);
-            let id =
-                ioloop.add_handler(listener, Interest::READ, move |ioloop, listener, event| {
-                    if let Some(inner) = server.upgrade() {
-                        TcpServer { inner }.accept_batch(ioloop, listener, &event);
-                    }
-                })?;
-            self.inner.listeners.borrow_mut().push((id, addr));
+            let id = self.watch(&ioloop, listener, |fd| {
+                StreamSocket::Tcp(TcpStream::from(fd))
+            })?;
+            self.inner
+                .listeners
+                .borrow_mut()
+                .push(Listening::Tcp(id, addr));
             addrs.push(addr);
         }
         Ok(addrs)
+    }
+
+    /// Starts accepting on a listening Unix domain socket (from [`bind_unix_socket`]).
+    /// Unix peers have no IP address: the handler is given `0.0.0.0:0` as the peer.
+    ///
+    /// # Errors
+    ///
+    /// The socket could not be made non-blocking or registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("ioloop-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// server.add_unix_listener(ioloop::bind_unix_socket(dir.join("server.sock"))?)?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn add_unix_listener(&self, listener: UnixListener) -> io::Result<()> {
+        let ioloop = self.ioloop()?;
+        listener.set_nonblocking(true)?;
+        let id = self.watch(&ioloop, listener, |fd| {
+            StreamSocket::Unix(UnixStream::from(fd))
+        })?;
+        self.inner.listeners.borrow_mut().push(Listening::Unix(id));
+        Ok(())
+    }
+
+    /// Registers `listener`, accepting its connections as streams made by `wrap`.
+    fn watch<L: AsFd + 'static>(
+        &self,
+        ioloop: &IoLoop,
+        listener: L,
+        wrap: fn(OwnedFd) -> StreamSocket,
+    ) -> io::Result<HandlerId<L>> {
+        let server = Rc::downgrade(&self.inner);
+        let id = ioloop.add_handler(listener, Interest::READ, move |ioloop, listener, event| {
+            if let Some(inner) = server.upgrade() {
+                TcpServer { inner }.accept_batch(ioloop, &*listener, event.id(), wrap);
+            }
+        })?;
+        Ok(id)
     }
 
     fn ioloop(&self) -> io::Result<IoLoop> {
@@ -330,7 +419,7 @@ impl TcpServer {
             .ok_or_else(|| io::Error::other(crate::LoopError::Closed))
     }
 
-    /// The addresses the server listens on.
+    /// The TCP addresses the server listens on.
     ///
     /// # Examples
     ///
@@ -346,7 +435,10 @@ impl TcpServer {
             .listeners
             .borrow()
             .iter()
-            .map(|(_, a)| *a)
+            .filter_map(|l| match l {
+                Listening::Tcp(_, addr) => Some(*addr),
+                Listening::Unix(_) => None,
+            })
             .collect()
     }
 
@@ -369,16 +461,17 @@ impl TcpServer {
     }
 
     /// Accepts up to [`ACCEPTS_PER_EVENT`] connections from `listener`.
-    fn accept_batch(
+    fn accept_batch<L: AsFd + 'static>(
         &self,
         ioloop: &IoLoop,
-        listener: &mut TcpListener,
-        event: &IoEvent<TcpListener>,
+        listener: &L,
+        id: HandlerId<L>,
+        wrap: fn(OwnedFd) -> StreamSocket,
     ) {
         for _ in 0..ACCEPTS_PER_EVENT {
             let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
-            match rustix::net::acceptfrom_with(&*listener, flags) {
-                Ok((fd, peer)) => self.hand_over(ioloop, fd, peer),
+            match rustix::net::acceptfrom_with(listener, flags) {
+                Ok((fd, peer)) => self.hand_over(ioloop, wrap(fd), peer),
                 Err(rustix::io::Errno::AGAIN) => return,
                 Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => {}
                 Err(
@@ -392,7 +485,7 @@ impl TcpServer {
                         "cannot accept a connection ({}); pausing the listener for {ACCEPT_BACKOFF:?}",
                         io::Error::from(e)
                     );
-                    self.pause(ioloop, event.id());
+                    pause(ioloop, id);
                     return;
                 }
                 Err(e) => {
@@ -403,24 +496,12 @@ impl TcpServer {
         }
     }
 
-    /// Stops watching a listener for a while (out of file descriptors).
-    fn pause(&self, ioloop: &IoLoop, id: HandlerId<TcpListener>) {
-        if ioloop.update_handler(id, Interest::NONE).is_err() {
-            return;
-        }
-        let server = Rc::downgrade(&self.inner);
-        ioloop.call_later(ACCEPT_BACKOFF, move |ioloop| {
-            let listening = server
-                .upgrade()
-                .is_some_and(|inner| inner.listeners.borrow().iter().any(|(l, _)| *l == id));
-            if listening {
-                let _ = ioloop.update_handler(id, Interest::READ);
-            }
-        });
-    }
-
-    fn hand_over(&self, ioloop: &IoLoop, fd: OwnedFd, peer: Option<rustix::net::SocketAddrAny>) {
-        let socket = StreamSocket::Tcp(TcpStream::from(fd));
+    fn hand_over(
+        &self,
+        ioloop: &IoLoop,
+        socket: StreamSocket,
+        peer: Option<rustix::net::SocketAddrAny>,
+    ) {
         let peer = peer
             .and_then(|p| SocketAddr::try_from(p).ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
@@ -436,13 +517,27 @@ impl TcpServer {
     }
 }
 
+/// Stops watching a listener for [`ACCEPT_BACKOFF`] (out of file descriptors). A listener
+/// removed meanwhile (the server stopped) is not resumed: its id is stale by then.
+fn pause<L: 'static>(ioloop: &IoLoop, id: HandlerId<L>) {
+    if ioloop.update_handler(id, Interest::NONE).is_ok() {
+        ioloop.call_later(ACCEPT_BACKOFF, move |ioloop| {
+            let _ = ioloop.update_handler(id, Interest::READ);
+        });
+    }
+}
+
 impl ServerInner {
     fn stop(&self) {
         let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
         if let Some(inner) = self.ioloop.upgrade() {
             let ioloop = IoLoop { inner };
-            for (id, _) in listeners {
-                drop(ioloop.remove_handler(id)); // closes the listening socket
+            // Removing a listener closes it.
+            for listener in listeners {
+                match listener {
+                    Listening::Tcp(id, _) => drop(ioloop.remove_handler(id)),
+                    Listening::Unix(id) => drop(ioloop.remove_handler(id)),
+                }
             }
         }
     }

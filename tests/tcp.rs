@@ -319,3 +319,48 @@ fn a_connect_that_never_completes_times_out_on_the_loop_clock() {
     assert_eq!(ioloop.stats().handlers, 0, "the pending socket was closed");
     drop((listener, fillers));
 }
+
+/// A fresh directory for socket files, removed by the caller.
+fn socket_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ioloop-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_unix_socket_listener_serves_and_replaces_a_stale_socket_file() {
+    let dir = socket_dir("unix-server");
+    let path = dir.join("echo.sock");
+    drop(ioloop::bind_unix_socket(&path).unwrap()); // a server that left its file behind
+    assert!(path.exists());
+    let ioloop = IoLoop::new().unwrap();
+    let server = echo_server(&ioloop);
+    server
+        .add_unix_listener(ioloop::bind_unix_socket(&path).unwrap())
+        .unwrap();
+    let remote = ioloop.remote();
+    let p = path.clone();
+    let client = std::thread::spawn(move || {
+        let mut conn = std::os::unix::net::UnixStream::connect(p).unwrap();
+        conn.write_all(b"over a unix socket\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(conn).read_line(&mut line).unwrap();
+        remote.stop();
+        line
+    });
+    ioloop.start().unwrap();
+    assert_eq!(client.join().unwrap(), "over a unix socket\n");
+    server.stop();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bind_unix_socket_never_deletes_a_file_that_is_not_a_socket() {
+    let dir = socket_dir("not-a-socket");
+    let path = dir.join("important.txt");
+    std::fs::write(&path, b"keep me").unwrap();
+    let err = ioloop::bind_unix_socket(&path).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+    std::fs::remove_dir_all(dir).unwrap();
+}
