@@ -441,3 +441,29 @@ fn pipes_and_unix_sockets_work_too_and_nodelay_is_a_no_op_there() {
     let all = ioloop.run_sync(reader.read_until_close()).unwrap().unwrap();
     assert_eq!(all, b"through a pipe");
 }
+
+#[test]
+fn a_bounded_write_buffer_refuses_a_write_that_would_overflow_it_and_queues_nothing() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _b) = unix_pair();
+    let options = StreamOptions {
+        max_write_buffer_size: Some(1 << 20),
+        ..Default::default()
+    };
+    let a = IoStream::with_options(&ioloop, a, options).unwrap();
+    // The socket takes some of it at once; the rest fills the bounded buffer.
+    let chunk = vec![0u8; 256 << 10];
+    let mut refused = None;
+    for _ in 0..64 {
+        if let Err(e) = a.write(&chunk) {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(refused, Some(StreamError::BufferFull)),
+        "{refused:?}"
+    );
+    assert!(!a.closed(), "a refused write leaves the stream usable");
+    assert!(a.writing(), "the earlier writes stay queued");
+}
