@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Aggregates ioloop-bench JSON lines into BENCHMARKS.md.
 
-usage: aggregate.py RESULTS.jsonl MACHINE.json OUT.md [CALLGRIND.tsv]
+usage: aggregate.py RESULTS.jsonl MACHINE.json OUT.md [CALLGRIND.tsv [STRACE.tsv]]
 
 RESULTS.jsonl: one JSON object per run, {"workload", "impl", "n", "metrics", "note",
-"round"}; round 0 is the warm-up and is left out. MACHINE.json: machine facts and the
-command. CALLGRIND.tsv: workload, impl, n1, n2, Ir(n1), Ir(n2) per line (optional).
+"round"}, and "params" for a workload run with parameters (echo: conns, size, ms); round
+0 is the warm-up and is left out. MACHINE.json: machine facts and the command.
+CALLGRIND.tsv: workload, impl, n1, n2, Ir(n1), Ir(n2) per line (optional). STRACE.tsv:
+tool, impl, syscall, calls, messages per line, from strace_echo.sh (optional).
 """
 
 import json
@@ -67,6 +69,27 @@ WORKLOADS = OrderedDict([
                   [("median_us", "median RTT, µs", False), ("p99_us", "p99 RTT, µs", False)])),
 ])
 
+ECHO_DESC = (
+    "A TCP echo server on 127.0.0.1 on the benchmark's main thread (core 0), and one load "
+    "client, the same for every server, on core 1: `conns` connections, each sending one "
+    "message of `size` bytes, waiting for all of it to come back, then sending the next "
+    "(ping-pong; one level-triggered epoll loop drives all of them). After a warm-up "
+    "(a quarter of the window, at least 100 ms) the client measures for a fixed window "
+    "(%s): messages/s, round trip per message (send to the last byte back; p50 and p99 "
+    "as medians over the runs), and the server thread's CPU time (user+sys, its "
+    "`pthread_getcpuclockid` clock) per message. *Busy* = server CPU / wall time over the "
+    "window: near 1 the server is the bottleneck; below it the client (which does as many "
+    "syscalls per message as the server) or the scheduler is. Every server echoes what one "
+    "read returned as soon as it returned it, from a 16 KiB buffer per connection, with "
+    "TCP_NODELAY, on the same listening socket (backlog 1024). On loopback most of the "
+    "CPU per message is the kernel's TCP path (sendto also runs the receiver's softirq), "
+    "so the event loops differ by a few hundred ns out of several µs.")
+
+ECHO_COLUMNS = [
+    ("msgs_per_s", "messages/s", True),
+    ("server_cpu_ns_per_msg", "server CPU ns/msg", False),
+]
+
 
 def fmt(v):
     if v >= 1e6:
@@ -78,17 +101,121 @@ def fmt(v):
     return "%.2f" % v
 
 
+def write_echo(w, runs):
+    """One table per (conns, size): messages/s, latency, server CPU per message."""
+    if not runs:
+        return
+    # (conns, size) -> impl -> {"note", "ms", metric -> [values]}, impls in first-seen order.
+    shapes = {}
+    for r in runs:
+        p = r["params"]
+        by_impl = shapes.setdefault((p["conns"], p["size"]), OrderedDict())
+        entry = by_impl.setdefault(r["impl"], {"note": r["note"], "ms": p.get("ms"), "m": {}})
+        for k, v in r["metrics"].items():
+            entry["m"].setdefault(k, []).append(float(v))
+    windows = sorted({e["ms"] for by_impl in shapes.values() for e in by_impl.values()})
+    w("## TCP echo on loopback (`echo`)\n")
+    w(ECHO_DESC % ", ".join("%s ms" % ms for ms in windows) + "\n")
+    med = lambda e, k: statistics.median(e["m"][k]) if e["m"].get(k) else None
+    notes = OrderedDict()
+    for (conns, size) in sorted(shapes):
+        by_impl = shapes[(conns, size)]
+        base = by_impl.get("ioloop")
+        w("**%s connection%s × %s B**\n" % (conns, "" if conns == 1 else "s",
+                                             "{:,}".format(size)))
+        w("| implementation | messages/s | min–max | ioloop/peer | p50 µs | p99 µs "
+          "| server CPU ns/msg | min–max | ioloop/peer | busy | client CPU ns/msg |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for imp, e in by_impl.items():
+            notes.setdefault(imp, e["note"])
+            cells = [imp]
+            for metric, _, _ in ECHO_COLUMNS:
+                vals = e["m"].get(metric, [0.0])
+                m = statistics.median(vals)
+                ratio = "—"
+                if base and imp != "ioloop" and med(base, metric) and m > 0:
+                    ratio = "%.2f" % (med(base, metric) / m)
+                cells += [fmt(m), "%s–%s" % (fmt(min(vals)), fmt(max(vals))), ratio]
+                if metric == "msgs_per_s":
+                    cells += [fmt(med(e, "p50_us") or 0), fmt(med(e, "p99_us") or 0)]
+            cells += ["%.2f" % (med(e, "server_busy") or 0), fmt(med(e, "client_cpu_ns_per_msg") or 0)]
+            w("| " + " | ".join(cells) + " |")
+        w("")
+    w("Implementations:\n")
+    for imp, note in notes.items():
+        w("- `%s`: %s" % (imp, note))
+    w("")
+
+
+# Syscall rows of the echo syscall table, in order: (label, syscall names).
+SYSCALL_ROWS = [
+    ("recvfrom (socket reads)", ["recvfrom", "recvmsg", "readv"]),
+    ("sendto (socket writes)", ["sendto", "sendmsg", "writev"]),
+    ("epoll_wait / epoll_pwait", ["epoll_wait", "epoll_pwait", "epoll_pwait2"]),
+    ("epoll_ctl", ["epoll_ctl"]),
+    ("timerfd_settime", ["timerfd_settime"]),
+    ("read (eventfd)", ["read"]),
+    ("write", ["write"]),
+    ("poll / ppoll", ["poll", "ppoll"]),
+]
+
+
+def write_syscalls(w, lines):
+    """The echo servers' syscalls per message, from strace_echo.sh."""
+    if not lines:
+        return
+    # (tool, impl) -> (messages, {syscall: calls})
+    counts = OrderedDict()
+    for tool, imp, name, calls, msgs in lines:
+        entry = counts.setdefault((tool, imp), (int(msgs), {}))
+        entry[1][name] = entry[1].get(name, 0) + int(calls)
+    cols = [k for k in [("perf", "ioloop"), ("perf", "floor"), ("strace", "ioloop"),
+                        ("strace", "floor")] if k in counts]
+    w("## Echo server syscalls per message (`strace_echo.sh`)\n")
+    w("The server thread's syscalls per echoed message, 100 connections × 64 B, 1 s "
+      "window, over the whole run (setup, warm-up and drain included) divided by every "
+      "message the client completed. *strace*: `strace -f -ff` (one trace file per "
+      "thread, so the client's calls are left out; `strace -c -f` would mix them in); "
+      "exact calls, but tracing slows the run ~30×, so the traced server finds far fewer "
+      "events per wait and its wait-related counts are inflated. *perf*: the same run "
+      "untraced, with `perf stat -t` counting syscall tracepoints of the server thread "
+      "in the kernel (nearly full speed): the realistic wait counts. "
+      "`polling::Poller::wait` (under both ioloop and the floor) costs five syscalls per "
+      "wait: timerfd_settime, epoll_ctl ×2 (re-arming the timer and the notifier), "
+      "epoll_pwait, and a read of its eventfd.\n")
+    w("| syscall | " + " | ".join("%s (%s)" % (imp, tool) for tool, imp in cols) + " |")
+    w("|---|" + "---:|" * len(cols))
+    named = set()
+    for label, names in SYSCALL_ROWS:
+        named.update(names)
+        vals = [sum(counts[c][1].get(n, 0) for n in names) / counts[c][0] for c in cols]
+        if any(v >= 0.0005 for v in vals):
+            w("| %s | %s |" % (label, " | ".join("%.3f" % v for v in vals)))
+    others = [sum(v for n, v in counts[c][1].items() if n not in named) / counts[c][0]
+              for c in cols]
+    w("| others (accept4, close, setsockopt, startup) | %s |" % " | ".join("%.3f" % v for v in others))
+    totals = [sum(counts[c][1].values()) / counts[c][0] for c in cols]
+    w("| **total** | %s |" % " | ".join("**%.3f**" % v for v in totals))
+    w("| messages counted | %s |" % " | ".join("{:,}".format(counts[c][0]) for c in cols))
+    w("")
+
+
 def main():
     results_path, machine_path, out_path = sys.argv[1:4]
     callgrind_path = sys.argv[4] if len(sys.argv) > 4 else None
+    strace_path = sys.argv[5] if len(sys.argv) > 5 else None
     machine = json.load(open(machine_path))
     runs = [json.loads(line) for line in open(results_path) if line.strip().startswith("{")]
 
     # (workload, impl) -> {"n", "note", metric -> [values]}, in first-seen order.
     table = OrderedDict()
+    echo_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
+            continue
+        if "params" in r:
+            echo_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {}})
@@ -101,15 +228,16 @@ def main():
     w("Generated by `bench/run.sh`; do not edit by hand (re-run it). "
       "Each number is the median of %s interleaved runs (one warm-up run per "
       "implementation first, discarded), with the min–max of those runs. Each run is a "
-      "separate process pinned with `taskset -c 0`; helper threads (worker, producer) "
-      "pin themselves to core 1.\n" % machine["runs"])
+      "separate process pinned with `taskset -c 0`; helper threads (worker, producer, "
+      "echo load client) pin themselves to core 1.\n" % machine["runs"])
     w("- Date: %s" % machine["date"])
     w("- Command: `%s`%s" % (machine["command"], " (quick mode: smaller n, see each table)"
                               if machine.get("quick") else ""))
     w("- Machine: %s, %s logical CPUs, %s" % (machine["cpu"], machine["nproc"], machine["kernel"]))
     w("- Toolchain: %s; ioloop at git %s" % (machine["rustc"], machine["git"]))
     w("- Ratio column: ioloop's median / the peer's median; below 1 means ioloop is faster "
-      "or smaller, except for callbacks/s, where above 1 means ioloop is faster.")
+      "or smaller, except for callbacks/s and messages/s, where above 1 means ioloop is "
+      "faster.")
     if skipped:
         w("- Skipped: " + "; ".join(skipped))
     w("")
@@ -142,6 +270,10 @@ def main():
         for imp, e in rows:
             w("- `%s`: %s" % (imp, e["note"]))
         w("")
+
+    write_echo(w, echo_runs)
+    if strace_path:
+        write_syscalls(w, [l.rstrip("\n").split("\t") for l in open(strace_path) if l.strip()])
 
     if callgrind_path:
         lines = [l.split("\t") for l in open(callgrind_path) if l.strip()]

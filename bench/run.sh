@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace]
 #
-# Full mode (5 interleaved runs, full sizes) takes about 10-15 minutes on 2 vCPUs;
-# --quick (3 runs, smaller n for the callback and round-trip workloads) about 2 minutes.
+# Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
+# takes about 15-20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
+# connections only, 0.5 s windows) about 2-3 minutes.
 # Builds in release mode, pins each run to core 0 with taskset (the benchmark pins its
-# worker/producer thread to core 1), runs one warm-up then N interleaved rounds
-# (A B C A B C ...) per workload, and aggregates medians and min-max with aggregate.py.
+# worker/producer/load-client thread to core 1), runs one warm-up then N interleaved
+# rounds (A B C A B C ...) per workload, counts the echo servers' syscalls under strace
+# (strace_echo.sh), and aggregates medians and min-max with aggregate.py.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,12 +19,14 @@ cd "$BENCH_DIR"
 QUICK=0
 CALLGRIND=1
 PYTHON=1
+STRACE=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --no-callgrind) CALLGRIND=0 ;;
         --no-python) PYTHON=0 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --no-strace) STRACE=0 ;;
+        -h|--help) sed -n '2,12p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -47,6 +51,7 @@ mkdir -p results
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="results/$STAMP.jsonl"
 CALLGRIND_TSV="results/$STAMP.callgrind.tsv"
+STRACE_TSV="results/$STAMP.strace.tsv"
 MACHINE="results/$STAMP.machine.json"
 : > "$RESULTS"
 SKIPPED=()
@@ -68,19 +73,32 @@ size() {
         spawn:*|spawn-await:*) echo 1000000 ;;
         wake-rtt:*:1) echo 10000 ;;
         wake-rtt:*:0) echo 100000 ;;
+        echo:*:1) echo 500 ;;                   # echo: the measured window in ms
+        echo:*:0) echo 1000 ;;
     esac
 }
 
+# echo's (connections, message size) combinations in this mode.
+if [ "$QUICK" = 1 ]; then
+    ECHO_SHAPES=("100 64" "100 4096")
+else
+    ECHO_SHAPES=("1 64" "1 4096" "100 64" "100 4096" "1000 64" "1000 4096")
+fi
+
+# run_one ROUND WORKLOAD IMPL [CONNS SIZE]: the last two for echo only.
 run_one() {
     local round=$1 workload=$2 impl=$3 n line
     n="$(size "$workload" "$impl")"
-    case "$impl" in
-        tornado|asyncio)
+    case "$workload:$impl" in
+        *:tornado|*:asyncio)
             line="$("${PIN[@]}" "$BENCH_DIR/.venv/bin/python" python/timers.py "$impl" "$n")" ;;
+        echo:*)
+            line="$("${PIN[@]}" "$BIN" echo "$impl" --conns "$4" --size "$5" --ms "$n" \
+                --worker-cpu "$WORKER_CPU")" ;;
         *)
             line="$("${PIN[@]}" "$BIN" "$workload" "$impl" --n "$n" --worker-cpu "$WORKER_CPU")" ;;
     esac
-    echo "  round $round $workload $impl: $line" >&2
+    echo "  round $round $workload${4:+ $4x$5} $impl: $line" >&2
     python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["round"]=int(sys.argv[2]); print(json.dumps(r))' \
         "$line" "$round" >> "$RESULTS"
 }
@@ -104,13 +122,30 @@ fi
 while IFS=$'\t' read -r workload impls; do
     read -r -a list <<< "$impls"
     if [ "$workload" = timers ]; then list+=("${PY_IMPLS[@]}"); fi
-    echo "== $workload: ${list[*]} (1 warm-up + $RUNS rounds)" >&2
-    for round in $(seq 0 "$RUNS"); do
-        for impl in "${list[@]}"; do
-            run_one "$round" "$workload" "$impl"
+    if [ "$workload" = echo ]; then shapes=("${ECHO_SHAPES[@]}"); else shapes=(""); fi
+    for shape in "${shapes[@]}"; do
+        read -r -a params <<< "$shape"
+        echo "== $workload${shape:+ $shape}: ${list[*]} (1 warm-up + $RUNS rounds)" >&2
+        for round in $(seq 0 "$RUNS"); do
+            for impl in "${list[@]}"; do
+                run_one "$round" "$workload" "$impl" "${params[@]+"${params[@]}"}"
+            done
         done
     done
 done < <("$BIN" list)
+
+: > "$STRACE_TSV"
+if [ "$STRACE" = 1 ] && command -v strace > /dev/null; then
+    echo "== strace: echo servers' syscalls per message" >&2
+    if ! "$BENCH_DIR/strace_echo.sh" "$BIN" "$STRACE_TSV"; then
+        : > "$STRACE_TSV"
+        SKIPPED+=("strace syscall counts: strace_echo.sh failed")
+    fi
+elif [ "$STRACE" = 1 ]; then
+    SKIPPED+=("strace syscall counts: strace not found")
+else
+    SKIPPED+=("strace syscall counts: --no-strace")
+fi
 
 : > "$CALLGRIND_TSV"
 if [ "$CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
@@ -165,5 +200,5 @@ json.dump({
 }, open(out, "w"))
 PY
 
-python3 aggregate.py "$RESULTS" "$MACHINE" "$ROOT/BENCHMARKS.md" "$CALLGRIND_TSV"
+python3 aggregate.py "$RESULTS" "$MACHINE" "$ROOT/BENCHMARKS.md" "$CALLGRIND_TSV" "$STRACE_TSV"
 echo "== wrote $ROOT/BENCHMARKS.md (raw results in bench/$RESULTS)" >&2

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ioloop-bench <workload> <impl> [--n N] [--batch B] [--worker-cpu C]
+//! ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] [--delay-ms D] [--worker-cpu C]
 //! ioloop-bench list
 //! ```
 //!
@@ -10,6 +11,7 @@
 
 mod callbacks;
 mod cross;
+mod echo;
 mod tasks;
 mod timers;
 mod util;
@@ -37,11 +39,17 @@ const MATRIX: &[(&str, &[&str])] = &[
     ("spawn", &["ioloop", "floor", "tokio"]),
     ("spawn-await", &["ioloop", "tokio"]),
     ("wake-rtt", &["ioloop", "floor", "tokio"]),
+    (
+        "echo",
+        &["ioloop", "ioloop-async", "floor", "tokio", "calloop", "mio"],
+    ),
 ];
 
 const USAGE: &str = "usage: ioloop-bench \
                      <timers|chained|batch|rtt|rtt-b2b|post|spawn|spawn-await|wake-rtt> <impl> \
-                     [--n N] [--batch B] [--worker-cpu C|none]\n       ioloop-bench list";
+                     [--n N] [--batch B] [--worker-cpu C|none]\n       \
+                     ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] \
+                     [--delay-ms D] [--worker-cpu C|none]\n       ioloop-bench list";
 
 struct Args {
     workload: String,
@@ -49,6 +57,12 @@ struct Args {
     n: Option<usize>,
     batch: usize,
     worker_cpu: Option<usize>,
+    /// `echo`: connections, message size in bytes, measured window in ms, and how long
+    /// the client waits before connecting (time for a profiler to attach to the server).
+    conns: usize,
+    size: usize,
+    ms: usize,
+    delay_ms: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -61,6 +75,10 @@ fn parse() -> Result<Args, String> {
             n: None,
             batch: 0,
             worker_cpu: None,
+            conns: 0,
+            size: 0,
+            ms: 0,
+            delay_ms: 0,
         });
     }
     let imp = args.next().ok_or(USAGE)?;
@@ -70,6 +88,10 @@ fn parse() -> Result<Args, String> {
         n: None,
         batch: 1000,
         worker_cpu: Some(1),
+        conns: 100,
+        size: 64,
+        ms: 1000,
+        delay_ms: 0,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -84,6 +106,10 @@ fn parse() -> Result<Args, String> {
             "--batch" => parsed.batch = num()?.max(1),
             "--worker-cpu" if value == "none" => parsed.worker_cpu = None,
             "--worker-cpu" => parsed.worker_cpu = Some(num()?),
+            "--conns" => parsed.conns = num()?.max(1),
+            "--size" => parsed.size = num()?,
+            "--ms" => parsed.ms = num()?.max(1),
+            "--delay-ms" => parsed.delay_ms = num()?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -113,6 +139,14 @@ fn main() {
         "spawn" => tasks::spawn(&args.imp, args.n, args.batch),
         "spawn-await" => tasks::spawn_await(&args.imp, args.n),
         "wake-rtt" => tasks::wake_rtt(&args.imp, args.n, args.worker_cpu),
+        "echo" => echo::run(
+            &args.imp,
+            args.conns,
+            args.size,
+            args.ms as u64,
+            args.delay_ms as u64,
+            args.worker_cpu,
+        ),
         other => Err(format!("unknown workload {other}\n{USAGE}")),
     };
     match result {

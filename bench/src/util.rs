@@ -1,4 +1,5 @@
-//! Shared helpers: resource usage, thread pinning, a tiny RNG, and JSON-line output.
+//! Shared helpers: resource usage, thread CPU clocks, thread pinning, a tiny RNG, and
+//! JSON-line output.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -22,6 +23,28 @@ pub fn usage() -> Usage {
         cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
         maxrss_kb: ru.ru_maxrss as u64,
     }
+}
+
+/// The CPU-time clock of the calling thread (user + system), readable from any thread of
+/// the process with [`cpu_clock`].
+pub fn this_thread_cpu_clock() -> libc::clockid_t {
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: writes the clock id of the calling thread into `id`.
+    let r = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
+    assert_eq!(r, 0, "pthread_getcpuclockid failed");
+    id
+}
+
+/// The current value of a CPU-time clock (from [`this_thread_cpu_clock`], or
+/// `libc::CLOCK_THREAD_CPUTIME_ID` for the calling thread).
+pub fn cpu_clock(id: libc::clockid_t) -> Duration {
+    // SAFETY: clock_gettime only writes into the timespec we pass.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(id, &mut ts);
+        ts
+    };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Pins the calling thread to `cpu`, if that CPU exists. Returns whether it worked.
@@ -77,11 +100,13 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// One result line: `{"workload":..,"impl":..,"n":..,"metrics":{..},"note":..}`.
+/// One result line: `{"workload":..,"impl":..,"n":..,"metrics":{..},"note":..}`, with
+/// `"params":{..}` after `n` for a workload run with parameters (`echo`).
 pub struct Report {
     workload: String,
     imp: String,
     n: usize,
+    params: Vec<(&'static str, usize)>,
     metrics: Vec<(&'static str, f64)>,
     note: String,
 }
@@ -92,9 +117,15 @@ impl Report {
             workload: workload.to_owned(),
             imp: imp.to_owned(),
             n,
+            params: Vec::new(),
             metrics: Vec::new(),
             note: String::new(),
         }
+    }
+
+    pub fn param(mut self, name: &'static str, value: usize) -> Report {
+        self.params.push((name, value));
+        self
     }
 
     pub fn metric(mut self, name: &'static str, value: f64) -> Report {
@@ -111,9 +142,20 @@ impl Report {
         let mut s = String::new();
         let _ = write!(
             s,
-            "{{\"workload\":\"{}\",\"impl\":\"{}\",\"n\":{},\"metrics\":{{",
+            "{{\"workload\":\"{}\",\"impl\":\"{}\",\"n\":{},",
             self.workload, self.imp, self.n
         );
+        if !self.params.is_empty() {
+            s.push_str("\"params\":{");
+            for (i, (k, v)) in self.params.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(s, "\"{k}\":{v}");
+            }
+            s.push_str("},");
+        }
+        s.push_str("\"metrics\":{");
         for (i, (k, v)) in self.metrics.iter().enumerate() {
             if i > 0 {
                 s.push(',');
