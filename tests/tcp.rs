@@ -50,6 +50,19 @@ fn ask(addr: SocketAddr, line: &str) -> String {
     answer
 }
 
+/// A loopback listener with the given accept backlog (std's `bind` always asks for 128).
+fn listener_with_backlog(backlog: i32) -> std::net::TcpListener {
+    let socket = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&socket, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
+    rustix::net::listen(&socket, backlog).unwrap();
+    std::net::TcpListener::from(socket)
+}
+
 #[test]
 fn the_callback_echo_server_answers() {
     let ioloop = IoLoop::new().unwrap();
@@ -122,15 +135,7 @@ fn one_readiness_event_accepts_a_bounded_number_of_connections() {
     let ioloop = IoLoop::new().unwrap();
     let server = TcpServer::new(&ioloop, |_, _, _| {});
     // A deep backlog, so that 200 connections wait in the accept queue.
-    let socket = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::STREAM,
-        None,
-    )
-    .unwrap();
-    rustix::net::bind(&socket, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
-    rustix::net::listen(&socket, 1024).unwrap();
-    let listener = std::net::TcpListener::from(socket);
+    let listener = listener_with_backlog(1024);
     let addr = server.add_sockets(vec![listener]).unwrap()[0];
     let conns: Vec<TcpStream> = (0..200)
         .map(|_| TcpStream::connect(addr).unwrap())
@@ -262,15 +267,7 @@ fn connection_refused_is_a_typed_error() {
 #[test]
 fn a_connect_that_never_completes_times_out_on_the_loop_clock() {
     // A listener with a full accept queue drops further SYNs: the connect stays pending.
-    let socket = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::STREAM,
-        None,
-    )
-    .unwrap();
-    rustix::net::bind(&socket, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
-    rustix::net::listen(&socket, 0).unwrap();
-    let listener = std::net::TcpListener::from(socket);
+    let listener = listener_with_backlog(0);
     let addr = listener.local_addr().unwrap();
     let mut fillers = Vec::new();
     loop {
