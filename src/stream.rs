@@ -472,8 +472,8 @@ impl IoStream {
         ioloop.add_callback(move |_| {
             f(&stream);
             stream.core.state.borrow_mut().deliveries_in_flight -= 1;
+            // No interest update here: every operation `f` may start updates it itself.
             stream.maybe_run_close_callback();
-            stream.update_interest();
         });
     }
 
@@ -672,8 +672,11 @@ impl IoStream {
                 log::warn!(target: "ioloop", "write error on stream: {e}");
             }
             self.close_with(Some(e));
+        } else if sent < data.len() {
+            // Bytes were left over: the stream now waits for writability. (When the socket
+            // took everything, the buffer is as empty as before and the interest holds.)
+            self.update_interest();
         }
-        self.update_interest();
         Ok(target)
     }
 
