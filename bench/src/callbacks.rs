@@ -26,18 +26,33 @@ pub(crate) fn ran() -> u64 {
     RAN.with(Cell::get)
 }
 
-fn report(
+/// What one counted operation of a workload is, and its metric names.
+pub(crate) struct Unit {
+    pub(crate) name: &'static str,
+    pub(crate) ns: &'static str,
+    pub(crate) cpu_ns: &'static str,
+}
+
+pub(crate) const CALLBACK: Unit = Unit {
+    name: "callbacks",
+    ns: "ns_per_cb",
+    cpu_ns: "cpu_ns_per_cb",
+};
+
+/// A report of `n` operations of `unit` that took `elapsed` and `cpu`, checking that all
+/// of them ran.
+pub(crate) fn report(
     workload: &str,
     imp: &str,
     n: usize,
-    elapsed: Duration,
-    cpu: Duration,
+    (elapsed, cpu): (Duration, Duration),
+    unit: &Unit,
     note: &str,
 ) -> Report {
-    assert_eq!(ran(), n as u64, "{imp}: wrong number of callbacks ran");
+    assert_eq!(ran(), n as u64, "{imp}: wrong number of {} ran", unit.name);
     Report::new(workload, imp, n)
-        .metric("ns_per_cb", ns_per(elapsed, n))
-        .metric("cpu_ns_per_cb", ns_per(cpu, n))
+        .metric(unit.ns, ns_per(elapsed, n))
+        .metric(unit.cpu_ns, ns_per(cpu, n))
         .note(note)
 }
 
@@ -83,7 +98,7 @@ pub fn chained(imp: &str, n: Option<usize>) -> Result<Report, String> {
         }
         _ => return Err(format!("chained: unknown implementation {imp}")),
     };
-    Ok(report("chained", imp, n, elapsed, cpu, note))
+    Ok(report("chained", imp, n, (elapsed, cpu), &CALLBACK, note))
 }
 
 pub fn batch(imp: &str, n: Option<usize>, batch: usize) -> Result<Report, String> {
@@ -120,7 +135,7 @@ pub fn batch(imp: &str, n: Option<usize>, batch: usize) -> Result<Report, String
         }
         _ => return Err(format!("batch: unknown implementation {imp}")),
     };
-    Ok(report("batch", imp, n, elapsed, cpu, note))
+    Ok(report("batch", imp, n, (elapsed, cpu), &CALLBACK, note))
 }
 
 fn idle_fd(ioloop: &ioloop::IoLoop) -> std::os::unix::net::UnixStream {

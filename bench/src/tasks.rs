@@ -21,24 +21,15 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use crate::callbacks::{ran, timed, tokio_rt, work};
+use crate::callbacks::{ran, report, timed, tokio_rt, work, Unit};
 use crate::cross::{ping_pong, rtt_floor_eventfd, rtt_report, spawn_worker, ACK};
-use crate::util::{ns_per, Report};
+use crate::util::Report;
 
-fn report(
-    workload: &str,
-    imp: &str,
-    n: usize,
-    elapsed: Duration,
-    cpu: Duration,
-    note: &str,
-) -> Report {
-    assert_eq!(ran(), n as u64, "{imp}: wrong number of tasks ran");
-    Report::new(workload, imp, n)
-        .metric("ns_per_task", ns_per(elapsed, n))
-        .metric("cpu_ns_per_task", ns_per(cpu, n))
-        .note(note)
-}
+const TASK: Unit = Unit {
+    name: "tasks",
+    ns: "ns_per_task",
+    cpu_ns: "cpu_ns_per_task",
+};
 
 pub fn spawn(imp: &str, n: Option<usize>, batch: usize) -> Result<Report, String> {
     let n = n.unwrap_or(1_000_000);
@@ -70,7 +61,7 @@ pub fn spawn(imp: &str, n: Option<usize>, batch: usize) -> Result<Report, String
         }
         _ => return Err(format!("spawn: unknown implementation {imp}")),
     };
-    Ok(report("spawn", imp, n, elapsed, cpu, note))
+    Ok(report("spawn", imp, n, (elapsed, cpu), &TASK, note))
 }
 
 pub fn spawn_await(imp: &str, n: Option<usize>) -> Result<Report, String> {
@@ -94,7 +85,7 @@ pub fn spawn_await(imp: &str, n: Option<usize>) -> Result<Report, String> {
         }
         _ => return Err(format!("spawn-await: unknown implementation {imp}")),
     };
-    Ok(report("spawn-await", imp, n, elapsed, cpu, note))
+    Ok(report("spawn-await", imp, n, (elapsed, cpu), &TASK, note))
 }
 
 pub fn wake_rtt(imp: &str, n: Option<usize>, cpu: Option<usize>) -> Result<Report, String> {
