@@ -225,6 +225,11 @@ impl TcpClient {
 
     async fn connect_inner(&self, host: String, port: u16) -> Result<IoStream, ConnectError> {
         let addrs = resolve(host, port).await?;
+        self.connect_first(addrs).await
+    }
+
+    /// Tries `addrs` in order; the first connection wins, else the last failure.
+    async fn connect_first(&self, addrs: Vec<SocketAddr>) -> Result<IoStream, ConnectError> {
         let mut last = ConnectError::NoAddresses;
         for addr in addrs {
             let ioloop = self.ioloop()?;
@@ -283,4 +288,42 @@ async fn connect_one(ioloop: &IoLoop, addr: SocketAddr) -> io::Result<TcpStream>
         .into_inner()
         .ok_or_else(|| io::Error::other(crate::LoopError::Closed))?;
     Ok(TcpStream::from(socket))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_address_is_tried_until_one_accepts() {
+        let ioloop = IoLoop::new().unwrap();
+        let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = refusing.local_addr().unwrap();
+        drop(refusing);
+        let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listening.local_addr().unwrap();
+        let client = TcpClient::new(&ioloop);
+
+        let c = client.clone();
+        let stream = ioloop
+            .run_sync(async move { c.connect_first(vec![refused, good]).await })
+            .unwrap()
+            .expect("the second address accepts");
+        let peer = stream.with_socket(|s| match s {
+            StreamSocket::Tcp(tcp) => tcp.peer_addr().unwrap(),
+            _ => unreachable!(),
+        });
+        assert_eq!(peer, Some(good));
+
+        let first_wins = ioloop
+            .run_sync(async move { client.connect_first(vec![good, refused]).await })
+            .unwrap();
+        assert!(first_wins.is_ok(), "the first success wins");
+        let none = ioloop.run_sync(async move {
+            TcpClient::new(&IoLoop::current().unwrap())
+                .connect_first(vec![refused])
+                .await
+        });
+        assert!(matches!(none.unwrap(), Err(ConnectError::Refused(a)) if a == refused));
+    }
 }
