@@ -73,11 +73,17 @@ impl Wake for TaskHeader {
     }
 }
 
+/// The loop owning `shared`, if it is this thread's current loop: then its local state
+/// may be used directly.
+fn current_owner(shared: &Arc<Shared>) -> Option<IoLoop> {
+    IoLoop::current().filter(|ioloop| Arc::ptr_eq(&ioloop.inner.shared, shared))
+}
+
 /// Queues a poll of task `key` on the loop owning `shared`: locally when that loop is this
 /// thread's current loop, else through the cross-thread queue.
 fn schedule(shared: &Arc<Shared>, key: TaskKey) {
-    if let Some(ioloop) = IoLoop::current() {
-        if Arc::ptr_eq(&ioloop.inner.shared, shared) && ioloop.try_queue_local(Queued::Task(key)) {
+    if let Some(ioloop) = current_owner(shared) {
+        if ioloop.try_queue_local(Queued::Task(key)) {
             return;
         }
     }
@@ -264,11 +270,9 @@ impl<T> Task<T> {
     #[track_caller]
     pub fn cancel(&self) {
         let key = self.header.key;
-        match IoLoop::current() {
-            Some(ioloop) if Arc::ptr_eq(&ioloop.inner.shared, &self.header.shared) => {
-                ioloop.cancel_task(key);
-            }
-            _ => {
+        match current_owner(&self.header.shared) {
+            Some(ioloop) => ioloop.cancel_task(key),
+            None => {
                 let cancel = Box::new(move |ioloop: &IoLoop| ioloop.cancel_task(key));
                 // Closed: the task was dropped with the loop already.
                 let _ = self
