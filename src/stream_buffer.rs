@@ -1,8 +1,33 @@
-//! The byte buffers behind [`IoStream`](crate::IoStream): a read buffer that the socket
-//! reads into directly and that is reused (no allocation per read in steady state), and a
-//! write buffer holding what the socket did not take yet.
+//! The byte buffers behind [`IoStream`](crate::IoStream): a read buffer holding what the
+//! socket returned and no read took yet, and a write buffer holding what the socket did
+//! not take yet.
+//!
+//! An idle stream holds almost no memory: a socket read into an empty read buffer lands
+//! in one scratch buffer per thread and only the bytes that arrived are copied into the
+//! stream's own buffer, and a buffer emptied with more than [`RETAINED_CAPACITY`] bytes
+//! of capacity gives its memory back. In steady state with messages of up to that size a
+//! stream allocates nothing per read or write.
 
+use std::cell::RefCell;
 use std::io;
+
+/// The most capacity an emptied buffer keeps for the next message.
+pub(crate) const RETAINED_CAPACITY: usize = 4 * 1024;
+
+thread_local! {
+    /// Where reads into an empty [`ReadBuffer`] land, shared by every stream of the
+    /// thread (one loop per thread, one read at a time), grown to the largest chunk asked.
+    static READ_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Empties `data`, giving its memory back if it holds more than [`RETAINED_CAPACITY`].
+fn clear_retaining_little(data: &mut Vec<u8>) {
+    if data.capacity() > RETAINED_CAPACITY {
+        *data = Vec::new();
+    } else {
+        data.clear();
+    }
+}
 
 /// Unread bytes are `data[start..end]`; `data[end..]` is initialised spare room the next
 /// socket read lands in. The region moves to the front only when the spare room runs out.
@@ -31,13 +56,29 @@ impl ReadBuffer {
         &self.data[self.start..self.end]
     }
 
-    /// Reads once from `read` into the spare room, making room for up to `max` bytes
-    /// first. Returns what `read` returned.
+    /// Reads once from `read`, up to `max` bytes, and appends what it returned. Returns
+    /// what `read` returned.
+    ///
+    /// Into an empty buffer, the read lands in the thread's scratch buffer and only the
+    /// bytes that arrived are copied; otherwise it lands in the spare room, made first.
     pub(crate) fn fill_from(
         &mut self,
         max: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        if self.is_empty() {
+            return READ_SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                if scratch.len() < max {
+                    scratch.resize(max, 0);
+                }
+                let n = read(&mut scratch[..max])?;
+                self.data.clear();
+                self.data.extend_from_slice(&scratch[..n]);
+                (self.start, self.end, self.scanned) = (0, n, 0);
+                Ok(n)
+            });
+        }
         if self.data.len() - self.end < max {
             if self.start > 0 {
                 // Compact: move the unread bytes (and the scan mark) to the front.
@@ -73,6 +114,7 @@ impl ReadBuffer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            clear_retaining_little(&mut self.data);
         }
         self.scanned = self.scanned.max(self.start).min(self.end);
         if self.is_empty() {
@@ -129,10 +171,6 @@ impl WriteBuffer {
 
     /// Appends bytes the socket did not take.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
-        if self.is_empty() {
-            self.data.clear();
-            self.start = 0;
-        }
         self.data.extend_from_slice(bytes);
     }
 
@@ -140,7 +178,7 @@ impl WriteBuffer {
     pub(crate) fn advance(&mut self, n: usize) {
         self.start += n;
         if self.is_empty() {
-            self.data.clear();
+            clear_retaining_little(&mut self.data);
             self.start = 0;
         }
     }
@@ -186,6 +224,55 @@ mod tests {
             fill(&mut buffer, &[2; 100]);
         }
         assert_eq!(buffer.data.capacity(), capacity);
+    }
+
+    #[test]
+    fn a_read_into_an_empty_buffer_keeps_only_what_arrived() {
+        let mut buffer = ReadBuffer::default();
+        let n = buffer
+            .fill_from(64 * 1024, |room| {
+                assert_eq!(room.len(), 64 * 1024, "the whole chunk is offered");
+                room[..64].fill(7);
+                Ok(64)
+            })
+            .unwrap();
+        assert_eq!(n, 64);
+        assert_eq!(buffer.unread(), &[7; 64]);
+        assert!(
+            buffer.data.capacity() < 1024,
+            "not a 64 KiB chunk per stream"
+        );
+    }
+
+    #[test]
+    fn an_emptied_read_buffer_gives_large_capacity_back() {
+        let mut buffer = ReadBuffer::default();
+        fill(&mut buffer, &[1; 10]);
+        fill(&mut buffer, &[2; 100 * 1024]);
+        assert!(buffer.data.capacity() > RETAINED_CAPACITY);
+        let _ = buffer.take(buffer.len() - 1);
+        assert!(
+            buffer.data.capacity() > RETAINED_CAPACITY,
+            "one byte still unread"
+        );
+        let _ = buffer.take(1);
+        assert_eq!(buffer.data.capacity(), 0);
+    }
+
+    #[test]
+    fn an_emptied_write_buffer_gives_large_capacity_back_and_keeps_small() {
+        let mut buffer = WriteBuffer::default();
+        buffer.push(&[1; 100]);
+        buffer.advance(100);
+        let small = buffer.data.capacity();
+        assert!(small >= 100);
+        buffer.push(&[2; 100]);
+        assert_eq!(buffer.data.capacity(), small, "reused for the next message");
+        buffer.advance(100);
+        buffer.push(&[3; 1 << 20]);
+        buffer.advance(1 << 20);
+        assert!(buffer.is_empty());
+        assert_eq!(buffer.data.capacity(), 0);
     }
 
     #[test]
