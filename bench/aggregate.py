@@ -60,6 +60,23 @@ WORKLOADS = OrderedDict([
                      "spawned, polled once, completes and wakes the driver before the next "
                      "spawn; ns per task.",
                      [("ns_per_task", "ns/task", False)])),
+    ("idle", ("Idle connections",
+              "The echo servers of the echo workload below, with a 64-byte buffer per "
+              "connection instead of 16 KiB (so that the application's buffer does not hide "
+              "the event loop's). A client *process* on core 1 opens n connections and "
+              "sends one 64-byte message through each, waiting for the echo, so every "
+              "connection was accepted and used once; then nothing happens for the hold "
+              "time (%s). *bytes/connection* = growth of the server process's anonymous RSS "
+              "(`RssAnon`, heap and stacks; kernel socket memory is not in it) from before "
+              "the client connected to the start of the hold, divided by n, the 64-byte "
+              "buffer included; one connection was made and closed before the baseline, so "
+              "one-time allocations are not counted. *wakeups/s* = the server thread's "
+              "voluntary context switches over the hold (each one a sleep in the poller "
+              "that something ended), and its CPU time over the hold. These are counts, not "
+              "timings: 3 runs (fewer in quick mode), no warm-up run.",
+              [("bytes_per_conn", "user-space bytes/connection", False),
+               ("wakeups_per_s", "wakeups/s while idle", False),
+               ("idle_cpu_us_per_s", "server CPU while idle, µs/s", False)])),
     ("wake-rtt", ("Cross-thread task wake round trip, loop idle",
                   "A worker on core 1 sends a sequence number over an `async-channel` to a "
                   "task awaiting `recv()` on the loop; the task stores it in an atomic and "
@@ -84,6 +101,16 @@ ECHO_DESC = (
     "TCP_NODELAY, on the same listening socket (backlog 1024). On loopback most of the "
     "CPU per message is the kernel's TCP path (sendto also runs the receiver's softirq), "
     "so the event loops differ by a few hundred ns out of several µs.")
+
+# Added to ECHO_DESC when the Python peers ran.
+PY_ECHO = ("tornado", "asyncio", "uvloop")
+PY_ECHO_DESC = (
+    "The Python servers (%s) are a child process of the benchmark, `python/echo.py` "
+    "(started from the main thread, so on core 0 too, while the main thread only waits), "
+    "with their own listening socket (127.0.0.1, backlog 1024), TCP_NODELAY and their "
+    "libraries' own read sizes (in ping-pong a read returns at most one message anyway). "
+    "Their server CPU is the process's CPU-time clock (`clock_getcpuclockid`) at both "
+    "ends of the window.")
 
 ECHO_COLUMNS = [
     ("msgs_per_s", "messages/s", True),
@@ -116,6 +143,9 @@ def write_echo(w, runs):
     windows = sorted({e["ms"] for by_impl in shapes.values() for e in by_impl.values()})
     w("## TCP echo on loopback (`echo`)\n")
     w(ECHO_DESC % ", ".join("%s ms" % ms for ms in windows) + "\n")
+    python = [imp for imp in PY_ECHO if any(imp in by_impl for by_impl in shapes.values())]
+    if python:
+        w(PY_ECHO_DESC % ", ".join("`%s`" % imp for imp in python) + "\n")
     med = lambda e, k: statistics.median(e["m"][k]) if e["m"].get(k) else None
     notes = OrderedDict()
     for (conns, size) in sorted(shapes):
@@ -214,11 +244,12 @@ def main():
     for r in runs:
         if r.get("round", 1) == 0:
             continue
-        if "params" in r:
+        if r["workload"] == "echo":
             echo_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
-        entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {}})
+        entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
+                                       "params": r.get("params", {})})
         for k, v in r["metrics"].items():
             entry["m"].setdefault(k, []).append(float(v))
 
@@ -249,6 +280,8 @@ def main():
         if not rows:
             continue
         w("## %s (`%s`)\n" % (title, wl))
+        if wl == "idle":
+            desc = desc % ", ".join(sorted({"%s ms" % e["params"].get("ms") for _, e in rows}))
         w(desc + "\n")
         base = dict(rows).get("ioloop")
         for metric, label, higher in metrics:

@@ -4,8 +4,9 @@
 #   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
-# takes about 15-20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
-# connections only, 0.5 s windows) about 2-3 minutes.
+# takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
+# connections x 64 B only, 0.25 s windows, idle at 500 connections for 0.2 s) under 2
+# minutes once built.
 # Builds in release mode, pins each run to core 0 with taskset (the benchmark pins its
 # worker/producer/load-client thread to core 1), runs one warm-up then N interleaved
 # rounds (A B C A B C ...) per workload, counts the echo servers' syscalls under strace
@@ -61,28 +62,42 @@ size() {
     local workload=$1 impl=$2
     case "$workload:$impl:$QUICK" in
         timers:calloop:*) echo 20000 ;;          # calloop cancel is O(pending)
-        timers:tornado:1|timers:asyncio:1) echo 100000 ;;
+        timers:tornado:1|timers:asyncio:1) echo 50000 ;;
+        timers:*:1) echo 200000 ;;
         timers:*) echo 1000000 ;;
         chained:calloop:1) echo 100000 ;;        # one epoll_wait + 3 syscalls per callback
         chained:calloop:0) echo 1000000 ;;
         chained:*:1|batch:*:1) echo 1000000 ;;
         chained:*:0|batch:*:0) echo 10000000 ;;
-        rtt:*:1|rtt-b2b:*:1) echo 10000 ;;
+        rtt:*:1|rtt-b2b:*:1) echo 3000 ;;
         rtt:*:0|rtt-b2b:*:0) echo 100000 ;;
+        post:*:1) echo 300000 ;;
         post:*) echo 1000000 ;;
         spawn:*|spawn-await:*) echo 1000000 ;;
-        wake-rtt:*:1) echo 10000 ;;
+        wake-rtt:*:1) echo 3000 ;;
         wake-rtt:*:0) echo 100000 ;;
-        echo:*:1) echo 500 ;;                   # echo: the measured window in ms
+        echo:*:1) echo 250 ;;                   # echo: the measured window in ms
         echo:*:0) echo 1000 ;;
+        idle:*) echo "$IDLE_CONNS" ;;          # idle: connections held
     esac
 }
 
 # echo's (connections, message size) combinations in this mode.
 if [ "$QUICK" = 1 ]; then
-    ECHO_SHAPES=("100 64" "100 4096")
+    ECHO_SHAPES=("100 64")
 else
     ECHO_SHAPES=("1 64" "1 4096" "100 64" "100 4096" "1000 64" "1000 4096")
+fi
+
+# idle: connections and how long they are held (ms). Each side of a connection is a file
+# descriptor (server and client are separate processes): raise the soft limit to the hard
+# one, and hold fewer connections if even that is too low.
+if [ "$QUICK" = 1 ]; then IDLE_CONNS=500 IDLE_MS=200; else IDLE_CONNS=10000 IDLE_MS=10000; fi
+ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
+FD_LIMIT="$(ulimit -n)"
+if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE_CONNS + 200)) ]; then
+    IDLE_CONNS=$((FD_LIMIT - 200))
+    SKIPPED+=("idle: only $IDLE_CONNS connections (open-file limit $FD_LIMIT)")
 fi
 
 # run_one ROUND WORKLOAD IMPL [CONNS SIZE]: the last two for echo only.
@@ -90,11 +105,16 @@ run_one() {
     local round=$1 workload=$2 impl=$3 n line
     n="$(size "$workload" "$impl")"
     case "$workload:$impl" in
-        *:tornado|*:asyncio)
-            line="$("${PIN[@]}" "$BENCH_DIR/.venv/bin/python" python/timers.py "$impl" "$n")" ;;
+        # echo and idle: the Python servers too (the binary runs python/echo.py as its
+        # child).
         echo:*)
             line="$("${PIN[@]}" "$BIN" echo "$impl" --conns "$4" --size "$5" --ms "$n" \
                 --worker-cpu "$WORKER_CPU")" ;;
+        idle:*)
+            line="$("${PIN[@]}" "$BIN" idle "$impl" --conns "$n" --size 64 --ms "$IDLE_MS" \
+                --worker-cpu "$WORKER_CPU")" ;;
+        *:tornado|*:asyncio)
+            line="$("${PIN[@]}" "$BENCH_DIR/.venv/bin/python" python/timers.py "$impl" "$n")" ;;
         *)
             line="$("${PIN[@]}" "$BIN" "$workload" "$impl" --n "$n" --worker-cpu "$WORKER_CPU")" ;;
     esac
@@ -103,30 +123,55 @@ run_one() {
         "$line" "$round" >> "$RESULTS"
 }
 
+# Python peers: PY_IMPLS for timers (python/timers.py), PY_ECHO_IMPLS for echo
+# (python/echo.py, run by the binary). uvloop is only an echo peer, and only its own.
 PY_IMPLS=()
+PY_ECHO_IMPLS=()
 if [ "$PYTHON" = 1 ]; then
     if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import tornado' 2>/dev/null; then
         echo "== creating bench/.venv with tornado" >&2
         if ! { python3 -m venv .venv && .venv/bin/pip install --quiet tornado; } >&2; then
             echo "!! pip install tornado failed: skipping the Python peers" >&2
-            SKIPPED+=("Python peers (tornado/asyncio): venv or pip install failed")
+            SKIPPED+=("Python peers (tornado/asyncio/uvloop): venv or pip install failed")
         fi
     fi
     if .venv/bin/python -c 'import tornado' 2>/dev/null; then
         PY_IMPLS=(tornado asyncio)
+        PY_ECHO_IMPLS=(tornado asyncio)
+        if ! .venv/bin/python -c 'import uvloop' 2>/dev/null; then
+            echo "== installing uvloop in bench/.venv" >&2
+            if ! .venv/bin/pip install --quiet uvloop >&2; then
+                echo "!! pip install uvloop failed: skipping the uvloop echo peer" >&2
+            fi
+        fi
+        if .venv/bin/python -c 'import uvloop' 2>/dev/null; then
+            PY_ECHO_IMPLS+=(uvloop)
+        else
+            SKIPPED+=("uvloop echo peer: pip install uvloop failed")
+        fi
     fi
 else
-    SKIPPED+=("Python peers (tornado/asyncio): --no-python")
+    SKIPPED+=("Python peers (tornado/asyncio/uvloop): --no-python")
 fi
 
 while IFS=$'\t' read -r workload impls; do
     read -r -a list <<< "$impls"
-    if [ "$workload" = timers ]; then list+=("${PY_IMPLS[@]}"); fi
+    if [ "$workload" = timers ]; then list+=("${PY_IMPLS[@]+"${PY_IMPLS[@]}"}"); fi
+    case "$workload" in
+        echo|idle) list+=("${PY_ECHO_IMPLS[@]+"${PY_ECHO_IMPLS[@]}"}") ;;
+    esac
     if [ "$workload" = echo ]; then shapes=("${ECHO_SHAPES[@]}"); else shapes=(""); fi
     for shape in "${shapes[@]}"; do
         read -r -a params <<< "$shape"
-        echo "== $workload${shape:+ $shape}: ${list[*]} (1 warm-up + $RUNS rounds)" >&2
-        for round in $(seq 0 "$RUNS"); do
+        # idle measures counts (bytes, wakeups), not times: no warm-up round, and in full
+        # mode 3 rounds of 10 s instead of 5, to stay within the time budget.
+        if [ "$workload" = idle ]; then
+            first=1 rounds=$((RUNS < 3 ? RUNS : 3))
+        else
+            first=0 rounds=$RUNS
+        fi
+        echo "== [${SECONDS}s] $workload${shape:+ $shape}: ${list[*]} ($((1 - first)) warm-up + $rounds rounds)" >&2
+        for round in $(seq "$first" "$rounds"); do
             for impl in "${list[@]}"; do
                 run_one "$round" "$workload" "$impl" "${params[@]+"${params[@]}"}"
             done
@@ -136,7 +181,7 @@ done < <("$BIN" list)
 
 : > "$STRACE_TSV"
 if [ "$STRACE" = 1 ] && command -v strace > /dev/null; then
-    echo "== strace: echo servers' syscalls per message" >&2
+    echo "== [${SECONDS}s] strace: echo servers' syscalls per message" >&2
     if ! "$BENCH_DIR/strace_echo.sh" "$BIN" "$STRACE_TSV"; then
         : > "$STRACE_TSV"
         SKIPPED+=("strace syscall counts: strace_echo.sh failed")
@@ -149,7 +194,7 @@ fi
 
 : > "$CALLGRIND_TSV"
 if [ "$CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
-    echo "== callgrind instruction counts" >&2
+    echo "== [${SECONDS}s] callgrind instruction counts" >&2
     ir() {
         valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$@" 2>&1 >/dev/null \
             | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
@@ -201,4 +246,4 @@ json.dump({
 PY
 
 python3 aggregate.py "$RESULTS" "$MACHINE" "$ROOT/BENCHMARKS.md" "$CALLGRIND_TSV" "$STRACE_TSV"
-echo "== wrote $ROOT/BENCHMARKS.md (raw results in bench/$RESULTS)" >&2
+echo "== [${SECONDS}s] wrote $ROOT/BENCHMARKS.md (raw results in bench/$RESULTS)" >&2

@@ -13,22 +13,32 @@
 //!   stops the server. With `--delay-ms` the client waits that long before connecting,
 //!   the server idle in its poller meanwhile (time for `strace_echo.sh` to attach `perf
 //!   stat` to the server thread).
+//! - The Python peers (`tornado`, `asyncio`, `uvloop`) are a child process instead,
+//!   `bench/.venv/bin/python bench/python/echo.py <impl>`, started from the calling thread
+//!   so that it inherits its CPU affinity (core 0 under `run.sh`), which then only waits
+//!   for the client. The child binds its own listening socket (127.0.0.1, backlog
+//!   [`BACKLOG`]) and prints its port; the same client drives it, and the server CPU is
+//!   the child's CPU-time clock (`clock_getcpuclockid`) at both ends of the window.
 //!
 //! Every server does the same work: one buffer of [`BUF`] bytes per connection, echo back
 //! what a read returned as soon as it returned it, TCP_NODELAY on the accepted sockets,
 //! and the same listening socket (backlog [`BACKLOG`], so that 1000 connections arriving
-//! at once are never dropped).
+//! at once are never dropped). The Python peers read with their libraries' own buffer
+//! sizes (in ping-pong a read returns at most one message anyway) and listen with the
+//! same backlog on a socket of their own.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cross::spawn_worker;
-use crate::util::{cpu_clock, percentile, this_thread_cpu_clock, Report};
+use crate::util::{cpu_clock, current_tid, percentile, this_thread_cpu_clock, Report};
 
 /// Per-connection buffer of every server (and the most one read takes).
 pub const BUF: usize = 16 * 1024;
@@ -51,29 +61,64 @@ struct Stats {
 
 type ClientResult = Result<Stats, String>;
 
-/// The parameters of one run; the server thread's CPU clock is taken when it is made.
-struct Setup {
-    conns: usize,
-    size: usize,
-    window: Duration,
-    delay: Duration,
-    cpu: Option<usize>,
-    server_clock: libc::clockid_t,
+/// The server under load, as the load thread sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct Server {
+    pub addr: SocketAddr,
+    /// The server's CPU-time clock: its thread's (a server in this process) or its
+    /// process's (a child process).
+    pub cpu_clock: libc::clockid_t,
+    /// The process, and the thread in it, that run the server's loop.
+    pub pid: u32,
+    pub tid: u32,
 }
 
-impl Setup {
-    /// Starts the load client against `addr`; it calls `stop` (which must make the server
-    /// return) when it is done, also when it fails.
-    fn client(
-        &self,
+/// What loads a server: `drive`, run on a thread of its own (pinned to `cpu`) once the
+/// server listens; when it returns, the server is stopped. `buf` is the per-connection
+/// buffer of the Rust servers.
+pub(crate) struct Load<T> {
+    cpu: Option<usize>,
+    buf: usize,
+    drive: Box<dyn FnOnce(Server) -> Result<T, String> + Send>,
+}
+
+impl<T: Send + 'static> Load<T> {
+    pub(crate) fn new(
+        cpu: Option<usize>,
+        buf: usize,
+        drive: impl FnOnce(Server) -> Result<T, String> + Send + 'static,
+    ) -> Load<T> {
+        Load {
+            cpu,
+            buf,
+            drive: Box::new(drive),
+        }
+    }
+
+    /// Starts the load against a server run by the calling thread at `addr`; it calls
+    /// `stop` (which must make the server return) when it is done, also when it fails.
+    fn start(
+        self,
         addr: SocketAddr,
         stop: impl FnOnce() + Send + 'static,
-    ) -> JoinHandle<ClientResult> {
-        let (conns, size, window, clock) = (self.conns, self.size, self.window, self.server_clock);
-        let delay = self.delay;
+    ) -> JoinHandle<Result<T, String>> {
+        let server = Server {
+            addr,
+            cpu_clock: this_thread_cpu_clock(),
+            pid: std::process::id(),
+            tid: current_tid(),
+        };
+        self.start_against(server, stop)
+    }
+
+    fn start_against(
+        self,
+        server: Server,
+        stop: impl FnOnce() + Send + 'static,
+    ) -> JoinHandle<Result<T, String>> {
+        let drive = self.drive;
         spawn_worker(self.cpu, move || {
-            std::thread::sleep(delay);
-            let result = client(addr, conns, size, window, clock);
+            let result = drive(server);
             stop();
             result
         })
@@ -91,48 +136,18 @@ pub fn run(
     if size < 8 {
         return Err("echo: --size must be at least 8 (each message carries a stamp)".into());
     }
-    let setup = Setup {
-        conns: conns.max(1),
-        size,
-        window: Duration::from_millis(ms.max(1)),
-        delay: Duration::from_millis(delay_ms),
-        cpu,
-        server_clock: this_thread_cpu_clock(),
-    };
-    let listener = listener().map_err(|e| format!("echo: cannot listen: {e}"))?;
-    let (stats, note) = match imp {
-        "ioloop" => (
-            ioloop_server(&setup, listener, false),
-            "TcpServer::new; per connection read_into_then(16 KiB Vec, partial) then write(), repeat",
-        ),
-        "ioloop-async" => (
-            ioloop_server(&setup, listener, true),
-            "TcpServer::new_async; per connection loop { read_into(&mut 16 KiB, partial).await; write_all(..).await }",
-        ),
-        "floor" => (
-            floor_server(&setup, listener),
-            "polling::Poller, PollMode::Level; one read(2) per readiness event, write(2) straight back (WRITE interest only after a short write)",
-        ),
-        "tokio" => (
-            tokio_server(&setup, listener),
-            "current_thread + enable_io, tokio::spawn per connection: readable().await + try_read, writable().await + try_write (what AsyncReadExt::read / write_all do; no io-util feature)",
-        ),
-        "calloop" => (
-            calloop_server(&setup, listener),
-            "Generic<TcpStream> per connection, Mode::Level; one read per event, written straight back",
-        ),
-        "mio" => (
-            mio_server(&setup, listener),
-            "mio::Poll (edge-triggered); per readiness event: read, write back, read again until WouldBlock",
-        ),
-        _ => return Err(format!("echo: unknown implementation {imp}")),
-    };
-    let mut stats = stats?;
+    let (conns, window) = (conns.max(1), Duration::from_millis(ms.max(1)));
+    let delay = Duration::from_millis(delay_ms);
+    let load = Load::new(cpu, BUF, move |server: Server| {
+        std::thread::sleep(delay);
+        client(server.addr, conns, size, window, server.cpu_clock)
+    });
+    let (mut stats, note) = serve(imp, load)?;
     stats.samples.sort_unstable();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let msgs = stats.msgs.max(1) as f64;
     Ok(Report::new("echo", imp, stats.msgs as usize)
-        .param("conns", setup.conns)
+        .param("conns", conns)
         .param("size", size)
         .param("ms", ms as usize)
         .metric("msgs_per_s", stats.msgs as f64 / stats.window.as_secs_f64())
@@ -151,7 +166,44 @@ pub fn run(
             stats.client_cpu.as_nanos() as f64 / msgs,
         )
         .metric("total_msgs", stats.total as f64)
-        .note(note))
+        .note(&note))
+}
+
+/// Runs the echo server `imp` under `load` until the load is done; returns the load's
+/// result and a one-line description of the server.
+pub(crate) fn serve<T: Send + 'static>(imp: &str, load: Load<T>) -> Result<(T, String), String> {
+    if matches!(imp, "tornado" | "asyncio" | "uvloop") {
+        return python_server(imp, load); // listens on its own socket
+    }
+    let listener = listener().map_err(|e| format!("{imp}: cannot listen: {e}"))?;
+    let (result, note) = match imp {
+        "ioloop" => (
+            ioloop_server(load, listener, false),
+            "TcpServer::new; per connection read_into_then(Vec buffer, partial) then write(), repeat",
+        ),
+        "ioloop-async" => (
+            ioloop_server(load, listener, true),
+            "TcpServer::new_async; per connection loop { read_into(&mut buffer, partial).await; write_all(..).await }",
+        ),
+        "floor" => (
+            floor_server(load, listener),
+            "polling::Poller, PollMode::Level; one read(2) per readiness event, write(2) straight back (WRITE interest only after a short write)",
+        ),
+        "tokio" => (
+            tokio_server(load, listener),
+            "current_thread + enable_io, tokio::spawn per connection: readable().await + try_read, writable().await + try_write (what AsyncReadExt::read / write_all do; no io-util feature)",
+        ),
+        "calloop" => (
+            calloop_server(load, listener),
+            "Generic<TcpStream> per connection, Mode::Level; one read per event, written straight back",
+        ),
+        "mio" => (
+            mio_server(load, listener),
+            "mio::Poll (edge-triggered); per readiness event: read, write back, read again until WouldBlock",
+        ),
+        _ => return Err(format!("unknown implementation {imp}")),
+    };
+    Ok((result?, note.to_owned()))
 }
 
 /// The listening socket every server uses: 127.0.0.1, an OS-chosen port, non-blocking.
@@ -398,7 +450,12 @@ fn drive(
 // ---------------------------------------------------------------------------------------
 // The servers.
 
-fn ioloop_server(setup: &Setup, listener: TcpListener, tasks: bool) -> ClientResult {
+fn ioloop_server<T: Send + 'static>(
+    load: Load<T>,
+    listener: TcpListener,
+    tasks: bool,
+) -> Result<T, String> {
+    let buf = load.buf;
     use ioloop::{IoLoop, IoStream, TcpServer};
 
     /// Reads what is there (up to the buffer), writes it back, repeats.
@@ -415,9 +472,9 @@ fn ioloop_server(setup: &Setup, listener: TcpListener, tasks: bool) -> ClientRes
 
     let ioloop = IoLoop::new().map_err(|e| e.to_string())?;
     let server = if tasks {
-        TcpServer::new_async(&ioloop, |stream, _peer| async move {
+        TcpServer::new_async(&ioloop, move |stream, _peer| async move {
             let _ = stream.set_nodelay(true);
-            let mut buf = vec![0u8; BUF];
+            let mut buf = vec![0u8; buf];
             while let Ok(n) = stream.read_into(&mut buf, true).await {
                 if stream.write_all(&buf[..n]).await.is_err() {
                     break;
@@ -426,16 +483,16 @@ fn ioloop_server(setup: &Setup, listener: TcpListener, tasks: bool) -> ClientRes
             stream.close();
         })
     } else {
-        TcpServer::new(&ioloop, |_, stream, _peer| {
+        TcpServer::new(&ioloop, move |_, stream, _peer| {
             let _ = stream.set_nodelay(true);
-            echo_then(&stream, vec![0u8; BUF]);
+            echo_then(&stream, vec![0u8; buf]);
         })
     };
     let addr = server
         .add_sockets(vec![listener])
         .map_err(|e| e.to_string())?[0];
     let remote = ioloop.remote();
-    let client = setup.client(addr, move || remote.stop());
+    let client = load.start(addr, move || remote.stop());
     ioloop.start().map_err(|e| e.to_string())?;
     drop(server);
     client.join().unwrap()
@@ -449,7 +506,8 @@ struct FloorConn {
     end: usize,
 }
 
-fn floor_server(setup: &Setup, listener: TcpListener) -> ClientResult {
+fn floor_server<T: Send + 'static>(load: Load<T>, listener: TcpListener) -> Result<T, String> {
+    let buf = load.buf;
     use polling::{Event, Events, PollMode, Poller};
     const LISTENER: usize = usize::MAX - 1;
 
@@ -461,7 +519,7 @@ fn floor_server(setup: &Setup, listener: TcpListener) -> ClientResult {
         .map_err(|e| e.to_string())?;
     let client = {
         let (poller, stop) = (poller.clone(), stop.clone());
-        setup.client(addr, move || {
+        load.start(addr, move || {
             stop.store(true, Ordering::Release);
             poller.notify().unwrap();
         })
@@ -484,7 +542,7 @@ fn floor_server(setup: &Setup, listener: TcpListener) -> ClientResult {
                     .map_err(|e| e.to_string())?;
                     entry.insert(FloorConn {
                         sock,
-                        buf: vec![0; BUF],
+                        buf: vec![0; buf],
                         start: 0,
                         end: 0,
                     });
@@ -539,10 +597,10 @@ fn floor_server(setup: &Setup, listener: TcpListener) -> ClientResult {
     client.join().unwrap()
 }
 
-fn tokio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
-    async fn echo(sock: tokio::net::TcpStream) {
+fn tokio_server<T: Send + 'static>(load: Load<T>, listener: TcpListener) -> Result<T, String> {
+    async fn echo(sock: tokio::net::TcpStream, buf: usize) {
         let _ = sock.set_nodelay(true);
-        let mut buf = vec![0u8; BUF];
+        let mut buf = vec![0u8; buf];
         loop {
             if sock.readable().await.is_err() {
                 return;
@@ -567,6 +625,7 @@ fn tokio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
         }
     }
 
+    let buf = load.buf;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -575,13 +634,13 @@ fn tokio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
     let stop = Arc::new(tokio::sync::Notify::new());
     let client = {
         let stop = stop.clone();
-        setup.client(addr, move || stop.notify_one())
+        load.start(addr, move || stop.notify_one())
     };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(echo(sock));
+                tokio::spawn(echo(sock, buf));
             }
         });
         stop.notified().await;
@@ -609,14 +668,15 @@ fn write_all_or_block(mut sock: &TcpStream, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-fn calloop_server(setup: &Setup, listener: TcpListener) -> ClientResult {
+fn calloop_server<T: Send + 'static>(load: Load<T>, listener: TcpListener) -> Result<T, String> {
+    let buf = load.buf;
     use calloop::generic::Generic;
     use calloop::{EventLoop, Interest, Mode, PostAction};
 
     let mut event_loop: EventLoop<'static, ()> = EventLoop::try_new().map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let signal = event_loop.get_signal();
-    let client = setup.client(addr, move || {
+    let client = load.start(addr, move || {
         signal.stop();
         signal.wakeup();
     });
@@ -635,7 +695,7 @@ fn calloop_server(setup: &Setup, listener: TcpListener) -> ClientResult {
                 };
                 sock.set_nodelay(true)?;
                 sock.set_nonblocking(true)?;
-                let mut buf = vec![0u8; BUF];
+                let mut buf = vec![0u8; buf];
                 let source = Generic::new(sock, Interest::READ, Mode::Level);
                 conns
                     .insert_source(source, move |_, sock, _| {
@@ -707,7 +767,8 @@ impl MioConn {
     }
 }
 
-fn mio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
+fn mio_server<T: Send + 'static>(load: Load<T>, listener: TcpListener) -> Result<T, String> {
+    let buf = load.buf;
     use mio::{Events, Interest, Poll, Token, Waker};
     const LISTENER: Token = Token(usize::MAX - 1);
     const WAKER: Token = Token(usize::MAX - 2);
@@ -722,7 +783,7 @@ fn mio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
         .map_err(|e| e.to_string())?;
     let client = {
         let waker = waker.clone();
-        setup.client(addr, move || waker.wake().unwrap())
+        load.start(addr, move || waker.wake().unwrap())
     };
     let mut conns: slab::Slab<MioConn> = slab::Slab::new();
     let mut events = Events::with_capacity(1024);
@@ -741,7 +802,7 @@ fn mio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
                             .map_err(|e| e.to_string())?;
                         let mut conn = MioConn {
                             sock,
-                            buf: vec![0; BUF],
+                            buf: vec![0; buf],
                             start: 0,
                             end: 0,
                             want_write: false,
@@ -773,4 +834,105 @@ fn mio_server(setup: &Setup, listener: TcpListener) -> ClientResult {
         }
     }
     client.join().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// The Python peers: `python/echo.py` in a child process.
+
+/// The Python server process; stopped and reaped when dropped, on error paths too.
+struct PythonChild(Child);
+
+impl Drop for PythonChild {
+    fn drop(&mut self) {
+        let child = &mut self.0;
+        if !matches!(child.try_wait(), Ok(None)) {
+            return; // already reaped (or not ours to wait for)
+        }
+        // echo.py stops at the end of its stdin, and on SIGTERM.
+        drop(child.stdin.take());
+        // SAFETY: kill(2) on our own child, not reaped yet, so its pid is still its own.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Starts `bench/.venv/bin/python bench/python/echo.py <imp>` and reads the line it prints
+/// once it listens: its port, a tab, and its description (the report's note).
+fn start_python(imp: &str) -> Result<(PythonChild, SocketAddr, String), String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = dir.join(".venv/bin/python");
+    let script = dir.join("python/echo.py");
+    if !python.exists() {
+        return Err(format!(
+            "echo {imp}: {} not found: create the venv first (bench/run.sh does: \
+             python3 -m venv bench/.venv && bench/.venv/bin/pip install tornado uvloop)",
+            python.display()
+        ));
+    }
+    if !script.exists() {
+        return Err(format!("echo {imp}: {} not found", script.display()));
+    }
+    // Spawned from this thread, the child inherits its CPU affinity (core 0 under run.sh).
+    let child = Command::new(&python)
+        .arg(&script)
+        .arg(imp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("echo {imp}: cannot start {}: {e}", python.display()))?;
+    let mut child = PythonChild(child);
+    let stdout = child.0.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("echo {imp}: reading the port from echo.py: {e}"))?;
+    let line = line.trim_end();
+    let (port, note) = line.split_once('\t').unwrap_or((line, ""));
+    match port.parse::<u16>() {
+        Ok(port) => Ok((child, SocketAddr::from(([127, 0, 0, 1], port)), note.into())),
+        Err(_) if line.is_empty() => {
+            let status = child.0.wait().map_err(|e| e.to_string())?;
+            Err(format!(
+                "echo {imp}: {} ended ({status}) before printing its port",
+                script.display()
+            ))
+        }
+        // "error: cannot import uvloop (...)", for one.
+        Err(_) => Err(format!("echo {imp}: {}: {line}", script.display())),
+    }
+}
+
+/// Runs the load client against a Python server; returns its result and the note.
+fn python_server<T: Send + 'static>(imp: &str, load: Load<T>) -> Result<(T, String), String> {
+    let (child, addr, note) = start_python(imp)?;
+    let pid = child.0.id();
+    let server = Server {
+        addr,
+        cpu_clock: process_cpu_clock(pid)?,
+        pid,
+        tid: pid, // echo.py runs one thread
+    };
+    // The server is another process: nothing to stop here, dropping `child` ends it.
+    let result = load.start_against(server, || {}).join().unwrap();
+    drop(child);
+    Ok((result?, note))
+}
+
+/// The CPU-time clock of process `pid` (all its threads, user + system).
+fn process_cpu_clock(pid: u32) -> Result<libc::clockid_t, String> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: writes the clock id of process `pid` into `clock`.
+    match unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } {
+        0 => Ok(clock),
+        e => Err(format!("clock_getcpuclockid({pid}): error {e}")),
+    }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! ioloop-bench <workload> <impl> [--n N] [--batch B] [--worker-cpu C]
 //! ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] [--delay-ms D] [--worker-cpu C]
+//! ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] [--worker-cpu C]
 //! ioloop-bench list
 //! ```
 //!
@@ -12,6 +13,7 @@
 mod callbacks;
 mod cross;
 mod echo;
+mod idle;
 mod tasks;
 mod timers;
 mod util;
@@ -43,13 +45,19 @@ const MATRIX: &[(&str, &[&str])] = &[
         "echo",
         &["ioloop", "ioloop-async", "floor", "tokio", "calloop", "mio"],
     ),
+    (
+        "idle",
+        &["ioloop", "ioloop-async", "floor", "tokio", "calloop", "mio"],
+    ),
 ];
 
 const USAGE: &str = "usage: ioloop-bench \
                      <timers|chained|batch|rtt|rtt-b2b|post|spawn|spawn-await|wake-rtt> <impl> \
                      [--n N] [--batch B] [--worker-cpu C|none]\n       \
                      ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] \
-                     [--delay-ms D] [--worker-cpu C|none]\n       ioloop-bench list";
+                     [--delay-ms D] [--worker-cpu C|none]\n       \
+                     ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] \
+                     [--worker-cpu C|none]\n       ioloop-bench list";
 
 struct Args {
     workload: String,
@@ -59,6 +67,7 @@ struct Args {
     worker_cpu: Option<usize>,
     /// `echo`: connections, message size in bytes, measured window in ms, and how long
     /// the client waits before connecting (time for a profiler to attach to the server).
+    /// `idle`: connections, message size (and per-connection buffer), idle time in ms.
     conns: usize,
     size: usize,
     ms: usize,
@@ -117,6 +126,15 @@ fn parse() -> Result<Args, String> {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("idle-client") {
+        // The client process of the `idle` workload (started by `idle::run`).
+        if let Err(e) = idle::client_process(&argv[1..]) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {
@@ -145,6 +163,13 @@ fn main() {
             args.size,
             args.ms as u64,
             args.delay_ms as u64,
+            args.worker_cpu,
+        ),
+        "idle" => idle::run(
+            &args.imp,
+            args.conns,
+            args.size,
+            args.ms as u64,
             args.worker_cpu,
         ),
         other => Err(format!("unknown workload {other}\n{USAGE}")),

@@ -166,3 +166,9 @@ impl Report {
         s
     }
 }
+
+/// The kernel's id of the calling thread (`/proc/<pid>/task/<tid>`).
+pub fn current_tid() -> u32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
