@@ -269,7 +269,8 @@ impl TimerHeap {
 
     /// Moves every entry due at `now_ns` into `due`, in firing order: one pass over the
     /// heap's storage moves the due entries to its end, they are sorted there, and the
-    /// heap is rebuilt from the others in linear time. Allocates nothing.
+    /// heap is rebuilt from the others in linear time. Allocates nothing but the growth of
+    /// `due`.
     fn collect_due_in_bulk(&mut self, now_ns: u64, due: &mut Vec<Timeout>) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         let mut pending = 0;

@@ -171,8 +171,8 @@ impl ClientProcess {
     /// Closes the client's stdin, which makes it close its connections and exit.
     fn finish(mut self) -> Result<(), String> {
         drop(self.0.stdin.take());
+        // Reaped here; `Drop`'s kill and wait then find it exited and do nothing.
         let status = self.0.wait().map_err(|e| e.to_string())?;
-        std::mem::forget(self);
         if !status.success() {
             return Err(format!("idle: the client exited with {status}"));
         }

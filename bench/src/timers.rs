@@ -22,6 +22,14 @@ thread_local! {
 const SPREAD: Duration = Duration::from_secs(1);
 
 #[inline]
+/// The `n` deadlines of the storm, `base` plus the shared pseudo-random offsets.
+fn deadlines_after<I: Copy + std::ops::Add<Duration, Output = I>>(base: I, n: usize) -> Vec<I> {
+    offsets_ns(n, SPREAD)
+        .into_iter()
+        .map(|o| base + Duration::from_nanos(o))
+        .collect()
+}
+
 fn fire(i: u64) {
     FIRED.with(|f| f.set(f.get() + 1));
     SUM.with(|s| s.set(s.get().wrapping_add(i)));
@@ -71,10 +79,7 @@ fn ioloop(n: usize) -> Report {
     let clock = ManualClock::new();
     let ioloop = IoLoop::builder().clock(clock.clone()).build().unwrap();
     let base = clock.now();
-    let deadlines: Vec<Instant> = offsets_ns(n, SPREAD)
-        .into_iter()
-        .map(|o| base + Duration::from_nanos(o))
-        .collect();
+    let deadlines = deadlines_after(base, n);
     let mut handles: Vec<Option<Timeout>> = vec![None; n];
     let before = usage();
 
@@ -194,10 +199,7 @@ fn tokio(n: usize) -> Report {
     rt.block_on(async move {
         use tokio::task::yield_now;
         let base = tokio::time::Instant::now();
-        let deadlines: Vec<tokio::time::Instant> = offsets_ns(n, SPREAD)
-            .into_iter()
-            .map(|o| base + Duration::from_nanos(o))
-            .collect();
+        let deadlines = deadlines_after(base, n);
         let mut handles: Vec<Option<tokio::task::JoinHandle<()>>> =
             std::iter::repeat_with(|| None).take(n).collect();
         let before = usage();
@@ -261,10 +263,7 @@ fn calloop(n: usize) -> Report {
     let mut event_loop: EventLoop<'static, u64> = EventLoop::try_new().unwrap();
     let handle = event_loop.handle();
     let base = Instant::now() - SPREAD - Duration::from_secs(1);
-    let deadlines: Vec<Instant> = offsets_ns(n, SPREAD)
-        .into_iter()
-        .map(|o| base + Duration::from_nanos(o))
-        .collect();
+    let deadlines = deadlines_after(base, n);
     let mut handles: Vec<Option<RegistrationToken>> = vec![None; n];
     let before = usage();
 
