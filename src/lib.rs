@@ -48,6 +48,28 @@
 //! 6. readiness is dispatched one source at a time; a handler removed by an earlier
 //!    handler of the batch is not called.
 //!
+//! # Architecture
+//!
+//! One module per layer; each uses only the layers below it (`tests/layout.rs` checks
+//! this on every `use`, and that no two files import each other):
+//!
+//! | layer | owns | uses |
+//! |---|---|---|
+//! | [`net`] | listening sockets, [`TcpServer`], [`TcpClient`] | stream, task, time, reactor |
+//! | [`stream`] | [`IoStream`]: buffered reads and writes on a socket the loop owns | reactor |
+//! | [`task`] | [`Task`], [`run_sync`](IoLoop::run_sync), [`completion`], [`AsyncFd`] | reactor |
+//! | [`time`] | clocks, [`Timeout`], [`PeriodicCallback`], [`sleep`], [`timeout`] | reactor |
+//! | [`reactor`] | [`IoLoop`] and its iteration: the callback queue, [`Remote`], the timer heap, fd handlers, the task registry and wakers, the poller, panics in user code | nothing |
+//!
+//! The reactor holds every data structure its iteration runs (the timer heap and the
+//! task registry included, as tokio's runtime holds its timer wheel and task cells);
+//! `time` and `task` are the public faces built on them. The names most programs use are
+//! re-exported here at the root; the rest are in their layer's module.
+//!
+//! # Features
+//!
+//! - `signals` (default): `IoLoop::add_signal_handler`, through `signal-hook`.
+//!
 //! # Platform
 //!
 //! Unix (epoll on Linux and Android, kqueue on macOS and the BSDs, through `polling`).
@@ -55,50 +77,27 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod async_fd;
-mod clock;
-mod completion;
 mod error;
-mod failure;
-mod handlers;
-mod ioloop;
-mod periodic;
-mod poll;
-mod remote;
-mod run_sync;
-mod signals;
-mod stream;
-mod stream_async;
-mod stream_buffer;
-mod stream_callbacks;
-mod stream_types;
-mod task;
-mod tcp_client;
-mod tcp_server;
-mod time;
-mod timers;
+pub mod net;
+pub mod reactor;
+pub mod stream;
+pub mod task;
+pub mod time;
 
-pub use async_fd::{AsyncFd, Readiness};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use completion::{completion, Abandoned, Completer, Completion};
 pub use error::LoopError;
-pub use failure::{CallbackKind, ExceptionPolicy, PanicReport};
-pub use handlers::{HandlerId, Interest, IoEvent, RegisterError};
-pub use ioloop::{IoLoop, IoLoopBuilder, LoopStats};
-pub use periodic::PeriodicCallback;
-pub use remote::Remote;
-pub use run_sync::RunSyncError;
-pub use signals::SignalHandler;
-pub use stream::IoStream;
-pub use stream_async::{StreamRead, StreamReadInto, StreamWrite};
-pub use stream_types::{StreamError, StreamOptions, StreamSocket};
-pub use task::{Task, TaskError, TaskPanic};
-pub use tcp_client::{ConnectError, TcpClient};
-pub use tcp_server::{
-    bind_sockets, bind_unix_socket, TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF,
+pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer};
+#[cfg(feature = "signals")]
+pub use reactor::SignalHandler;
+pub use reactor::{
+    CallbackKind, ExceptionPolicy, HandlerId, Interest, IoEvent, IoLoop, IoLoopBuilder, LoopStats,
+    PanicReport, RegisterError, Remote,
 };
-pub use time::{sleep, sleep_until, timeout, yield_now, Sleep, TimedOut, YieldNow};
-pub use timers::{Deadline, Timeout};
+pub use stream::{IoStream, StreamError, StreamOptions, StreamSocket};
+pub use task::{completion, spawn, AsyncFd, RunSyncError, Task, TaskError};
+pub use time::{
+    sleep, sleep_until, timeout, yield_now, Clock, Deadline, ManualClock, PeriodicCallback,
+    SystemClock, TimedOut, Timeout,
+};
 
 /// Compiles and runs the README's Rust example as a doctest.
 #[cfg(doctest)]

@@ -6,7 +6,8 @@ mod common;
 use std::net::TcpStream;
 
 use common::{capture_logs, captured, manual_loop, step};
-use ioloop::{TcpServer, ACCEPT_BACKOFF};
+use ioloop::net::ACCEPT_BACKOFF;
+use ioloop::TcpServer;
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// The highest open descriptor number of this process.

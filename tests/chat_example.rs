@@ -1,5 +1,6 @@
 //! Drives `examples/chat_server.rs` with clients that are not ours (Python's standard
 //! `socket` module) and checks the broadcast and the clean shutdown on SIGTERM.
+#![cfg(feature = "signals")]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -151,5 +151,8 @@ fn a_completer_dropped_without_completing_gives_abandoned_not_a_hang() {
     // A callback API that drops its callback (here: a timeout removed before it fires).
     let t = ioloop.call_later(Duration::from_secs(1), move |_| done.complete(1));
     ioloop.remove_timeout(t);
-    assert_eq!(ioloop.run_sync(value).unwrap(), Err(ioloop::Abandoned));
+    assert_eq!(
+        ioloop.run_sync(value).unwrap(),
+        Err(ioloop::task::Abandoned)
+    );
 }

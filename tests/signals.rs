@@ -1,5 +1,6 @@
 //! Unix signals delivered as loop callbacks. Each test uses its own signal: handlers are
 //! process-wide and the tests of this file run in parallel.
+#![cfg(feature = "signals")]
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -141,7 +141,7 @@ fn one_readiness_event_accepts_a_bounded_number_of_connections() {
         .map(|_| TcpStream::connect(addr).unwrap())
         .collect();
     ioloop.run_once(Duration::from_secs(5)).unwrap();
-    assert_eq!(ioloop.stats().handlers, 1 + ioloop::ACCEPTS_PER_EVENT);
+    assert_eq!(ioloop.stats().handlers, 1 + ioloop::net::ACCEPTS_PER_EVENT);
     ioloop.run_once(Duration::from_secs(5)).unwrap();
     assert_eq!(ioloop.stats().handlers, 1 + 200);
     drop(conns);

@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use polling::{Events, Poller};
 
-use crate::handlers::Readiness;
+use super::interest::Readiness;
 
 /// The poller's event buffer and the readiness collected from it.
 pub(crate) struct ReadinessBuffer {
     events: Events,
     /// `(key, readiness)` of the last wait, in the order the OS reported them.
     pub(crate) ready: Vec<(usize, Readiness)>,
-    /// The wakeup count (see [`Shared::wakeups`](crate::remote::Shared)) read before the
+    /// The wakeup count (see `CrossThread::wakeups`) read before the
     /// last real wait: every wakeup counted up to it has been consumed.
     wakeups_consumed: u64,
 }

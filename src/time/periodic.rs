@@ -14,10 +14,9 @@ use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::failure::CallbackKind;
-use crate::ioloop::LoopInner;
-use crate::timers::Timeout;
-use crate::IoLoop;
+use crate::reactor::failure::CallbackKind;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::timer_heap::Timeout;
 
 type PeriodicFn = Box<dyn FnMut(&IoLoop, &PeriodicCallback)>;
 

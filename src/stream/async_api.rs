@@ -11,9 +11,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::stream::{Delivery, IoStream, Progress, ReadKind};
-use crate::stream_buffer::ReadBuffer;
-use crate::stream_types::StreamError;
+use super::buffer::ReadBuffer;
+use super::error::StreamError;
+use super::iostream::{Delivery, IoStream, Progress, ReadKind};
 
 /// The state of a read future.
 enum ReadState {

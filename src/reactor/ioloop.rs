@@ -13,29 +13,38 @@
 //! 6. dispatch readiness one source at a time, skipping sources removed earlier in the
 //!    batch.
 //!
-//! Timers live in `timers.rs` and fd handlers in `handlers.rs`; both add their methods to
-//! [`IoLoop`] there.
+//! This file holds what an iteration touches: the handle, the loop's state, the current-loop
+//! context, the callback queue and the iteration itself, including the dispatch of due
+//! timeouts, ready handlers and woken tasks. The data structures it runs live in leaf
+//! files below it (`queue.rs`, `timer_heap.rs`, `registration.rs`, `task_registry.rs`,
+//! `cross_thread.rs`, `poll.rs`, `failure.rs`, `clock.rs`); the rest of the public API
+//! extends [`IoLoop`] from files above it (`builder.rs`, `timeouts.rs`, `handlers.rs`,
+//! `remote.rs`, `stats.rs`, `signals.rs`), which this file never imports.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::fmt;
 use std::io;
 use std::num::NonZeroUsize;
+use std::os::fd::RawFd;
+use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::task::Context;
 use std::time::Duration;
 
 use polling::{PollMode, Poller};
 
-use crate::clock::{Clock, SystemClock};
+use super::clock::Clock;
+use super::cross_thread::CrossThread;
+use super::failure::{CallbackKind, FailureHandling, PanicReport};
+use super::interest::Interest;
+use super::poll::ReadinessBuffer;
+use super::queue::{Callback, Queued, TaskKey};
+use super::registration::{registered_fd, Dispatch, HandlerRegistry};
+use super::task_registry::TaskRegistry;
+use super::timer_heap::{Timeout, TimerHeap};
 use crate::error::LoopError;
-use crate::failure::{Callback, CallbackKind, ExceptionPolicy, FailureHandling};
-use crate::handlers::HandlerRegistry;
-use crate::poll::ReadinessBuffer;
-use crate::remote::{Remote, Shared};
-use crate::task::{TaskKey, TaskRegistry};
-use crate::timers::{Timeout, TimerHeap};
 
 thread_local! {
     static CURRENT: RefCell<Option<Weak<LoopInner>>> = const { RefCell::new(None) };
@@ -46,7 +55,7 @@ thread_local! {
 ///
 /// `IoLoop` is a cheap clonable handle (an `Rc` inside) and is neither `Send` nor `Sync`:
 /// it belongs to the thread that made it. Other threads reach it through a
-/// [`Remote`]. Every callback receives `&IoLoop`, so it can schedule more work, remove
+/// [`Remote`](crate::Remote). Every callback receives `&IoLoop`, so it can schedule more work, remove
 /// handlers or stop the loop without capturing a handle (a callback that captures a
 /// clone of its own loop keeps the loop alive until it runs or is removed).
 ///
@@ -71,122 +80,51 @@ pub struct IoLoop {
     pub(crate) inner: Rc<LoopInner>,
 }
 
+/// The state behind an [`IoLoop`] handle.
 pub(crate) struct LoopInner {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<CrossThread<IoLoop>>,
     pub(crate) clock: Box<dyn Clock>,
-    pub(crate) failure: FailureHandling,
-    callbacks: RefCell<VecDeque<Queued>>,
-    pub(crate) tasks: RefCell<TaskRegistry>,
-    pub(crate) timers: RefCell<TimerHeap>,
+    pub(super) failure: FailureHandling,
+    pub(super) callbacks: RefCell<VecDeque<Queued<IoLoop>>>,
+    pub(crate) tasks: RefCell<TaskRegistry<IoLoop>>,
+    pub(crate) timers: RefCell<TimerHeap<Callback<IoLoop>>>,
     /// Reused buffer for the timeouts collected in step 3.
     due: RefCell<Vec<Timeout>>,
-    pub(crate) handlers: RefCell<HandlerRegistry>,
-    pub(crate) readiness: RefCell<ReadinessBuffer>,
-    pub(crate) poll_mode: PollMode,
+    pub(super) handlers: RefCell<HandlerRegistry<IoLoop>>,
+    readiness: RefCell<ReadinessBuffer>,
+    pub(super) poll_mode: PollMode,
     callback_budget: usize,
-    running: Cell<bool>,
+    pub(super) running: Cell<bool>,
     in_iteration: Cell<bool>,
     pub(crate) closed: Cell<bool>,
-    iterations: Cell<u64>,
-    pub(crate) poller_modifications: Cell<u64>,
+    pub(super) iterations: Cell<u64>,
+    pub(super) poller_modifications: Cell<u64>,
 }
 
-/// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
-///
-/// # Examples
-///
-/// ```
-/// use ioloop::{ExceptionPolicy, IoLoop, ManualClock};
-/// use std::time::Duration;
-///
-/// let clock = ManualClock::new();
-/// let ioloop = IoLoop::builder()
-///     .clock(clock.clone())
-///     .exception_policy(ExceptionPolicy::LogAndContinue)
-///     .blocking_threshold(Duration::from_millis(50))
-///     .events_capacity(256)
-///     .callback_budget(10_000)
-///     .build()?;
-/// assert_eq!(ioloop.time(), clock.now());
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct IoLoopBuilder {
-    clock: Box<dyn Clock>,
-    policy: ExceptionPolicy,
-    blocking_threshold: Option<Duration>,
-    events_capacity: NonZeroUsize,
-    callback_budget: usize,
-}
-
-impl IoLoopBuilder {
-    /// The clock timeouts, periodic callbacks and the blocking threshold are measured on.
-    /// Default: [`SystemClock`].
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Box::new(clock);
-        self
-    }
-
-    /// What a panic in user code does. Default: [`ExceptionPolicy::LogAndContinue`].
-    pub fn exception_policy(mut self, policy: ExceptionPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Log (at `warn`) every callback, timeout or handler that runs longer than
-    /// `threshold` on the loop's clock, naming where it was registered. Default: off
-    /// (timing every callback costs two clock reads).
-    pub fn blocking_threshold(mut self, threshold: Duration) -> Self {
-        self.blocking_threshold = Some(threshold);
-        self
-    }
-
-    /// The most readiness events taken from the OS per poll (at least 1). Default: 1024.
-    /// Sources beyond it stay ready and are reported on the next iteration.
-    pub fn events_capacity(mut self, capacity: usize) -> Self {
-        self.events_capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        self
-    }
-
-    /// The most queued callbacks run per iteration (at least 1), so that one
-    /// [`IoLoop::run_once`] never stalls a frame on a flood of callbacks. The rest run
-    /// first thing next iteration, still in order. Default: unlimited (Tornado runs the
-    /// whole snapshot).
-    pub fn callback_budget(mut self, budget: usize) -> Self {
-        self.callback_budget = budget.max(1);
-        self
-    }
-
-    /// Builds the loop. It becomes this thread's [`IoLoop::current`] if no live loop is.
-    ///
-    /// # Errors
-    ///
-    /// The OS refused to create the poller (for example, out of file descriptors).
-    pub fn build(self) -> io::Result<IoLoop> {
-        let poller = Poller::new()?;
-        let poll_mode = if poller.supports_level() {
-            PollMode::Level
-        } else {
-            PollMode::Oneshot
-        };
-        self.build_with(poller, poll_mode)
-    }
-
-    /// Builds on `poller`, registering sources in `poll_mode` (`Oneshot` is re-armed after
-    /// every event; the tests force it to cover platforms without level-triggered polling).
-    pub(crate) fn build_with(self, poller: Poller, poll_mode: PollMode) -> io::Result<IoLoop> {
-        let epoch = self.clock.now();
+impl LoopInner {
+    /// A loop's state, registering sources on `poller` in `poll_mode`. The loop becomes
+    /// this thread's current loop if no live loop is.
+    pub(super) fn build(
+        poller: Poller,
+        poll_mode: PollMode,
+        clock: Box<dyn Clock>,
+        failure: FailureHandling,
+        events_capacity: NonZeroUsize,
+        callback_budget: usize,
+    ) -> IoLoop {
+        let epoch = clock.now();
         let inner = Rc::new(LoopInner {
-            shared: Arc::new(Shared::new(poller)),
-            clock: self.clock,
-            failure: FailureHandling::new(self.policy, self.blocking_threshold),
+            shared: Arc::new(CrossThread::new(poller)),
+            clock,
+            failure,
             callbacks: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(TaskRegistry::default()),
             timers: RefCell::new(TimerHeap::new(epoch)),
             due: RefCell::new(Vec::new()),
             handlers: RefCell::new(HandlerRegistry::default()),
-            readiness: RefCell::new(ReadinessBuffer::with_capacity(self.events_capacity)),
+            readiness: RefCell::new(ReadinessBuffer::with_capacity(events_capacity)),
             poll_mode,
-            callback_budget: self.callback_budget,
+            callback_budget,
             running: Cell::new(false),
             in_iteration: Cell::new(false),
             closed: Cell::new(false),
@@ -199,64 +137,14 @@ impl IoLoopBuilder {
                 *current = Some(Rc::downgrade(&inner));
             }
         });
-        Ok(IoLoop { inner })
+        IoLoop { inner }
     }
-}
-
-impl fmt::Debug for IoLoopBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IoLoopBuilder")
-            .field("clock", &self.clock)
-            .field("policy", &self.policy)
-            .field("blocking_threshold", &self.blocking_threshold)
-            .field("events_capacity", &self.events_capacity)
-            .field("callback_budget", &self.callback_budget)
-            .finish()
-    }
-}
-
-/// Counters describing a loop's state, from [`IoLoop::stats`].
-///
-/// # Examples
-///
-/// ```
-/// let ioloop = ioloop::IoLoop::new()?;
-/// ioloop.add_callback(|_| {});
-/// assert_eq!(ioloop.stats().callbacks_queued, 1);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct LoopStats {
-    /// Iterations run so far.
-    pub iterations: u64,
-    /// Callbacks waiting in the local queue.
-    pub callbacks_queued: usize,
-    /// Timeouts that have not fired or been removed.
-    pub timeouts_pending: usize,
-    /// Entries in the timer heap, removed-but-not-yet-compacted ones included.
-    pub timer_heap_entries: usize,
-    /// Registered fd handlers.
-    pub handlers: usize,
-    /// Spawned tasks that have not finished.
-    pub tasks: usize,
-    /// Poller wakeups sent by [`Remote`]s (posts are coalesced into these).
-    pub remote_wakeups: u64,
-    /// Calls to the poller's `modify` (interest changes, and re-arming on platforms
-    /// without level-triggered polling).
-    pub poller_modifications: u64,
 }
 
 /// Whether the run loop should go on after an iteration.
 enum Flow {
     Continue,
     Stopped,
-}
-
-/// An entry of the run queue: a callback, or a poll of a woken task.
-pub(crate) enum Queued {
-    Callback(Callback),
-    Task(TaskKey),
 }
 
 /// Makes a loop this thread's current loop, and restores the previous one on drop.
@@ -295,39 +183,6 @@ impl Drop for FlagGuard<'_> {
 }
 
 impl IoLoop {
-    /// A loop with the default settings (system clock, log-and-continue, no blocking
-    /// threshold). It becomes this thread's [`IoLoop::current`] if no live loop is.
-    ///
-    /// # Errors
-    ///
-    /// The OS refused to create the poller.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ioloop = ioloop::IoLoop::new()?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn new() -> io::Result<IoLoop> {
-        IoLoop::builder().build()
-    }
-
-    /// A builder for a loop with a chosen clock, exception policy, blocking threshold,
-    /// events capacity or callback budget.
-    ///
-    /// # Examples
-    ///
-    /// See [`IoLoopBuilder`].
-    pub fn builder() -> IoLoopBuilder {
-        IoLoopBuilder {
-            clock: Box::new(SystemClock),
-            policy: ExceptionPolicy::default(),
-            blocking_threshold: None,
-            events_capacity: NonZeroUsize::new(1024).expect("non-zero"),
-            callback_budget: usize::MAX,
-        }
-    }
-
     /// The loop this thread is running (inside [`start`](IoLoop::start) or
     /// [`run_once`](IoLoop::run_once)), or else the first loop built on this thread that
     /// is still alive. Library code uses it to reach the loop without a handle passed
@@ -365,18 +220,6 @@ impl IoLoop {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// A `Send + Sync` handle for posting callbacks and stopping the loop from other
-    /// threads.
-    ///
-    /// # Examples
-    ///
-    /// See [`Remote`].
-    pub fn remote(&self) -> Remote {
-        Remote {
-            shared: self.inner.shared.clone(),
-        }
-    }
-
     /// The current time on the loop's clock: what deadlines are compared with.
     ///
     /// # Examples
@@ -396,7 +239,7 @@ impl IoLoop {
     /// Callbacks run in the order they were added (FIFO). One added while the loop is
     /// running its callbacks waits for the next iteration, after a poll with timeout zero,
     /// so a callback that re-adds itself never starves I/O or timers. Loop thread only;
-    /// from other threads use [`Remote::add_callback`]. On a closed loop the callback is
+    /// from other threads use [`Remote::add_callback`](crate::Remote::add_callback). On a closed loop the callback is
     /// dropped.
     ///
     /// A panic in `callback` is caught and reported with this call's `file:line`.
@@ -426,7 +269,7 @@ impl IoLoop {
     }
 
     /// [`add_callback`](IoLoop::add_callback) with the registration site already taken.
-    pub(crate) fn queue_callback(&self, callback: Callback) {
+    pub(crate) fn queue_callback(&self, callback: Callback<IoLoop>) {
         if self.inner.closed.get() {
             log::debug!(target: "ioloop", "callback added to a closed IoLoop was dropped");
             return;
@@ -434,14 +277,14 @@ impl IoLoop {
         self.queue_local(Queued::Callback(callback));
     }
 
-    pub(crate) fn queue_local(&self, entry: Queued) {
+    pub(crate) fn queue_local(&self, entry: Queued<IoLoop>) {
         self.inner.callbacks.borrow_mut().push_back(entry);
     }
 
     /// Queues `entry` unless the loop is closed or its queue is borrowed (a waker called
     /// from a destructor while the loop moves its queue); `false` asks the caller to post
     /// it instead.
-    pub(crate) fn try_queue_local(&self, entry: Queued) -> bool {
+    pub(crate) fn try_queue_local(&self, entry: Queued<IoLoop>) -> bool {
         if self.inner.closed.get() {
             return false;
         }
@@ -488,7 +331,7 @@ impl IoLoop {
     ///
     /// # Panics
     ///
-    /// Under [`ExceptionPolicy::Propagate`], resumes the first panic caught in user code,
+    /// Under [`ExceptionPolicy::Propagate`](crate::ExceptionPolicy::Propagate), resumes the first panic caught in user code,
     /// at the end of the batch it happened in.
     ///
     /// # Examples
@@ -523,7 +366,7 @@ impl IoLoop {
     /// and [`start`](IoLoop::start) returns before the next poll. Readiness already
     /// collected in the current iteration is still dispatched.
     ///
-    /// Loop thread only; from other threads use [`Remote::stop`]. Called while the loop is
+    /// Loop thread only; from other threads use [`Remote::stop`](crate::Remote::stop). Called while the loop is
     /// not running, it makes the next `start` return at once.
     ///
     /// # Examples
@@ -573,7 +416,7 @@ impl IoLoop {
     ///
     /// # Panics
     ///
-    /// Under [`ExceptionPolicy::Propagate`], resumes the first panic caught in this
+    /// Under [`ExceptionPolicy::Propagate`](crate::ExceptionPolicy::Propagate), resumes the first panic caught in this
     /// iteration, after the iteration's batch has finished.
     ///
     /// # Examples
@@ -710,9 +553,134 @@ impl IoLoop {
         Ok(Flow::Continue)
     }
 
-    pub(crate) fn run_callback(&self, kind: CallbackKind, callback: Callback) {
+    fn run_callback(&self, kind: CallbackKind, callback: Callback<IoLoop>) {
         let Callback { f, site } = callback;
         self.run_guarded(kind, site, || f(self));
+    }
+
+    /// Runs user code `f` on behalf of a callback of `kind` registered at `site`: catches a
+    /// panic and hands it to the exception policy, and logs the call if it took longer
+    /// than the blocking threshold (measured on the loop's clock).
+    pub(crate) fn run_guarded(
+        &self,
+        kind: CallbackKind,
+        site: &'static Location<'static>,
+        f: impl FnOnce(),
+    ) {
+        let inner = &*self.inner;
+        inner.failure.run_guarded(&*inner.clock, kind, site, f);
+    }
+
+    /// Step 6 of an iteration: calls the handler of each ready source, one at a time.
+    fn dispatch_ready(&self) {
+        let inner = &*self.inner;
+        let ready = std::mem::take(&mut inner.readiness.borrow_mut().ready);
+        for &(key, readiness) in &ready {
+            let taken = inner.handlers.borrow_mut().take_for_dispatch(key);
+            let Some(Dispatch {
+                mut registration,
+                site,
+            }) = taken
+            else {
+                continue; // removed earlier in this batch
+            };
+            self.run_guarded(CallbackKind::Handler, site, || {
+                registration.dispatch(self, key, readiness)
+            });
+            let restored = inner.handlers.borrow_mut().restore(key, registration);
+            match restored {
+                Err(removed_while_running) => drop(removed_while_running),
+                Ok(()) if inner.poll_mode == PollMode::Oneshot => {
+                    let armed = inner.handlers.borrow_mut().get(key);
+                    if let Some((fd, interest)) = armed {
+                        if let Err(e) = self.arm(fd, key, interest) {
+                            log::error!(target: "ioloop", "failed to re-arm fd {fd}: {e}");
+                        }
+                    }
+                }
+                Ok(()) => {}
+            }
+        }
+        // Hand the buffer back for the next wait (iterations never nest, so nothing
+        // refilled it meanwhile).
+        inner.readiness.borrow_mut().ready = ready;
+    }
+
+    /// Tells the poller the interest of the registration `key` of `fd` (a change, or a
+    /// re-arm on platforms without level-triggered polling).
+    pub(super) fn arm(&self, fd: RawFd, key: usize, interest: Interest) -> io::Result<()> {
+        let inner = &*self.inner;
+        inner
+            .poller_modifications
+            .set(inner.poller_modifications.get() + 1);
+        // SAFETY: `fd` comes from a live registration (checked by the caller).
+        let source = unsafe { registered_fd(fd) };
+        inner
+            .shared
+            .poller
+            .modify_with_mode(source, interest.to_event(key), inner.poll_mode)
+    }
+
+    /// Polls the task `key` if it still exists (a queued entry may be stale).
+    fn poll_task(&self, key: TaskKey) {
+        let inner = &*self.inner;
+        let Some((mut body, waker, site)) = inner.tasks.borrow_mut().begin_poll(key) else {
+            return;
+        };
+        let mut cx = Context::from_waker(&waker);
+        // A panic ends the task too.
+        let mut finished = true;
+        let polled = inner
+            .failure
+            .run_timed(&*inner.clock, CallbackKind::Task, site, || {
+                finished = body.as_mut().poll(&mut cx).is_ready();
+            });
+        if let Err(payload) = polled {
+            let outcome = inner
+                .tasks
+                .borrow()
+                .outcome(key)
+                .expect("polled task exists");
+            if let Some(unawaited) = outcome.panicked(payload, site) {
+                inner.failure.report(CallbackKind::Task, site, unawaited);
+            }
+        }
+        let ended = inner
+            .tasks
+            .borrow_mut()
+            .end_poll(key, body, waker, finished);
+        drop(ended);
+    }
+
+    /// Replaces the exception handler: the function that receives panics caught in
+    /// callbacks, timeouts, handlers and periodic callbacks under
+    /// [`ExceptionPolicy::LogAndContinue`](crate::ExceptionPolicy::LogAndContinue). The default handler logs the report at
+    /// `error` level (target `ioloop`).
+    ///
+    /// Runs on the loop thread, after the panicking callback unwound and before the next
+    /// callback of the batch. A panic inside the handler itself is logged and ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let panics = Rc::new(Cell::new(0));
+    /// let p = panics.clone();
+    /// ioloop.set_exception_handler(move |_report| p.set(p.get() + 1));
+    /// ioloop.add_callback(|_| panic!("first"));
+    /// ioloop.add_callback(|_| panic!("second"));
+    /// ioloop.run_once(std::time::Duration::ZERO)?;
+    /// assert_eq!(panics.get(), 2);
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
+    pub fn set_exception_handler<F>(&self, handler: F)
+    where
+        F: FnMut(&PanicReport<'_>) + 'static,
+    {
+        self.inner.failure.set_handler(Box::new(handler));
     }
 
     fn resume_propagated_panic(&self) {
@@ -722,7 +690,7 @@ impl IoLoop {
     }
 
     /// Closes the loop: pending callbacks and timeouts are dropped without running,
-    /// [`Remote`]s start failing with [`LoopError::Closed`], and every registered source is
+    /// [`Remote`](crate::Remote)s start failing with [`LoopError::Closed`], and every registered source is
     /// removed from the poller. With `all_fds` the sources are dropped (closed); without
     /// it they are handed back, each as a `Box<dyn Any>` holding the type you registered.
     ///
@@ -788,36 +756,6 @@ impl IoLoop {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.closed.get()
-    }
-
-    /// Counters describing the loop's current state.
-    ///
-    /// # Examples
-    ///
-    /// See [`LoopStats`].
-    pub fn stats(&self) -> LoopStats {
-        let inner = &*self.inner;
-        let timers = inner.timers.borrow();
-        LoopStats {
-            iterations: inner.iterations.get(),
-            callbacks_queued: inner.callbacks.borrow().len(),
-            timeouts_pending: timers.len(),
-            timer_heap_entries: timers.heap_entries(),
-            handlers: inner.handlers.borrow().len(),
-            tasks: inner.tasks.borrow().len(),
-            remote_wakeups: inner.shared.wakeups(),
-            poller_modifications: inner.poller_modifications.get(),
-        }
-    }
-}
-
-impl fmt::Debug for IoLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IoLoop")
-            .field("running", &self.inner.running.get())
-            .field("closed", &self.inner.closed.get())
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
     }
 }
 

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use super::spawn::{TaskError, TaskPanic};
 use crate::error::LoopError;
-use crate::remote::Shared;
-use crate::task::{TaskError, TaskPanic};
-use crate::IoLoop;
+use crate::reactor::cross_thread::CrossThread;
+use crate::reactor::ioloop::IoLoop;
 
 /// Why [`IoLoop::run_sync`] returned without the future's output.
 ///
@@ -90,7 +90,7 @@ impl From<RunSyncError> for std::io::Error {
 /// on the loop thread, so no poller wakeup is needed. Disarmed before `run_sync` cancels
 /// the task itself, which must not leave a stop request behind.
 struct StopLoop {
-    shared: Arc<Shared>,
+    shared: Arc<CrossThread<IoLoop>>,
     armed: AtomicBool,
 }
 

@@ -28,9 +28,6 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::failure::Callback;
-use crate::IoLoop;
-
 /// Stale heap entries tolerated before compaction is considered (Tornado uses 512).
 pub(crate) const COMPACT_MIN: usize = 512;
 
@@ -84,6 +81,17 @@ pub trait Deadline {
     fn resolve(self, now: Instant) -> Instant;
 }
 
+impl Timeout {
+    /// The handle of a timeout that was never added (its loop was closed): removing it
+    /// does nothing.
+    pub(crate) fn never_added() -> Timeout {
+        Timeout {
+            slot: u32::MAX,
+            seq: u64::MAX,
+        }
+    }
+}
+
 impl Deadline for Instant {
     fn resolve(self, _now: Instant) -> Instant {
         self
@@ -133,25 +141,26 @@ impl PartialOrd for HeapEntry {
 }
 
 #[derive(Debug)]
-struct TimerSlot {
+struct TimerSlot<T> {
     seq: u64,
-    callback: Callback,
+    callback: T,
 }
 
-/// The loop's pending timeouts. Not thread-safe; owned by the loop.
+/// The loop's pending timeouts, each holding a `T` (the loop's callback). Not
+/// thread-safe; owned by the loop.
 #[derive(Debug)]
-pub(crate) struct TimerHeap {
+pub(crate) struct TimerHeap<T> {
     epoch: Instant,
     heap: BinaryHeap<HeapEntry>,
-    slots: Slab<TimerSlot>,
+    slots: Slab<TimerSlot<T>>,
     /// Entries popped by [`TimerHeap::collect_due`] and not yet passed to
     /// [`TimerHeap::take_due`].
     in_flight: usize,
     next_seq: u64,
 }
 
-impl TimerHeap {
-    pub(crate) fn new(epoch: Instant) -> TimerHeap {
+impl<T> TimerHeap<T> {
+    pub(crate) fn new(epoch: Instant) -> TimerHeap<T> {
         TimerHeap {
             epoch,
             heap: BinaryHeap::new(),
@@ -170,7 +179,7 @@ impl TimerHeap {
     }
 
     /// Adds a timeout firing at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Timeout {
+    pub(crate) fn insert(&mut self, deadline: Instant, callback: T) -> Timeout {
         let seq = self.next_seq;
         self.next_seq += 1;
         let slot = self.slots.insert(TimerSlot { seq, callback });
@@ -183,7 +192,7 @@ impl TimerHeap {
         Timeout { slot, seq }
     }
 
-    fn take_slot(&mut self, timeout: Timeout) -> Option<Callback> {
+    fn take_slot(&mut self, timeout: Timeout) -> Option<T> {
         let slot = timeout.slot as usize;
         match self.slots.get(slot) {
             Some(s) if s.seq == timeout.seq => Some(self.slots.remove(slot).callback),
@@ -200,7 +209,7 @@ impl TimerHeap {
 
     /// Cancels a pending timeout and returns its closure, or `None` if it already fired or
     /// was removed. The caller drops the closure after releasing its borrow of the heap.
-    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<Callback> {
+    pub(crate) fn remove(&mut self, timeout: Timeout) -> Option<T> {
         let callback = self.take_slot(timeout)?;
         self.maybe_compact();
         Some(callback)
@@ -208,7 +217,7 @@ impl TimerHeap {
 
     /// Takes the closure of an entry from the due batch, `None` if it was cancelled (or
     /// was already stale when collected).
-    pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<Callback> {
+    pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<T> {
         self.in_flight -= 1;
         self.take_slot(timeout)
     }
@@ -309,116 +318,18 @@ impl TimerHeap {
     }
 
     /// Removes every timeout; the caller drops the returned closures.
-    pub(crate) fn take_all(&mut self) -> Vec<Callback> {
+    pub(crate) fn take_all(&mut self) -> Vec<T> {
         self.heap.clear();
         self.in_flight = 0;
         self.slots.drain().map(|s| s.callback).collect()
     }
 }
 
-impl IoLoop {
-    /// Runs `callback` once the loop's clock reaches `deadline`: an [`Instant`], or a
-    /// [`Duration`] from [`IoLoop::time`].
-    ///
-    /// Never early: the timeout runs on the first iteration whose time is `>= deadline`.
-    /// Timeouts with equal deadlines run in the order they were added. A timeout added by
-    /// a callback or timeout runs no earlier than the next iteration, even if already due.
-    /// Loop thread only; on a closed loop the callback is dropped. A panic in `callback`
-    /// is reported with this call's `file:line`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let ioloop = ioloop::IoLoop::new()?;
-    /// ioloop.add_timeout(Duration::from_millis(5), |ioloop| ioloop.stop());
-    /// let deadline = ioloop.time() + Duration::from_secs(3600);
-    /// let later = ioloop.add_timeout(deadline, |_| unreachable!());
-    /// ioloop.start()?;
-    /// ioloop.remove_timeout(later);
-    /// # Ok::<(), ioloop::LoopError>(())
-    /// ```
-    #[track_caller]
-    pub fn add_timeout<F>(&self, deadline: impl Deadline, callback: F) -> Timeout
-    where
-        F: FnOnce(&IoLoop) + 'static,
-    {
-        let callback = Callback::new(Box::new(callback));
-        let inner = &*self.inner;
-        if inner.closed.get() {
-            log::debug!(target: "ioloop", "timeout added to a closed IoLoop was dropped");
-            return Timeout {
-                slot: u32::MAX,
-                seq: u64::MAX,
-            };
-        }
-        let deadline = deadline.resolve(inner.clock.now());
-        inner.timers.borrow_mut().insert(deadline, callback)
-    }
-
-    /// Runs `callback` after `delay` (asyncio's name for
-    /// [`add_timeout`](IoLoop::add_timeout) with a [`Duration`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ioloop = ioloop::IoLoop::new()?;
-    /// ioloop.call_later(std::time::Duration::ZERO, |ioloop| ioloop.stop());
-    /// ioloop.start()?;
-    /// # Ok::<(), ioloop::LoopError>(())
-    /// ```
-    #[track_caller]
-    pub fn call_later<F>(&self, delay: Duration, callback: F) -> Timeout
-    where
-        F: FnOnce(&IoLoop) + 'static,
-    {
-        self.add_timeout(delay, callback)
-    }
-
-    /// Runs `callback` at `when` (asyncio's name for
-    /// [`add_timeout`](IoLoop::add_timeout) with an [`Instant`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ioloop = ioloop::IoLoop::new()?;
-    /// ioloop.call_at(ioloop.time(), |ioloop| ioloop.stop());
-    /// ioloop.start()?;
-    /// # Ok::<(), ioloop::LoopError>(())
-    /// ```
-    #[track_caller]
-    pub fn call_at<F>(&self, when: Instant, callback: F) -> Timeout
-    where
-        F: FnOnce(&IoLoop) + 'static,
-    {
-        self.add_timeout(when, callback)
-    }
-
-    /// Cancels a pending timeout and drops its closure at once. Returns whether it was
-    /// pending; a timeout that already fired, was already removed or is unknown is left
-    /// alone. A timeout removed by a callback or an earlier timeout of the same iteration
-    /// does not run. Loop thread only.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let ioloop = ioloop::IoLoop::new()?;
-    /// let t = ioloop.call_later(Duration::from_secs(1), |_| unreachable!());
-    /// assert!(ioloop.remove_timeout(t));
-    /// assert_eq!(ioloop.stats().timeouts_pending, 0);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn remove_timeout(&self, timeout: Timeout) -> bool {
-        let removed = self.inner.timers.borrow_mut().remove(timeout);
-        // Dropped after the borrow ends: the closure's destructor may use the loop.
-        removed.is_some()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Callback = crate::reactor::queue::Callback<()>;
 
     fn cb() -> Callback {
         Callback::new(Box::new(|_| {}))
@@ -431,13 +342,13 @@ mod tests {
 
     #[test]
     fn slots_are_32_bytes() {
-        assert_eq!(std::mem::size_of::<TimerSlot>(), 32);
+        assert_eq!(std::mem::size_of::<TimerSlot<Callback>>(), 32);
     }
 
     #[test]
     fn equal_deadlines_collect_in_insertion_order() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new(t0);
+        let mut heap = TimerHeap::<Callback>::new(t0);
         let d = t0 + Duration::from_secs(1);
         let ids: Vec<_> = (0..100).map(|_| heap.insert(d, cb())).collect();
         let mut due = Vec::new();
@@ -446,9 +357,9 @@ mod tests {
     }
 
     /// Deadlines in pseudo-random order with many ties, some cancelled.
-    fn scrambled_heap(n: u64) -> (TimerHeap, Vec<(u64, Timeout)>, Instant) {
+    fn scrambled_heap(n: u64) -> (TimerHeap<Callback>, Vec<(u64, Timeout)>, Instant) {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new(t0);
+        let mut heap = TimerHeap::<Callback>::new(t0);
         let mut live = Vec::new();
         for i in 0..n {
             let ms = (i * 7919) % 1000;
@@ -465,7 +376,7 @@ mod tests {
     }
 
     /// Collects what is due at `t0 + ms` and returns the live timeouts, in order.
-    fn fire_until(heap: &mut TimerHeap, t0: Instant, ms: u64) -> Vec<Timeout> {
+    fn fire_until(heap: &mut TimerHeap<Callback>, t0: Instant, ms: u64) -> Vec<Timeout> {
         let mut due = Vec::new();
         heap.collect_due(t0 + Duration::from_millis(ms), &mut due);
         due.into_iter()
@@ -511,7 +422,7 @@ mod tests {
     #[test]
     fn cancelling_after_collection_keeps_the_stale_count_exact() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new(t0);
+        let mut heap = TimerHeap::<Callback>::new(t0);
         let a = heap.insert(t0, cb());
         let mut due = Vec::new();
         heap.collect_due(t0, &mut due);
@@ -525,7 +436,7 @@ mod tests {
     #[test]
     fn stale_entries_collected_with_a_batch_are_skipped_and_counted_out() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new(t0);
+        let mut heap = TimerHeap::<Callback>::new(t0);
         let cancelled = heap.insert(t0, cb());
         let live = heap.insert(t0, cb());
         heap.remove(cancelled);
@@ -542,7 +453,7 @@ mod tests {
     #[test]
     fn compaction_bounds_the_heap() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new(t0);
+        let mut heap = TimerHeap::<Callback>::new(t0);
         let far = t0 + Duration::from_secs(1_000_000);
         let keep = heap.insert(far, cb());
         for _ in 0..100_000 {

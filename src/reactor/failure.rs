@@ -17,34 +17,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::time::Duration;
 
-use crate::IoLoop;
-
-/// A queued closure and the source location that registered it.
-pub(crate) struct Callback {
-    pub(crate) f: Box<dyn FnOnce(&IoLoop)>,
-    pub(crate) site: &'static Location<'static>,
-}
-
-impl Callback {
-    /// Wraps `f`, recording the caller (through any chain of `#[track_caller]` functions).
-    #[track_caller]
-    pub(crate) fn new(f: Box<dyn FnOnce(&IoLoop)>) -> Callback {
-        Callback::with_site(f, Location::caller())
-    }
-
-    pub(crate) fn with_site(
-        f: Box<dyn FnOnce(&IoLoop)>,
-        site: &'static Location<'static>,
-    ) -> Callback {
-        Callback { f, site }
-    }
-}
-
-impl fmt::Debug for Callback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Callback({})", self.site)
-    }
-}
+use super::clock::Clock;
 
 /// What kind of user code panicked or blocked.
 ///
@@ -56,15 +29,15 @@ impl fmt::Debug for Callback {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CallbackKind {
-    /// A callback from [`IoLoop::add_callback`] or [`Remote::add_callback`](crate::Remote::add_callback).
+    /// A callback from [`IoLoop::add_callback`](crate::IoLoop::add_callback) or [`Remote::add_callback`](crate::Remote::add_callback).
     Callback,
-    /// A timeout from [`IoLoop::add_timeout`] and friends.
+    /// A timeout from [`IoLoop::add_timeout`](crate::IoLoop::add_timeout) and friends.
     Timeout,
-    /// An fd handler from [`IoLoop::add_handler`].
+    /// An fd handler from [`IoLoop::add_handler`](crate::IoLoop::add_handler).
     Handler,
     /// A [`PeriodicCallback`](crate::PeriodicCallback)'s callback.
     Periodic,
-    /// A poll of a task from [`IoLoop::spawn`] (panics reach the exception policy only
+    /// A poll of a task from [`IoLoop::spawn`](crate::IoLoop::spawn) (panics reach the exception policy only
     /// when nobody holds the task's [`Task`](crate::Task) handle).
     Task,
 }
@@ -97,8 +70,8 @@ pub enum ExceptionPolicy {
     /// Tornado's behaviour.
     #[default]
     LogAndContinue,
-    /// Finish the current batch, then resume the panic from [`IoLoop::start`] or
-    /// [`IoLoop::run_once`]. Later panics in the same batch are logged.
+    /// Finish the current batch, then resume the panic from [`IoLoop::start`](crate::IoLoop::start) or
+    /// [`IoLoop::run_once`](crate::IoLoop::run_once). Later panics in the same batch are logged.
     Propagate,
 }
 
@@ -199,7 +172,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-type ExceptionHandler = Box<dyn FnMut(&PanicReport<'_>)>;
+pub(crate) type ExceptionHandler = Box<dyn FnMut(&PanicReport<'_>)>;
 
 /// The loop's failure settings and the panic waiting to be propagated.
 pub(crate) struct FailureHandling {
@@ -274,18 +247,19 @@ impl fmt::Debug for FailureHandling {
     }
 }
 
-impl IoLoop {
+impl FailureHandling {
     /// Runs user code `f` on behalf of a callback of `kind` registered at `site`: catches a
     /// panic and hands it to the exception policy, and logs the call if it took longer
     /// than the blocking threshold (measured on the loop's clock).
     pub(crate) fn run_guarded(
         &self,
+        clock: &dyn Clock,
         kind: CallbackKind,
         site: &'static Location<'static>,
         f: impl FnOnce(),
     ) {
-        if let Err(payload) = self.run_timed(kind, site, f) {
-            self.inner.failure.report(kind, site, payload);
+        if let Err(payload) = self.run_timed(clock, kind, site, f) {
+            self.report(kind, site, payload);
         }
     }
 
@@ -293,15 +267,15 @@ impl IoLoop {
     /// any) to the caller instead of reporting it.
     pub(crate) fn run_timed(
         &self,
+        clock: &dyn Clock,
         kind: CallbackKind,
         site: &'static Location<'static>,
         f: impl FnOnce(),
     ) -> std::thread::Result<()> {
-        let failure = &self.inner.failure;
-        let started = failure.blocking_threshold.map(|_| self.inner.clock.now());
+        let started = self.blocking_threshold.map(|_| clock.now());
         let result = panic::catch_unwind(AssertUnwindSafe(f));
-        if let (Some(threshold), Some(started)) = (failure.blocking_threshold, started) {
-            let took = self.inner.clock.now().saturating_duration_since(started);
+        if let (Some(threshold), Some(started)) = (self.blocking_threshold, started) {
+            let took = clock.now().saturating_duration_since(started);
             if took > threshold {
                 log::warn!(
                     target: "ioloop",
@@ -312,38 +286,9 @@ impl IoLoop {
         result
     }
 
-    /// Replaces the exception handler: the function that receives panics caught in
-    /// callbacks, timeouts, handlers and periodic callbacks under
-    /// [`ExceptionPolicy::LogAndContinue`]. The default handler logs the report at
-    /// `error` level (target `ioloop`).
-    ///
-    /// Runs on the loop thread, after the panicking callback unwound and before the next
-    /// callback of the batch. A panic inside the handler itself is logged and ignored.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::cell::Cell;
-    /// use std::rc::Rc;
-    ///
-    /// let ioloop = ioloop::IoLoop::new()?;
-    /// let panics = Rc::new(Cell::new(0));
-    /// let p = panics.clone();
-    /// ioloop.set_exception_handler(move |_report| p.set(p.get() + 1));
-    /// ioloop.add_callback(|_| panic!("first"));
-    /// ioloop.add_callback(|_| panic!("second"));
-    /// ioloop.run_once(std::time::Duration::ZERO)?;
-    /// assert_eq!(panics.get(), 2);
-    /// # Ok::<(), ioloop::LoopError>(())
-    /// ```
-    pub fn set_exception_handler<F>(&self, handler: F)
-    where
-        F: FnMut(&PanicReport<'_>) + 'static,
-    {
-        let failure = &self.inner.failure;
-        failure
-            .handler_version
-            .set(failure.handler_version.get() + 1);
-        *failure.handler.borrow_mut() = Some(Box::new(handler));
+    /// Replaces the exception handler (see [`IoLoop::set_exception_handler`](crate::IoLoop::set_exception_handler)).
+    pub(crate) fn set_handler(&self, handler: ExceptionHandler) {
+        self.handler_version.set(self.handler_version.get() + 1);
+        *self.handler.borrow_mut() = Some(handler);
     }
 }

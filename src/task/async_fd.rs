@@ -19,9 +19,11 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use crate::handlers::{HandlerId, Interest, IoEvent, RegisterError};
-use crate::ioloop::LoopInner;
-use crate::IoLoop;
+use crate::error::LoopError;
+use crate::reactor::event::IoEvent;
+use crate::reactor::interest::Interest;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::registration::{HandlerId, RegisterError};
 
 /// A source (socket, pipe, any pollable fd) registered with a loop, with futures that
 /// resolve when it is readable or writable.
@@ -109,7 +111,7 @@ impl<S> Watch<S> {
 }
 
 fn loop_gone() -> io::Error {
-    io::Error::other(crate::LoopError::Closed)
+    io::Error::other(LoopError::Closed)
 }
 
 impl<S: AsFd + 'static> AsyncFd<S> {

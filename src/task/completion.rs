@@ -148,12 +148,12 @@ impl<T, E> Settle<E> for Mutex<Cell<Result<T, E>>> {
     }
 }
 
-/// A cell for a task's output: the setter its future holds, the loop's type-erased
-/// [`Settle`] handle, and the receiver for the task's handle.
+/// A cell for a task's output: the setter its future holds, the [`Settle`] handle the loop
+/// keeps, and the receiver for the task's handle.
 #[allow(clippy::type_complexity)]
 pub(crate) fn task_channel<T: 'static, E: 'static>() -> (
     Setter<Result<T, E>>,
-    Arc<dyn Settle<E>>,
+    Arc<impl Settle<E> + 'static>,
     Receiver<Result<T, E>>,
 ) {
     let shared = new_cell();
@@ -332,7 +332,7 @@ impl<T> fmt::Debug for Completion<T> {
 /// let (done, result) = ioloop::completion::<u8>();
 /// drop(done);
 /// let ioloop = ioloop::IoLoop::new()?;
-/// assert_eq!(ioloop.run_sync(result)?, Err(ioloop::Abandoned));
+/// assert_eq!(ioloop.run_sync(result)?, Err(ioloop::task::Abandoned));
 /// # Ok::<(), ioloop::RunSyncError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,9 @@ use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
 use std::panic::Location;
 
-use crate::handlers::{HandlerId, Interest};
-use crate::IoLoop;
+use super::interest::Interest;
+use super::ioloop::IoLoop;
+use super::registration::HandlerId;
 
 /// A signal handler added with [`IoLoop::add_signal_handler`]; pass it to
 /// [`IoLoop::remove_signal_handler`].

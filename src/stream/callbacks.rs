@@ -1,8 +1,8 @@
 //! The callback half of [`IoStream`]: each read and write with a callback that runs on a
 //! later iteration (Tornado 4's callback API), and the close callback.
 
-use crate::stream::{Delivery, IoStream, ReadKind};
-use crate::stream_types::StreamError;
+use super::error::StreamError;
+use super::iostream::{Delivery, IoStream, ReadKind};
 
 impl IoStream {
     /// Reads until `delimiter` and calls `callback` with the bytes up to and including

@@ -4,11 +4,12 @@
 //! the socket reads into, and a write buffer holding what the socket did not take yet.
 //! One read may be pending at a time; it is satisfied from the buffer as soon as possible.
 //! Results go to callbacks through [`IoLoop::add_callback`] (never inline, even when the
-//! buffer already holds the answer; see `stream_callbacks.rs`) or to the task awaiting the
-//! read (see `stream_async.rs`). The poller's interest follows what the stream needs: READ
-//! while a read waits for data or the stream is idle with an empty buffer (so a read that
-//! follows a read costs no `epoll_ctl`, and a peer leaving is noticed), WRITE while bytes
-//! wait to be sent, and `update_handler` is called only when that changes.
+//! buffer already holds the answer; see `callbacks.rs`) or to the task awaiting the read
+//! (see `async_api.rs`); the write path is in `write.rs`. The poller's interest follows
+//! what the stream needs: READ while a read waits for data or the stream is idle with an
+//! empty buffer (so a read that follows a read costs no `epoll_ctl`, and a peer leaving
+//! is noticed), WRITE while bytes wait to be sent, and `update_handler` is called only
+//! when that changes.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -18,15 +19,18 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::handlers::{HandlerId, Interest, IoEvent, RegisterError};
-use crate::ioloop::LoopInner;
-use crate::stream_buffer::{ReadBuffer, WriteBuffer};
-use crate::stream_types::{StreamError, StreamOptions, StreamSocket};
-use crate::IoLoop;
+use super::buffer::{ReadBuffer, WriteBuffer};
+use super::error::StreamError;
+use super::options::StreamOptions;
+use super::socket::StreamSocket;
+use crate::reactor::event::IoEvent;
+use crate::reactor::interest::Interest;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::registration::{HandlerId, RegisterError};
 
 type ReadCallback = Box<dyn FnOnce(&IoStream, Result<Vec<u8>, StreamError>)>;
 type ReadIntoCallback = Box<dyn FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>)>;
-type WriteCallback = Box<dyn FnOnce(&IoStream, Result<(), StreamError>)>;
+pub(crate) type WriteCallback = Box<dyn FnOnce(&IoStream, Result<(), StreamError>)>;
 type CloseCallback = Box<dyn FnOnce(&IoStream)>;
 
 /// A buffered non-blocking stream over a TCP stream, Unix stream or pipe, in the style of
@@ -212,7 +216,8 @@ impl StreamState {
     }
 }
 
-fn is_reset(e: &io::Error) -> bool {
+/// Whether `e` means the peer went away (logged quietly, unlike other I/O errors).
+pub(crate) fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionReset
@@ -347,7 +352,7 @@ impl IoStream {
         self.update_interest();
     }
 
-    fn socket(&self) -> Option<Rc<StreamSocket>> {
+    pub(super) fn socket(&self) -> Option<Rc<StreamSocket>> {
         self.core.state.borrow().socket.clone()
     }
 
@@ -465,7 +470,7 @@ impl IoStream {
     }
 
     /// Runs `f` on a later iteration; the close callback waits until it has run.
-    fn deliver(&self, f: impl FnOnce(&IoStream) + 'static) {
+    pub(super) fn deliver(&self, f: impl FnOnce(&IoStream) + 'static) {
         let Some(ioloop) = self.ioloop() else { return };
         self.core.state.borrow_mut().deliveries_in_flight += 1;
         let stream = self.clone();
@@ -491,66 +496,6 @@ impl IoStream {
             let stream = self.clone();
             ioloop.add_callback(move |_| callback(&stream));
         }
-    }
-
-    /// Sends as much of the write buffer as the socket takes, then completes the writes
-    /// that are done.
-    pub(crate) fn flush(&self) {
-        let Some(socket) = self.socket() else { return };
-        let mut failure = None;
-        {
-            let mut state = self.core.state.borrow_mut();
-            while !state.write_buffer.is_empty() {
-                match socket.write(state.write_buffer.pending()) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        state.write_buffer.advance(n);
-                        state.write_buffer.total_written += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some(e) = failure {
-            if !is_reset(&e) {
-                log::warn!(target: "ioloop", "write error on stream: {e}");
-            }
-            self.close_with(Some(e));
-            return;
-        }
-        self.complete_writes();
-    }
-
-    /// Completes the write callbacks and wakes the write futures whose bytes are all
-    /// handed to the kernel (or that can never be, the stream being closed).
-    pub(crate) fn complete_writes(&self) {
-        let (done, wakers) = {
-            let mut state = self.core.state.borrow_mut();
-            let written = state.write_buffer.total_written;
-            let mut done = Vec::new();
-            while let Some((target, _)) = state.write_callbacks.front() {
-                if *target > written && !state.closed {
-                    break;
-                }
-                let (target, callback) = state.write_callbacks.pop_front().expect("peeked");
-                let result = if target <= written {
-                    Ok(())
-                } else {
-                    Err(state.closed_error())
-                };
-                done.push((callback, result));
-            }
-            (done, std::mem::take(&mut state.write_wakers))
-        };
-        for (callback, result) in done {
-            self.deliver(move |stream| callback(stream, result));
-        }
-        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Changes the poller's interest if the stream now needs something else.
@@ -622,62 +567,6 @@ impl IoStream {
         self.settle_read();
         self.update_interest();
         Some(ticket)
-    }
-
-    /// Queues `data` (trying the socket at once) and returns the total byte count this
-    /// write completes at; used by both write flavours.
-    pub(crate) fn queue_write(&self, data: &[u8]) -> Result<u64, StreamError> {
-        let socket = {
-            let mut state = self.core.state.borrow_mut();
-            if state.closed {
-                return Err(state.closed_error());
-            }
-            if let Some(max) = state.options.max_write_buffer_size {
-                if state.write_buffer.len() + data.len() > max {
-                    return Err(StreamError::BufferFull);
-                }
-            }
-            state.write_buffer.total_queued += data.len() as u64;
-            if !state.write_buffer.is_empty() {
-                state.write_buffer.push(data);
-                return Ok(state.write_buffer.total_queued);
-            }
-            state.socket.clone()
-        };
-        // Nothing queued before: hand the bytes to the socket directly, buffer the rest.
-        let mut sent = 0;
-        let mut failure = None;
-        if let Some(socket) = socket {
-            while sent < data.len() {
-                match socket.write(&data[sent..]) {
-                    Ok(0) => break,
-                    Ok(n) => sent += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        let target = {
-            let mut state = self.core.state.borrow_mut();
-            state.write_buffer.total_written += sent as u64;
-            state.write_buffer.push(&data[sent..]);
-            state.write_buffer.total_queued
-        };
-        if let Some(e) = failure {
-            if !is_reset(&e) {
-                log::warn!(target: "ioloop", "write error on stream: {e}");
-            }
-            self.close_with(Some(e));
-        } else if sent < data.len() {
-            // Bytes were left over: the stream now waits for writability. (When the socket
-            // took everything, the buffer is as empty as before and the interest holds.)
-            self.update_interest();
-        }
-        Ok(target)
     }
 
     /// Closes the stream: pending writes fail, a pending read completes if the buffer

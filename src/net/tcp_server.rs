@@ -1,5 +1,5 @@
-//! [`TcpServer`], [`bind_sockets`] and [`bind_unix_socket`]: accepting TCP (and Unix
-//! domain) connections as [`IoStream`]s (Tornado's `TCPServer` and `netutil`).
+//! [`TcpServer`]: accepting TCP (and Unix domain) connections as [`IoStream`]s
+//! (Tornado's `TCPServer`).
 //!
 //! Each listening socket is an fd handler that accepts up to [`ACCEPTS_PER_EVENT`]
 //! connections per readiness event (so one busy listener cannot starve the loop) with
@@ -12,150 +12,26 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+use rustix::net::SocketFlags;
 
-use crate::handlers::{HandlerId, Interest};
-use crate::ioloop::LoopInner;
-use crate::stream::IoStream;
-use crate::stream_types::{StreamOptions, StreamSocket};
-use crate::IoLoop;
+use super::bind::{bind_one, bind_sockets};
+use crate::error::LoopError;
+use crate::reactor::interest::Interest;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::registration::HandlerId;
+use crate::stream::{IoStream, StreamOptions, StreamSocket};
 
 /// The most connections accepted per readiness event of a listener (Tornado's 128).
 pub const ACCEPTS_PER_EVENT: usize = 128;
 
 /// How long a listener stops accepting after the process ran out of file descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The listen backlog of [`bind_sockets`].
-const BACKLOG: i32 = 128;
-
-/// Binds listening TCP sockets on `port` for `address` (a host name or IP; `None`: every
-/// interface, IPv6 and IPv4), non-blocking, with `SO_REUSEADDR`, `IPV6_V6ONLY` on IPv6
-/// sockets, and `SO_REUSEPORT` when `reuse_port` is set (one loop per thread sharing a
-/// port). With port 0 the port the OS picks for the first socket is reused for the
-/// others, so all of them share one port. Addresses of a family the host lacks are
-/// skipped.
-///
-/// Name resolution here blocks: call it at start-up, not from a running loop.
-///
-/// # Errors
-///
-/// Resolution failed, or no address could be bound (the last error is returned).
-///
-/// # Examples
-///
-/// ```
-/// let listeners = ioloop::bind_sockets(0, Some("127.0.0.1"), false)?;
-/// assert_eq!(listeners.len(), 1);
-/// assert_ne!(listeners[0].local_addr()?.port(), 0);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn bind_sockets(
-    port: u16,
-    address: Option<&str>,
-    reuse_port: bool,
-) -> io::Result<Vec<TcpListener>> {
-    let mut addrs: Vec<SocketAddr> = match address {
-        None => vec![
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        ],
-        Some(host) => (host, port).to_socket_addrs()?.collect(),
-    };
-    addrs.dedup();
-    let mut listeners = Vec::new();
-    let mut last_error = None;
-    let mut chosen_port = port;
-    for mut addr in addrs {
-        if chosen_port != 0 {
-            addr.set_port(chosen_port);
-        }
-        match bind_one(addr, reuse_port) {
-            Ok(listener) => {
-                chosen_port = listener.local_addr()?.port();
-                listeners.push(listener);
-            }
-            // No IPv6 (or IPv4) on this host: skip that family.
-            Err(e)
-                if matches!(
-                    rustix::io::Errno::from_io_error(&e),
-                    Some(rustix::io::Errno::AFNOSUPPORT | rustix::io::Errno::ADDRNOTAVAIL)
-                ) =>
-            {
-                last_error = Some(e)
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if listeners.is_empty() {
-        return Err(last_error.unwrap_or_else(|| io::Error::other("no address to bind")));
-    }
-    Ok(listeners)
-}
-
-/// Binds a listening Unix domain socket at `path`, non-blocking. A stale socket file left
-/// at `path` (by a server that did not clean up) is removed first; any other kind of file
-/// there is an error, never deleted.
-///
-/// # Errors
-///
-/// `AlreadyExists` if `path` is a file that is not a socket; the OS error if binding fails.
-///
-/// # Examples
-///
-/// ```
-/// let path = std::env::temp_dir().join(format!("ioloop-bind-{}.sock", std::process::id()));
-/// let first = ioloop::bind_unix_socket(&path)?;
-/// drop(first); // leaves the socket file behind
-/// let second = ioloop::bind_unix_socket(&path)?; // the stale file is replaced
-/// # drop(second);
-/// # std::fs::remove_file(&path)?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn bind_unix_socket(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-    let path = path.as_ref();
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            ))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let listener = UnixListener::bind(path)?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
-}
-
-fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::INET,
-        SocketAddr::V6(_) => AddressFamily::INET6,
-    };
-    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
-    let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
-    sockopt::set_socket_reuseaddr(&socket, true)?;
-    if reuse_port {
-        sockopt::set_socket_reuseport(&socket, true)?;
-    }
-    if addr.is_ipv6() {
-        sockopt::set_ipv6_v6only(&socket, true)?;
-    }
-    rustix::net::bind(&socket, &addr)?;
-    rustix::net::listen(&socket, BACKLOG)?;
-    Ok(TcpListener::from(socket))
-}
 
 type ConnectionHandler = Rc<dyn Fn(&IoLoop, IoStream, SocketAddr)>;
 
@@ -367,7 +243,7 @@ impl TcpServer {
         Ok(addrs)
     }
 
-    /// Starts accepting on a listening Unix domain socket (from [`bind_unix_socket`]).
+    /// Starts accepting on a listening Unix domain socket (from [`bind_unix_socket`](crate::bind_unix_socket)).
     /// Unix peers have no IP address: the handler is given `0.0.0.0:0` as the peer.
     ///
     /// # Errors
@@ -416,7 +292,7 @@ impl TcpServer {
             .ioloop
             .upgrade()
             .map(|inner| IoLoop { inner })
-            .ok_or_else(|| io::Error::other(crate::LoopError::Closed))
+            .ok_or_else(|| io::Error::other(LoopError::Closed))
     }
 
     /// The TCP addresses the server listens on.

@@ -1,6 +1,5 @@
-//! Time futures on the loop's own timer heap and clock: [`sleep`], [`sleep_until`],
-//! [`timeout`] and [`yield_now`] (Tornado's `gen.sleep`, `gen.with_timeout` and
-//! `gen.moment`).
+//! [`sleep`] and [`sleep_until`]: futures on the loop's own timer heap and clock
+//! (Tornado's `gen.sleep`).
 //!
 //! They find their loop with [`IoLoop::current`] when first polled, so inside a task they
 //! need no handle, and a loop built on a [`ManualClock`](crate::ManualClock) drives them
@@ -14,9 +13,8 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::ioloop::LoopInner;
-use crate::timers::{Deadline, Timeout};
-use crate::IoLoop;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::timer_heap::{Deadline, Timeout};
 
 /// A future that completes on the loop iteration whose timers include its deadline.
 ///
@@ -192,103 +190,5 @@ impl fmt::Debug for Sleep {
             SleepState::Done => s.field("done", &true),
         };
         s.finish()
-    }
-}
-
-/// Runs `future` with a time limit: its output, or [`TimedOut`] if `duration` (on the
-/// loop's clock, counted from the first poll) passes first, in which case `future` is
-/// dropped.
-///
-/// Unlike Tornado's `with_timeout`, which leaves the wrapped future running, the future is
-/// owned here and dropping it is what cancels it (asyncio's `wait_for`). If the future
-/// and the deadline are ready in the same iteration, the future wins.
-///
-/// # Panics
-///
-/// When polled on a thread without a live [`IoLoop`].
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-///
-/// let ioloop = ioloop::IoLoop::new()?;
-/// let never = std::future::pending::<()>();
-/// let result = ioloop.run_sync(ioloop::timeout(Duration::from_millis(1), never))?;
-/// assert_eq!(result, Err(ioloop::TimedOut));
-/// # Ok::<(), ioloop::RunSyncError>(())
-/// ```
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, TimedOut> {
-    let mut future = std::pin::pin!(future);
-    let mut deadline = sleep(duration);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(Ok(output));
-        }
-        Pin::new(&mut deadline).poll(cx).map(|()| Err(TimedOut))
-    })
-    .await
-}
-
-/// The time limit of a [`timeout`] or
-/// [`run_sync_timeout`](IoLoop::run_sync_timeout) passed first.
-///
-/// # Examples
-///
-/// See [`timeout`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedOut;
-
-impl fmt::Display for TimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the operation timed out")
-    }
-}
-
-impl std::error::Error for TimedOut {}
-
-/// Gives the loop exactly one iteration, then completes (Tornado's `gen.moment`).
-///
-/// The first poll wakes the task and returns `Pending`: the task is queued for the next
-/// iteration, after a zero-timeout poll for I/O, so a long computation can let timers
-/// and handlers run between its steps.
-///
-/// # Examples
-///
-/// ```
-/// let ioloop = ioloop::IoLoop::new()?;
-/// let task = ioloop.spawn(async {
-///     let before = ioloop::IoLoop::current().unwrap().stats().iterations;
-///     ioloop::yield_now().await;
-///     ioloop::IoLoop::current().unwrap().stats().iterations - before
-/// });
-/// assert_eq!(ioloop.run_sync(task)?.unwrap(), 1);
-/// # Ok::<(), ioloop::RunSyncError>(())
-/// ```
-pub fn yield_now() -> YieldNow {
-    YieldNow { yielded: false }
-}
-
-/// The future of [`yield_now`].
-///
-/// # Examples
-///
-/// See [`yield_now`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct YieldNow {
-    yielded: bool,
-}
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        self.yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }

@@ -1,15 +1,9 @@
 //! Tasks: futures run by the loop ([`IoLoop::spawn`], [`IoLoop::add_future`]) and the
 //! [`Task`] handle through which their output comes back.
 //!
-//! A task is polled from the loop's callback queue. Its waker is `Send + Sync` and
-//! deduplicated by a per-task `scheduled` flag: the first wake after a poll queues one
-//! "poll this task" entry, later wakes do nothing until the task has been polled. A wake on
-//! the loop's own thread (from a callback, a timer, a handler or another task) goes straight
-//! into the local queue; a wake from another thread goes through the same coalesced queue
-//! as [`Remote::add_callback`](crate::Remote::add_callback), so ten wakes before the next
-//! poll cost one poller wakeup. Entries queued during an iteration run on the next one, so
-//! no task is polled twice in one iteration and a task that wakes itself forever cannot
-//! starve timers or I/O.
+//! The loop keeps spawned futures in its task registry and polls them from its run queue
+//! (see `reactor/task_registry.rs` and `reactor/wakers.rs` for how a wake becomes one
+//! poll). This file wires each future's output, panic or cancellation to its [`Task`].
 
 use std::any::Any;
 use std::fmt;
@@ -17,210 +11,15 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use slab::Slab;
-
-use crate::completion::{self, Receiver, SenderDropped, Settle};
-use crate::failure::{panic_message, Callback, CallbackKind};
-use crate::ioloop::Queued;
-use crate::remote::{Posted, Shared};
-use crate::IoLoop;
-
-/// A task's slot index and the generation that tells it apart from earlier tasks in the
-/// same slot, so a stale wake never polls a newer task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskKey {
-    index: u32,
-    generation: u32,
-}
-
-/// The part of a task that wakers share: `Send + Sync` whatever the future is.
-pub(crate) struct TaskHeader {
-    shared: Arc<Shared>,
-    key: TaskKey,
-    /// Set by a wake, cleared just before a poll: while set, the task is queued once.
-    scheduled: AtomicBool,
-    site: &'static Location<'static>,
-}
-
-impl TaskHeader {
-    /// The header of a task that never ran (spawned on a closed loop).
-    fn detached(shared: &Arc<Shared>, site: &'static Location<'static>) -> Arc<TaskHeader> {
-        Arc::new(TaskHeader {
-            shared: shared.clone(),
-            key: TaskKey {
-                index: u32::MAX,
-                generation: 0,
-            },
-            scheduled: AtomicBool::new(true),
-            site,
-        })
-    }
-}
-
-impl Wake for TaskHeader {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.scheduled.swap(true, Ordering::AcqRel) {
-            schedule(&self.shared, self.key);
-        }
-    }
-}
-
-/// The loop owning `shared`, if it is this thread's current loop: then its local state
-/// may be used directly.
-fn current_owner(shared: &Arc<Shared>) -> Option<IoLoop> {
-    IoLoop::current().filter(|ioloop| Arc::ptr_eq(&ioloop.inner.shared, shared))
-}
-
-/// Queues a poll of task `key` on the loop owning `shared`: locally when that loop is this
-/// thread's current loop, else through the cross-thread queue.
-fn schedule(shared: &Arc<Shared>, key: TaskKey) {
-    if let Some(ioloop) = current_owner(shared) {
-        if ioloop.try_queue_local(Queued::Task(key)) {
-            return;
-        }
-    }
-    // Closed: the task was dropped with the loop, nothing is left to poll.
-    let _ = shared.post(Posted::Task(key));
-}
-
-type TaskBody = Pin<Box<dyn Future<Output = ()>>>;
-
-struct TaskSlot {
-    generation: u32,
-    /// `None` while the task is being polled.
-    body: Option<(TaskBody, Waker)>,
-    header: Arc<TaskHeader>,
-    /// Delivers a panic, or the cancellation when the slot is dropped, to the [`Task`]
-    /// handle.
-    outcome: Arc<dyn Settle<TaskError>>,
-    /// Cancelled while being polled: dropped when the poll returns.
-    cancel_requested: bool,
-}
-
-impl Drop for TaskSlot {
-    fn drop(&mut self) {
-        // Finished tasks already hold their output or panic; anything else was cancelled.
-        self.outcome.abandon();
-    }
-}
-
-/// The loop's live tasks.
-#[derive(Default)]
-pub(crate) struct TaskRegistry {
-    slots: Slab<TaskSlot>,
-    last_generation: u32,
-}
-
-impl TaskRegistry {
-    fn insert(
-        &mut self,
-        shared: &Arc<Shared>,
-        body: TaskBody,
-        outcome: Arc<dyn Settle<TaskError>>,
-        site: &'static Location<'static>,
-    ) -> Arc<TaskHeader> {
-        self.last_generation = self.last_generation.wrapping_add(1);
-        let entry = self.slots.vacant_entry();
-        let key = TaskKey {
-            index: u32::try_from(entry.key()).expect("fewer than 2^32 live tasks"),
-            generation: self.last_generation,
-        };
-        let header = Arc::new(TaskHeader {
-            shared: shared.clone(),
-            key,
-            scheduled: AtomicBool::new(true),
-            site,
-        });
-        let waker = Waker::from(header.clone());
-        entry.insert(TaskSlot {
-            generation: key.generation,
-            body: Some((body, waker)),
-            header: header.clone(),
-            outcome,
-            cancel_requested: false,
-        });
-        header
-    }
-
-    fn get_mut(&mut self, key: TaskKey) -> Option<&mut TaskSlot> {
-        self.slots
-            .get_mut(key.index as usize)
-            .filter(|slot| slot.generation == key.generation)
-    }
-
-    /// Takes the body out for a poll and clears the task's `scheduled` flag, so a wake
-    /// from now on queues it again.
-    fn begin_poll(
-        &mut self,
-        key: TaskKey,
-    ) -> Option<(TaskBody, Waker, &'static Location<'static>)> {
-        let slot = self.get_mut(key)?;
-        let (body, waker) = slot.body.take()?;
-        slot.header.scheduled.swap(false, Ordering::AcqRel);
-        Some((body, waker, slot.header.site))
-    }
-
-    /// Puts the body back after a poll, or removes the task if it finished or was
-    /// cancelled meanwhile; the caller drops what comes back.
-    fn end_poll(
-        &mut self,
-        key: TaskKey,
-        body: TaskBody,
-        waker: Waker,
-        finished: bool,
-    ) -> Option<(TaskSlot, TaskBody)> {
-        let slot = self
-            .get_mut(key)
-            .expect("a task is not removed while it is polled");
-        if finished || slot.cancel_requested {
-            return Some((self.slots.remove(key.index as usize), body));
-        }
-        slot.body = Some((body, waker));
-        None
-    }
-
-    /// Removes a task that is not being polled (the caller drops it), or marks one that is
-    /// for removal when its poll returns.
-    fn cancel(&mut self, key: TaskKey) -> Option<TaskSlot> {
-        let slot = self.get_mut(key)?;
-        if slot.body.is_none() {
-            slot.cancel_requested = true;
-            return None;
-        }
-        Some(self.slots.remove(key.index as usize))
-    }
-
-    fn outcome(&self, key: TaskKey) -> Option<Arc<dyn Settle<TaskError>>> {
-        self.slots
-            .get(key.index as usize)
-            .filter(|slot| slot.generation == key.generation)
-            .map(|slot| slot.outcome.clone())
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-}
-
-impl fmt::Debug for TaskRegistry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskRegistry")
-            .field("tasks", &self.slots.len())
-            .finish()
-    }
-}
+use super::completion::{self, Receiver, SenderDropped, Settle};
+use crate::reactor::failure::panic_message;
+use crate::reactor::ioloop::IoLoop;
+use crate::reactor::queue::{Callback, Posted, Queued, TaskKey};
+use crate::reactor::task_registry::{TaskBody, TaskHeader, TaskOutcome};
+use crate::reactor::wakers::current_owner;
 
 /// A handle to a task spawned with [`IoLoop::spawn`]: a future of its output.
 ///
@@ -243,7 +42,7 @@ impl fmt::Debug for TaskRegistry {
 /// ```
 pub struct Task<T> {
     receiver: Receiver<Result<T, TaskError>>,
-    header: Arc<TaskHeader>,
+    header: Arc<TaskHeader<IoLoop>>,
 }
 
 impl<T> Task<T> {
@@ -514,14 +313,18 @@ impl IoLoop {
         if inner.closed.get() {
             log::debug!(target: "ioloop", "task spawned on a closed IoLoop was dropped");
             drop(body);
-            outcome.abandon(); // the task reads as cancelled
+            Settle::abandon(&*outcome); // the task reads as cancelled
             let header = TaskHeader::detached(&inner.shared, site);
             return Task { receiver, header };
         }
-        let header = inner
-            .tasks
-            .borrow_mut()
-            .insert(&inner.shared, body, outcome, site);
+        let outcome: Arc<dyn TaskOutcome> = outcome;
+        let header =
+            inner
+                .tasks
+                .borrow_mut()
+                .insert(&inner.shared, body, outcome, site, |header| {
+                    Waker::from(header.clone())
+                });
         self.queue_local(Queued::Task(header.key));
         Task { receiver, header }
     }
@@ -562,41 +365,60 @@ impl IoLoop {
         drop(task);
     }
 
-    /// Polls the task `key` if it still exists (a queued entry may be stale).
-    pub(crate) fn poll_task(&self, key: TaskKey) {
-        let inner = &*self.inner;
-        let Some((mut body, waker, site)) = inner.tasks.borrow_mut().begin_poll(key) else {
-            return;
-        };
-        let mut cx = Context::from_waker(&waker);
-        // A panic ends the task too.
-        let mut finished = true;
-        let polled = self.run_timed(CallbackKind::Task, site, || {
-            finished = body.as_mut().poll(&mut cx).is_ready();
-        });
-        if let Err(payload) = polled {
-            let outcome = inner
-                .tasks
-                .borrow()
-                .outcome(key)
-                .expect("polled task exists");
-            let panic = TaskError::Panicked(TaskPanic::new(payload, site));
-            if let Err(TaskError::Panicked(panic)) = outcome.fail_with(panic) {
-                inner
-                    .failure
-                    .report(CallbackKind::Task, site, panic.into_payload());
-            }
-        }
-        let ended = inner
-            .tasks
-            .borrow_mut()
-            .end_poll(key, body, waker, finished);
-        drop(ended);
-    }
-
     /// Drops the task `key` now, or when its current poll returns.
     pub(crate) fn cancel_task(&self, key: TaskKey) {
         let cancelled = self.inner.tasks.borrow_mut().cancel(key);
         drop(cancelled);
+    }
+}
+
+/// Runs `future` as a task on this thread's current loop ([`IoLoop::current`]): the same
+/// as `IoLoop::current().unwrap().spawn(future)`, for code inside callbacks and tasks
+/// that holds no handle (tokio's `spawn_local`).
+///
+/// # Panics
+///
+/// When this thread has no live [`IoLoop`].
+///
+/// # Examples
+///
+/// ```
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let answer = ioloop.run_sync(async {
+///     let task = ioloop::spawn(async { 6 * 7 });
+///     task.await.unwrap()
+/// })?;
+/// assert_eq!(answer, 42);
+/// # Ok::<(), ioloop::RunSyncError>(())
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match IoLoop::current() {
+        Some(ioloop) => ioloop.spawn(future),
+        None => panic!("ioloop::spawn called on a thread without a live IoLoop"),
+    }
+}
+
+/// A task's output cell reports a panic as [`TaskError::Panicked`] to whoever awaits the
+/// [`Task`], and an unfinished task dropped by the loop as [`TaskError::Cancelled`].
+impl<S: Settle<TaskError> + ?Sized> TaskOutcome for S {
+    fn panicked(
+        &self,
+        payload: Box<dyn Any + Send>,
+        site: &'static Location<'static>,
+    ) -> Option<Box<dyn Any + Send>> {
+        match self.fail_with(TaskError::Panicked(TaskPanic::new(payload, site))) {
+            Ok(()) => None,
+            Err(TaskError::Panicked(panic)) => Some(panic.into_payload()),
+            Err(TaskError::Cancelled) => None,
+        }
+    }
+
+    fn abandon(&self) {
+        Settle::abandon(self);
     }
 }

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use crate::async_fd::AsyncFd;
-use crate::ioloop::LoopInner;
-use crate::stream::IoStream;
-use crate::stream_types::{StreamOptions, StreamSocket};
-use crate::IoLoop;
+use crate::error::LoopError;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::stream::{IoStream, StreamOptions, StreamSocket};
+use crate::task::{completion, AsyncFd};
+use crate::time::timeout;
 
 /// Why [`TcpClient::connect`] gave no stream.
 ///
@@ -178,7 +178,7 @@ impl TcpClient {
     ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
         let connect = self.connect(host, port);
         async move {
-            crate::timeout(limit, connect)
+            timeout(limit, connect)
                 .await
                 .unwrap_or(Err(ConnectError::TimedOut))
         }
@@ -253,7 +253,7 @@ async fn resolve(host: String, port: u16) -> Result<Vec<SocketAddr>, ConnectErro
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let (done, resolved) = crate::completion();
+    let (done, resolved) = completion();
     std::thread::Builder::new()
         .name("ioloop-resolver".into())
         .spawn(move || done.complete((host.as_str(), port).to_socket_addrs().map(Vec::from_iter)))
@@ -286,7 +286,7 @@ async fn connect_one(ioloop: &IoLoop, addr: SocketAddr) -> io::Result<TcpStream>
     rustix::net::sockopt::socket_error(pending.get_ref())??;
     let socket = pending
         .into_inner()
-        .ok_or_else(|| io::Error::other(crate::LoopError::Closed))?;
+        .ok_or_else(|| io::Error::other(LoopError::Closed))?;
     Ok(TcpStream::from(socket))
 }
 

@@ -1,0 +1,345 @@
+//! The fd handler registry: which sources the loop owns, what each is interested in, and
+//! the closure to call when it is ready.
+//!
+//! Registrations live in a [`Slab`]; the key given to the poller packs the slab index with
+//! a generation number, so an event collected for a registration that was removed (and
+//! whose slot was perhaps reused) earlier in the same batch is recognised and dropped.
+//! While a handler runs, its registration is taken out of its slot, so the handler can
+//! freely add, update and remove handlers, itself included, without any borrow held.
+//!
+//! The loop appears only as the type parameter `L` of [`Registration`] (always
+//! [`IoLoop`](crate::IoLoop)), so this file imports nothing from the loop.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
+
+use polling::Poller;
+use slab::Slab;
+
+use super::interest::{Interest, Readiness};
+
+/// Identifies a registered source of type `S`; returned by
+/// [`IoLoop::add_handler`](crate::IoLoop::add_handler) and passed to the handler in every
+/// [`IoEvent`](crate::IoEvent).
+///
+/// A stale id (its registration was removed) is harmless: updating it is an error,
+/// removing it returns `None`, and it never matches a newer registration that reused the
+/// slot.
+pub struct HandlerId<S> {
+    key: usize,
+    _source: PhantomData<fn() -> S>,
+}
+
+impl<S> HandlerId<S> {
+    pub(crate) fn new(key: usize) -> Self {
+        HandlerId {
+            key,
+            _source: PhantomData,
+        }
+    }
+
+    pub(crate) fn key(self) -> usize {
+        self.key
+    }
+}
+
+impl<S> Clone for HandlerId<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for HandlerId<S> {}
+impl<S> PartialEq for HandlerId<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl<S> Eq for HandlerId<S> {}
+impl<S> std::hash::Hash for HandlerId<S> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+impl<S> fmt::Debug for HandlerId<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (index, generation) = split_key(self.key);
+        write!(f, "HandlerId({index}v{generation})")
+    }
+}
+
+/// A source together with its handler, type-erased; `L` is the loop handed to the handler.
+pub(crate) trait Registration<L> {
+    fn dispatch(&mut self, ioloop: &L, key: usize, readiness: Readiness);
+    /// Drops the handler and returns the source, as `Box<S>`.
+    fn into_source(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// The error from [`IoLoop::add_handler`](crate::IoLoop::add_handler): the OS refused the registration (for example
+/// `EPERM` for a regular file, `EEXIST` for an fd already registered). The source is
+/// handed back, not dropped.
+///
+/// Converts into [`std::io::Error`] (dropping the source) so `?` works in functions
+/// returning `io::Result`.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::{Interest, IoLoop};
+///
+/// let ioloop = IoLoop::new()?;
+/// let file = std::fs::File::open("Cargo.toml")?;
+/// let err = ioloop.add_handler(file, Interest::READ, |_, _, _| {}).unwrap_err();
+/// assert_eq!(err.error().raw_os_error(), Some(1)); // EPERM: epoll cannot watch files
+/// let file = err.into_source(); // nothing was lost
+/// # drop(file);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct RegisterError<S> {
+    error: std::io::Error,
+    source: S,
+}
+
+impl<S> RegisterError<S> {
+    pub(crate) fn new(error: std::io::Error, source: S) -> Self {
+        RegisterError { error, source }
+    }
+
+    /// The OS error.
+    pub fn error(&self) -> &std::io::Error {
+        &self.error
+    }
+
+    /// Gives the source back.
+    pub fn into_source(self) -> S {
+        self.source
+    }
+
+    /// The error and the source.
+    pub(crate) fn into_parts(self) -> (std::io::Error, S) {
+        (self.error, self.source)
+    }
+}
+
+impl<S> fmt::Debug for RegisterError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Display for RegisterError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot register the source with the poller: {}",
+            self.error
+        )
+    }
+}
+
+impl<S> std::error::Error for RegisterError<S> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<S> From<RegisterError<S>> for std::io::Error {
+    fn from(e: RegisterError<S>) -> Self {
+        e.error
+    }
+}
+
+/// How a registration's slot index and generation pack into the poller key.
+const INDEX_BITS: u32 = usize::BITS / 2;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+/// Generations count in `1..GENERATION_LIMIT`; the all-ones key is polling's notify key.
+const GENERATION_LIMIT: usize = (1 << (usize::BITS - INDEX_BITS)) - 1;
+
+fn make_key(index: usize, generation: usize) -> usize {
+    generation << INDEX_BITS | index
+}
+
+fn split_key(key: usize) -> (usize, usize) {
+    (key & INDEX_MASK, key >> INDEX_BITS)
+}
+
+struct HandlerSlot<L> {
+    generation: usize,
+    fd: RawFd,
+    interest: Interest,
+    site: &'static Location<'static>,
+    /// `None` while the handler runs.
+    registration: Option<Box<dyn Registration<L>>>,
+}
+
+/// A registration taken out of the registry: the closure to run and its site.
+pub(crate) struct Dispatch<L> {
+    pub(crate) registration: Box<dyn Registration<L>>,
+    pub(crate) site: &'static Location<'static>,
+}
+
+/// A registration removed from the registry.
+pub(crate) struct Removed<L> {
+    pub(crate) fd: RawFd,
+    /// `None` when the handler was running: its source is dropped when it returns.
+    pub(crate) registration: Option<Box<dyn Registration<L>>>,
+}
+
+/// All fd registrations of one loop.
+pub(crate) struct HandlerRegistry<L> {
+    slots: Slab<HandlerSlot<L>>,
+    last_generation: usize,
+}
+
+impl<L> Default for HandlerRegistry<L> {
+    fn default() -> Self {
+        HandlerRegistry {
+            slots: Slab::new(),
+            last_generation: 0,
+        }
+    }
+}
+
+impl<L> HandlerRegistry<L> {
+    /// Reserves a key for a new registration of `fd` (the poller is told by the caller).
+    pub(crate) fn insert(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        site: &'static Location<'static>,
+        registration: Box<dyn Registration<L>>,
+    ) -> usize {
+        self.last_generation = self.last_generation % (GENERATION_LIMIT - 1) + 1;
+        let generation = self.last_generation;
+        let index = self.slots.insert(HandlerSlot {
+            generation,
+            fd,
+            interest,
+            site,
+            registration: Some(registration),
+        });
+        assert!(index <= INDEX_MASK, "too many registered handlers");
+        make_key(index, generation)
+    }
+
+    fn slot_mut(&mut self, key: usize) -> Option<&mut HandlerSlot<L>> {
+        let (index, generation) = split_key(key);
+        self.slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+    }
+
+    /// The fd and interest of a live registration.
+    pub(crate) fn get(&mut self, key: usize) -> Option<(RawFd, Interest)> {
+        self.slot_mut(key).map(|s| (s.fd, s.interest))
+    }
+
+    /// Records a new interest; returns the fd and whether the interest changed.
+    pub(crate) fn set_interest(&mut self, key: usize, interest: Interest) -> Option<(RawFd, bool)> {
+        let slot = self.slot_mut(key)?;
+        let changed = slot.interest != interest;
+        slot.interest = interest;
+        Some((slot.fd, changed))
+    }
+
+    /// Takes a registration out for dispatch; `None` if it was removed (stale event) or
+    /// is already running.
+    pub(crate) fn take_for_dispatch(&mut self, key: usize) -> Option<Dispatch<L>> {
+        let slot = self.slot_mut(key)?;
+        let site = slot.site;
+        slot.registration
+            .take()
+            .map(|registration| Dispatch { registration, site })
+    }
+
+    /// Puts a dispatched registration back. If it was removed while it ran, gives it back
+    /// to be dropped.
+    pub(crate) fn restore(
+        &mut self,
+        key: usize,
+        registration: Box<dyn Registration<L>>,
+    ) -> Result<(), Box<dyn Registration<L>>> {
+        match self.slot_mut(key) {
+            Some(slot) => {
+                slot.registration = Some(registration);
+                Ok(())
+            }
+            None => Err(registration),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: usize) -> Option<Removed<L>> {
+        self.slot_mut(key)?;
+        let slot = self.slots.remove(split_key(key).0);
+        Some(Removed {
+            fd: slot.fd,
+            registration: slot.registration,
+        })
+    }
+
+    /// Removes every registration from the poller and the registry.
+    pub(crate) fn unregister_all(&mut self, poller: &Poller) -> Vec<Box<dyn Registration<L>>> {
+        self.slots
+            .drain()
+            .filter_map(|slot| {
+                unregister(poller, slot.fd);
+                slot.registration
+            })
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+impl<L> fmt::Debug for HandlerRegistry<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerRegistry")
+            .field("registered", &self.slots.len())
+            .finish()
+    }
+}
+
+/// Borrows the fd of a registration that is known to be alive.
+///
+/// # Safety
+///
+/// `fd` must belong to a source owned by a live registration (in its slot, or on the
+/// dispatch stack while its handler runs), which is not dropped before the borrow ends.
+pub(crate) unsafe fn registered_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: the caller guarantees the source owning `fd` outlives the borrow.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Removes `fd` from the poller; a failure is logged, never raised (Tornado's
+/// `remove_handler` never fails).
+pub(crate) fn unregister(poller: &Poller, fd: RawFd) {
+    // SAFETY: called with the fd of a registration that is still alive: the source is
+    // dropped only after it has been unregistered.
+    let fd = unsafe { registered_fd(fd) };
+    if let Err(e) = poller.delete(fd) {
+        log::debug!(target: "ioloop", "error removing fd {} from the poller: {e}", fd.as_raw_fd());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_never_collide_with_the_notify_key() {
+        let key = make_key(INDEX_MASK, GENERATION_LIMIT - 1);
+        assert_ne!(key, usize::MAX);
+        assert_eq!(split_key(key), (INDEX_MASK, GENERATION_LIMIT - 1));
+        assert_eq!(split_key(make_key(7, 3)), (7, 3));
+    }
+}

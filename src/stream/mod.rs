@@ -1,0 +1,24 @@
+//! Streams: [`IoStream`], a buffered non-blocking stream over a TCP socket, a Unix socket
+//! or a pipe, with Tornado's read and write operations as callback methods and as async
+//! methods.
+//!
+//! Files: `iostream.rs` (the stream's state machine: registration, readiness, reads,
+//! close), `write.rs` (the write path), `buffer.rs` (the read and write buffers),
+//! `callbacks.rs` and `async_api.rs` (the two styles of the API), `socket.rs`,
+//! `options.rs` and `error.rs` (the types around it). The stream is a source registered
+//! with the loop; this layer builds on the reactor only.
+
+mod async_api;
+mod buffer;
+mod callbacks;
+mod error;
+mod iostream;
+mod options;
+mod socket;
+mod write;
+
+pub use self::async_api::{StreamRead, StreamReadInto, StreamWrite};
+pub use self::error::StreamError;
+pub use self::iostream::IoStream;
+pub use self::options::StreamOptions;
+pub use self::socket::StreamSocket;

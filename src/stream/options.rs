@@ -1,0 +1,36 @@
+//! [`StreamOptions`]: the limits of an [`IoStream`](crate::IoStream).
+
+/// Limits of an [`IoStream`](crate::IoStream) (Tornado's `max_buffer_size`,
+/// `read_chunk_size`, `max_write_buffer_size`).
+///
+/// # Examples
+///
+/// ```
+/// let options = ioloop::StreamOptions {
+///     max_buffer_size: 5 << 20,
+///     ..Default::default()
+/// };
+/// assert_eq!(options.read_chunk_size, 64 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// The most unread bytes the stream buffers (default 100 MiB). When it is full the
+    /// stream stops reading from the socket until a read takes bytes out; a read that
+    /// could only be satisfied by buffering more fails with [`StreamError::BufferFull`](crate::StreamError::BufferFull).
+    pub max_buffer_size: usize,
+    /// The most bytes taken from the socket per `read` call (default 64 KiB).
+    pub read_chunk_size: usize,
+    /// The most bytes queued for writing; a `write` beyond it fails with
+    /// [`StreamError::BufferFull`](crate::StreamError::BufferFull) and queues nothing (default: unbounded).
+    pub max_write_buffer_size: Option<usize>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            max_buffer_size: 100 * 1024 * 1024,
+            read_chunk_size: 64 * 1024,
+            max_write_buffer_size: None,
+        }
+    }
+}

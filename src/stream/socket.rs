@@ -1,0 +1,95 @@
+//! [`StreamSocket`]: the sockets and pipes an [`IoStream`](crate::IoStream) can own, and
+//! the byte-level I/O the stream does on them.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+
+/// What an [`IoStream`](crate::IoStream) can wrap: a TCP stream, a Unix stream, or a pipe
+/// end (as a `File`). It must be non-blocking; [`IoStream::new`](crate::IoStream::new)
+/// sets that for sockets, and pipes must already be.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::StreamSocket;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// let socket = StreamSocket::from(a);
+/// assert!(matches!(socket, StreamSocket::Unix(_)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamSocket {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix domain stream socket.
+    Unix(UnixStream),
+    /// A pipe end, or any other non-blocking fd usable through `Read`/`Write` on `&File`.
+    Pipe(File),
+}
+
+impl StreamSocket {
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            StreamSocket::Tcp(s) => (&*s).read(buf),
+            StreamSocket::Unix(s) => (&*s).read(buf),
+            StreamSocket::Pipe(f) => (&*f).read(buf),
+        }
+    }
+
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            StreamSocket::Tcp(s) => (&*s).write(buf),
+            StreamSocket::Unix(s) => (&*s).write(buf),
+            StreamSocket::Pipe(f) => (&*f).write(buf),
+        }
+    }
+
+    pub(crate) fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            StreamSocket::Tcp(s) => s.set_nonblocking(true),
+            StreamSocket::Unix(s) => s.set_nonblocking(true),
+            StreamSocket::Pipe(_) => Ok(()),
+        }
+    }
+
+    /// The socket's pending error (`SO_ERROR`), for an error event.
+    pub(crate) fn take_error(&self) -> Option<io::Error> {
+        match self {
+            StreamSocket::Tcp(s) => s.take_error().ok().flatten(),
+            StreamSocket::Unix(s) => s.take_error().ok().flatten(),
+            StreamSocket::Pipe(_) => None,
+        }
+    }
+}
+
+impl AsFd for StreamSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            StreamSocket::Tcp(s) => s.as_fd(),
+            StreamSocket::Unix(s) => s.as_fd(),
+            StreamSocket::Pipe(f) => f.as_fd(),
+        }
+    }
+}
+
+impl From<TcpStream> for StreamSocket {
+    fn from(s: TcpStream) -> Self {
+        StreamSocket::Tcp(s)
+    }
+}
+
+impl From<UnixStream> for StreamSocket {
+    fn from(s: UnixStream) -> Self {
+        StreamSocket::Unix(s)
+    }
+}
+
+impl From<File> for StreamSocket {
+    fn from(f: File) -> Self {
+        StreamSocket::Pipe(f)
+    }
+}

@@ -1,0 +1,20 @@
+//! Tasks: futures on the loop, and the bridges between callback code and async code.
+//!
+//! [`IoLoop::spawn`](crate::IoLoop::spawn) runs a future on the loop and returns a
+//! [`Task`], a future of its output that any executor can await;
+//! [`run_sync`](crate::IoLoop::run_sync) runs the loop until a future resolves;
+//! [`add_future`](crate::IoLoop::add_future) turns a future into a callback and
+//! [`completion`] a callback into a future; [`AsyncFd`] gives async code readiness of a
+//! source the loop owns. The registry that holds spawned futures and the wakers that
+//! queue their polls belong to the reactor, whose iteration polls them; this layer builds
+//! on the reactor only.
+
+mod async_fd;
+mod completion;
+mod run_sync;
+mod spawn;
+
+pub use self::async_fd::{AsyncFd, Readiness};
+pub use self::completion::{completion, Abandoned, Completer, Completion};
+pub use self::run_sync::RunSyncError;
+pub use self::spawn::{spawn, Task, TaskError, TaskPanic};
