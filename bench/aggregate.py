@@ -11,6 +11,7 @@ tool, impl, syscall, calls, messages per line, from strace_echo.sh (optional).
 """
 
 import json
+import os
 import statistics
 import sys
 from collections import OrderedDict
@@ -230,10 +231,38 @@ def write_syscalls(w, lines):
     w("")
 
 
+def write_reliability(w, path):
+    rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
+    if not rows:
+        return
+    w("## Reliability under hostile peers (`bench/reliability.py`)\n")
+    w("The examples as their users run them (release builds, each server a process pinned "
+      "to core 0, the hostile client on core 1), measured from outside: memory is the "
+      "growth of the server's resident set (VmRSS), descriptors are counted in "
+      "/proc/PID/fd. One run per figure except the timer batch (median of 3). `idle`: "
+      "connections that did one round trip and wait; `partial line`: connections that "
+      "sent one byte of a line and stopped; `flood`: a client that sends lines and never "
+      "reads what comes back (echo: until the server stops taking them or 1 GiB; chat: "
+      "one member reads nothing while another says 64 MiB quick, 256 MiB full); "
+      "`slowloris`: 2000 connections trickling one byte every 500 ms, with a normal "
+      "client's round trip measured meanwhile (the chat's includes broadcasting to the "
+      "2000 trickling members); `descriptors`: connect/close cycles, half closed with a "
+      "reset (SO_LINGER 0).\n")
+    w("| measurement | server | value | details |")
+    w("|---|---|---:|---|")
+    for r in rows:
+        details = ", ".join("%s %s" % (k.replace("_", " "), v) for k, v in r.items()
+                            if k not in ("measurement", "server", "value", "unit"))
+        w("| %s | %s | %s %s | %s |" % (r["measurement"], r["server"], fmt(r["value"]),
+                                        r["unit"], details))
+    w("")
+
+
 def main():
     results_path, machine_path, out_path = sys.argv[1:4]
     callgrind_path = sys.argv[4] if len(sys.argv) > 4 else None
     strace_path = sys.argv[5] if len(sys.argv) > 5 else None
+    reliability_path = sys.argv[6] if len(sys.argv) > 6 else None
     machine = json.load(open(machine_path))
     runs = [json.loads(line) for line in open(results_path) if line.strip().startswith("{")]
 
@@ -306,6 +335,8 @@ def main():
         w("")
 
     write_echo(w, echo_runs)
+    if reliability_path and os.path.exists(reliability_path):
+        write_reliability(w, reliability_path)
     if strace_path:
         write_syscalls(w, [l.rstrip("\n").split("\t") for l in open(strace_path) if l.strip()])
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -10,7 +10,8 @@
 # Builds in release mode, pins each run to core 0 with taskset (the benchmark pins its
 # worker/producer/load-client thread to core 1), runs one warm-up then N interleaved
 # rounds (A B C A B C ...) per workload, counts the echo servers' syscalls under strace
-# (strace_echo.sh), and aggregates medians and min-max with aggregate.py.
+# (strace_echo.sh), measures the examples under hostile peers (reliability.py, about a
+# minute; 45 s quick), and aggregates medians and min-max with aggregate.py.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,13 +22,15 @@ QUICK=0
 CALLGRIND=1
 PYTHON=1
 STRACE=1
+RELIABILITY=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --no-callgrind) CALLGRIND=0 ;;
         --no-python) PYTHON=0 ;;
         --no-strace) STRACE=0 ;;
-        -h|--help) sed -n '2,12p' "$BENCH_DIR/run.sh"; exit 0 ;;
+        --no-reliability) RELIABILITY=0 ;;
+        -h|--help) sed -n '2,13p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -54,6 +57,7 @@ RESULTS="results/$STAMP.jsonl"
 CALLGRIND_TSV="results/$STAMP.callgrind.tsv"
 STRACE_TSV="results/$STAMP.strace.tsv"
 MACHINE="results/$STAMP.machine.json"
+RELIABILITY_JSONL="results/$STAMP.reliability.jsonl"
 : > "$RESULTS"
 SKIPPED=()
 
@@ -233,6 +237,19 @@ elif [ "$CALLGRIND" = 1 ]; then
     SKIPPED+=("callgrind: valgrind not found")
 fi
 
+: > "$RELIABILITY_JSONL"
+if [ "$RELIABILITY" = 1 ]; then
+    echo "== [${SECONDS}s] reliability under hostile peers (reliability.py)" >&2
+    RELIABILITY_ARGS=(--out "$RELIABILITY_JSONL")
+    if [ "$QUICK" = 1 ]; then RELIABILITY_ARGS+=(--quick); fi
+    if ! python3 "$BENCH_DIR/reliability.py" "${RELIABILITY_ARGS[@]}" > /dev/null; then
+        : > "$RELIABILITY_JSONL"
+        SKIPPED+=("reliability: reliability.py failed")
+    fi
+else
+    SKIPPED+=("reliability: --no-reliability")
+fi
+
 python3 - "$MACHINE" "$RUNS" "$QUICK" "$COMMAND" "${SKIPPED[@]+"${SKIPPED[@]}"}" <<'PY'
 import json, platform, subprocess, sys, datetime, os
 out, runs, quick, command, *skipped = sys.argv[1:]
@@ -257,5 +274,6 @@ json.dump({
 }, open(out, "w"))
 PY
 
-python3 aggregate.py "$RESULTS" "$MACHINE" "$ROOT/BENCHMARKS.md" "$CALLGRIND_TSV" "$STRACE_TSV"
+python3 aggregate.py "$RESULTS" "$MACHINE" "$ROOT/BENCHMARKS.md" "$CALLGRIND_TSV" "$STRACE_TSV" \
+    "$RELIABILITY_JSONL"
 echo "== [${SECONDS}s] wrote $ROOT/BENCHMARKS.md (raw results in bench/$RESULTS)" >&2

@@ -2,6 +2,10 @@
 //! (SIGINT) or SIGTERM shuts it down cleanly: the listener closes, every client is told and
 //! disconnected, and the loop stops.
 //!
+//! A member that stops reading is disconnected once [`MAX_BACKLOG`] bytes wait for it
+//! (each stream's `max_write_buffer_size`), so it cannot make the server hold everything
+//! the room says, and the others go on.
+//!
 //! ```text
 //! cargo run --example chat_server -- 8888
 //! nc localhost 8888     # in two or more terminals
@@ -13,8 +17,11 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use ioloop::{IoLoop, IoStream, TcpServer};
+use ioloop::{IoLoop, IoStream, StreamError, StreamOptions, TcpServer};
 use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// The most bytes the server holds for one member that does not read.
+const MAX_BACKLOG: usize = 1024 * 1024;
 
 /// The connected clients, by connection number.
 type Room = Rc<RefCell<BTreeMap<u64, IoStream>>>;
@@ -28,7 +35,11 @@ fn relay_lines(room: Room, id: u64, peer: SocketAddr) {
             message.extend_from_slice(&line);
             for (other, client) in room.borrow().iter() {
                 if *other != id {
-                    let _ = client.write(&message);
+                    if let Err(StreamError::BufferFull) = client.write(&message) {
+                        // Its close callback leaves the room on a later iteration.
+                        println!("disconnecting a member that stopped reading");
+                        client.close();
+                    }
                 }
             }
             relay_lines(room, id, peer);
@@ -48,7 +59,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let next_id = RefCell::new(0u64);
 
     let members = room.clone();
-    let server = TcpServer::new(&ioloop, move |_, stream, peer| {
+    let options = StreamOptions {
+        max_write_buffer_size: Some(MAX_BACKLOG),
+        ..StreamOptions::default()
+    };
+    let server = TcpServer::with_options(&ioloop, options, move |_, stream, peer| {
         let id = {
             let mut next = next_id.borrow_mut();
             *next += 1;

@@ -1,4 +1,7 @@
-//! A line echo server in callback style (Tornado's `TCPServer` + `IOStream` idiom).
+//! A line echo server in callback style (Tornado's `TCPServer` + `IOStream` idiom), with
+//! write backpressure: a client that sends without reading what comes back costs the
+//! server at most [`HIGH_WATER`] bytes, because the server stops reading from it until
+//! its backlog drains.
 //!
 //! ```text
 //! cargo run --example echo_server -- 8888
@@ -7,11 +10,26 @@
 
 use ioloop::{IoLoop, IoStream, TcpServer};
 
+/// Above this many bytes waiting for a client, the server stops reading from it...
+const HIGH_WATER: usize = 1024 * 1024;
+/// ...until no more than this many are left.
+const LOW_WATER: usize = 64 * 1024;
+
 /// Reads one line, writes it back, and starts over until the peer leaves.
 fn echo_lines(stream: &IoStream) {
     stream.read_until_then(b"\n", 64 * 1024, |stream, line| match line {
         Ok(line) => {
-            if stream.write(&line).is_ok() {
+            if stream.write(&line).is_err() {
+                return stream.close();
+            }
+            if stream.write_buffered() > HIGH_WATER {
+                // The client is not reading: read nothing more until it catches up.
+                stream.drained_then(LOW_WATER, |stream, drained| {
+                    if drained.is_ok() {
+                        echo_lines(stream);
+                    }
+                });
+            } else {
                 echo_lines(stream);
             }
         }

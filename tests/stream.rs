@@ -22,7 +22,7 @@ fn stream_pair(ioloop: &IoLoop) -> (IoStream, IoStream) {
 }
 
 /// Steps the loop until `done` holds (each step waits at most 1 s for I/O).
-fn run_until(ioloop: &IoLoop, done: impl Fn() -> bool) {
+fn run_until(ioloop: &IoLoop, mut done: impl FnMut() -> bool) {
     for _ in 0..10_000 {
         if done() {
             return;
@@ -466,4 +466,112 @@ fn a_bounded_write_buffer_refuses_a_write_that_would_overflow_it_and_queues_noth
     );
     assert!(!a.closed(), "a refused write leaves the stream usable");
     assert!(a.writing(), "the earlier writes stay queued");
+}
+
+/// Writes 64 KiB chunks to `stream` until the socket leaves some of them buffered.
+fn fill_until_buffered(stream: &IoStream) {
+    let chunk = vec![7u8; 64 * 1024];
+    while stream.write_buffered() == 0 {
+        stream.write(&chunk).unwrap();
+    }
+}
+
+#[test]
+fn write_buffered_counts_what_waits_for_the_socket() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = unix_pair();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    a.write(b"taken at once").unwrap();
+    assert_eq!(a.write_buffered(), 0);
+    fill_until_buffered(&a);
+    let waiting = a.write_buffered();
+    assert!(waiting > 0 && waiting <= 64 * 1024);
+    assert!(a.writing());
+    drop(b);
+}
+
+#[test]
+fn drained_then_waits_for_the_peer_to_read_and_later_writes_do_not_delay_it() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, mut b) = unix_pair();
+    b.set_nonblocking(true).unwrap();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    fill_until_buffered(&a);
+    let trace = Trace::default();
+    let t = trace.clone();
+    a.drained_then(0, move |stream, drained| {
+        drained.unwrap();
+        t.push(format!("drained with {} waiting", stream.write_buffered()));
+    });
+    // A write after the call: the drain does not wait for it.
+    a.write(&[8u8; 1024]).unwrap();
+    for _ in 0..3 {
+        step(&ioloop);
+    }
+    assert_eq!(trace.len(), 0, "nobody read: nothing drained");
+    // The peer reads everything written before the drain was asked for.
+    let mut seen = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    run_until(&ioloop, || {
+        while let Ok(n) = std::io::Read::read(&mut b, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen += n;
+        }
+        trace.len() == 1
+    });
+    assert!(seen > 0);
+    assert!(trace.take()[0].starts_with("drained with "));
+}
+
+#[test]
+fn a_drain_already_reached_completes_on_the_next_iteration_and_a_closed_stream_fails_it() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _b) = unix_pair();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    let trace = Trace::default();
+    let t = trace.clone();
+    a.drained_then(0, move |_, drained| t.push(format!("{drained:?}")));
+    assert_eq!(trace.len(), 0, "never inline");
+    step(&ioloop);
+    assert_eq!(trace.take(), ["Ok(())"]);
+
+    a.close();
+    let t = trace.clone();
+    a.drained_then(0, move |_, drained| {
+        t.push(format!(
+            "{}",
+            matches!(drained, Err(StreamError::Closed { .. }))
+        ))
+    });
+    step(&ioloop);
+    assert_eq!(trace.take(), ["true"]);
+    assert!(ioloop.run_sync(a.drained(0)).unwrap().is_err());
+}
+
+#[test]
+fn a_drain_future_resolves_once_the_backlog_is_below_the_mark() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = unix_pair();
+    let a = IoStream::new(&ioloop, a).unwrap();
+    let b = IoStream::new(&ioloop, b).unwrap();
+    fill_until_buffered(&a);
+    let written = a.write_buffered();
+    let reader = b.clone();
+    // The peer drains everything in the background.
+    ioloop.spawn(async move { while reader.read_bytes(1 << 20, true).await.is_ok() {} });
+    ioloop
+        .run_sync_timeout(a.drained(written / 2), Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    assert!(a.write_buffered() <= written / 2);
+}
+
+#[test]
+fn the_write_buffer_is_bounded_by_default() {
+    assert_eq!(
+        StreamOptions::default().max_write_buffer_size,
+        Some(100 * 1024 * 1024)
+    );
 }

@@ -220,3 +220,58 @@ fn system_clock_timeouts_fire_with_a_blocking_start() {
     ioloop.start().unwrap();
     assert!(started.elapsed() >= 5 * MS);
 }
+
+#[test]
+fn deadlines_before_the_loop_was_made_fire_in_deadline_order() {
+    let (ioloop, clock) = manual_loop();
+    let trace = Trace::default();
+    let created = clock.now();
+    for ms in [1u32, 5, 3] {
+        let t = trace.clone();
+        ioloop.add_timeout(created - ms * MS, move |_| t.push(format!("-{ms}")));
+    }
+    step(&ioloop);
+    assert_eq!(trace.take(), ["-5", "-3", "-1"]);
+}
+
+#[test]
+fn a_timeout_handle_from_another_loop_is_left_alone() {
+    let (a, clock) = manual_loop();
+    let b = IoLoop::builder().clock(clock.clone()).build().unwrap();
+    let fired = Rc::new(Cell::new(false));
+    let f = fired.clone();
+    let in_a = a.call_later(MS, move |_| f.set(true));
+    let in_b = b.call_later(MS, |_| {});
+    assert!(!a.remove_timeout(in_b), "b's handle names nothing of a's");
+    assert!(b.remove_timeout(in_b));
+    assert_ne!(in_a, in_b);
+    clock.advance(MS);
+    step(&a);
+    assert!(fired.get(), "a's timeout was not cancelled by b's handle");
+}
+
+#[test]
+fn after_a_mass_firing_the_heap_holds_no_more_than_twice_the_live_timeouts() {
+    let (ioloop, clock) = manual_loop();
+    for _ in 0..20_000 {
+        ioloop.call_later(MS, |_| {});
+    }
+    let far: Vec<_> = (0..10_000)
+        .map(|_| ioloop.call_later(Duration::from_secs(3600), |_| {}))
+        .collect();
+    let kept = ioloop.call_later(Duration::from_secs(3600), |_| {});
+    for t in far {
+        ioloop.remove_timeout(t);
+    }
+    clock.advance(MS);
+    step(&ioloop);
+    let stats = ioloop.stats();
+    assert_eq!(stats.timeouts_pending, 1);
+    let live = stats.timeouts_pending;
+    assert!(
+        stats.timer_heap_entries <= (2 * live).max(live + 512),
+        "{} heap entries for {live} live timeout",
+        stats.timer_heap_entries
+    );
+    assert!(ioloop.remove_timeout(kept));
+}

@@ -4,6 +4,7 @@
 //! ioloop-bench <workload> <impl> [--n N] [--batch B] [--worker-cpu C]
 //! ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] [--delay-ms D] [--worker-cpu C]
 //! ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] [--worker-cpu C]
+//! ioloop-bench timer-batch ioloop
 //! ioloop-bench list
 //! ```
 //!
@@ -57,7 +58,8 @@ const USAGE: &str = "usage: ioloop-bench \
                      ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] \
                      [--delay-ms D] [--worker-cpu C|none]\n       \
                      ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] \
-                     [--worker-cpu C|none]\n       ioloop-bench list";
+                     [--worker-cpu C|none]\n       ioloop-bench timer-batch ioloop\n       \
+                     ioloop-bench list";
 
 struct Args {
     workload: String,
@@ -150,6 +152,7 @@ fn main() {
             return;
         }
         "timers" => timers::run(&args.imp, args.n),
+        "timer-batch" => timers::cancel_in_batch(&args.imp),
         "chained" => callbacks::chained(&args.imp, args.n),
         "batch" => callbacks::batch(&args.imp, args.n, args.batch),
         "rtt" | "rtt-b2b" => cross::rtt(&args.workload, &args.imp, args.n, args.worker_cpu),

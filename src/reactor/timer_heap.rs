@@ -8,13 +8,22 @@
 //! matches the slot. Stale entries are popped when they reach the top, and the heap is
 //! rebuilt from live entries once more than [`COMPACT_MIN`] of them make up over half of
 //! it (Tornado's rule), so a program that adds and cancels far-future timers forever uses
-//! bounded memory.
+//! bounded memory: outside a batch the heap never holds more than
+//! `max(2 × live, live + COMPACT_MIN)` entries.
 //!
 //! Firing touches each slot once: collecting due entries only pops the heap (stale ones
 //! included), and taking the closure checks the `seq`. The number of stale entries is
 //! derived, not stored per slot: every live timeout has exactly one entry either in the
 //! heap or in the due batch being run, so `heap + in_flight - live` counts the stale ones
-//! (exactly, once the batch is done; at most a batch's worth too many while it runs).
+//! exactly once the batch is done. While a batch runs that count also includes cancelled
+//! entries of the batch itself, which compaction cannot remove, so compaction waits for
+//! the end of the batch (the last [`TimerHeap::take_due`]); a batch whose callbacks
+//! remove many timeouts therefore costs one compaction at most, not one per removal, and
+//! a mass firing that leaves the heap mostly stale is compacted right after it.
+//!
+//! Deadlines are signed nanoseconds from the heap's epoch, so deadlines before the loop
+//! was created keep their order. Each heap has its own id, carried by its [`Timeout`]
+//! handles, so a handle from another loop never matches.
 //!
 //! A large due batch is not popped one entry at a time: each pop walks the heap from top
 //! to bottom, a cache miss per level once the heap outgrows the cache. After
@@ -24,6 +33,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -43,8 +53,8 @@ fn bulk_threshold(heap_len: usize) -> usize {
 /// [`IoLoop::add_timeout`](crate::IoLoop::add_timeout) and friends.
 ///
 /// It is a plain `Copy` token: passing it to
-/// [`IoLoop::remove_timeout`](crate::IoLoop::remove_timeout) after the timeout fired, or
-/// twice, does nothing.
+/// [`IoLoop::remove_timeout`](crate::IoLoop::remove_timeout) after the timeout fired,
+/// twice, or on another loop than the one that made it, does nothing.
 ///
 /// # Examples
 ///
@@ -58,6 +68,8 @@ fn bulk_threshold(heap_len: usize) -> usize {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timeout {
+    /// The heap (so the loop) that made it; 0 for a timeout never added.
+    heap: u32,
     slot: u32,
     seq: u64,
 }
@@ -86,6 +98,7 @@ impl Timeout {
     /// does nothing.
     pub(crate) fn never_added() -> Timeout {
         Timeout {
+            heap: 0,
             slot: u32::MAX,
             seq: u64::MAX,
         }
@@ -109,21 +122,12 @@ fn far_future(now: Instant) -> Instant {
     now + Duration::from_secs(86_400 * 365 * 30)
 }
 
-/// One heap entry: 24 bytes. Deadlines are nanoseconds since the heap's epoch.
+/// One heap entry: 24 bytes. Deadlines are signed nanoseconds from the heap's epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct HeapEntry {
-    deadline_ns: u64,
+    deadline_ns: i64,
     seq: u64,
     slot: u32,
-}
-
-impl HeapEntry {
-    fn timeout(&self) -> Timeout {
-        Timeout {
-            slot: self.slot,
-            seq: self.seq,
-        }
-    }
 }
 
 impl Ord for HeapEntry {
@@ -146,10 +150,15 @@ struct TimerSlot<T> {
     callback: T,
 }
 
+/// The ids of heaps made so far in this process (0 is never used).
+static HEAPS_MADE: AtomicU32 = AtomicU32::new(0);
+
 /// The loop's pending timeouts, each holding a `T` (the loop's callback). Not
 /// thread-safe; owned by the loop.
 #[derive(Debug)]
 pub(crate) struct TimerHeap<T> {
+    /// This heap's id, in each of its [`Timeout`]s.
+    id: u32,
     epoch: Instant,
     heap: BinaryHeap<HeapEntry>,
     slots: Slab<TimerSlot<T>>,
@@ -157,25 +166,55 @@ pub(crate) struct TimerHeap<T> {
     /// [`TimerHeap::take_due`].
     in_flight: usize,
     next_seq: u64,
+    /// Compactions so far (for tests of the compaction policy).
+    compactions: u64,
 }
 
 impl<T> TimerHeap<T> {
     pub(crate) fn new(epoch: Instant) -> TimerHeap<T> {
+        // Wrapping after 2^32 heaps could only make a handle kept across four billion
+        // loops match again; 0 is skipped either way.
+        let id = HEAPS_MADE
+            .fetch_add(1, AtomicOrdering::Relaxed)
+            .wrapping_add(1)
+            .max(1);
         TimerHeap {
+            id,
             epoch,
             heap: BinaryHeap::new(),
             slots: Slab::new(),
             in_flight: 0,
             next_seq: 0,
+            compactions: 0,
         }
     }
 
-    fn to_ns(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    /// `t` as signed nanoseconds from the epoch (saturating at about ±292 years).
+    fn to_ns(&self, t: Instant) -> i64 {
+        match t.checked_duration_since(self.epoch) {
+            Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+            None => {
+                let before = self.epoch.duration_since(t).as_nanos();
+                i64::try_from(before).map_or(i64::MIN, |ns| -ns)
+            }
+        }
     }
 
-    fn to_instant(&self, ns: u64) -> Instant {
-        self.epoch + Duration::from_nanos(ns)
+    fn to_instant(&self, ns: i64) -> Instant {
+        let offset = Duration::from_nanos(ns.unsigned_abs());
+        if ns >= 0 {
+            self.epoch + offset
+        } else {
+            self.epoch - offset
+        }
+    }
+
+    fn timeout(&self, e: &HeapEntry) -> Timeout {
+        Timeout {
+            heap: self.id,
+            slot: e.slot,
+            seq: e.seq,
+        }
     }
 
     /// Adds a timeout firing at `deadline`.
@@ -184,27 +223,29 @@ impl<T> TimerHeap<T> {
         self.next_seq += 1;
         let slot = self.slots.insert(TimerSlot { seq, callback });
         let slot = u32::try_from(slot).expect("more than 2^32 pending timeouts");
-        self.heap.push(HeapEntry {
+        let entry = HeapEntry {
             deadline_ns: self.to_ns(deadline),
             seq,
             slot,
-        });
-        Timeout { slot, seq }
+        };
+        self.heap.push(entry);
+        self.timeout(&entry)
     }
 
     fn take_slot(&mut self, timeout: Timeout) -> Option<T> {
-        let slot = timeout.slot as usize;
-        match self.slots.get(slot) {
-            Some(s) if s.seq == timeout.seq => Some(self.slots.remove(slot).callback),
-            _ => None,
+        if !self.contains(timeout) {
+            return None;
         }
+        Some(self.slots.remove(timeout.slot as usize).callback)
     }
 
-    /// Whether `timeout` is pending: neither fired nor removed.
+    /// Whether `timeout` is one of this heap's and pending: neither fired nor removed.
     pub(crate) fn contains(&self, timeout: Timeout) -> bool {
-        self.slots
-            .get(timeout.slot as usize)
-            .is_some_and(|s| s.seq == timeout.seq)
+        timeout.heap == self.id
+            && self
+                .slots
+                .get(timeout.slot as usize)
+                .is_some_and(|s| s.seq == timeout.seq)
     }
 
     /// Cancels a pending timeout and returns its closure, or `None` if it already fired or
@@ -216,23 +257,36 @@ impl<T> TimerHeap<T> {
     }
 
     /// Takes the closure of an entry from the due batch, `None` if it was cancelled (or
-    /// was already stale when collected).
+    /// was already stale when collected). The last entry of a batch ends it: the heap
+    /// is compacted then if the batch left it mostly stale.
     pub(crate) fn take_due(&mut self, timeout: Timeout) -> Option<T> {
         self.in_flight -= 1;
-        self.take_slot(timeout)
+        let callback = self.take_slot(timeout);
+        if self.in_flight == 0 {
+            self.maybe_compact();
+        }
+        callback
     }
 
-    /// Heap entries whose timeout was cancelled.
+    /// Heap entries whose timeout was cancelled (while a batch runs, the batch's own
+    /// cancelled entries too).
     fn stale(&self) -> usize {
         self.heap.len() + self.in_flight - self.slots.len()
     }
 
+    /// Rebuilds the heap from its live entries once stale ones are more than
+    /// [`COMPACT_MIN`] and more than half of it; never while a batch is out (see the
+    /// module documentation).
     fn maybe_compact(&mut self) {
+        if self.in_flight > 0 {
+            return;
+        }
         let stale = self.stale();
         if stale > COMPACT_MIN && stale * 2 > self.heap.len() {
             let slots = &self.slots;
             self.heap
                 .retain(|e| slots.get(e.slot as usize).is_some_and(|s| s.seq == e.seq));
+            self.compactions += 1;
         }
     }
 
@@ -271,7 +325,7 @@ impl<T> TimerHeap<T> {
             }
             pops_left -= 1;
             let e = self.heap.pop().expect("peeked");
-            due.push(e.timeout());
+            due.push(self.timeout(&e));
         }
         self.in_flight += due.len() - before;
     }
@@ -280,7 +334,7 @@ impl<T> TimerHeap<T> {
     /// heap's storage moves the due entries to its end, they are sorted there, and the
     /// heap is rebuilt from the others in linear time. Allocates nothing but the growth of
     /// `due`.
-    fn collect_due_in_bulk(&mut self, now_ns: u64, due: &mut Vec<Timeout>) {
+    fn collect_due_in_bulk(&mut self, now_ns: i64, due: &mut Vec<Timeout>) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         let mut pending = 0;
         for i in 0..entries.len() {
@@ -291,7 +345,7 @@ impl<T> TimerHeap<T> {
         }
         // `Ord` is reversed for the max-heap: descending by it is firing order.
         entries[pending..].sort_unstable_by(|a, b| b.cmp(a));
-        due.extend(entries[pending..].iter().map(HeapEntry::timeout));
+        due.extend(entries[pending..].iter().map(|e| self.timeout(e)));
         entries.truncate(pending);
         self.heap = BinaryHeap::from(entries);
     }
@@ -448,6 +502,109 @@ mod tests {
         assert!(heap.take_due(live).is_some());
         assert_eq!(heap.stale(), 0);
         assert!(heap.is_empty());
+    }
+
+    /// Runs a whole due batch at `now` as the loop does, calling `during` after each
+    /// entry; returns the live timeouts that fired.
+    fn run_batch(
+        heap: &mut TimerHeap<Callback>,
+        now: Instant,
+        mut during: impl FnMut(&mut TimerHeap<Callback>, Timeout),
+    ) -> usize {
+        let mut due = Vec::new();
+        heap.collect_due(now, &mut due);
+        let mut fired = 0;
+        for t in due {
+            if heap.take_due(t).is_some() {
+                fired += 1;
+                during(heap, t);
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn removals_inside_a_batch_with_many_cancelled_entries_do_not_compact_each_time() {
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(3600);
+        let mut heap = TimerHeap::<Callback>::new(t0);
+        let pending: Vec<_> = (0..100_000).map(|_| heap.insert(far, cb())).collect();
+        let cancelled: Vec<_> = (0..60_000).map(|_| heap.insert(t0, cb())).collect();
+        for _ in 0..20_000 {
+            heap.insert(t0, cb());
+        }
+        for t in cancelled {
+            heap.remove(t);
+        }
+        let compactions_before = heap.compactions;
+        // Each of the 20 000 due callbacks removes one far-future timeout.
+        let mut to_remove = pending.into_iter();
+        let fired = run_batch(&mut heap, t0, |heap, _| {
+            heap.remove(to_remove.next().unwrap());
+        });
+        assert_eq!(fired, 20_000);
+        assert!(
+            heap.compactions - compactions_before <= 1,
+            "{} compactions for one batch",
+            heap.compactions - compactions_before
+        );
+        assert_eq!(heap.len(), 80_000);
+        assert_eq!(heap.stale(), 20_000);
+    }
+
+    #[test]
+    fn a_mass_firing_that_leaves_the_heap_mostly_stale_is_compacted_after_the_batch() {
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(3600);
+        let mut heap = TimerHeap::<Callback>::new(t0);
+        for _ in 0..200_000 {
+            heap.insert(t0, cb());
+        }
+        let doomed: Vec<_> = (0..100_000).map(|_| heap.insert(far, cb())).collect();
+        let kept = heap.insert(far, cb());
+        for t in doomed {
+            heap.remove(t); // a third of the heap: below the compaction threshold
+        }
+        assert_eq!(run_batch(&mut heap, t0, |_, _| {}), 200_000);
+        let live = heap.len();
+        assert_eq!(live, 1);
+        assert!(
+            heap.heap_entries() <= (2 * live).max(live + COMPACT_MIN),
+            "{} heap entries for {live} live timeout",
+            heap.heap_entries()
+        );
+        assert!(heap.remove(kept).is_some());
+    }
+
+    #[test]
+    fn deadlines_before_the_epoch_keep_their_order() {
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let mut heap = TimerHeap::<Callback>::new(t0);
+        let one_ms_before = heap.insert(t0 - Duration::from_millis(1), cb());
+        let five_ms_before = heap.insert(t0 - Duration::from_millis(5), cb());
+        let at_epoch = heap.insert(t0, cb());
+        assert_eq!(
+            heap.next_deadline(),
+            Some(t0 - Duration::from_millis(5)),
+            "a deadline before the epoch comes back exactly"
+        );
+        let mut due = Vec::new();
+        heap.collect_due(t0, &mut due);
+        assert_eq!(due, [five_ms_before, one_ms_before, at_epoch]);
+    }
+
+    #[test]
+    fn a_handle_from_another_heap_never_matches() {
+        let t0 = Instant::now();
+        let mut a = TimerHeap::<Callback>::new(t0);
+        let mut b = TimerHeap::<Callback>::new(t0);
+        let in_a = a.insert(t0, cb());
+        let in_b = b.insert(t0, cb());
+        assert_ne!(in_a, in_b, "same slot and sequence, different heaps");
+        assert!(!a.contains(in_b));
+        assert!(a.remove(in_b).is_none());
+        assert!(a.contains(in_a));
+        assert!(!a.contains(Timeout::never_added()));
     }
 
     #[test]

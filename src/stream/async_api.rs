@@ -174,6 +174,32 @@ impl IoStream {
         }
     }
 
+    /// Resolves once at most `low_water` of the bytes written so far still wait for the
+    /// socket (at once if that is already so). Writes made after this call do not delay
+    /// it. The async form of [`drained_then`](IoStream::drained_then): write
+    /// backpressure for a task that writes without awaiting each write.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamError::Closed`] if the stream is or becomes closed before the bytes drain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// a.write(b"small enough for the socket")?;
+    /// ioloop.run_sync(a.drained(0))?.unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drained(&self, low_water: usize) -> StreamWrite {
+        StreamWrite {
+            target: self.drain_target(low_water),
+            stream: self.clone(),
+        }
+    }
+
     /// Polls the read registered under `ticket`, taking its bytes with `take`.
     fn poll_read<T>(
         &self,

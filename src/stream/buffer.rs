@@ -2,10 +2,12 @@
 //! socket returned and no read took yet, and a write buffer holding what the socket did
 //! not take yet.
 //!
-//! An idle stream holds almost no memory: a socket read into an empty read buffer lands
+//! A stream's buffers hold memory in proportion to what they hold: a socket read lands
 //! in one scratch buffer per thread and only the bytes that arrived are copied into the
-//! stream's own buffer, and a buffer emptied with more than [`RETAINED_CAPACITY`] bytes
-//! of capacity gives its memory back. In steady state with messages of up to that size a
+//! stream's own buffer (unless the buffer already holds a read chunk or more, when the
+//! read lands in place), and a buffer emptied with more than [`RETAINED_CAPACITY`] bytes
+//! of capacity gives its memory back. An idle stream holds almost nothing, and one
+//! holding a partial line of `k` bytes about `k`. In steady state with messages of up to that size a
 //! stream allocates nothing per read or write.
 
 use std::cell::RefCell;
@@ -59,41 +61,53 @@ impl ReadBuffer {
     /// Reads once from `read`, up to `max` bytes, and appends what it returned. Returns
     /// what `read` returned.
     ///
-    /// Into an empty buffer, the read lands in the thread's scratch buffer and only the
-    /// bytes that arrived are copied; otherwise it lands in the spare room, made first.
+    /// The buffer's memory stays proportional to what it holds. A read lands in place
+    /// only when the room is already there or the buffer already holds `max` bytes or
+    /// more (so the room made costs at most what is buffered); otherwise it lands in the
+    /// thread's scratch buffer and only the bytes that arrived are appended. A partial
+    /// line of `k` bytes therefore costs about `k`, not a read chunk.
     pub(crate) fn fill_from(
         &mut self,
         max: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.is_empty() {
-            return READ_SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                if scratch.len() < max {
-                    scratch.resize(max, 0);
-                }
-                let n = read(&mut scratch[..max])?;
-                self.data.clear();
-                self.data.extend_from_slice(&scratch[..n]);
-                (self.start, self.end, self.scanned) = (0, n, 0);
-                Ok(n)
-            });
+        if self.start > 0 && self.data.len() - self.end < max {
+            self.compact();
         }
-        if self.data.len() - self.end < max {
-            if self.start > 0 {
-                // Compact: move the unread bytes (and the scan mark) to the front.
-                self.data.copy_within(self.start..self.end, 0);
-                self.scanned -= self.start.min(self.scanned);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.data.len() - self.end < max {
+        let room = self.data.len() - self.end;
+        if room >= max || self.len() >= max {
+            if room < max {
                 self.data.resize(self.end + max, 0);
             }
+            let n = read(&mut self.data[self.end..self.end + max])?;
+            self.end += n;
+            return Ok(n);
         }
-        let n = read(&mut self.data[self.end..self.end + max])?;
-        self.end += n;
-        Ok(n)
+        READ_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < max {
+                scratch.resize(max, 0);
+            }
+            let n = read(&mut scratch[..max])?;
+            self.append(&scratch[..n]);
+            Ok(n)
+        })
+    }
+
+    /// Moves the unread bytes (and the scan mark) to the front.
+    fn compact(&mut self) {
+        self.data.copy_within(self.start..self.end, 0);
+        self.scanned -= self.start.min(self.scanned);
+        self.end -= self.start;
+        self.start = 0;
+    }
+
+    /// Appends `bytes` after the unread ones, in the spare room first.
+    fn append(&mut self, bytes: &[u8]) {
+        let in_room = (self.data.len() - self.end).min(bytes.len());
+        self.data[self.end..self.end + in_room].copy_from_slice(&bytes[..in_room]);
+        self.data.extend_from_slice(&bytes[in_room..]);
+        self.end += bytes.len();
     }
 
     /// Removes and returns the first `n` unread bytes.
@@ -242,6 +256,53 @@ mod tests {
             buffer.data.capacity() < 1024,
             "not a 64 KiB chunk per stream"
         );
+    }
+
+    /// Reads `bytes` offering a whole 64 KiB chunk, as the stream does.
+    fn fill_chunk(buffer: &mut ReadBuffer, bytes: &[u8]) {
+        buffer
+            .fill_from(64 * 1024, |room| {
+                room[..bytes.len()].copy_from_slice(bytes);
+                Ok(bytes.len())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_partial_line_growing_byte_by_byte_costs_about_its_length() {
+        let mut buffer = ReadBuffer::default();
+        for i in 0..1000 {
+            fill_chunk(&mut buffer, b"x");
+            assert_eq!(buffer.find(b"\n"), None);
+            assert_eq!(buffer.len(), i + 1);
+            assert!(
+                buffer.data.capacity() <= 2 * (i + 1) + 8,
+                "{} bytes held in {} of capacity",
+                i + 1,
+                buffer.data.capacity()
+            );
+        }
+        fill_chunk(&mut buffer, b"\n");
+        assert_eq!(buffer.find(b"\n"), Some(1001));
+    }
+
+    #[test]
+    fn a_large_buffer_reads_in_place_with_room_proportional_to_what_it_holds() {
+        let mut buffer = ReadBuffer::default();
+        let chunk = vec![5u8; 64 * 1024];
+        fill_chunk(&mut buffer, &chunk);
+        for held in 1..8 {
+            let offered = buffer
+                .fill_from(64 * 1024, |room| {
+                    room.fill(5);
+                    Ok(room.len())
+                })
+                .unwrap();
+            assert_eq!(offered, 64 * 1024);
+            assert_eq!(buffer.len(), (held + 1) * 64 * 1024);
+            assert!(buffer.data.capacity() <= 2 * buffer.len() + 64 * 1024);
+        }
+        assert!(buffer.unread().iter().all(|&b| b == 5));
     }
 
     #[test]

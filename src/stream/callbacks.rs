@@ -127,6 +127,80 @@ impl IoStream {
         self.queue_write(data).map(drop)
     }
 
+    /// Calls `callback` once at most `low_water` of the bytes written so far still wait
+    /// for the socket (at once, on the next iteration, if that is already so), or with
+    /// the error if the stream closes first. Writes made after this call do not delay it.
+    ///
+    /// This is write backpressure in callback style: a program that writes what it reads
+    /// stops reading while [`write_buffered`](IoStream::write_buffered) is above a
+    /// high-water mark and resumes from this callback, so a peer that stops reading
+    /// costs it at most the mark.
+    ///
+    /// # Errors
+    ///
+    /// The callback gets [`StreamError::Closed`] if the stream is or becomes closed
+    /// before the bytes drain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    ///
+    /// const HIGH_WATER: usize = 1 << 20;
+    /// const LOW_WATER: usize = 64 * 1024;
+    ///
+    /// /// Echoes lines, reading no more while a megabyte waits for the peer.
+    /// fn echo(stream: &IoStream) {
+    ///     stream.read_until_then(b"\n", 64 * 1024, |stream, line| {
+    ///         let Ok(line) = line else { return stream.close() };
+    ///         if stream.write(&line).is_err() {
+    ///             return stream.close();
+    ///         }
+    ///         if stream.write_buffered() > HIGH_WATER {
+    ///             stream.drained_then(LOW_WATER, |stream, drained| {
+    ///                 if drained.is_ok() {
+    ///                     echo(stream);
+    ///                 }
+    ///             });
+    ///         } else {
+    ///             echo(stream);
+    ///         }
+    ///     });
+    /// }
+    ///
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// echo(&a);
+    /// b.write(b"ping\n")?;
+    /// b.read_until_then(b"\n", 64, |_, line| {
+    ///     assert_eq!(line.unwrap(), b"ping\n");
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drained_then<F>(&self, low_water: usize, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
+    {
+        let target = match self.drain_target(low_water) {
+            Ok(target) => target,
+            Err(error) => return self.deliver(move |stream| callback(stream, Err(error))),
+        };
+        {
+            let mut state = self.core.state.borrow_mut();
+            // Completions run in target order; a drain may target less than earlier writes.
+            let at = state
+                .write_callbacks
+                .partition_point(|(queued, _)| *queued <= target);
+            state
+                .write_callbacks
+                .insert(at, (target, Box::new(callback)));
+        }
+        self.complete_writes();
+    }
+
     /// Writes `data` and calls `callback` once it (and every earlier write) has been
     /// handed to the kernel, or with the error if the stream closes first. Callbacks run
     /// in write order, on a later iteration; an empty write completes after the earlier

@@ -661,6 +661,30 @@ impl IoStream {
         !self.core.state.borrow().write_buffer.is_empty()
     }
 
+    /// Bytes written and still waiting for the socket: what the stream buffers because the
+    /// peer reads slower than it is written to (never more than
+    /// [`StreamOptions::max_write_buffer_size`]).
+    ///
+    /// A program that writes what it reads (an echo, a proxy) keeps its memory bounded by
+    /// reading less while this is high: see [`drained_then`](IoStream::drained_then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// let chunk = vec![0u8; 64 * 1024];
+    /// while a.write_buffered() == 0 {
+    ///     a.write(&chunk)?; // nobody reads `_b`: the socket fills up
+    /// }
+    /// assert!(a.write_buffered() <= chunk.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_buffered(&self) -> usize {
+        self.core.state.borrow().write_buffer.len()
+    }
+
     /// Sets `TCP_NODELAY` on a TCP stream (a no-op on other streams and once closed).
     ///
     /// # Errors

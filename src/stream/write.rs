@@ -9,6 +9,19 @@ use super::error::StreamError;
 use super::iostream::{is_reset, IoStream};
 
 impl IoStream {
+    /// The write total at which at most `low_water` of the bytes written so far still wait
+    /// for the socket: what a drain waits for.
+    pub(crate) fn drain_target(&self, low_water: usize) -> Result<u64, StreamError> {
+        let state = self.core.state.borrow();
+        if state.closed {
+            return Err(state.closed_error());
+        }
+        Ok(state
+            .write_buffer
+            .total_queued
+            .saturating_sub(low_water as u64))
+    }
+
     /// Sends as much of the write buffer as the socket takes, then completes the writes
     /// that are done.
     pub(crate) fn flush(&self) {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use ioloop::{IoLoop, ManualClock};
 
+pub mod example;
+
 /// A loop driven by a manual clock.
 pub fn manual_loop() -> (IoLoop, ManualClock) {
     let clock = ManualClock::new();
