@@ -533,3 +533,117 @@ fn wakers_are_send_and_sync_and_survive_the_loop() {
     .unwrap();
     assert_eq!(woke.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_send_future_spawned_from_another_thread_runs_on_the_loop() {
+    let ioloop = IoLoop::new().unwrap();
+    let remote = ioloop.remote();
+    let task = std::thread::spawn(move || {
+        remote.spawn(async {
+            let here = IoLoop::current().expect("a task of the loop");
+            here.stats().tasks
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        ioloop.stats().tasks,
+        0,
+        "adopted when the loop drains its queue"
+    );
+    assert_eq!(
+        ioloop.run_sync(task).unwrap().unwrap(),
+        2,
+        "itself and run_sync's"
+    );
+    assert_eq!(ioloop.stats().tasks, 0);
+}
+
+#[test]
+fn spawn_with_makes_a_loop_local_future_on_the_loop_thread() {
+    let (ioloop, clock) = manual_loop();
+    let remote = ioloop.remote();
+    let loop_thread = std::thread::current().id();
+    let task = std::thread::spawn(move || {
+        remote.spawn_with(move || {
+            assert_eq!(std::thread::current().id(), loop_thread, "made on the loop");
+            async {
+                ioloop::sleep(Duration::from_secs(5)).await;
+                "woke"
+            }
+        })
+    })
+    .join()
+    .unwrap();
+    step(&ioloop);
+    assert!(!task.is_finished());
+    clock.advance(Duration::from_secs(5));
+    step(&ioloop);
+    step(&ioloop);
+    assert!(task.is_finished());
+    assert_eq!(ioloop.run_sync(task).unwrap().unwrap(), "woke");
+}
+
+#[test]
+fn a_task_spawned_from_another_thread_on_a_closed_loop_is_cancelled_and_its_future_dropped() {
+    let ioloop = IoLoop::new().unwrap();
+    let remote = ioloop.remote();
+    ioloop.close(true).unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct CountsDrop(Arc<AtomicUsize>);
+    impl Drop for CountsDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let guard = CountsDrop(dropped.clone());
+    let task = remote.spawn(async move {
+        let _guard = guard;
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(task.is_finished());
+    let outcome = poll_once(&mut Box::pin(task));
+    assert!(matches!(outcome, Poll::Ready(Err(TaskError::Cancelled))));
+}
+
+#[test]
+fn a_task_sent_to_a_loop_that_closes_before_adopting_it_is_cancelled() {
+    let ioloop = IoLoop::new().unwrap();
+    let task = ioloop.remote().spawn(async { 1 });
+    ioloop.close(true).unwrap();
+    assert!(task.is_finished());
+    assert!(poll_once(&mut Box::pin(task)).is_ready());
+}
+
+#[test]
+fn a_detached_task_drops_its_output_on_the_loop_thread() {
+    let ioloop = IoLoop::new().unwrap();
+    let dropped_on = Rc::new(Cell::new(None));
+    struct NotSend(Rc<Cell<Option<std::thread::ThreadId>>>);
+    impl Drop for NotSend {
+        fn drop(&mut self) {
+            self.0.set(Some(std::thread::current().id()));
+        }
+    }
+    let output = NotSend(dropped_on.clone());
+    drop(ioloop.spawn(async move { output }));
+    step(&ioloop);
+    assert_eq!(dropped_on.get(), Some(std::thread::current().id()));
+    assert_eq!(ioloop.stats().tasks, 0);
+}
+
+#[test]
+fn cancel_from_another_thread_of_a_remote_task_reaches_the_loop() {
+    let ioloop = IoLoop::new().unwrap();
+    let task = ioloop.remote().spawn(std::future::pending::<()>());
+    step(&ioloop);
+    assert_eq!(ioloop.stats().tasks, 1, "adopted and pending");
+    std::thread::scope(|s| {
+        s.spawn(|| task.cancel());
+    });
+    assert!(!task.is_finished(), "the loop ends it, on its thread");
+    step(&ioloop);
+    assert_eq!(ioloop.stats().tasks, 0);
+    assert!(task.is_finished());
+    assert!(ioloop.run_sync(task).unwrap().unwrap_err().is_cancelled());
+}

@@ -30,7 +30,6 @@ use std::os::fd::RawFd;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::task::Context;
 use std::time::Duration;
 
 use polling::{PollMode, Poller};
@@ -40,9 +39,10 @@ use super::cross_thread::CrossThread;
 use super::failure::{CallbackKind, FailureHandling, PanicReport};
 use super::interest::Interest;
 use super::poll::ReadinessBuffer;
-use super::queue::{Callback, Queued, TaskKey};
+use super::queue::{Callback, Queued};
+use super::raw_task::{PollStart, TaskEnd, TaskRef};
 use super::registration::{registered_fd, Dispatch, HandlerRegistry};
-use super::task_registry::TaskRegistry;
+use super::task_registry::{cancel_all, TaskRegistry};
 use super::timer_heap::{Timeout, TimerHeap};
 use crate::error::LoopError;
 
@@ -86,7 +86,7 @@ pub(crate) struct LoopInner {
     pub(crate) clock: Box<dyn Clock>,
     pub(super) failure: FailureHandling,
     pub(super) callbacks: RefCell<VecDeque<Queued<IoLoop>>>,
-    pub(crate) tasks: RefCell<TaskRegistry<IoLoop>>,
+    pub(crate) tasks: RefCell<TaskRegistry>,
     pub(crate) timers: RefCell<TimerHeap<Callback<IoLoop>>>,
     /// Reused buffer for the timeouts collected in step 3.
     due: RefCell<Vec<Timeout>>,
@@ -284,16 +284,16 @@ impl IoLoop {
     /// Queues `entry` unless the loop is closed or its queue is borrowed (a waker called
     /// from a destructor while the loop moves its queue); `false` asks the caller to post
     /// it instead.
-    pub(crate) fn try_queue_local(&self, entry: Queued<IoLoop>) -> bool {
+    pub(crate) fn try_queue_local(&self, entry: Queued<IoLoop>) -> Result<(), Queued<IoLoop>> {
         if self.inner.closed.get() {
-            return false;
+            return Err(entry);
         }
         match self.inner.callbacks.try_borrow_mut() {
             Ok(mut callbacks) => {
                 callbacks.push_back(entry);
-                true
+                Ok(())
             }
-            Err(_) => false,
+            Err(_) => Err(entry),
         }
     }
 
@@ -516,7 +516,12 @@ impl IoLoop {
                 Some(Queued::Callback(callback)) => {
                     self.run_callback(CallbackKind::Callback, callback)
                 }
-                Some(Queued::Task(key)) => self.poll_task(key),
+                Some(Queued::Task(task)) => self.poll_task(task),
+                Some(Queued::Adopt(unadopted)) => {
+                    let task = unadopted.adopt();
+                    inner.tasks.borrow_mut().insert(task.clone());
+                    self.poll_task(task);
+                }
                 None => break,
             }
         }
@@ -621,35 +626,51 @@ impl IoLoop {
             .modify_with_mode(source, interest.to_event(key), inner.poll_mode)
     }
 
-    /// Polls the task `key` if it still exists (a queued entry may be stale).
-    fn poll_task(&self, key: TaskKey) {
-        let inner = &*self.inner;
-        let Some((mut body, waker, site)) = inner.tasks.borrow_mut().begin_poll(key) else {
-            return;
-        };
-        let mut cx = Context::from_waker(&waker);
-        // A panic ends the task too.
-        let mut finished = true;
-        let polled = inner
-            .failure
-            .run_timed(&*inner.clock, CallbackKind::Task, site, || {
-                finished = body.as_mut().poll(&mut cx).is_ready();
-            });
-        if let Err(payload) = polled {
-            let outcome = inner
-                .tasks
-                .borrow()
-                .outcome(key)
-                .expect("polled task exists");
-            if let Some(unawaited) = outcome.panicked(payload, site) {
-                inner.failure.report(CallbackKind::Task, site, unawaited);
-            }
+    /// Polls `task` from a run-queue entry (which may be stale: the task ended), and ends
+    /// it if it finished, panicked or was cancelled.
+    fn poll_task(&self, task: TaskRef) {
+        match task.start_poll() {
+            PollStart::Skip => return,
+            PollStart::Cancel => return self.end_task(&task, TaskEnd::Cancelled),
+            PollStart::Run => {}
         }
-        let ended = inner
-            .tasks
-            .borrow_mut()
-            .end_poll(key, body, waker, finished);
-        drop(ended);
+        let inner = &*self.inner;
+        let mut ready = false;
+        let polled =
+            inner
+                .failure
+                .run_timed(&*inner.clock, CallbackKind::Task, task.site(), || {
+                    // SAFETY: the loop thread polls a task that `start_poll` let run.
+                    ready = unsafe { task.poll() }.is_ready();
+                });
+        match polled {
+            Err(payload) => self.end_task(&task, TaskEnd::Panicked(payload)),
+            Ok(()) if ready => self.complete_task(&task),
+            // Cancelled while it ran: it ends now.
+            Ok(()) if task.end_poll_pending() => self.end_task(&task, TaskEnd::Cancelled),
+            Ok(()) => {}
+        }
+    }
+
+    /// Ends one of this loop's tasks that is not being polled: drops its future and
+    /// delivers `end` to its handle (or, for a panic nobody awaits, to the exception
+    /// policy).
+    pub(crate) fn end_task(&self, task: &TaskRef, end: TaskEnd) {
+        // SAFETY: the loop thread ends its own task, which no poll is running.
+        unsafe { task.end(end) };
+        self.complete_task(task);
+    }
+
+    /// Marks a task whose outcome is stored as complete and removes it from the registry.
+    fn complete_task(&self, task: &TaskRef) {
+        let unclaimed = task.complete();
+        let registered = self.inner.tasks.borrow_mut().remove(task);
+        drop(registered);
+        if let Some(TaskEnd::Panicked(payload)) = unclaimed {
+            self.inner
+                .failure
+                .report(CallbackKind::Task, task.site(), payload);
+        }
     }
 
     /// Replaces the exception handler: the function that receives panics caught in
@@ -728,13 +749,14 @@ impl IoLoop {
         inner.shared.close();
         let callbacks = std::mem::take(&mut *inner.callbacks.borrow_mut());
         let timeouts = inner.timers.borrow_mut().take_all();
-        let tasks = std::mem::take(&mut *inner.tasks.borrow_mut());
+        let tasks = inner.tasks.borrow_mut().take_all();
         let registrations = inner
             .handlers
             .borrow_mut()
             .unregister_all(&inner.shared.poller);
         // Dropped here, with no borrow held: a closure's destructor may use the loop.
-        drop((callbacks, timeouts, tasks));
+        drop((callbacks, timeouts));
+        cancel_all(tasks);
         let sources = registrations.into_iter().map(|r| r.into_source());
         if all_fds {
             sources.for_each(drop);

@@ -28,6 +28,7 @@ pub(crate) mod interest;
 pub(crate) mod ioloop;
 pub(crate) mod poll;
 pub(crate) mod queue;
+pub(crate) mod raw_task;
 pub(crate) mod registration;
 pub(crate) mod remote;
 #[cfg(feature = "signals")]

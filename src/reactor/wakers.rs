@@ -1,51 +1,44 @@
-//! Task wakers: how a wake, on the loop's thread or any other, becomes one poll of the
-//! task on the loop.
+//! How a task's wake, on the loop's thread or any other, becomes one poll on its loop.
 //!
-//! A waker is its task's [`TaskHeader`], deduplicated by the header's `scheduled` flag:
-//! the first wake after a poll queues one "poll this task" entry, later wakes do nothing
-//! until the task has been polled. A wake on the loop's own thread (from a callback, a
-//! timer, a handler or another task) goes straight into the local queue; a wake from
-//! another thread goes through the coalesced cross-thread queue that
-//! [`Remote::add_callback`](crate::Remote::add_callback) uses, so ten wakes before the
-//! next poll cost one poller wakeup. Entries queued during an iteration run on the next
-//! one, so no task is polled twice in one iteration and a task that wakes itself forever
-//! cannot starve timers or I/O.
+//! A waker is a counted reference to its task (see `raw_task.rs`); waking it sets the
+//! task's `SCHEDULED` bit, and only the wake that set it queues an entry, so many wakes
+//! before the next poll cost one entry. The entry goes straight into the local queue when
+//! the task's loop is this thread's current loop; from other threads it goes through the
+//! coalesced cross-thread queue that [`Remote::add_callback`](crate::Remote::add_callback)
+//! uses, so ten wakes before the next poll cost one poller wakeup. Entries queued during
+//! an iteration run on the next one, so no task is polled twice in one iteration and a
+//! task that wakes itself forever cannot starve timers or I/O.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Wake;
 
 use super::cross_thread::CrossThread;
 use super::ioloop::IoLoop;
-use super::queue::{Posted, Queued, TaskKey};
-use super::task_registry::TaskHeader;
+use super::queue::{Posted, Queued};
+use super::raw_task::{Schedule, TaskRef};
 
-impl Wake for TaskHeader<IoLoop> {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.scheduled.swap(true, Ordering::AcqRel) {
-            schedule(&self.shared, self.key);
-        }
+impl Schedule for CrossThread<IoLoop> {
+    fn schedule(&self, task: TaskRef) {
+        let task = match current_owner(self) {
+            Some(ioloop) => match ioloop.try_queue_local(Queued::Task(task)) {
+                Ok(()) => return,
+                Err(Queued::Task(task)) => task,
+                Err(_) => unreachable!("the entry comes back as it went"),
+            },
+            None => task,
+        };
+        // Closed: the task was ended with the loop; the entry is dropped.
+        let _ = self.post(Posted::Task(task));
     }
 }
 
 /// The loop owning `shared`, if it is this thread's current loop: then its local state
 /// may be used directly.
-pub(crate) fn current_owner(shared: &Arc<CrossThread<IoLoop>>) -> Option<IoLoop> {
-    IoLoop::current().filter(|ioloop| Arc::ptr_eq(&ioloop.inner.shared, shared))
+pub(crate) fn current_owner(shared: &CrossThread<IoLoop>) -> Option<IoLoop> {
+    IoLoop::current().filter(|ioloop| std::ptr::eq(Arc::as_ptr(&ioloop.inner.shared), shared))
 }
 
-/// Queues a poll of task `key` on the loop owning `shared`: locally when that loop is this
-/// thread's current loop, else through the cross-thread queue.
-fn schedule(shared: &Arc<CrossThread<IoLoop>>, key: TaskKey) {
-    if let Some(ioloop) = current_owner(shared) {
-        if ioloop.try_queue_local(Queued::Task(key)) {
-            return;
-        }
-    }
-    // Closed: the task was dropped with the loop, nothing is left to poll.
-    let _ = shared.post(Posted::Task(key));
+/// The loop owning `task`, if it is this thread's current loop.
+pub(crate) fn current_owner_of(task: &TaskRef) -> Option<IoLoop> {
+    IoLoop::current()
+        .filter(|ioloop| task.is_owned_by(Arc::as_ptr(&ioloop.inner.shared) as *const ()))
 }

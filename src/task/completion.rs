@@ -5,8 +5,6 @@
 //! value is, so the callback may run on any thread; the task awaiting the `Completion` is
 //! woken through its waker (for an `ioloop` task from another thread, that is the loop's
 //! coalesced cross-thread queue).
-//!
-//! The same cell carries a spawned task's output to its [`Task`](crate::Task) handle.
 
 use std::fmt;
 use std::future::Future;
@@ -111,61 +109,6 @@ fn abandon<V>(shared: &Mutex<Cell<V>>) {
     }
 }
 
-/// A sending half that does nothing when dropped: a task's future holds one, so that a
-/// panic unwinding through the future cannot finish the cell before the loop stores the
-/// panic. The loop settles the cell through [`Settle`] instead.
-pub(crate) struct Setter<V> {
-    shared: Shared<V>,
-}
-
-impl<V> Setter<V> {
-    /// Stores `value` and wakes the receiver. Hands `value` back if the receiver is gone.
-    pub(crate) fn send(&self, value: V) -> Result<(), V> {
-        store(&self.shared, value)
-    }
-}
-
-/// How the loop finishes a task's cell without knowing the task's output type.
-pub(crate) trait Settle<E> {
-    /// Stores `Err(error)`, or hands `error` back if the receiver is gone or the cell is
-    /// already finished.
-    fn fail_with(&self, error: E) -> Result<(), E>;
-
-    /// Finishes the cell without a value, unless it has one.
-    fn abandon(&self);
-}
-
-impl<T, E> Settle<E> for Mutex<Cell<Result<T, E>>> {
-    fn fail_with(&self, error: E) -> Result<(), E> {
-        store(self, Err(error)).map_err(|rejected| match rejected {
-            Err(error) => error,
-            Ok(_) => unreachable!("an error was stored"),
-        })
-    }
-
-    fn abandon(&self) {
-        abandon(self);
-    }
-}
-
-/// A cell for a task's output: the setter its future holds, the [`Settle`] handle the loop
-/// keeps, and the receiver for the task's handle.
-#[allow(clippy::type_complexity)]
-pub(crate) fn task_channel<T: 'static, E: 'static>() -> (
-    Setter<Result<T, E>>,
-    Arc<impl Settle<E> + 'static>,
-    Receiver<Result<T, E>>,
-) {
-    let shared = new_cell();
-    (
-        Setter {
-            shared: shared.clone(),
-        },
-        shared.clone(),
-        Receiver { shared },
-    )
-}
-
 /// The sender finished without sending (it was dropped).
 pub(crate) struct SenderDropped;
 
@@ -184,11 +127,6 @@ impl<V> Receiver<V> {
             _ => cell.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
-    }
-
-    /// The value, if it was sent and not taken yet.
-    pub(crate) fn try_take(&mut self) -> Option<V> {
-        lock(&self.shared).value.take()
     }
 
     /// Whether the sender sent its value or is gone.

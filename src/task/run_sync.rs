@@ -213,7 +213,7 @@ impl IoLoop {
         stop_loop.armed.store(false, Ordering::Release);
         if outcome.is_err() {
             // Directly, not through `Task::cancel`: this loop may not be the current one.
-            self.cancel_task(task.key());
+            task.cancel_on(self);
         }
         outcome
     }

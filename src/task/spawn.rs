@@ -1,9 +1,11 @@
 //! Tasks: futures run by the loop ([`IoLoop::spawn`], [`IoLoop::add_future`]) and the
 //! [`Task`] handle through which their output comes back.
 //!
-//! The loop keeps spawned futures in its task registry and polls them from its run queue
-//! (see `reactor/task_registry.rs` and `reactor/wakers.rs` for how a wake becomes one
-//! poll). This file wires each future's output, panic or cancellation to its [`Task`].
+//! A task is one allocation holding its future, then its output (see
+//! `reactor/raw_task.rs`); the loop keeps it in its task registry and polls it from its
+//! run queue (see `reactor/wakers.rs` for how a wake becomes one poll). This file is the
+//! typed face of that: spawning, and the [`Task`] handle through which the output, a
+//! panic or the cancellation comes back.
 
 use std::any::Any;
 use std::fmt;
@@ -12,14 +14,14 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-use super::completion::{self, Receiver, SenderDropped, Settle};
 use crate::reactor::failure::panic_message;
 use crate::reactor::ioloop::IoLoop;
-use crate::reactor::queue::{Callback, Posted, Queued, TaskKey};
-use crate::reactor::task_registry::{TaskBody, TaskHeader, TaskOutcome};
-use crate::reactor::wakers::current_owner;
+use crate::reactor::queue::{Callback, Posted, Queued};
+use crate::reactor::raw_task::{JoinRef, Schedule, TaskEnd, TaskRef, Unadopted};
+use crate::reactor::remote::Remote;
+use crate::reactor::wakers::current_owner_of;
 
 /// A handle to a task spawned with [`IoLoop::spawn`]: a future of its output.
 ///
@@ -41,8 +43,7 @@ use crate::reactor::wakers::current_owner;
 /// # Ok::<(), ioloop::RunSyncError>(())
 /// ```
 pub struct Task<T> {
-    receiver: Receiver<Result<T, TaskError>>,
-    header: Arc<TaskHeader<IoLoop>>,
+    join: JoinRef<T>,
 }
 
 impl<T> Task<T> {
@@ -66,24 +67,25 @@ impl<T> Task<T> {
     /// assert!(ioloop.run_sync(task)?.unwrap_err().is_cancelled());
     /// # Ok::<(), ioloop::RunSyncError>(())
     /// ```
-    #[track_caller]
     pub fn cancel(&self) {
-        let key = self.header.key;
-        match current_owner(&self.header.shared) {
-            Some(ioloop) => ioloop.cancel_task(key),
-            None => {
-                let cancel = Box::new(move |ioloop: &IoLoop| ioloop.cancel_task(key));
-                // Closed: the task was dropped with the loop already.
-                let _ = self
-                    .header
-                    .shared
-                    .post(Posted::Callback(cancel, Location::caller()));
-            }
+        let task = self.join.task();
+        if !task.request_cancel() {
+            return; // it already ended
+        }
+        match current_owner_of(task) {
+            Some(ioloop) if !task.is_running() => ioloop.end_task(task, TaskEnd::Cancelled),
+            // Running (it cancels itself), or another thread: its loop ends it at the next
+            // chance it has.
+            _ => task.schedule(),
         }
     }
 
-    pub(crate) fn key(&self) -> TaskKey {
-        self.header.key
+    /// Cancels the task from `ioloop`'s thread, whichever loop is current there.
+    pub(crate) fn cancel_on(&self, ioloop: &IoLoop) {
+        let task = self.join.task();
+        if task.request_cancel() && !task.is_running() {
+            ioloop.end_task(task, TaskEnd::Cancelled);
+        }
     }
 
     /// Whether the task finished (completed, panicked or was cancelled), so awaiting it
@@ -100,7 +102,7 @@ impl<T> Task<T> {
     /// # Ok::<(), ioloop::LoopError>(())
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.receiver.is_done()
+        self.join.task().is_complete()
     }
 }
 
@@ -108,27 +110,20 @@ impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.receiver
-            .poll_recv(cx)
-            .map(|received| received.unwrap_or_else(|SenderDropped| Err(TaskError::Cancelled)))
-    }
-}
-
-impl<T> Drop for Task<T> {
-    fn drop(&mut self) {
-        if let Some(Err(TaskError::Panicked(panic))) = self.receiver.try_take() {
-            log::error!(
-                target: "ioloop",
-                "{panic} (its Task was dropped without being awaited)"
-            );
-        }
+        let site = self.join.task().site();
+        self.join.poll_output(cx).map(|outcome| match outcome {
+            Some(Ok(output)) => Ok(output),
+            Some(Err(end)) => Err(TaskError::from_end(end, site)),
+            // Polled again after it returned its outcome.
+            None => Err(TaskError::Cancelled),
+        })
     }
 }
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
-            .field("site", &self.header.site)
+            .field("site", &self.join.task().site())
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -158,6 +153,13 @@ pub enum TaskError {
 }
 
 impl TaskError {
+    fn from_end(end: TaskEnd, site: &'static Location<'static>) -> TaskError {
+        match end {
+            TaskEnd::Cancelled => TaskError::Cancelled,
+            TaskEnd::Panicked(payload) => TaskError::Panicked(TaskPanic::new(payload, site)),
+        }
+    }
+
     /// Whether the task was cancelled.
     ///
     /// # Examples
@@ -303,30 +305,25 @@ impl IoLoop {
         F::Output: 'static,
     {
         let site = Location::caller();
-        let (setter, outcome, receiver) = completion::task_channel();
-        let body: TaskBody = Box::pin(async move {
-            let output = future.await;
-            // A detached task's output is dropped here, on the loop thread.
-            let _ = setter.send(Ok(output));
-        });
         let inner = &*self.inner;
+        let owner: Arc<dyn Schedule> = inner.shared.clone();
         if inner.closed.get() {
             log::debug!(target: "ioloop", "task spawned on a closed IoLoop was dropped");
-            drop(body);
-            Settle::abandon(&*outcome); // the task reads as cancelled
-            let header = TaskHeader::detached(&inner.shared, site);
-            return Task { receiver, header };
+            let [handle] = TaskRef::allocate(future, owner, site);
+            // The task never runs: it reads as cancelled.
+            self.end_task(&handle, TaskEnd::Cancelled);
+            // SAFETY: the handle's reference, for a future whose output is `F::Output`.
+            return Task {
+                join: unsafe { JoinRef::new(handle) },
+            };
         }
-        let outcome: Arc<dyn TaskOutcome> = outcome;
-        let header =
-            inner
-                .tasks
-                .borrow_mut()
-                .insert(&inner.shared, body, outcome, site, |header| {
-                    Waker::from(header.clone())
-                });
-        self.queue_local(Queued::Task(header.key));
-        Task { receiver, header }
+        let [registered, queued, handle] = TaskRef::allocate(future, owner, site);
+        inner.tasks.borrow_mut().insert(registered);
+        self.queue_local(Queued::Task(queued));
+        // SAFETY: the handle's reference, for a future whose output is `F::Output`.
+        Task {
+            join: unsafe { JoinRef::new(handle) },
+        }
     }
 
     /// Calls `callback` with the output of `future` on the iteration after the future
@@ -364,11 +361,116 @@ impl IoLoop {
         });
         drop(task);
     }
+}
 
-    /// Drops the task `key` now, or when its current poll returns.
-    pub(crate) fn cancel_task(&self, key: TaskKey) {
-        let cancelled = self.inner.tasks.borrow_mut().cancel(key);
-        drop(cancelled);
+impl Remote {
+    /// Runs a `Send` future on the loop as a task, from any thread, and returns its
+    /// [`Task`] handle, which any runtime can await (it is `Send` when the output is).
+    ///
+    /// Thread-safe. The future is sent to the loop through the same coalesced queue as
+    /// [`add_callback`](Remote::add_callback) and first polled on the loop's next
+    /// iteration; from then on it is an ordinary task of that loop. If the loop is closed
+    /// or dropped, the future is dropped and the task reads as
+    /// [cancelled](TaskError::Cancelled). For a future that is not `Send` (one that uses
+    /// the loop's own futures, [`sleep`](crate::sleep) or an [`IoStream`](crate::IoStream)),
+    /// send a function that makes it: [`spawn_with`](Remote::spawn_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let remote = ioloop.remote();
+    /// let task = std::thread::spawn(move || remote.spawn(async { 6 * 7 }))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(ioloop.run_sync(task)?.unwrap(), 42);
+    /// # Ok::<(), ioloop::RunSyncError>(())
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_with(move || future)
+    }
+
+    /// Runs the future that `make` returns on the loop as a task, from any thread: `make`
+    /// runs on the loop thread when the task is first polled, so the future need not be
+    /// `Send` and may use the loop's own futures (tokio-util's `spawn_pinned` idiom).
+    /// Returns the [`Task`] handle, which any runtime can await.
+    ///
+    /// Thread-safe; ordering and closing as for [`spawn`](Remote::spawn) (a task whose
+    /// loop closed before it started never calls `make`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let remote = ioloop.remote();
+    /// let other_thread = std::thread::spawn(move || {
+    ///     remote.spawn_with(|| async {
+    ///         ioloop::sleep(Duration::from_millis(1)).await; // a loop-local future
+    ///         "ran on the loop"
+    ///     })
+    /// });
+    /// let task = other_thread.join().unwrap();
+    /// assert_eq!(ioloop.run_sync(task)?.unwrap(), "ran on the loop");
+    /// # Ok::<(), ioloop::RunSyncError>(())
+    /// ```
+    #[track_caller]
+    pub fn spawn_with<M, F>(&self, make: M) -> Task<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        let owner: Arc<dyn Schedule> = self.shared.clone();
+        let future = StartOnLoop::Unstarted(Some(make));
+        let (unadopted, handle) = Unadopted::allocate(future, owner, Location::caller());
+        // Refused (closed): the entry comes back dropped, which cancels the task.
+        let _ = self.shared.post(Posted::Adopt(unadopted));
+        // SAFETY: the handle's reference, for a future whose output is `F::Output`.
+        Task {
+            join: unsafe { JoinRef::new(handle) },
+        }
+    }
+}
+
+/// A future made on the loop thread, at its first poll, by a `Send` function.
+enum StartOnLoop<M, F> {
+    Unstarted(Option<M>),
+    Started(F),
+}
+
+// SAFETY: a `StartOnLoop` crosses threads only before its first poll, when it holds just
+// the `Send` function: `Remote::spawn_with` sends it to its loop unpolled, and the loop
+// polls (so makes the future) and drops it on its own thread from then on. Dropped
+// unpolled on the sending thread (its loop was closed), it drops only the function.
+unsafe impl<M: Send, F> Send for StartOnLoop<M, F> {}
+
+impl<M, F> Future for StartOnLoop<M, F>
+where
+    M: FnOnce() -> F,
+    F: Future,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: the future is never moved out of the pinned enum; the function is taken
+        // out by value before the future exists.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let StartOnLoop::Unstarted(make) = this {
+            let make = make.take().expect("polled once before it starts");
+            *this = StartOnLoop::Started(make());
+        }
+        match this {
+            // SAFETY: `this` is pinned, so the future in it is.
+            StartOnLoop::Started(future) => unsafe { Pin::new_unchecked(future) }.poll(cx),
+            StartOnLoop::Unstarted(_) => unreachable!("started above"),
+        }
     }
 }
 
@@ -400,25 +502,5 @@ where
     match IoLoop::current() {
         Some(ioloop) => ioloop.spawn(future),
         None => panic!("ioloop::spawn called on a thread without a live IoLoop"),
-    }
-}
-
-/// A task's output cell reports a panic as [`TaskError::Panicked`] to whoever awaits the
-/// [`Task`], and an unfinished task dropped by the loop as [`TaskError::Cancelled`].
-impl<S: Settle<TaskError> + ?Sized> TaskOutcome for S {
-    fn panicked(
-        &self,
-        payload: Box<dyn Any + Send>,
-        site: &'static Location<'static>,
-    ) -> Option<Box<dyn Any + Send>> {
-        match self.fail_with(TaskError::Panicked(TaskPanic::new(payload, site))) {
-            Ok(()) => None,
-            Err(TaskError::Panicked(panic)) => Some(panic.into_payload()),
-            Err(TaskError::Cancelled) => None,
-        }
-    }
-
-    fn abandon(&self) {
-        Settle::abandon(self);
     }
 }

@@ -1,0 +1,552 @@
+//! A spawned task in one allocation: its header (state, reference count, the loop to
+//! schedule on, the waker of whoever awaits it), then its future, which becomes its
+//! output when it finishes, as tokio and async-task lay out theirs.
+//!
+//! A [`TaskRef`] is a counted reference to that allocation. The loop's task registry holds
+//! one while the task is live, each run-queue entry one, each [`Waker`] one, and the
+//! `Task` handle one; the memory is freed when the last goes.
+//!
+//! # Threads
+//!
+//! The future may be `!Send`: it is polled and dropped only on its loop's thread, which
+//! the registry guarantees by holding its reference until the future is gone. Everything
+//! other threads touch is atomic: the state bits, the reference count, and the join waker
+//! (an [`AtomicWaker`]). The output is written by the loop thread before `COMPLETE` is
+//! set and read by exactly one party after: the handle, or the loop when the handle is
+//! gone. A `!Send` output has a `!Send` handle, so it never leaves the loop's thread; a
+//! waker on another thread may free the memory last, but by then the stage is empty.
+//!
+//! It imports nothing from the loop: the loop schedules through the [`Schedule`] trait
+//! object each task carries.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::panic::Location;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use atomic_waker::AtomicWaker;
+
+use super::failure::panic_message;
+
+/// A run-queue entry for the task exists (local or posted from another thread).
+const SCHEDULED: usize = 1;
+/// The loop is polling the future.
+const RUNNING: usize = 1 << 1;
+/// The future is gone; the stage holds the output, or held it.
+const COMPLETE: usize = 1 << 2;
+/// Cancellation was asked for; the loop drops the future at its next chance.
+const CANCELLED: usize = 1 << 3;
+/// A `Task` handle exists and will take the output.
+const HANDLE: usize = 1 << 4;
+
+/// Where a woken task is queued: implemented by the loop's cross-thread half, so a wake
+/// from any thread reaches the loop that owns the task.
+pub(crate) trait Schedule: Send + Sync {
+    /// Queues one poll of `task` on its loop (the caller set its `SCHEDULED` bit).
+    fn schedule(&self, task: TaskRef);
+}
+
+/// Why a task ended without an output.
+pub(crate) enum TaskEnd {
+    /// It was cancelled, or its loop closed.
+    Cancelled,
+    /// Its future panicked with this payload.
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// What the loop does with a task taken from its run queue.
+pub(crate) enum PollStart {
+    /// Poll it.
+    Run,
+    /// It asked to be cancelled: end it.
+    Cancel,
+    /// It already ended (a stale entry): nothing.
+    Skip,
+}
+
+/// The operations that depend on the future's type, for a type-erased [`TaskRef`].
+struct Vtable {
+    /// Polls the future; on `Ready` stores its output. Loop thread, state `RUNNING`.
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    /// Drops the future (if it is still there) and stores `Err(end)`. Loop thread.
+    end: unsafe fn(NonNull<Header>, TaskEnd),
+    /// Takes the output out: drops an `Ok` output and returns an `Err` end. Once complete,
+    /// by the one party that owns the output.
+    take_end: unsafe fn(NonNull<Header>) -> Option<TaskEnd>,
+    /// Moves the output into `*dst` (an `Option<Result<F::Output, TaskEnd>>`). Same rule.
+    read_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Frees the allocation (and drops whatever the stage still holds).
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// The part of a task every thread may touch.
+#[repr(C)]
+struct Header {
+    state: AtomicUsize,
+    refs: AtomicUsize,
+    vtable: &'static Vtable,
+    owner: Arc<dyn Schedule>,
+    site: &'static Location<'static>,
+    /// The task's index in its loop's registry. Loop thread only.
+    slot: UnsafeCell<u32>,
+    /// Whoever awaits the task's handle.
+    join_waker: AtomicWaker,
+}
+
+/// The whole allocation: the header first, so a pointer to one is a pointer to the other.
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, TaskEnd>),
+    Consumed,
+}
+
+/// A counted reference to a task.
+pub(crate) struct TaskRef {
+    header: NonNull<Header>,
+}
+
+// SAFETY: what other threads reach through a `TaskRef` is atomic (state, count, join
+// waker) or read-only (vtable, owner, site); the future and the registry slot are touched
+// only on the loop's thread (see the module documentation).
+unsafe impl Send for TaskRef {}
+// SAFETY: as for `Send`: `&TaskRef` gives no other access.
+unsafe impl Sync for TaskRef {}
+
+impl TaskRef {
+    /// Allocates a task running `future`, scheduled on `owner`, and returns `N`
+    /// references to it. The task starts `SCHEDULED` (one of the references is for the
+    /// caller to queue) and with a `Task` handle (one is for the handle).
+    pub(crate) fn allocate<F: Future + 'static, const N: usize>(
+        future: F,
+        owner: Arc<dyn Schedule>,
+        site: &'static Location<'static>,
+    ) -> [TaskRef; N] {
+        let cell = Box::new(Cell {
+            header: Header {
+                state: AtomicUsize::new(SCHEDULED | HANDLE),
+                refs: AtomicUsize::new(N),
+                vtable: vtable::<F>(),
+                owner,
+                site,
+                slot: UnsafeCell::new(u32::MAX),
+                join_waker: AtomicWaker::new(),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        let header = NonNull::from(Box::leak(cell)).cast::<Header>();
+        // Each of the `N` references was counted above.
+        [(); N].map(|()| TaskRef { header })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: a `TaskRef` holds a reference, so the allocation is alive.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// Where the task was spawned.
+    pub(crate) fn site(&self) -> &'static Location<'static> {
+        self.header().site
+    }
+
+    /// Whether `self` and `other` are references to the same task.
+    pub(crate) fn ptr_eq(&self, other: &TaskRef) -> bool {
+        self.header == other.header
+    }
+
+    /// Whether the task's loop is `owner` (compared by address).
+    pub(crate) fn is_owned_by(&self, owner: *const ()) -> bool {
+        Arc::as_ptr(&self.header().owner) as *const () == owner
+    }
+
+    /// The task's registry slot. Loop thread only.
+    pub(crate) fn slot(&self) -> u32 {
+        // SAFETY: only the loop thread reads or writes the slot.
+        unsafe { *self.header().slot.get() }
+    }
+
+    /// Records the task's registry slot. Loop thread only.
+    pub(crate) fn set_slot(&self, slot: u32) {
+        // SAFETY: only the loop thread reads or writes the slot.
+        unsafe { *self.header().slot.get() = slot }
+    }
+
+    /// Queues a poll unless one is queued or the task ended. Any thread.
+    pub(crate) fn schedule(&self) {
+        let state = &self.header().state;
+        let mut current = state.load(Ordering::Acquire);
+        loop {
+            if current & (SCHEDULED | COMPLETE) != 0 {
+                return;
+            }
+            match state.compare_exchange_weak(
+                current,
+                current | SCHEDULED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        self.header().owner.schedule(self.clone());
+    }
+
+    /// Takes the task out of the run queue for a poll. Loop thread.
+    pub(crate) fn start_poll(&self) -> PollStart {
+        let state = &self.header().state;
+        let mut current = state.load(Ordering::Acquire);
+        loop {
+            if current & COMPLETE != 0 {
+                return PollStart::Skip;
+            }
+            if current & CANCELLED != 0 {
+                // The end of a cancelled task is stored outside `RUNNING`.
+                state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+                return PollStart::Cancel;
+            }
+            let next = (current & !SCHEDULED) | RUNNING;
+            match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return PollStart::Run,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Polls the future with a waker that schedules this task.
+    ///
+    /// # Safety
+    ///
+    /// Loop thread, after [`start_poll`](TaskRef::start_poll) returned `Run`.
+    pub(crate) unsafe fn poll(&self) -> Poll<()> {
+        // A waker borrowing this reference: cloning it counts, this one does not.
+        // SAFETY: the waker's data is this task's header, alive while `self` is.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(self.header)) });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: the caller is the loop thread polling a `RUNNING` task.
+        unsafe { (self.header().vtable.poll)(self.header, &mut cx) }
+    }
+
+    /// Ends a poll that returned `Pending`; says whether the task must now be cancelled
+    /// (it was asked to while it ran). Loop thread.
+    pub(crate) fn end_poll_pending(&self) -> bool {
+        let previous = self.header().state.fetch_and(!RUNNING, Ordering::AcqRel);
+        previous & CANCELLED != 0
+    }
+
+    /// Drops the future (if it is still there) and stores `end` as the outcome.
+    ///
+    /// # Safety
+    ///
+    /// Loop thread, the task not complete, not being polled by anyone else.
+    pub(crate) unsafe fn end(&self, end: TaskEnd) {
+        // SAFETY: as the caller promises.
+        unsafe { (self.header().vtable.end)(self.header, end) }
+    }
+
+    /// Marks the task complete (its outcome is stored) and hands the outcome on: wakes the
+    /// handle's awaiter, or, when no handle is left, takes the outcome and returns its
+    /// end, if it has one, for the loop to report. Loop thread.
+    pub(crate) fn complete(&self) -> Option<TaskEnd> {
+        let previous = self
+            .header()
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some((s & !RUNNING) | COMPLETE)
+            })
+            .expect("the update always applies");
+        if previous & HANDLE != 0 {
+            self.header().join_waker.wake();
+            None
+        } else {
+            // SAFETY: complete, and no handle: the loop owns the outcome.
+            unsafe { (self.header().vtable.take_end)(self.header) }
+        }
+    }
+
+    /// Asks for cancellation; returns `false` if the task already ended. Any thread; the
+    /// caller then ends it at once (on its loop, when it is not running) or schedules it.
+    pub(crate) fn request_cancel(&self) -> bool {
+        let previous = self.header().state.fetch_or(CANCELLED, Ordering::AcqRel);
+        previous & COMPLETE == 0
+    }
+
+    /// Whether the task is being polled now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.header().state.load(Ordering::Acquire) & RUNNING != 0
+    }
+
+    /// Whether the task ended (its outcome is stored, or was taken).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.header().state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        self.header().refs.fetch_add(1, Ordering::Relaxed);
+        TaskRef {
+            header: self.header,
+        }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        release(self.header);
+    }
+}
+
+impl std::fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("site", &self.site())
+            .field("complete", &self.is_complete())
+            .finish()
+    }
+}
+
+/// Drops one reference; the last frees the task.
+fn release(header: NonNull<Header>) {
+    // SAFETY: the caller held a reference, so the header is alive until this decrement.
+    let h = unsafe { header.as_ref() };
+    if h.refs.fetch_sub(1, Ordering::Release) == 1 {
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last reference.
+        unsafe { (h.vtable.dealloc)(header) }
+    }
+}
+
+/// The typed side of a task, held by its `Task<T>` handle: waits for and takes the output.
+pub(crate) struct JoinRef<T> {
+    task: TaskRef,
+    _output: PhantomData<T>,
+}
+
+impl<T> JoinRef<T> {
+    /// The handle's reference to a task whose future outputs `T`.
+    ///
+    /// # Safety
+    ///
+    /// `task` was allocated with a future whose output is `T`, and this is the one
+    /// handle reference its `HANDLE` bit stands for.
+    pub(crate) unsafe fn new(task: TaskRef) -> JoinRef<T> {
+        JoinRef {
+            task,
+            _output: PhantomData,
+        }
+    }
+
+    /// The task, for cancelling it.
+    pub(crate) fn task(&self) -> &TaskRef {
+        &self.task
+    }
+
+    /// The outcome once the task ended; registers `cx`'s waker before that. `None` inside
+    /// `Ready` when the outcome was taken already.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskEnd>>> {
+        let header = self.task.header();
+        if header.state.load(Ordering::Acquire) & COMPLETE == 0 {
+            header.join_waker.register(cx.waker());
+            if header.state.load(Ordering::Acquire) & COMPLETE == 0 {
+                return Poll::Pending;
+            }
+        }
+        let mut output: Option<Result<T, TaskEnd>> = None;
+        // SAFETY: complete, and this handle owns the output (`HANDLE` is set); `T` is the
+        // future's output type (see `new`).
+        unsafe {
+            (header.vtable.read_output)(self.task.header, (&mut output as *mut Option<_>).cast())
+        };
+        Poll::Ready(output)
+    }
+}
+
+// The output is never pinned: it is moved out once ready.
+impl<T> Unpin for JoinRef<T> {}
+
+impl<T> Drop for JoinRef<T> {
+    fn drop(&mut self) {
+        let header = self.task.header();
+        let previous = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
+        if previous & COMPLETE != 0 {
+            // The loop left the outcome to this handle: drop it here, on the handle's
+            // thread (the output is `Send` if the handle crossed threads).
+            let mut output: Option<Result<T, TaskEnd>> = None;
+            // SAFETY: complete, and this handle owned the output until now.
+            unsafe {
+                (header.vtable.read_output)(
+                    self.task.header,
+                    (&mut output as *mut Option<_>).cast(),
+                )
+            };
+            if let Some(Err(TaskEnd::Panicked(payload))) = output {
+                log::error!(
+                    target: "ioloop",
+                    "task spawned at {} panicked: {} (its Task was dropped without being awaited)",
+                    header.site,
+                    panic_message(&*payload)
+                );
+            }
+        }
+    }
+}
+
+/// A task spawned from another thread, on its way to its loop: the loop adopts it into
+/// its registry when the entry runs. Dropped unadopted (the loop was closed), it ends
+/// the task as cancelled, on whatever thread drops it, which is sound because such tasks
+/// are `Send`.
+pub(crate) struct Unadopted {
+    task: Option<TaskRef>,
+}
+
+impl Unadopted {
+    /// Allocates a `Send` task, as [`TaskRef::allocate`] does, for another thread to
+    /// send to its loop: the task on its way, and the reference for its handle.
+    pub(crate) fn allocate<F: Future + Send + 'static>(
+        future: F,
+        owner: Arc<dyn Schedule>,
+        site: &'static Location<'static>,
+    ) -> (Unadopted, TaskRef) {
+        let [queued, handle] = TaskRef::allocate(future, owner, site);
+        (Unadopted { task: Some(queued) }, handle)
+    }
+
+    /// The task, now the loop's.
+    pub(crate) fn adopt(mut self) -> TaskRef {
+        self.task.take().expect("adopted once")
+    }
+}
+
+impl Drop for Unadopted {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // SAFETY: no loop owns the task, nobody polls it, and its future is `Send`.
+            unsafe { task.end(TaskEnd::Cancelled) };
+            drop(task.complete());
+        }
+    }
+}
+
+fn vtable<F: Future + 'static>() -> &'static Vtable {
+    &Vtable {
+        poll: poll::<F>,
+        end: end::<F>,
+        take_end: take_end::<F>,
+        read_output: read_output::<F>,
+        dealloc: dealloc::<F>,
+    }
+}
+
+/// The task's stage.
+///
+/// # Safety
+///
+/// `header` heads a live `Cell<F>`, and the caller has the access rights the module
+/// documentation gives (the loop thread before `COMPLETE`, the output's owner after).
+unsafe fn stage<'a, F: Future>(header: NonNull<Header>) -> &'a mut Stage<F> {
+    // SAFETY: `Cell` is `repr(C)` with the header first; the caller's promise covers the
+    // exclusive access.
+    unsafe { &mut *header.cast::<Cell<F>>().as_ref().stage.get() }
+}
+
+unsafe fn poll<F: Future>(header: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+    // SAFETY: see `Vtable::poll`.
+    let stage = unsafe { stage::<F>(header) };
+    let Stage::Running(future) = stage else {
+        return Poll::Ready(());
+    };
+    // SAFETY: the future never moves: it lives in the heap allocation until dropped there.
+    let future = unsafe { Pin::new_unchecked(future) };
+    match future.poll(cx) {
+        Poll::Ready(output) => {
+            *stage = Stage::Finished(Ok(output));
+            Poll::Ready(())
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+unsafe fn end<F: Future>(header: NonNull<Header>, end: TaskEnd) {
+    // SAFETY: see `Vtable::end`.
+    let stage = unsafe { stage::<F>(header) };
+    // The future is dropped first, by the assignment.
+    *stage = Stage::Finished(Err(end));
+}
+
+unsafe fn take_end<F: Future>(header: NonNull<Header>) -> Option<TaskEnd> {
+    // SAFETY: see `Vtable::take_end`.
+    let stage = unsafe { stage::<F>(header) };
+    match std::mem::replace(stage, Stage::Consumed) {
+        Stage::Finished(Err(end)) => Some(end),
+        _ => None,
+    }
+}
+
+unsafe fn read_output<F: Future>(header: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: see `Vtable::read_output`; `dst` points to an
+    // `Option<Result<F::Output, TaskEnd>>`.
+    unsafe {
+        let stage = stage::<F>(header);
+        if let Stage::Finished(outcome) = std::mem::replace(stage, Stage::Consumed) {
+            *dst.cast::<Option<Result<F::Output, TaskEnd>>>() = Some(outcome);
+        }
+    }
+}
+
+unsafe fn dealloc<F: Future>(header: NonNull<Header>) {
+    // SAFETY: the last reference is gone; the allocation came from `Box<Cell<F>>`.
+    drop(unsafe { Box::from_raw(header.cast::<Cell<F>>().as_ptr()) });
+}
+
+fn raw_waker(header: NonNull<Header>) -> RawWaker {
+    RawWaker::new(header.as_ptr() as *const (), &WAKER_VTABLE)
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn header_of(data: *const ()) -> NonNull<Header> {
+    // SAFETY: the waker's data is always a task header pointer (see `raw_waker`).
+    unsafe { NonNull::new_unchecked(data as *mut Header) }
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    let header = header_of(data);
+    // SAFETY: the waker being cloned holds (or borrows) a reference.
+    unsafe { header.as_ref() }
+        .refs
+        .fetch_add(1, Ordering::Relaxed);
+    raw_waker(header)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    let task = TaskRef {
+        header: header_of(data),
+    };
+    task.schedule();
+    // `task` drops the waker's reference.
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    let task = ManuallyDrop::new(TaskRef {
+        header: header_of(data),
+    });
+    task.schedule();
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    release(header_of(data));
+}
