@@ -51,7 +51,7 @@ COUNTED=(read recvfrom write sendto epoll_wait epoll_pwait epoll_ctl timerfd_set
          accept4)
 EVENTS=raw_syscalls:sys_enter
 for name in "${COUNTED[@]}"; do EVENTS+=",syscalls:sys_enter_$name"; done
-for impl in ioloop floor; do
+for impl in ${STRACE_IMPLS:-ioloop floor}; do
     mkdir "$TMP/$impl"
     line="$(strace -f -ff -o "$TMP/$impl/t" "${PIN[@]}" "$BIN" echo "$impl" \
         --conns 100 --size 64 --ms 1000 --worker-cpu "$WORKER_CPU")"

@@ -44,7 +44,10 @@
 //! 4. the snapshot of callbacks runs, then the collected timeouts (skipping any removed
 //!    meanwhile, also by an earlier timeout of the same batch);
 //! 5. if [`IoLoop::stop`] was called the loop stops here; otherwise it polls, with
-//!    timeout zero if callbacks are queued, else until the next deadline, else forever;
+//!    timeout zero if callbacks are queued, else until the next deadline, else forever
+//!    (while callbacks keep it from blocking, a running loop checks its sockets as its
+//!    [`io_check`](IoLoopBuilder::io_check) policy says: by default at least every 61
+//!    iterations and every millisecond);
 //! 6. readiness is dispatched one source at a time; a handler removed by an earlier
 //!    handler of the batch is not called.
 //!

@@ -11,6 +11,7 @@ use polling::{PollMode, Poller};
 use super::clock::{Clock, SystemClock};
 use super::failure::{ExceptionPolicy, FailureHandling};
 use super::ioloop::{IoLoop, LoopInner};
+use super::poll::IoCheck;
 
 /// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
 ///
@@ -37,6 +38,7 @@ pub struct IoLoopBuilder {
     blocking_threshold: Option<Duration>,
     events_capacity: NonZeroUsize,
     callback_budget: usize,
+    io_check: IoCheck,
 }
 
 impl IoLoopBuilder {
@@ -77,6 +79,33 @@ impl IoLoopBuilder {
         self
     }
 
+    /// How often a running loop that keeps finding callbacks or tasks queued checks its
+    /// sockets for readiness: at least every `interval` iterations (at least 1), and as
+    /// soon as `max_delay` has passed on the loop's clock since the last check, whichever
+    /// comes first. So callbacks and tasks that reschedule themselves forever cannot
+    /// starve I/O beyond that bound, while a chain of short callbacks does not pay a
+    /// readiness probe (a syscall) each. A loop about to wait always checks, and so does
+    /// every [`IoLoop::run_once`] step.
+    ///
+    /// Default: 61 iterations (tokio's event interval) and 1 ms. `io_check(1, ..)` is
+    /// Tornado's exact behaviour: readiness is checked on every iteration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tornado_exact = ioloop::IoLoop::builder().io_check(1, Duration::ZERO).build()?;
+    /// # drop(tornado_exact);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn io_check(mut self, interval: u32, max_delay: Duration) -> Self {
+        self.io_check = IoCheck {
+            interval: interval.max(1),
+            max_delay,
+        };
+        self
+    }
+
     /// Builds the loop. It becomes this thread's [`IoLoop::current`] if no live loop is.
     ///
     /// # Errors
@@ -102,6 +131,7 @@ impl IoLoopBuilder {
             FailureHandling::new(self.policy, self.blocking_threshold),
             self.events_capacity,
             self.callback_budget,
+            self.io_check,
         ))
     }
 }
@@ -114,6 +144,7 @@ impl fmt::Debug for IoLoopBuilder {
             .field("blocking_threshold", &self.blocking_threshold)
             .field("events_capacity", &self.events_capacity)
             .field("callback_budget", &self.callback_budget)
+            .field("io_check", &self.io_check)
             .finish()
     }
 }
@@ -149,6 +180,7 @@ impl IoLoop {
             blocking_threshold: None,
             events_capacity: NonZeroUsize::new(1024).expect("non-zero"),
             callback_budget: usize::MAX,
+            io_check: IoCheck::default(),
         }
     }
 }

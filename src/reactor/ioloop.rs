@@ -9,7 +9,8 @@
 //! 4. run the snapshot of callbacks, then the collected timeouts, skipping any removed in
 //!    the meantime;
 //! 5. stop here if [`IoLoop::stop`] was called; otherwise poll, with timeout 0 if callbacks
-//!    are queued, else until the next deadline, else forever;
+//!    are queued (checking sources only as the I/O-check policy says, see `poll.rs`),
+//!    else until the next deadline, else forever;
 //! 6. dispatch readiness one source at a time, skipping sources removed earlier in the
 //!    batch.
 //!
@@ -38,7 +39,7 @@ use super::clock::Clock;
 use super::cross_thread::CrossThread;
 use super::failure::{CallbackKind, FailureHandling, PanicReport};
 use super::interest::Interest;
-use super::poll::ReadinessBuffer;
+use super::poll::{IoCheck, ReadinessBuffer};
 use super::queue::{Callback, Queued};
 use super::raw_task::{PollStart, TaskEnd, TaskRef};
 use super::registration::{registered_fd, Dispatch, HandlerRegistry};
@@ -111,6 +112,7 @@ impl LoopInner {
         failure: FailureHandling,
         events_capacity: NonZeroUsize,
         callback_budget: usize,
+        io_check: IoCheck,
     ) -> IoLoop {
         let epoch = clock.now();
         let inner = Rc::new(LoopInner {
@@ -122,7 +124,7 @@ impl LoopInner {
             timers: RefCell::new(TimerHeap::new(epoch)),
             due: RefCell::new(Vec::new()),
             handlers: RefCell::new(HandlerRegistry::default()),
-            readiness: RefCell::new(ReadinessBuffer::with_capacity(events_capacity)),
+            readiness: RefCell::new(ReadinessBuffer::new(events_capacity, io_check)),
             poll_mode,
             callback_budget,
             running: Cell::new(false),
@@ -356,7 +358,7 @@ impl IoLoop {
         let _running = FlagGuard::set(&inner.running);
         let _current = CurrentGuard::enter(self);
         loop {
-            if let Flow::Stopped = self.iterate(None)? {
+            if let Flow::Stopped = self.iterate(None, true)? {
                 return Ok(());
             }
         }
@@ -440,7 +442,7 @@ impl IoLoop {
             return Err(LoopError::Reentrant);
         }
         let _current = CurrentGuard::enter(self);
-        self.iterate(Some(max_wait))?;
+        self.iterate(Some(max_wait), false)?;
         Ok(self.has_work())
     }
 
@@ -491,7 +493,9 @@ impl IoLoop {
     }
 
     /// One iteration, in the order of the module documentation.
-    fn iterate(&self, max_wait: Option<Duration>) -> Result<Flow, LoopError> {
+    /// `follow_policy`: a running loop checks its sources as its [`IoCheck`] policy says;
+    /// a step from [`run_once`](IoLoop::run_once) always does.
+    fn iterate(&self, max_wait: Option<Duration>, follow_policy: bool) -> Result<Flow, LoopError> {
         let inner = &*self.inner;
         let _iterating = FlagGuard::set(&inner.in_iteration);
         inner.iterations.set(inner.iterations.get() + 1);
@@ -550,6 +554,8 @@ impl IoLoop {
             timeout,
             has_sources,
             inner.shared.wakeups(),
+            follow_policy,
+            || inner.clock.now(),
         )?;
 
         // 6: readiness.

@@ -45,6 +45,8 @@ const COMPLETE: usize = 1 << 2;
 const CANCELLED: usize = 1 << 3;
 /// A `Task` handle exists and will take the output.
 const HANDLE: usize = 1 << 4;
+/// One reference, in the bits above the flags: the state word counts references too.
+const REF_ONE: usize = 1 << 5;
 
 /// Where a woken task is queued: implemented by the loop's cross-thread half, so a wake
 /// from any thread reaches the loop that owns the task.
@@ -89,8 +91,8 @@ struct Vtable {
 /// The part of a task every thread may touch.
 #[repr(C)]
 struct Header {
+    /// The flags above, and the reference count in units of [`REF_ONE`].
     state: AtomicUsize,
-    refs: AtomicUsize,
     vtable: &'static Vtable,
     owner: Arc<dyn Schedule>,
     site: &'static Location<'static>,
@@ -136,8 +138,7 @@ impl TaskRef {
     ) -> [TaskRef; N] {
         let cell = Box::new(Cell {
             header: Header {
-                state: AtomicUsize::new(SCHEDULED | HANDLE),
-                refs: AtomicUsize::new(N),
+                state: AtomicUsize::new(SCHEDULED | HANDLE | (N * REF_ONE)),
                 vtable: vtable::<F>(),
                 owner,
                 site,
@@ -296,7 +297,7 @@ impl TaskRef {
 
 impl Clone for TaskRef {
     fn clone(&self) -> TaskRef {
-        self.header().refs.fetch_add(1, Ordering::Relaxed);
+        self.header().state.fetch_add(REF_ONE, Ordering::Relaxed);
         TaskRef {
             header: self.header,
         }
@@ -322,7 +323,7 @@ impl std::fmt::Debug for TaskRef {
 fn release(header: NonNull<Header>) {
     // SAFETY: the caller held a reference, so the header is alive until this decrement.
     let h = unsafe { header.as_ref() };
-    if h.refs.fetch_sub(1, Ordering::Release) == 1 {
+    if h.state.fetch_sub(REF_ONE, Ordering::Release) / REF_ONE == 1 {
         fence(Ordering::Acquire);
         // SAFETY: that was the last reference.
         unsafe { (h.vtable.dealloc)(header) }
@@ -527,8 +528,8 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
     let header = header_of(data);
     // SAFETY: the waker being cloned holds (or borrows) a reference.
     unsafe { header.as_ref() }
-        .refs
-        .fetch_add(1, Ordering::Relaxed);
+        .state
+        .fetch_add(REF_ONE, Ordering::Relaxed);
     raw_waker(header)
 }
 

@@ -13,6 +13,7 @@
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
+use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::Location;
 
@@ -29,20 +30,21 @@ use super::interest::{Interest, Readiness};
 /// removing it returns `None`, and it never matches a newer registration that reused the
 /// slot.
 pub struct HandlerId<S> {
-    key: usize,
+    /// Never zero (generations start at 1), so `Option<HandlerId>` is one word.
+    key: NonZeroUsize,
     _source: PhantomData<fn() -> S>,
 }
 
 impl<S> HandlerId<S> {
     pub(crate) fn new(key: usize) -> Self {
         HandlerId {
-            key,
+            key: NonZeroUsize::new(key).expect("keys have a generation of at least 1"),
             _source: PhantomData,
         }
     }
 
     pub(crate) fn key(self) -> usize {
-        self.key
+        self.key.get()
     }
 }
 
@@ -65,7 +67,7 @@ impl<S> std::hash::Hash for HandlerId<S> {
 }
 impl<S> fmt::Debug for HandlerId<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (index, generation) = split_key(self.key);
+        let (index, generation) = split_key(self.key());
         write!(f, "HandlerId({index}v{generation})")
     }
 }

@@ -18,15 +18,19 @@ use super::iostream::{Delivery, IoStream, Progress, ReadKind};
 /// The state of a read future.
 enum ReadState {
     /// Registered as the stream's pending read with this ticket.
-    Waiting(u64),
+    Waiting(u32),
     /// Could not start (another read was pending).
     Refused,
     Done,
 }
 
 impl IoStream {
-    fn start_task_read(&self, kind: ReadKind) -> ReadState {
-        match self.start_read(kind, Delivery::Task(None)) {
+    fn start_task_read(&self, kind: ReadKind, into_caller_buffer: bool) -> ReadState {
+        let delivery = Delivery::Task {
+            waker: None,
+            into_caller_buffer,
+        };
+        match self.start_read(kind, delivery) {
             Some(ticket) => ReadState::Waiting(ticket),
             None => ReadState::Refused,
         }
@@ -61,7 +65,7 @@ impl IoStream {
             max_bytes,
         };
         StreamRead {
-            state: self.start_task_read(kind),
+            state: self.start_task_read(kind, false),
             stream: self.clone(),
         }
     }
@@ -87,7 +91,7 @@ impl IoStream {
     /// ```
     pub fn read_bytes(&self, n: usize, partial: bool) -> StreamRead {
         StreamRead {
-            state: self.start_task_read(ReadKind::Bytes { n, partial }),
+            state: self.start_task_read(ReadKind::Bytes { n, partial }, false),
             stream: self.clone(),
         }
     }
@@ -114,7 +118,7 @@ impl IoStream {
     /// ```
     pub fn read_until_close(&self) -> StreamRead {
         StreamRead {
-            state: self.start_task_read(ReadKind::UntilClose),
+            state: self.start_task_read(ReadKind::UntilClose, false),
             stream: self.clone(),
         }
     }
@@ -148,7 +152,7 @@ impl IoStream {
         };
         StreamReadInto {
             read: StreamRead {
-                state: self.start_task_read(kind),
+                state: self.start_task_read(kind, partial),
                 stream: self.clone(),
             },
             buffer,
@@ -200,10 +204,57 @@ impl IoStream {
         }
     }
 
+    /// Polls a partial read into the task's own buffer registered under `ticket` the
+    /// direct way: with nothing buffered, the socket is read straight into `buf`. `None`
+    /// when that does not apply (bytes are buffered, or the read is not ours).
+    fn poll_read_direct(
+        &self,
+        ticket: u32,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Option<Poll<Result<usize, StreamError>>> {
+        {
+            let state = self.core.state.borrow();
+            let pending = state.pending.as_ref()?;
+            let applies = pending.ticket == ticket
+                && state.read_buffer.is_empty()
+                && !state.closed
+                && pending.delivery.reads_direct(&pending.kind);
+            if !applies {
+                return None;
+            }
+        }
+        // Only after the poller said so: a read that finds nothing is a wasted syscall.
+        let readable = self.core.state.borrow().readable;
+        let read = if readable {
+            self.read_socket_into(buf)
+        } else {
+            Ok(None)
+        };
+        let mut state = self.core.state.borrow_mut();
+        let Some(pending) = state.pending.as_mut().filter(|p| p.ticket == ticket) else {
+            return Some(Poll::Ready(Err(state.closed_error())));
+        };
+        match read {
+            Ok(None) => {
+                if let Delivery::Task { waker, .. } = &mut pending.delivery {
+                    *waker = Some(cx.waker().clone());
+                }
+                Some(Poll::Pending)
+            }
+            done => {
+                state.pending = None;
+                drop(state);
+                self.update_interest();
+                Some(Poll::Ready(done.map(|got| got.unwrap_or(0))))
+            }
+        }
+    }
+
     /// Polls the read registered under `ticket`, taking its bytes with `take`.
     fn poll_read<T>(
         &self,
-        ticket: u64,
+        ticket: u32,
         cx: &mut Context<'_>,
         take: impl FnOnce(&mut ReadBuffer, usize) -> T,
     ) -> Poll<Result<T, StreamError>> {
@@ -218,7 +269,9 @@ impl IoStream {
         };
         match state.progress(&pending.kind) {
             Progress::NeedsData => {
-                pending.delivery = Delivery::Task(Some(cx.waker().clone()));
+                if let Delivery::Task { waker, .. } = &mut pending.delivery {
+                    *waker = Some(cx.waker().clone());
+                }
                 state.pending = Some(pending);
                 Poll::Pending
             }
@@ -325,6 +378,14 @@ impl Future for StreamReadInto<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let ReadState::Waiting(ticket) = this.read.state {
+            if let Some(polled) = this.read.stream.poll_read_direct(ticket, cx, this.buffer) {
+                if polled.is_ready() {
+                    this.read.state = ReadState::Done;
+                }
+                return polled;
+            }
+        }
         let buffer = &mut *this.buffer;
         this.read.poll_with(cx, |read_buffer, n| {
             let n = n.min(buffer.len());
@@ -369,7 +430,10 @@ impl Future for StreamWrite {
         } else if state.closed {
             Poll::Ready(Err(state.closed_error()))
         } else {
-            state.write_wakers.push(cx.waker().clone());
+            state
+                .write_waiters
+                .get_or_insert_with(Box::default)
+                .push_waker(cx.waker());
             Poll::Pending
         }
     }

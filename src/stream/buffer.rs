@@ -158,14 +158,12 @@ impl ReadBuffer {
     }
 }
 
-/// Bytes the socket has not taken yet, and the running totals that order write
+/// Bytes the socket has not taken yet, and the running total that orders write
 /// completions.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBuffer {
     data: Vec<u8>,
     start: usize,
-    /// Bytes ever queued by `write`.
-    pub(crate) total_queued: u64,
     /// Bytes ever handed to the kernel.
     pub(crate) total_written: u64,
 }
@@ -183,14 +181,23 @@ impl WriteBuffer {
         &self.data[self.start..]
     }
 
-    /// Appends bytes the socket did not take.
+    /// Bytes ever queued: those handed to the kernel and those still here.
+    pub(crate) fn total_queued(&self) -> u64 {
+        self.total_written + self.len() as u64
+    }
+
+    /// Appends bytes the socket did not take (nothing for an empty slice: an empty
+    /// buffer allocates nothing).
     pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.data.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.data.extend_from_slice(bytes);
+        }
     }
 
     /// Marks `n` pending bytes as handed to the kernel.
     pub(crate) fn advance(&mut self, n: usize) {
         self.start += n;
+        self.total_written += n as u64;
         if self.is_empty() {
             clear_retaining_little(&mut self.data);
             self.start = 0;

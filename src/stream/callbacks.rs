@@ -188,17 +188,7 @@ impl IoStream {
             Ok(target) => target,
             Err(error) => return self.deliver(move |stream| callback(stream, Err(error))),
         };
-        {
-            let mut state = self.core.state.borrow_mut();
-            // Completions run in target order; a drain may target less than earlier writes.
-            let at = state
-                .write_callbacks
-                .partition_point(|(queued, _)| *queued <= target);
-            state
-                .write_callbacks
-                .insert(at, (target, Box::new(callback)));
-        }
-        self.complete_writes();
+        self.wait_for_write_total(target, Box::new(callback));
     }
 
     /// Writes `data` and calls `callback` once it (and every earlier write) has been
@@ -229,12 +219,7 @@ impl IoStream {
         F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
     {
         let target = self.queue_write(data)?;
-        self.core
-            .state
-            .borrow_mut()
-            .write_callbacks
-            .push_back((target, Box::new(callback)));
-        self.complete_writes();
+        self.wait_for_write_total(target, Box::new(callback));
         Ok(())
     }
 

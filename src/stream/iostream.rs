@@ -21,8 +21,8 @@ use std::task::Waker;
 
 use super::buffer::{ReadBuffer, WriteBuffer};
 use super::error::StreamError;
-use super::options::StreamOptions;
-use super::socket::StreamSocket;
+use super::options::{Limits, StreamOptions};
+use super::socket::{RegisteredFd, StreamSocket};
 use crate::reactor::event::IoEvent;
 use crate::reactor::interest::Interest;
 use crate::reactor::ioloop::{IoLoop, LoopInner};
@@ -102,35 +102,117 @@ pub(crate) enum ReadKind {
 /// Where a pending read's result goes.
 pub(crate) enum Delivery {
     Bytes(ReadCallback),
+    /// Into the caller's buffer; with nothing buffered, a partial read reads from the
+    /// socket straight into it.
     Into(Vec<u8>, ReadIntoCallback),
     /// A task awaiting the read: it is woken and takes the result itself when polled.
-    Task(Option<Waker>),
+    /// With `into_caller_buffer` (a partial read into the task's own buffer), the task
+    /// also reads from the socket itself when nothing is buffered: the stream only wakes
+    /// it.
+    Task {
+        waker: Option<Waker>,
+        into_caller_buffer: bool,
+    },
+}
+
+impl Delivery {
+    /// Whether the socket is read straight into the caller's buffer when nothing is
+    /// buffered, for a read of `kind`.
+    pub(crate) fn reads_direct(&self, kind: &ReadKind) -> bool {
+        let partial = matches!(kind, ReadKind::Bytes { n, partial: true } if *n > 0);
+        partial
+            && matches!(
+                self,
+                Delivery::Into(..)
+                    | Delivery::Task {
+                        into_caller_buffer: true,
+                        ..
+                    }
+            )
+    }
 }
 
 pub(crate) struct PendingRead {
     pub(crate) kind: ReadKind,
     pub(crate) delivery: Delivery,
     /// Tells a task's read apart from a later one.
-    pub(crate) ticket: u64,
+    pub(crate) ticket: u32,
 }
 
 pub(crate) struct StreamState {
-    pub(crate) socket: Option<Rc<StreamSocket>>,
-    registration: Option<HandlerId<Rc<StreamSocket>>>,
+    /// The socket, owned here; `None` once closed.
+    pub(crate) socket: Option<StreamSocket>,
+    registration: Option<HandlerId<RegisteredFd>>,
     interest: Interest,
-    pub(crate) options: StreamOptions,
+    pub(crate) limits: Limits,
     pub(crate) read_buffer: ReadBuffer,
     pub(crate) pending: Option<PendingRead>,
-    pub(crate) next_ticket: u64,
+    pub(crate) next_ticket: u32,
     pub(crate) write_buffer: WriteBuffer,
-    pub(crate) write_callbacks: VecDeque<(u64, WriteCallback)>,
-    pub(crate) write_wakers: Vec<Waker>,
+    pub(crate) write_waiters: Option<Box<WriteWaiters>>,
     pub(crate) closed: bool,
+    /// The poller said the socket is readable since the last read that found it empty:
+    /// a task's direct read tries the socket only then (see `Delivery::Task`).
+    pub(crate) readable: bool,
     pub(crate) error: Option<Arc<io::Error>>,
     pub(crate) close_callback: Option<CloseCallback>,
     /// Read results queued for callbacks but not delivered yet: the close callback waits
     /// for them.
-    deliveries_in_flight: usize,
+    deliveries_in_flight: u32,
+}
+
+/// The completions waiting on a stream's writes: write callbacks (and drain callbacks)
+/// by the write total they complete at, in order, and the wakers of write futures.
+/// Allocated on first use, so a stream that only writes what the socket takes at once
+/// holds none.
+#[derive(Default)]
+pub(crate) struct WriteWaiters {
+    callbacks: VecDeque<(u64, WriteCallback)>,
+    wakers: Vec<Waker>,
+}
+
+impl WriteWaiters {
+    /// Adds a callback completing at write total `target`, after the callbacks with the
+    /// same or a lower target (a drain may target less than earlier writes).
+    pub(crate) fn push_callback(&mut self, target: u64, callback: WriteCallback) {
+        let at = self
+            .callbacks
+            .partition_point(|(queued, _)| *queued <= target);
+        self.callbacks.insert(at, (target, callback));
+    }
+
+    /// Adds the waker of a write future.
+    pub(crate) fn push_waker(&mut self, waker: &Waker) {
+        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
+            self.wakers.push(waker.clone());
+        }
+    }
+
+    /// Takes the callbacks whose target `written` reached, with their result (all of the
+    /// callbacks, the rest failing with `closed`, once the stream is closed), and every
+    /// waker (write futures check their own target when polled).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn take_completed(
+        &mut self,
+        written: u64,
+        closed: Option<&StreamError>,
+    ) -> (Vec<(WriteCallback, Result<(), StreamError>)>, Vec<Waker>) {
+        let mut done = Vec::new();
+        while let Some((target, _)) = self.callbacks.front() {
+            let result = match closed {
+                _ if *target <= written => Ok(()),
+                Some(error) => Err(error.clone()),
+                None => break,
+            };
+            let (_, callback) = self.callbacks.pop_front().expect("peeked");
+            done.push((callback, result));
+        }
+        (done, std::mem::take(&mut self.wakers))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.callbacks.is_empty() && self.wakers.is_empty()
+    }
 }
 
 /// How far the pending read is from done.
@@ -151,7 +233,7 @@ impl StreamState {
     /// Whether the pending read (`kind`) can complete from the buffer now.
     pub(crate) fn progress(&mut self, kind: &ReadKind) -> Progress {
         let buffered = self.read_buffer.len();
-        let full = buffered >= self.options.max_buffer_size;
+        let full = buffered >= self.limits.max_buffer_size;
         match kind {
             ReadKind::Until {
                 delimiter,
@@ -188,14 +270,14 @@ impl StreamState {
         if self.closed {
             return Interest::NONE;
         }
-        let room = self.read_buffer.len() < self.options.max_buffer_size;
+        let room = self.read_buffer.len() < self.limits.max_buffer_size;
         let read = match self.pending.take() {
             Some(pending) => {
                 let keep = match self.progress(&pending.kind) {
                     Progress::NeedsData => true,
                     // A task was woken to take its bytes this coming iteration, before the
                     // next poll: keep READ for the read it will most likely start next.
-                    Progress::Ready(_) => matches!(pending.delivery, Delivery::Task(_)),
+                    Progress::Ready(_) => matches!(pending.delivery, Delivery::Task { .. }),
                     Progress::Failed(_) => false,
                 };
                 self.pending = Some(pending);
@@ -283,21 +365,21 @@ impl IoStream {
         socket: StreamSocket,
         options: StreamOptions,
     ) -> Result<IoStream, RegisterError<StreamSocket>> {
-        let socket = Rc::new(socket);
+        let registered = RegisteredFd::of(&socket);
         let core = Rc::new(StreamCore {
             ioloop: Rc::downgrade(&ioloop.inner),
             state: RefCell::new(StreamState {
-                socket: Some(socket.clone()),
+                socket: Some(socket),
                 registration: None,
                 interest: Interest::NONE,
-                options,
+                limits: options.into(),
                 read_buffer: ReadBuffer::default(),
                 pending: None,
                 next_ticket: 0,
                 write_buffer: WriteBuffer::default(),
-                write_callbacks: VecDeque::new(),
-                write_wakers: Vec::new(),
+                write_waiters: None,
                 closed: false,
+                readable: false,
                 error: None,
                 close_callback: None,
                 deliveries_in_flight: 0,
@@ -306,24 +388,17 @@ impl IoStream {
         // The registration holds the stream: it stays open until closed (by `close`, the
         // peer or an error), whether or not the user keeps a handle, as in Tornado.
         let stream = IoStream { core: core.clone() };
-        let handler =
-            move |_: &IoLoop, _: &mut Rc<StreamSocket>, event: IoEvent<Rc<StreamSocket>>| {
-                stream.on_event(&event);
-            };
-        match ioloop.add_handler(socket, Interest::NONE, handler) {
+        let handler = move |_: &IoLoop, _: &mut RegisteredFd, event: IoEvent<RegisteredFd>| {
+            stream.on_event(&event);
+        };
+        match ioloop.add_handler(registered, Interest::NONE, handler) {
             Ok(id) => {
                 core.state.borrow_mut().registration = Some(id);
                 Ok(IoStream { core })
             }
             Err(e) => {
-                let (error, socket) = e.into_parts();
-                drop(socket);
                 let socket = core.state.borrow_mut().socket.take().expect("just set");
-                drop(core);
-                let Ok(socket) = Rc::try_unwrap(socket) else {
-                    unreachable!("the registration failed: this is the only owner")
-                };
-                Err(RegisterError::new(error, socket))
+                Err(RegisterError::new(e.into_parts().0, socket))
             }
         }
     }
@@ -334,7 +409,7 @@ impl IoStream {
 
     /// Readiness from the loop: read, then write, then handle an error, then narrow the
     /// interest.
-    fn on_event(&self, event: &IoEvent<Rc<StreamSocket>>) {
+    fn on_event(&self, event: &IoEvent<RegisteredFd>) {
         if self.closed() {
             return;
         }
@@ -346,57 +421,148 @@ impl IoStream {
             self.flush();
         }
         if event.is_error() && !self.closed() {
-            let error = self.socket().and_then(|s| s.take_error());
+            let error = self.with_socket(StreamSocket::take_error).flatten();
             self.close_with(error);
         }
         self.update_interest();
     }
 
-    pub(super) fn socket(&self) -> Option<Rc<StreamSocket>> {
-        self.core.state.borrow().socket.clone()
-    }
-
     /// Reads chunks into the buffer until the socket would block, the pending read is
     /// satisfied or the buffer is full; then settles the pending read.
     fn read_from_socket(&self) {
-        let Some(socket) = self.socket() else { return };
+        if self.read_into_caller_buffer() {
+            return;
+        }
         loop {
-            let mut state = self.core.state.borrow_mut();
-            let satisfied = match state.pending.take() {
-                Some(pending) => {
-                    let needs = matches!(state.progress(&pending.kind), Progress::NeedsData);
-                    state.pending = Some(pending);
-                    !needs
+            let read = {
+                let mut state = self.core.state.borrow_mut();
+                let satisfied = match state.pending.take() {
+                    Some(pending) => {
+                        let needs = matches!(state.progress(&pending.kind), Progress::NeedsData);
+                        state.pending = Some(pending);
+                        !needs
+                    }
+                    // Idle: read one chunk at most, to notice the peer closing.
+                    None => !state.read_buffer.is_empty(),
+                };
+                let room = state.limits.max_buffer_size
+                    - state.read_buffer.len().min(state.limits.max_buffer_size);
+                if satisfied || room == 0 {
+                    break;
                 }
-                // Idle: read one chunk at most, to notice the peer closing.
-                None => !state.read_buffer.is_empty(),
+                let chunk = state.limits.read_chunk_size.min(room);
+                let StreamState {
+                    socket,
+                    read_buffer,
+                    ..
+                } = &mut *state;
+                let Some(socket) = socket else { return };
+                read_buffer.fill_from(chunk, |buf| socket.read(buf))
             };
-            let room = state.options.max_buffer_size
-                - state.read_buffer.len().min(state.options.max_buffer_size);
-            if satisfied || room == 0 {
-                break;
-            }
-            let chunk = state.options.read_chunk_size.min(room);
-            match state.read_buffer.fill_from(chunk, |buf| socket.read(buf)) {
-                Ok(0) => {
-                    drop(state);
-                    self.close_with(None);
-                    return;
-                }
+            match read {
+                Ok(0) => return self.close_with(None),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    drop(state);
-                    if !is_reset(&e) {
-                        log::warn!(target: "ioloop", "read error on stream: {e}");
-                    }
-                    self.close_with(Some(e));
-                    return;
-                }
+                Err(e) => return self.fail_read_from_socket(e),
             }
         }
         self.settle_read();
+    }
+
+    /// With nothing buffered, a partial read into the caller's buffer reads the socket
+    /// straight into it (no copy, and no read buffer for the stream to keep): a callback
+    /// read here, a task's read when it is polled (it is woken for that). Says whether it
+    /// handled the event.
+    fn read_into_caller_buffer(&self) -> bool {
+        loop {
+            let read = {
+                let mut state = self.core.state.borrow_mut();
+                let StreamState {
+                    socket,
+                    pending,
+                    read_buffer,
+                    ..
+                } = &mut *state;
+                let Some(pending) = pending else { return false };
+                if !read_buffer.is_empty() || !pending.delivery.reads_direct(&pending.kind) {
+                    return false;
+                }
+                let (Some(socket), ReadKind::Bytes { n, .. }) = (socket, &pending.kind) else {
+                    return false;
+                };
+                match &mut pending.delivery {
+                    Delivery::Into(buf, _) => {
+                        let n = (*n).min(buf.len());
+                        socket.read(&mut buf[..n])
+                    }
+                    Delivery::Task { waker, .. } => {
+                        let waker = waker.take();
+                        state.readable = true;
+                        drop(state);
+                        waker.into_iter().for_each(Waker::wake);
+                        return true;
+                    }
+                    Delivery::Bytes(_) => return false,
+                }
+            };
+            match read {
+                // The close settles the read with the error.
+                Ok(0) => self.close_with(None),
+                Ok(got) => {
+                    let pending = self.core.state.borrow_mut().pending.take();
+                    if let Some(PendingRead {
+                        delivery: Delivery::Into(buf, callback),
+                        ..
+                    }) = pending
+                    {
+                        self.deliver(move |stream| callback(stream, buf, Ok(got)));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => self.fail_read_from_socket(e),
+            }
+            return true;
+        }
+    }
+
+    /// Reads from the socket straight into a task's own buffer, with nothing buffered:
+    /// the number of bytes, `None` if the socket has none yet, or the error that closed
+    /// the stream (at end of stream or on a read error).
+    pub(crate) fn read_socket_into(&self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
+        loop {
+            let read = match &self.core.state.borrow().socket {
+                Some(socket) => socket.read(buf),
+                None => return Err(self.core.state.borrow().closed_error()),
+            };
+            match read {
+                Ok(0) => self.close_with(None),
+                Ok(got) => {
+                    // A short read drained the socket: wait for the poller again. (A full
+                    // one likely left more, which the next read takes at once.)
+                    if got < buf.len() {
+                        self.core.state.borrow_mut().readable = false;
+                    }
+                    return Ok(Some(got));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.core.state.borrow_mut().readable = false;
+                    return Ok(None);
+                }
+                Err(e) => self.fail_read_from_socket(e),
+            }
+            return Err(self.core.state.borrow().closed_error());
+        }
+    }
+
+    /// Closes the stream after a read error, logging errors other than a peer leaving.
+    fn fail_read_from_socket(&self, e: io::Error) {
+        if !is_reset(&e) {
+            log::warn!(target: "ioloop", "read error on stream: {e}");
+        }
+        self.close_with(Some(e));
     }
 
     /// Completes or fails the pending read if the buffer (or the close) decides it.
@@ -419,11 +585,20 @@ impl IoStream {
                     ticket,
                 });
             }
-            (_, Delivery::Task(waker)) => {
+            (
+                _,
+                Delivery::Task {
+                    waker,
+                    into_caller_buffer,
+                },
+            ) => {
                 // The task takes the result (or the error) when it is polled.
                 state.pending = Some(PendingRead {
                     kind,
-                    delivery: Delivery::Task(None),
+                    delivery: Delivery::Task {
+                        waker: None,
+                        into_caller_buffer,
+                    },
                     ticket,
                 });
                 drop(state);
@@ -465,7 +640,7 @@ impl IoStream {
             Delivery::Into(buf, callback) => {
                 self.deliver(move |stream| callback(stream, buf, Err(error)))
             }
-            Delivery::Task(_) => unreachable!("task reads settle when polled"),
+            Delivery::Task { .. } => unreachable!("task reads settle when polled"),
         }
     }
 
@@ -539,7 +714,7 @@ impl IoStream {
     }
 
     /// Starts a read, or reports why it cannot start.
-    pub(crate) fn start_read(&self, kind: ReadKind, delivery: Delivery) -> Option<u64> {
+    pub(crate) fn start_read(&self, kind: ReadKind, delivery: Delivery) -> Option<u32> {
         let ticket = {
             let mut state = self.core.state.borrow_mut();
             if state.pending.is_some() {
@@ -551,11 +726,11 @@ impl IoStream {
                     Delivery::Into(buf, callback) => {
                         self.deliver(move |s| callback(s, buf, Err(StreamError::AlreadyReading)))
                     }
-                    Delivery::Task(_) => {}
+                    Delivery::Task { .. } => {}
                 }
                 return None;
             }
-            state.next_ticket += 1;
+            state.next_ticket = state.next_ticket.wrapping_add(1);
             let ticket = state.next_ticket;
             state.pending = Some(PendingRead {
                 kind,
@@ -702,7 +877,7 @@ impl IoStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        match self.socket().as_deref() {
+        match &self.core.state.borrow().socket {
             Some(StreamSocket::Tcp(s)) => s.set_nodelay(nodelay),
             _ => Ok(()),
         }
@@ -722,7 +897,7 @@ impl IoStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_socket<R>(&self, f: impl FnOnce(&StreamSocket) -> R) -> Option<R> {
-        self.socket().map(|s| f(&s))
+        self.core.state.borrow().socket.as_ref().map(f)
     }
 }
 

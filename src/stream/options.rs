@@ -44,3 +44,22 @@ impl Default for StreamOptions {
         }
     }
 }
+
+/// [`StreamOptions`] as a stream keeps them: one word each, no write bound being
+/// `usize::MAX`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_buffer_size: usize,
+    pub(crate) read_chunk_size: usize,
+    pub(crate) max_write_buffer_size: usize,
+}
+
+impl From<StreamOptions> for Limits {
+    fn from(options: StreamOptions) -> Limits {
+        Limits {
+            max_buffer_size: options.max_buffer_size,
+            read_chunk_size: options.read_chunk_size.max(1),
+            max_write_buffer_size: options.max_write_buffer_size.unwrap_or(usize::MAX),
+        }
+    }
+}

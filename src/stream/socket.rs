@@ -4,12 +4,14 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// What an [`IoStream`](crate::IoStream) can wrap: a TCP stream, a Unix stream, or a pipe
-/// end (as a `File`). It must be non-blocking; [`IoStream::new`](crate::IoStream::new)
-/// sets that for sockets, and pipes must already be.
+/// end (as a `File`, or a child process's `stdin`/`stdout`/`stderr`).
+/// [`IoStream::new`](crate::IoStream::new) makes it non-blocking, whichever it is (a
+/// blocking fd would stall the whole loop on its first read).
 ///
 /// # Examples
 ///
@@ -52,7 +54,8 @@ impl StreamSocket {
         match self {
             StreamSocket::Tcp(s) => s.set_nonblocking(true),
             StreamSocket::Unix(s) => s.set_nonblocking(true),
-            StreamSocket::Pipe(_) => Ok(()),
+            // std cannot make a pipe non-blocking: `FIONBIO` does, for any fd.
+            StreamSocket::Pipe(f) => Ok(rustix::io::ioctl_fionbio(f, true)?),
         }
     }
 
@@ -91,5 +94,42 @@ impl From<UnixStream> for StreamSocket {
 impl From<File> for StreamSocket {
     fn from(f: File) -> Self {
         StreamSocket::Pipe(f)
+    }
+}
+
+impl From<ChildStdin> for StreamSocket {
+    fn from(pipe: ChildStdin) -> Self {
+        StreamSocket::Pipe(File::from(OwnedFd::from(pipe)))
+    }
+}
+
+impl From<ChildStdout> for StreamSocket {
+    fn from(pipe: ChildStdout) -> Self {
+        StreamSocket::Pipe(File::from(OwnedFd::from(pipe)))
+    }
+}
+
+impl From<ChildStderr> for StreamSocket {
+    fn from(pipe: ChildStderr) -> Self {
+        StreamSocket::Pipe(File::from(OwnedFd::from(pipe)))
+    }
+}
+
+/// What the loop holds for a stream's registration: the fd of a socket the stream owns.
+/// The stream removes the registration before it closes the socket, so the fd is valid
+/// whenever the loop uses it.
+pub(crate) struct RegisteredFd(RawFd);
+
+impl RegisteredFd {
+    pub(crate) fn of(socket: &StreamSocket) -> RegisteredFd {
+        RegisteredFd(socket.as_fd().as_raw_fd())
+    }
+}
+
+impl AsFd for RegisteredFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the stream owning the socket removes this registration before closing
+        // it (see `IoStream::close_with` and `StreamCore`'s `Drop`).
+        unsafe { BorrowedFd::borrow_raw(self.0) }
     }
 }

@@ -5,8 +5,10 @@
 use std::io;
 use std::task::Waker;
 
+use super::buffer::WriteBuffer;
 use super::error::StreamError;
-use super::iostream::{is_reset, IoStream};
+use super::iostream::{is_reset, IoStream, StreamState, WriteCallback};
+use super::socket::StreamSocket;
 
 impl IoStream {
     /// The write total at which at most `low_water` of the bytes written so far still wait
@@ -18,41 +20,48 @@ impl IoStream {
         }
         Ok(state
             .write_buffer
-            .total_queued
+            .total_queued()
             .saturating_sub(low_water as u64))
+    }
+
+    /// Calls `callback` once `target` bytes have been handed to the kernel (on a later
+    /// iteration, also when that is already so), or with the error if the stream closes
+    /// first.
+    pub(crate) fn wait_for_write_total(&self, target: u64, callback: WriteCallback) {
+        self.core
+            .state
+            .borrow_mut()
+            .write_waiters
+            .get_or_insert_with(Box::default)
+            .push_callback(target, callback);
+        self.complete_writes();
     }
 
     /// Sends as much of the write buffer as the socket takes, then completes the writes
     /// that are done.
     pub(crate) fn flush(&self) {
-        let Some(socket) = self.socket() else { return };
-        let mut failure = None;
-        {
+        let failure = {
             let mut state = self.core.state.borrow_mut();
-            while !state.write_buffer.is_empty() {
-                match socket.write(state.write_buffer.pending()) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        state.write_buffer.advance(n);
-                        state.write_buffer.total_written += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
+            let StreamState {
+                socket,
+                write_buffer,
+                ..
+            } = &mut *state;
+            let Some(socket) = socket else { return };
+            write_all_now(socket, write_buffer)
+        };
+        match failure {
+            Some(e) => self.fail_write(e),
+            None => self.complete_writes(),
         }
-        if let Some(e) = failure {
-            if !is_reset(&e) {
-                log::warn!(target: "ioloop", "write error on stream: {e}");
-            }
-            self.close_with(Some(e));
-            return;
+    }
+
+    /// Closes the stream after a write error, logging errors other than a peer leaving.
+    fn fail_write(&self, e: io::Error) {
+        if !is_reset(&e) {
+            log::warn!(target: "ioloop", "write error on stream: {e}");
         }
-        self.complete_writes();
+        self.close_with(Some(e));
     }
 
     /// Completes the write callbacks and wakes the write futures whose bytes are all
@@ -60,21 +69,17 @@ impl IoStream {
     pub(crate) fn complete_writes(&self) {
         let (done, wakers) = {
             let mut state = self.core.state.borrow_mut();
+            let state = &mut *state;
+            let closed_error = state.closed.then(|| state.closed_error());
+            let Some(waiters) = state.write_waiters.as_deref_mut() else {
+                return;
+            };
             let written = state.write_buffer.total_written;
-            let mut done = Vec::new();
-            while let Some((target, _)) = state.write_callbacks.front() {
-                if *target > written && !state.closed {
-                    break;
-                }
-                let (target, callback) = state.write_callbacks.pop_front().expect("peeked");
-                let result = if target <= written {
-                    Ok(())
-                } else {
-                    Err(state.closed_error())
-                };
-                done.push((callback, result));
+            let (done, wakers) = waiters.take_completed(written, closed_error.as_ref());
+            if waiters.is_empty() {
+                state.write_waiters = None;
             }
-            (done, std::mem::take(&mut state.write_wakers))
+            (done, wakers)
         };
         for (callback, result) in done {
             self.deliver(move |stream| callback(stream, result));
@@ -82,59 +87,68 @@ impl IoStream {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// Queues `data` (trying the socket at once) and returns the total byte count this
-    /// write completes at; used by both write flavours.
+    /// Queues `data`, handing it to the socket at once if nothing was waiting before, and
+    /// returns the write total this write completes at; used by both write flavours. Only
+    /// what the socket does not take is copied into the write buffer.
     pub(crate) fn queue_write(&self, data: &[u8]) -> Result<u64, StreamError> {
-        let socket = {
+        let (target, failure, left_over) = {
             let mut state = self.core.state.borrow_mut();
             if state.closed {
                 return Err(state.closed_error());
             }
-            if let Some(max) = state.options.max_write_buffer_size {
-                if state.write_buffer.len() + data.len() > max {
-                    return Err(StreamError::BufferFull);
+            let max = state.limits.max_write_buffer_size;
+            if data.len() > max.saturating_sub(state.write_buffer.len()) {
+                return Err(StreamError::BufferFull);
+            }
+            let StreamState {
+                socket,
+                write_buffer,
+                ..
+            } = &mut *state;
+            let mut failure = None;
+            let mut sent = 0;
+            if write_buffer.is_empty() {
+                // Nothing waits before it: straight from `data` to the socket.
+                if let Some(socket) = socket {
+                    (sent, failure) = write_now(socket, data);
                 }
+                write_buffer.total_written += sent as u64;
             }
-            state.write_buffer.total_queued += data.len() as u64;
-            if !state.write_buffer.is_empty() {
-                state.write_buffer.push(data);
-                return Ok(state.write_buffer.total_queued);
-            }
-            state.socket.clone()
-        };
-        // Nothing queued before: hand the bytes to the socket directly, buffer the rest.
-        let mut sent = 0;
-        let mut failure = None;
-        if let Some(socket) = socket {
-            while sent < data.len() {
-                match socket.write(&data[sent..]) {
-                    Ok(0) => break,
-                    Ok(n) => sent += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        let target = {
-            let mut state = self.core.state.borrow_mut();
-            state.write_buffer.total_written += sent as u64;
-            state.write_buffer.push(&data[sent..]);
-            state.write_buffer.total_queued
+            write_buffer.push(&data[sent..]);
+            let left_over = sent < data.len();
+            (write_buffer.total_queued(), failure, left_over)
         };
         if let Some(e) = failure {
-            if !is_reset(&e) {
-                log::warn!(target: "ioloop", "write error on stream: {e}");
-            }
-            self.close_with(Some(e));
-        } else if sent < data.len() {
-            // Bytes were left over: the stream now waits for writability. (When the socket
-            // took everything, the buffer is as empty as before and the interest holds.)
+            self.fail_write(e);
+        } else if left_over {
+            // The stream now waits for writability. (When the socket took everything, the
+            // buffer is as empty as before and the interest holds.)
             self.update_interest();
         }
         Ok(target)
     }
+}
+
+/// Writes `data` until it is all written or the socket would block; returns the bytes
+/// written and the error that ends the stream, if one happened.
+fn write_now(socket: &StreamSocket, data: &[u8]) -> (usize, Option<io::Error>) {
+    let mut sent = 0;
+    while sent < data.len() {
+        match socket.write(&data[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return (sent, Some(e)),
+        }
+    }
+    (sent, None)
+}
+
+/// Writes the buffer to the socket until it is empty or the socket would block; returns
+/// the error that ends the stream, if one happened.
+fn write_all_now(socket: &StreamSocket, buffer: &mut WriteBuffer) -> Option<io::Error> {
+    let (sent, failure) = write_now(socket, buffer.pending());
+    buffer.advance(sent);
+    failure
 }
