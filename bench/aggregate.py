@@ -231,6 +231,49 @@ def write_syscalls(w, lines):
     w("")
 
 
+def write_http(w, runs):
+    if not runs:
+        return
+    w("## HTTP plaintext under wrk (`bench/http.sh`)\n")
+    w("`GET /plaintext` → `Hello, World!` (text/plain), keep-alive. Each server alone on core 0 "
+      "(the two-thread mode on cores 0 and 1, sharing core 1 with wrk), wrk on core 1 with one "
+      "thread; a 1 s warm-up per run, then the measured window; rounds interleave the servers. "
+      "Pipelined = 16 requests per write (`bench/wrk/pipeline.lua`). Server CPU = utime+stime of "
+      "the server process over the window / requests. ioloop: `Application` with one async route; "
+      "hyper: hyper 1 `http1::Builder` with `pipeline_flush` on a tokio current_thread runtime; "
+      "Tornado: `RequestHandler` (bench/python/http_plain.py). Ratio = ioloop / peer (req/s: above "
+      "1 is faster; CPU: below 1 is cheaper).\n")
+    groups = OrderedDict()
+    for r in runs:
+        p = r["params"]
+        groups.setdefault((p["threads"], p["mode"], p["conns"]), OrderedDict()).setdefault(
+            r["impl"], []).append(r)
+    for (threads, mode, conns), impls in groups.items():
+        title = "%s, %d connections%s" % (
+            "keep-alive" if mode == "keepalive" else "pipelined ×16", conns,
+            ", two threads" if threads > 1 else "")
+        w("**%s**\n" % title)
+        w("| server | req/s | min–max | ioloop/peer | server CPU µs/req | ioloop/peer | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        base = None
+        for imp, rs in impls.items():
+            if imp.startswith("ioloop"):
+                base = rs
+        def med(rs, k):
+            return statistics.median([x["metrics"][k] for x in rs])
+        for imp, rs in impls.items():
+            rps = [x["metrics"]["req_per_s"] for x in rs]
+            cpu = med(rs, "server_cpu_us_per_req")
+            errs = sum(x["metrics"]["errors"] for x in rs)
+            r1 = r2 = "—"
+            if base is not None and rs is not base:
+                r1 = "%.2f" % (med(base, "req_per_s") / statistics.median(rps)) if statistics.median(rps) else "—"
+                r2 = "%.2f" % (med(base, "server_cpu_us_per_req") / cpu) if cpu else "—"
+            w("| %s | %s | %s–%s | %s | %s | %s | %d |" % (
+                imp, fmt(statistics.median(rps)), fmt(min(rps)), fmt(max(rps)), r1, fmt(cpu), r2, errs))
+        w("")
+
+
 def write_reliability(w, path):
     rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
     if not rows:
@@ -269,12 +312,16 @@ def main():
     # (workload, impl) -> {"n", "note", metric -> [values]}, in first-seen order.
     table = OrderedDict()
     echo_runs = []
+    http_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
             continue
         if r["workload"] == "echo":
             echo_runs.append(r)
+            continue
+        if r["workload"] == "http":
+            http_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
@@ -335,6 +382,7 @@ def main():
         w("")
 
     write_echo(w, echo_runs)
+    write_http(w, http_runs)
     if reliability_path and os.path.exists(reliability_path):
         write_reliability(w, reliability_path)
     if strace_path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -23,6 +23,7 @@ CALLGRIND=1
 PYTHON=1
 STRACE=1
 RELIABILITY=1
+HTTP=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -30,6 +31,7 @@ for arg in "$@"; do
         --no-python) PYTHON=0 ;;
         --no-strace) STRACE=0 ;;
         --no-reliability) RELIABILITY=0 ;;
+        --no-http) HTTP=0 ;;
         -h|--help) sed -n '2,13p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -235,6 +237,19 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
     done
 elif [ "$CALLGRIND" = 1 ]; then
     SKIPPED+=("callgrind: valgrind not found")
+fi
+
+if [ "$HTTP" = 1 ]; then
+    echo "== [${SECONDS}s] http: wrk against ioloop, hyper, tornado (http.sh)" >&2
+    HTTP_ARGS=()
+    if [ "$QUICK" = 1 ]; then HTTP_ARGS+=(--quick); fi
+    set +e
+    "$BENCH_DIR/http.sh" "${HTTP_ARGS[@]+"${HTTP_ARGS[@]}"}" "$BIN" "$RESULTS"
+    status=$?
+    set -e
+    if [ "$status" = 3 ]; then SKIPPED+=("http: wrk not found"); elif [ "$status" != 0 ]; then SKIPPED+=("http: http.sh failed"); fi
+else
+    SKIPPED+=("http: --no-http")
 fi
 
 : > "$RELIABILITY_JSONL"

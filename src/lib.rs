@@ -81,16 +81,42 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod net;
 pub mod reactor;
 pub mod stream;
 pub mod task;
 pub mod time;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use error::LoopError;
 pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer};
 #[cfg(feature = "signals")]
 pub use reactor::SignalHandler;
+
+/// Unix signals for [`IoLoop::add_signal_handler`]: the signal numbers (`SIGINT`,
+/// `SIGTERM`, ...) and the handler type, so a program needs no other crate for them.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ioloop::signal::{SIGINT, SIGTERM};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// for signal in [SIGINT, SIGTERM] {
+///     let handler = ioloop.add_signal_handler(signal, |ioloop| ioloop.stop())?;
+///     # drop(handler);
+/// }
+/// ioloop.start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "signals")]
+pub mod signal {
+    pub use crate::reactor::SignalHandler;
+    pub use signal_hook::consts::signal::*;
+}
 pub use reactor::{
     CallbackKind, ExceptionPolicy, HandlerId, Interest, IoEvent, IoLoop, IoLoopBuilder, LoopStats,
     PanicReport, RegisterError, Remote,
@@ -102,7 +128,8 @@ pub use time::{
     SystemClock, TimedOut, Timeout,
 };
 
-/// Compiles and runs the README's Rust example as a doctest.
-#[cfg(doctest)]
+/// Compiles and runs the README's Rust examples as doctests (with the `web` feature, which
+/// one of them uses).
+#[cfg(all(doctest, feature = "web"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

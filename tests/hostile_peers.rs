@@ -11,7 +11,8 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::example::{raise_fd_limit, Example};
+use common::enough_fds;
+use common::example::Example;
 
 /// A blocking client of `port` on loopback.
 fn connect(port: u16) -> TcpStream {
@@ -41,16 +42,6 @@ fn partial_lines(port: u16, count: usize, bytes: &[u8]) -> Vec<TcpStream> {
             stream
         })
         .collect()
-}
-
-/// Needs `wanted` descriptors for this process and as many for the server.
-fn enough_fds(wanted: usize) -> bool {
-    let limit = raise_fd_limit();
-    if limit < wanted as u64 + 100 {
-        println!("skipped: the open-file limit is {limit}, below {wanted}");
-        return false;
-    }
-    true
 }
 
 #[test]

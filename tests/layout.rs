@@ -19,6 +19,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("task", 1),
     ("stream", 2),
     ("net", 3),
+    ("http", 4),
+    ("web", 5),
 ];
 
 /// Files at the top of `src/` besides the folders.
@@ -123,9 +125,7 @@ fn find_use(code: &str) -> Option<usize> {
     while let Some(at) = code[from..].find("use ") {
         let start = from + at;
         let before = code[..start].chars().next_back();
-        if before.map_or(true, |c| {
-            c.is_whitespace() || c == '{' || c == ';' || c == ')'
-        }) {
+        if before.is_none_or(|c| c.is_whitespace() || c == '{' || c == ';' || c == ')') {
             return Some(start);
         }
         from = start + 4;
@@ -179,44 +179,72 @@ fn expand(statement: &str, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>)
 
 /// The file (relative to `src/`) a path names: `crate::reactor::ioloop::X` names
 /// `reactor/ioloop.rs`; `crate::reactor::X` names `reactor/mod.rs`; `super::x::Y` in
-/// `reactor/a.rs` names `reactor/x.rs`. `None` for paths outside the crate's files
-/// (`std`, dependencies) and for root items (reported separately).
+/// `reactor/a.rs` names `reactor/x.rs`; `super::super::b::Z` in `http/server/c.rs` names
+/// `http/b.rs`. Folders nest: `crate::http::server::X` names `http/server/mod.rs`. `None`
+/// for paths outside the crate's files (`std`, dependencies) and for `self::` items of
+/// an ordinary file; `lib.rs` for root items (reported separately).
 fn resolve(from: &str, path: &[String], files: &BTreeSet<String>) -> Option<String> {
-    let (folder, rest): (Option<String>, &[String]) = match path.first()?.as_str() {
-        "crate" => match path.get(1) {
-            Some(first) if files.contains(&format!("{first}/mod.rs")) => {
-                (Some(first.clone()), &path[2..])
-            }
-            Some(first) if files.contains(&format!("{first}.rs")) => {
-                return Some(format!("{first}.rs"));
-            }
-            _ => return Some("lib.rs".to_owned()),
-        },
-        "super" | "self" => {
-            let dir = Path::new(from)
-                .parent()
-                .map(|p| p.to_string_lossy().into_owned());
-            let in_mod_rs = from.ends_with("mod.rs");
-            let folder = match (path[0].as_str(), in_mod_rs) {
-                // `super::` from `reactor/x.rs` is `reactor`; `self::` from `reactor/mod.rs`
-                // is `reactor` too.
-                ("super", false) | ("self", true) => dir.filter(|d| !d.is_empty()),
-                // `self::` in an ordinary file is the file itself.
-                ("self", false) => return None,
-                // `super::` from a `mod.rs` is the crate root.
-                _ => return Some("lib.rs".to_owned()),
+    // The module `from` defines, as a folder path ("" for the crate root), and whether
+    // that module is a folder (`mod.rs`, `lib.rs`) or a file.
+    let from_dir = Path::new(from)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let is_folder_module = from.ends_with("mod.rs") || from == "lib.rs";
+    let parent = |dir: &str| -> String {
+        Path::new(dir)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut segments = path.iter().map(String::as_str).peekable();
+    let mut folder = match *segments.peek()? {
+        "crate" => {
+            segments.next();
+            String::new()
+        }
+        "self" if is_folder_module => {
+            segments.next();
+            from_dir
+        }
+        "self" => return None,
+        "super" => {
+            segments.next();
+            // `super` of a file is its folder; of a folder module, the folder above.
+            let mut dir = if is_folder_module {
+                parent(&from_dir)
+            } else {
+                from_dir
             };
-            (folder, &path[1..])
+            while segments.peek() == Some(&"super") {
+                segments.next();
+                dir = parent(&dir);
+            }
+            dir
         }
         _ => return None,
     };
-    let folder = folder?;
-    match rest.first() {
-        Some(file) if files.contains(&format!("{folder}/{file}.rs")) => {
-            Some(format!("{folder}/{file}.rs"))
+    let join = |folder: &str, name: &str| {
+        if folder.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{folder}/{name}")
         }
-        _ => Some(format!("{folder}/mod.rs")),
+    };
+    for segment in segments {
+        if files.contains(&join(&join(&folder, segment), "mod.rs")) {
+            folder = join(&folder, segment);
+        } else if files.contains(&join(&folder, &format!("{segment}.rs"))) {
+            return Some(join(&folder, &format!("{segment}.rs")));
+        } else {
+            break;
+        }
     }
+    Some(if folder.is_empty() {
+        "lib.rs".to_owned()
+    } else {
+        join(&folder, "mod.rs")
+    })
 }
 
 struct Tree {
@@ -398,5 +426,42 @@ fn the_checker_sees_imports_through_braces_super_and_inline_paths() {
     assert_eq!(
         resolve("stream/iostream.rs", &path("std::io::Read"), &files),
         None
+    );
+    // Nested folders: `super::super` climbs two levels, `crate::` paths descend.
+    let files: BTreeSet<String> = [
+        "http/mod.rs",
+        "http/body.rs",
+        "http/server/mod.rs",
+        "http/server/options.rs",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(
+        resolve(
+            "http/server/conn.rs",
+            &path("super::super::body::Framing"),
+            &files
+        ),
+        Some("http/body.rs".to_owned())
+    );
+    assert_eq!(
+        resolve("http/server/mod.rs", &path("super::body::Framing"), &files),
+        Some("http/body.rs".to_owned())
+    );
+    assert_eq!(
+        resolve(
+            "http/body.rs",
+            &path("crate::http::server::options::Options"),
+            &files
+        ),
+        Some("http/server/options.rs".to_owned())
+    );
+    assert_eq!(
+        resolve(
+            "http/body.rs",
+            &path("crate::http::server::HttpServer"),
+            &files
+        ),
+        Some("http/server/mod.rs".to_owned())
     );
 }

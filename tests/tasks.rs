@@ -61,6 +61,53 @@ fn spawn_polls_on_the_next_iteration_never_inline() {
 }
 
 #[test]
+fn spawn_eager_polls_inline_in_a_callback_and_then_like_any_task() {
+    let (ioloop, _) = manual_loop();
+    let tasks: Rc<RefCell<Vec<Task<i32>>>> = Rc::default();
+    let (future, polls, waker) = pending();
+    let (held, pending_polls) = (tasks.clone(), polls.clone());
+    ioloop.add_callback(move |ioloop| {
+        held.borrow_mut().push(ioloop.spawn_eager(async { 5 }));
+        assert!(
+            held.borrow()[0].is_finished(),
+            "finished before spawn_eager returned"
+        );
+        held.borrow_mut().push(ioloop.spawn_eager(async move {
+            future.await;
+            6
+        }));
+        assert_eq!(pending_polls.get(), 1, "polled once, inline");
+    });
+    step(&ioloop);
+    assert_eq!(ioloop.stats().tasks, 1, "the pending one is registered");
+    waker.borrow_mut().take().unwrap().wake();
+    step(&ioloop);
+    assert_eq!(polls.get(), 2, "woken and polled as any task");
+    let mut tasks = tasks.borrow_mut();
+    assert!(matches!(poll_once(&mut tasks[0]), Poll::Ready(Ok(5))));
+    assert!(poll_once(&mut tasks[1]).is_pending());
+}
+
+#[test]
+fn spawn_eager_outside_an_iteration_queues_and_a_first_poll_panic_is_caught() {
+    let (ioloop, _) = manual_loop();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let mut task = ioloop.spawn_eager(async move { r.set(true) });
+    assert!(!ran.get(), "not inside an iteration: queued");
+    step(&ioloop);
+    assert!(ran.get() && matches!(poll_once(&mut task), Poll::Ready(Ok(()))));
+    let outcome: Rc<RefCell<Option<Task<()>>>> = Rc::default();
+    let slot = outcome.clone();
+    ioloop.add_callback(move |ioloop| {
+        *slot.borrow_mut() = Some(ioloop.spawn_eager(async { panic!("first poll") }));
+    });
+    step(&ioloop);
+    let mut task = outcome.borrow_mut().take().unwrap();
+    assert!(matches!(poll_once(&mut task), Poll::Ready(Err(e)) if e.is_panic()));
+}
+
+#[test]
 fn a_task_is_send_when_its_output_is_even_if_its_future_is_not() {
     fn assert_send<T: Send>(_: &T) {}
     let ioloop = IoLoop::new().unwrap();

@@ -10,9 +10,8 @@ Runs until SIGTERM or SIGINT.
 """
 
 import asyncio
-import signal
-import socket
 
+from serving import serve_until_signalled
 from tornado.iostream import StreamClosedError
 from tornado.tcpserver import TCPServer
 
@@ -29,19 +28,7 @@ class LineEcho(TCPServer):
 
 
 async def main():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    sock.setblocking(False)
-    server = LineEcho()
-    server.add_sockets([sock])
-    print("listening on 127.0.0.1:%d" % sock.getsockname()[1], flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await serve_until_signalled(LineEcho())
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 //! ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] [--delay-ms D] [--worker-cpu C]
 //! ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] [--worker-cpu C]
 //! ioloop-bench timer-batch ioloop
+//! ioloop-bench http-server ioloop|hyper [--threads N]
 //! ioloop-bench list
 //! ```
 //!
@@ -14,6 +15,7 @@
 mod callbacks;
 mod cross;
 mod echo;
+mod http;
 mod idle;
 mod tasks;
 mod timers;
@@ -129,6 +131,19 @@ fn parse() -> Result<Args, String> {
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("http-server") {
+        // A plaintext HTTP server for bench/http.sh (runs until SIGTERM).
+        let imp = argv.get(1).cloned().unwrap_or_default();
+        let threads = match argv.get(2).map(String::as_str) {
+            Some("--threads") => argv.get(3).and_then(|n| n.parse().ok()).unwrap_or(1),
+            _ => 1,
+        };
+        if let Err(e) = http::serve(&imp, threads) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     if argv.first().map(String::as_str) == Some("idle-client") {
         // The client process of the `idle` workload (started by `idle::run`).
         if let Err(e) = idle::client_process(&argv[1..]) {

@@ -10,7 +10,7 @@ use std::path::Path;
 use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
 
 /// The listen backlog of [`bind_sockets`].
-const BACKLOG: i32 = 128;
+const BACKLOG: i32 = 1024;
 
 /// Binds listening TCP sockets on `port` for `address` (a host name or IP; `None`: every
 /// interface, IPv6 and IPv4), non-blocking, with `SO_REUSEADDR`, `IPV6_V6ONLY` on IPv6

@@ -42,8 +42,10 @@ type ConnectionHandler = Rc<dyn Fn(&IoLoop, IoStream, SocketAddr)>;
 /// [`bind`](TcpServer::bind) (one address) or [`add_sockets`](TcpServer::add_sockets)
 /// (sockets from [`bind_sockets`], for example with `SO_REUSEPORT` in a loop per thread).
 /// [`stop`](TcpServer::stop) closes the listeners and leaves the accepted streams alone.
-/// `TcpServer` is a cheap clonable handle; the server runs until stopped or until the
-/// last handle is dropped. Loop thread only.
+/// `TcpServer` is a cheap clonable handle; as in Tornado, the server runs until it is
+/// stopped or its loop closes, whether or not a handle is kept (the rule `Task` and
+/// `PeriodicCallback` follow too: dropping a handle never stops the work). Loop thread
+/// only.
 ///
 /// # Examples
 ///
@@ -278,11 +280,11 @@ impl TcpServer {
         listener: L,
         wrap: fn(OwnedFd) -> StreamSocket,
     ) -> io::Result<HandlerId<L>> {
-        let server = Rc::downgrade(&self.inner);
+        // The listener's handler holds the server: it serves until `stop` removes the
+        // listener (or the loop closes), whatever happens to the handles.
+        let server = self.clone();
         let id = ioloop.add_handler(listener, Interest::READ, move |ioloop, listener, event| {
-            if let Some(inner) = server.upgrade() {
-                TcpServer { inner }.accept_batch(ioloop, &*listener, event.id(), wrap);
-            }
+            server.accept_batch(ioloop, &*listener, event.id(), wrap);
         })?;
         Ok(id)
     }
@@ -416,12 +418,6 @@ impl ServerInner {
                 }
             }
         }
-    }
-}
-
-impl Drop for ServerInner {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -634,7 +634,7 @@ impl IoLoop {
 
     /// Polls `task` from a run-queue entry (which may be stale: the task ended), and ends
     /// it if it finished, panicked or was cancelled.
-    fn poll_task(&self, task: TaskRef) {
+    pub(crate) fn poll_task(&self, task: TaskRef) {
         match task.start_poll() {
             PollStart::Skip => return,
             PollStart::Cancel => return self.end_task(&task, TaskEnd::Cancelled),

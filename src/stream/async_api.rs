@@ -15,6 +15,16 @@ use super::buffer::ReadBuffer;
 use super::error::StreamError;
 use super::iostream::{Delivery, IoStream, Progress, ReadKind};
 
+impl StreamRead {
+    /// A read future for `kind`, registered on `stream` now.
+    pub(crate) fn start(stream: &IoStream, kind: ReadKind) -> StreamRead {
+        StreamRead {
+            state: stream.start_task_read(kind, false),
+            stream: stream.clone(),
+        }
+    }
+}
+
 /// The state of a read future.
 enum ReadState {
     /// Registered as the stream's pending read with this ticket.

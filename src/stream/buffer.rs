@@ -53,8 +53,8 @@ impl ReadBuffer {
         self.start == self.end
     }
 
-    #[cfg(test)]
-    fn unread(&self) -> &[u8] {
+    /// The unread bytes.
+    pub(crate) fn unread(&self) -> &[u8] {
         &self.data[self.start..self.end]
     }
 
@@ -123,7 +123,8 @@ impl ReadBuffer {
         self.consume(out.len());
     }
 
-    fn consume(&mut self, n: usize) {
+    /// Drops the first `n` unread bytes; `n` is at most [`len`](Self::len).
+    pub(crate) fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
             self.start = 0;

@@ -30,6 +30,7 @@ use crate::reactor::registration::{HandlerId, RegisterError};
 
 type ReadCallback = Box<dyn FnOnce(&IoStream, Result<Vec<u8>, StreamError>)>;
 type ReadIntoCallback = Box<dyn FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>)>;
+type FillCallback = Box<dyn FnOnce(&IoStream, Result<(), StreamError>)>;
 pub(crate) type WriteCallback = Box<dyn FnOnce(&IoStream, Result<(), StreamError>)>;
 type CloseCallback = Box<dyn FnOnce(&IoStream)>;
 
@@ -97,11 +98,18 @@ pub(crate) enum ReadKind {
         partial: bool,
     },
     UntilClose,
+    /// More than `seen` bytes buffered: a parser reading in place
+    /// ([`fill_then`](IoStream::fill_then)); takes no bytes.
+    More {
+        seen: usize,
+    },
 }
 
 /// Where a pending read's result goes.
 pub(crate) enum Delivery {
     Bytes(ReadCallback),
+    /// A notification that the buffer has grown (for [`ReadKind::More`]).
+    Notify(FillCallback),
     /// Into the caller's buffer; with nothing buffered, a partial read reads from the
     /// socket straight into it.
     Into(Vec<u8>, ReadIntoCallback),
@@ -262,6 +270,10 @@ impl StreamState {
             ReadKind::UntilClose if self.closed => Progress::Ready(buffered),
             ReadKind::UntilClose if full => Progress::Failed(StreamError::BufferFull),
             ReadKind::UntilClose => Progress::NeedsData,
+            ReadKind::More { seen } if buffered > *seen => Progress::Ready(0),
+            ReadKind::More { .. } if full => Progress::Failed(StreamError::BufferFull),
+            ReadKind::More { .. } if self.closed => Progress::Failed(self.closed_error()),
+            ReadKind::More { .. } => Progress::NeedsData,
         }
     }
 
@@ -283,10 +295,11 @@ impl StreamState {
                 self.pending = Some(pending);
                 keep && room
             }
-            // Idle with nothing buffered: keep watching, so the next read costs no
-            // `epoll_ctl` and a peer closing is noticed. An event while idle reads one
-            // chunk, which turns this off until a read takes it.
-            None => room && self.read_buffer.is_empty(),
+            // Idle with nothing buffered, or with a read result on its way to its reader
+            // (who will most likely read again before the next poll): keep watching, so
+            // the next read costs no `epoll_ctl` and a peer closing is noticed. An event
+            // while idle reads one chunk, which turns this off until a read takes it.
+            None => room && (self.read_buffer.is_empty() || self.deliveries_in_flight > 0),
         };
         let write = !self.write_buffer.is_empty();
         match (read, write) {
@@ -503,7 +516,7 @@ impl IoStream {
                         waker.into_iter().for_each(Waker::wake);
                         return true;
                     }
-                    Delivery::Bytes(_) => return false,
+                    Delivery::Bytes(_) | Delivery::Notify(_) => return false,
                 }
             };
             match read {
@@ -606,6 +619,10 @@ impl IoStream {
                     waker.wake();
                 }
             }
+            (Progress::Ready(_), Delivery::Notify(callback)) => {
+                drop(state);
+                self.deliver(move |stream| callback(stream, Ok(())));
+            }
             (Progress::Ready(n), Delivery::Bytes(callback)) => {
                 let data = state.read_buffer.take(n);
                 drop(state);
@@ -637,6 +654,7 @@ impl IoStream {
         self.close_if_fatal(&error);
         match delivery {
             Delivery::Bytes(callback) => self.deliver(move |stream| callback(stream, Err(error))),
+            Delivery::Notify(callback) => self.deliver(move |stream| callback(stream, Err(error))),
             Delivery::Into(buf, callback) => {
                 self.deliver(move |stream| callback(stream, buf, Err(error)))
             }
@@ -708,7 +726,7 @@ impl IoStream {
         if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
             ioloop.remove_handler(id);
         }
-        drop(socket); // closes the fd (unless the handler running now still holds it)
+        drop(socket); // closes the fd, now that the poller no longer watches it
         self.complete_writes();
         self.maybe_run_close_callback();
     }
@@ -720,6 +738,9 @@ impl IoStream {
             if state.pending.is_some() {
                 drop(state);
                 match delivery {
+                    Delivery::Notify(callback) => {
+                        self.deliver(move |s| callback(s, Err(StreamError::AlreadyReading)))
+                    }
                     Delivery::Bytes(callback) => {
                         self.deliver(move |s| callback(s, Err(StreamError::AlreadyReading)))
                     }

@@ -4,7 +4,8 @@
 //!
 //! Files: `iostream.rs` (the stream's state machine: registration, readiness, reads,
 //! close), `write.rs` (the write path), `buffer.rs` (the read and write buffers),
-//! `callbacks.rs` and `async_api.rs` (the two styles of the API), `socket.rs`,
+//! `callbacks.rs` and `async_api.rs` (the two styles of the API), `in_place.rs` (a
+//! parser's access to the read buffer), `socket.rs`,
 //! `options.rs` and `error.rs` (the types around it). The stream is a source registered
 //! with the loop; this layer builds on the reactor only.
 
@@ -12,6 +13,7 @@ mod async_api;
 mod buffer;
 mod callbacks;
 mod error;
+mod in_place;
 mod iostream;
 mod options;
 mod socket;

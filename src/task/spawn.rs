@@ -326,6 +326,63 @@ impl IoLoop {
         }
     }
 
+    /// Spawns `future` and polls it once at once, inside the caller's callback, as
+    /// Tornado runs a coroutine up to its first `await`: a future that finishes without
+    /// waiting never goes through the run queue, so its effects land in the caller's
+    /// batch (the HTTP server runs `async` handlers this way). Outside an iteration of
+    /// this loop (before [`start`](IoLoop::start), say) it is queued as by
+    /// [`spawn`](IoLoop::spawn). A panic in that first poll is caught as in any poll.
+    /// Loop thread only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let ran = Rc::new(Cell::new(false));
+    /// let flag = ran.clone();
+    /// ioloop.add_callback(move |ioloop| {
+    ///     let task = ioloop.spawn_eager(async move { flag.set(true) });
+    ///     assert!(task.is_finished(), "ran to the end before spawn_eager returned");
+    /// });
+    /// ioloop.run_once(std::time::Duration::ZERO)?;
+    /// assert!(ran.get());
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
+    #[track_caller]
+    pub fn spawn_eager<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn_eager_at(future, Location::caller())
+    }
+
+    /// [`spawn_eager`](IoLoop::spawn_eager) naming `site` as where the task comes from.
+    pub(crate) fn spawn_eager_at<F>(
+        &self,
+        future: F,
+        site: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if !self.in_iteration() || self.inner.closed.get() {
+            return self.spawn(future);
+        }
+        let owner: Arc<dyn Schedule> = self.inner.shared.clone();
+        let [registered, first_poll, handle] = TaskRef::allocate(future, owner, site);
+        self.inner.tasks.borrow_mut().insert(registered);
+        self.poll_task(first_poll);
+        // SAFETY: the handle's reference, for a future whose output is `F::Output`.
+        Task {
+            join: unsafe { JoinRef::new(handle) },
+        }
+    }
+
     /// Calls `callback` with the output of `future` on the iteration after the future
     /// resolves, also when it is already complete (Tornado's `add_future`): a callback
     /// never runs inline, in the middle of the code that completed the future.

@@ -33,6 +33,8 @@ pub struct Example {
     lines: Receiver<String>,
     /// The port it listens on (from the first line that ends in `:PORT`).
     pub port: u16,
+    /// That line.
+    pub banner: String,
 }
 
 impl Example {
@@ -58,6 +60,7 @@ impl Example {
             child,
             lines,
             port: 0,
+            banner: String::new(),
         };
         let first =
             example.wait_for_line(|l| l.contains("listening on") || l.contains("localhost:"));
@@ -68,6 +71,7 @@ impl Example {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {first:?}"));
+        example.banner = first;
         example
     }
 
@@ -105,6 +109,11 @@ impl Example {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .unwrap()
             .count()
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// Sends `signal` and waits for the exit status.

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use ioloop::{IoLoop, ManualClock};
 
 pub mod example;
+#[cfg(feature = "http")]
+pub mod http;
 
 /// A loop driven by a manual clock.
 pub fn manual_loop() -> (IoLoop, ManualClock) {
@@ -144,4 +146,40 @@ pub fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::P
     let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
     let mut cx = std::task::Context::from_waker(&waker);
     std::pin::Pin::new(future).poll(&mut cx)
+}
+
+/// Whether real clients are required (`.ci/run` sets `IOLOOP_REQUIRE_CLIENTS=1`).
+pub fn clients_required() -> bool {
+    std::env::var("IOLOOP_REQUIRE_CLIENTS").is_ok_and(|v| v == "1")
+}
+
+/// A test needs `tool`, which is missing: prints why the test is skipped, or fails when
+/// real clients are required.
+pub fn require_tool(tool: &str) {
+    assert!(
+        !clients_required(),
+        "{tool} is not installed, and IOLOOP_REQUIRE_CLIENTS=1 requires it"
+    );
+    println!("skipped: {tool} not installed");
+}
+
+/// Whether `tool` runs here (`tool --version` or the given probe arguments).
+pub fn has_tool(tool: &str, probe: &[&str]) -> bool {
+    std::process::Command::new(tool)
+        .args(probe)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Raises the open-file limit and says whether `wanted` descriptors (for this process and
+/// as many for a server it starts) are available; prints why not.
+pub fn enough_fds(wanted: usize) -> bool {
+    let limit = example::raise_fd_limit();
+    if limit < wanted as u64 + 100 {
+        println!("skipped: the open-file limit is {limit}, below {wanted}");
+        return false;
+    }
+    true
 }

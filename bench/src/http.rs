@@ -1,0 +1,148 @@
+//! The HTTP plaintext servers that `bench/http.sh` loads with wrk: `GET /plaintext`
+//! answers `Hello, World!` as `text/plain`, keep-alive on.
+//!
+//! ```text
+//! ioloop-bench http-server ioloop|hyper [--threads N]
+//! ```
+//!
+//! Prints `listening on 127.0.0.1:PORT` and serves until SIGTERM (or SIGINT). With
+//! `--threads N` every thread runs its own loop (runtime) on its own `SO_REUSEPORT`
+//! listener on the shared port: ioloop's `serve_on_threads`, and hyper with one
+//! current_thread runtime per thread (TechEmpower's hyper setup).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub fn serve(imp: &str, threads: usize) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).map_err(|e| e.to_string())?;
+    }
+    match imp {
+        "ioloop" => ioloop_server(threads, stop),
+        "hyper" => hyper_server(threads, stop),
+        _ => Err(format!("http-server: unknown implementation {imp}")),
+    }
+}
+
+fn announce(addr: SocketAddr) {
+    use std::io::Write;
+    println!("listening on 127.0.0.1:{}", addr.port());
+    let _ = std::io::stdout().flush();
+}
+
+fn ioloop_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
+    use ioloop::http::{serve_on_threads, ServerOptions};
+    use ioloop::web::{get, Application};
+    let app = || Application::new().route("/plaintext", get(|_req| async { "Hello, World!" }));
+    if threads > 1 {
+        let servers = serve_on_threads(threads, 0, ServerOptions::default(), app)
+            .map_err(|e| e.to_string())?;
+        announce(servers.local_addrs()[0]);
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        servers.shutdown(std::time::Duration::from_secs(1));
+        return Ok(());
+    }
+    let ioloop = ioloop::IoLoop::new().map_err(|e| e.to_string())?;
+    let (_server, addr) = app()
+        .bind(&ioloop, "127.0.0.1:0")
+        .map_err(|e| e.to_string())?;
+    announce(addr);
+    let watch = ioloop::PeriodicCallback::new(
+        &ioloop,
+        std::time::Duration::from_millis(50),
+        move |ioloop, _| {
+            if stop.load(Ordering::Relaxed) {
+                ioloop.stop();
+            }
+        },
+    );
+    watch.start();
+    ioloop.start().map_err(|e| e.to_string())
+}
+
+fn hyper_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
+    use std::convert::Infallible;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    async fn plaintext(
+        _req: Request<hyper::body::Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain"),
+        );
+        response.headers_mut().insert(
+            hyper::header::SERVER,
+            hyper::header::HeaderValue::from_static("hyper"),
+        );
+        Ok(response)
+    }
+
+    fn listener(port: u16) -> std::io::Result<tokio::net::TcpSocket> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)))?;
+        Ok(socket)
+    }
+
+    let first = listener(0).map_err(|e| e.to_string())?;
+    let port = first.local_addr().map_err(|e| e.to_string())?.port();
+    let mut sockets = vec![first];
+    for _ in 1..threads.max(1) {
+        sockets.push(listener(port).map_err(|e| e.to_string())?);
+    }
+    let mut handles = Vec::new();
+    for socket in sockets {
+        let stop = stop.clone();
+        handles.push(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = socket.listen(1024).unwrap();
+                let serve = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let _ = tcp.set_nodelay(true);
+                        tokio::task::spawn(async move {
+                            let _ = http1::Builder::new()
+                                .pipeline_flush(true)
+                                .serve_connection(TokioIo::new(tcp), service_fn(plaintext))
+                                .await;
+                        });
+                    }
+                };
+                let watch = async {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = watch => {}
+                }
+            });
+        }));
+    }
+    announce(SocketAddr::from(([127, 0, 0, 1], port)));
+    for handle in handles {
+        let _ = handle.join();
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! A web application with one route per behaviour of the HTTP server and the web layer.
+//!
+//! ```text
+//! cargo run --example web_app -- 8080
+//! curl -i http://localhost:8080/plaintext
+//! curl -i http://localhost:8080/json
+//! curl -i -d 'some data' http://localhost:8080/echo
+//! curl -i 'http://localhost:8080/stream?chunks=3&delay_ms=500'
+//! curl -i http://localhost:8080/users/a%2Fb
+//! curl -i 'http://localhost:8080/sleep?ms=200'
+//! curl -i http://localhost:8080/panic
+//! curl -i http://localhost:8080/static/hello.txt
+//! ```
+//!
+//! | route | behaviour |
+//! |---|---|
+//! | `GET /plaintext` | `Hello, World!` as `text/plain` |
+//! | `GET /json` | `{"message":"Hello, World!"}` as `application/json` |
+//! | `POST /echo` | the request body with its `Content-Type`; at most 1 MiB (413 beyond, before the body is read when the client sent `Expect: 100-continue`) |
+//! | `GET /stream?chunks=N&delay_ms=D` | a chunked response of N chunks `chunk {i}\n`, D ms apart |
+//! | `GET /users/{id}` | `user {id}`, the id percent-decoded |
+//! | `GET /sleep?ms=N` | `slept {N}` after an async sleep of N ms |
+//! | `GET /panic` | the handler panics: 500, and the server goes on |
+//! | `GET /static/{path}` | the files under `examples/static/` |
+//!
+//! SIGINT or SIGTERM shuts it down gracefully: it stops listening at once, finishes the
+//! responses in flight, closes idle connections, and exits within 5 seconds.
+
+use std::time::Duration;
+
+use ioloop::http::{Request, Responder, Response};
+use ioloop::signal::{SIGINT, SIGTERM};
+use ioloop::web::{get, post, Application, StaticFiles};
+use ioloop::IoLoop;
+
+/// The most body bytes `POST /echo` takes.
+const ECHO_LIMIT: u64 = 1024 * 1024;
+
+fn app() -> Application {
+    let static_root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/static");
+    Application::new()
+        .route("/plaintext", get(|_req| async { "Hello, World!" }))
+        .route(
+            "/json",
+            get(|_req| async { Response::json(r#"{"message":"Hello, World!"}"#) }),
+        )
+        .route("/echo", post(echo).body_limit(ECHO_LIMIT))
+        .route("/stream", get(stream))
+        .route(
+            "/users/{id}",
+            get(|req: Request| async move { format!("user {}", req.param("id").unwrap_or("")) }),
+        )
+        .route("/sleep", get(sleep))
+        .route("/panic", get(panics))
+        .route("/static/{*path}", get(StaticFiles::new(static_root)))
+}
+
+/// The request body back, with the request's `Content-Type`.
+async fn echo(mut req: Request) -> Response {
+    let content_type = req
+        .header("content-type")
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    Response::new(200)
+        .header("Content-Type", content_type)
+        .body(req.take_body())
+}
+
+/// N chunks `chunk {i}\n`, D ms apart, each sent once the one before reached the kernel.
+async fn stream(req: Request, responder: Responder) {
+    let chunks: u64 = req
+        .query_arg("chunks")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let delay = Duration::from_millis(
+        req.query_arg("delay_ms")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    );
+    let mut body = responder.start(Response::new(200).header("Content-Type", "text/plain"));
+    for i in 0..chunks {
+        if i > 0 && !delay.is_zero() {
+            ioloop::sleep(delay).await;
+        }
+        if body
+            .write_all(format!("chunk {i}\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return; // the client left
+        }
+    }
+    body.finish();
+}
+
+/// Panics: the server answers 500 and goes on.
+async fn panics(_req: Request) -> &'static str {
+    panic!("GET /panic panics on purpose")
+}
+
+/// `slept {N}` after an async sleep of N ms.
+async fn sleep(req: Request) -> Response {
+    let ms: u64 = req
+        .query_arg("ms")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    ioloop::sleep(Duration::from_millis(ms)).await;
+    Response::text(format!("slept {ms}"))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::init();
+    let port: u16 = std::env::args().nth(1).map_or(Ok(8080), |p| p.parse())?;
+    let ioloop = IoLoop::new()?;
+    let server = app().listen(&ioloop, port)?;
+    for addr in server.local_addrs() {
+        println!("web_app listening on {addr}");
+    }
+    let mut handlers = Vec::new();
+    for signal in [SIGINT, SIGTERM] {
+        let server = server.clone();
+        handlers.push(ioloop.add_signal_handler(signal, move |_| {
+            println!("shutting down");
+            server.shutdown_then(Duration::from_secs(4), |ioloop| ioloop.stop());
+        })?);
+    }
+    ioloop.start()?;
+    for handler in handlers {
+        ioloop.remove_signal_handler(handler);
+    }
+    println!("bye");
+    Ok(())
+}

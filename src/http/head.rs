@@ -1,0 +1,298 @@
+//! Parsing a request head (request line and header fields) from the bytes a connection
+//! has buffered: sans-IO, over a byte slice, with `httparse` (hyper's parser), and with the
+//! limits and the answers RFC 9112 asks for.
+//!
+//! [`find_head_end`] scans for the blank line that ends a head, resuming where the last
+//! scan stopped, so a head that trickles in byte by byte is scanned once in all, not once
+//! per byte; only a complete head is given to `httparse`. A bare LF line ending is
+//! accepted, as are empty lines before the request line.
+
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+/// The version of HTTP a request spoke.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::Version;
+/// assert_eq!(Version::Http11.as_str(), "HTTP/1.1");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+}
+
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Version`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// The limits a request head must keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeadLimits {
+    /// The most bytes of a head, its final blank line included.
+    pub(crate) max_bytes: usize,
+    /// The most header lines (`Host` included).
+    pub(crate) max_headers: usize,
+}
+
+/// Why a head could not be parsed, with the status the server answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// Over [`HeadLimits::max_bytes`] or [`HeadLimits::max_headers`]: 431.
+    TooLarge(&'static str),
+    /// Not a valid request line or header field: 400.
+    Malformed(String),
+}
+
+impl HeadError {
+    /// The status the server answers with before it closes.
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            HeadError::TooLarge(_) => 431,
+            HeadError::Malformed(_) => 400,
+        }
+    }
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::TooLarge(what) => write!(f, "request header fields too large: {what}"),
+            HeadError::Malformed(what) => write!(f, "malformed request: {what}"),
+        }
+    }
+}
+
+/// Where a head ends in `buf`, scanning from `*scanned` (and leaving there, for the next
+/// call, where the scan must resume): `Some(len)` with `len` the head's length, its
+/// blank line included, or `None` if it is not complete yet.
+pub(crate) fn find_head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
+    let mut at = *scanned;
+    while let Some(offset) = memchr(b'\n', &buf[at..]) {
+        let lf = at + offset;
+        match (buf.get(lf + 1), buf.get(lf + 2)) {
+            (Some(b'\n'), _) => return Some(lf + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(lf + 3),
+            // Not enough bytes yet to tell: rescan from this LF next time.
+            (None, _) | (Some(b'\r'), None) => {
+                *scanned = lf;
+                return None;
+            }
+            // The next line has started: it cannot end the head here.
+            _ => at = lf + 1,
+        }
+    }
+    *scanned = buf.len();
+    None
+}
+
+/// The number of empty lines (`\r\n` or `\n`) at the start of `buf`, which come before a
+/// request line and are ignored (RFC 9112 §2.2).
+pub(crate) fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match buf.get(at..at + 2) {
+            Some(b"\r\n") => at += 2,
+            _ if buf.get(at) == Some(&b'\n') => at += 1,
+            _ => return at,
+        }
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// A parsed request head, owning its bytes: the method, target and header fields are
+/// ranges into them. The method and the target are ASCII (checked by [`parse_head`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedHead {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) method: Range<u16>,
+    pub(crate) target: Range<u16>,
+    pub(crate) version: Version,
+    pub(crate) headers: Vec<(Range<u16>, Range<u16>)>,
+}
+
+/// Header lines parsed without a heap allocation (a larger `max_headers` allocates).
+const STACK_HEADERS: usize = 128;
+
+/// Parses the complete head `buf` (as [`find_head_end`] delimited it).
+///
+/// # Errors
+///
+/// [`HeadError`] with the status to answer.
+pub(crate) fn parse_head(buf: &[u8], limits: HeadLimits) -> Result<ParsedHead, HeadError> {
+    if buf.len() > limits.max_bytes {
+        return Err(HeadError::TooLarge("the head is over the size limit"));
+    }
+    // Room for the header lines on the stack up to a usual limit, uninitialized (the
+    // parser writes the ones it finds); on the heap for a larger configured limit.
+    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let fields: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut on_heap
+    };
+    let mut request = httparse::Request::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .allow_multiple_spaces_in_request_line_delimiters(false)
+        .parse_request_with_uninit_headers(&mut request, buf, fields);
+    match parsed {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(HeadError::Malformed("incomplete head".into()));
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HeadError::TooLarge("too many header lines"));
+        }
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    }
+    let version = match request.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(HeadError::Malformed("unsupported HTTP version".into())),
+    };
+    let base = buf.as_ptr() as usize;
+    let range = |s: &[u8]| -> Range<u16> {
+        let start = s.as_ptr() as usize - base;
+        // The head is at most `max_bytes` long; the server keeps that under 64 KiB + 1.
+        start as u16..(start + s.len()) as u16
+    };
+    let method = range(request.method.unwrap_or_default().as_bytes());
+    let target = range(request.path.unwrap_or_default().as_bytes());
+    // `Request` reads both as `str` without checking again.
+    if !buf[method.start as usize..method.end as usize].is_ascii()
+        || !buf[target.start as usize..target.end as usize].is_ascii()
+    {
+        return Err(HeadError::Malformed("a non-ASCII request line".into()));
+    }
+    let headers = request
+        .headers
+        .iter()
+        .map(|h| (range(h.name.as_bytes()), range(h.value)))
+        .collect();
+    Ok(ParsedHead {
+        bytes: buf.to_vec(),
+        method,
+        target,
+        version,
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_bytes: 65536,
+        max_headers: 100,
+    };
+
+    #[test]
+    fn a_head_is_found_with_crlf_or_bare_lf_and_the_scan_resumes() {
+        let mut scanned = 0;
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nHost: a\r", &mut scanned),
+            None
+        );
+        let full = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET";
+        assert_eq!(find_head_end(full, &mut scanned), Some(27));
+        let mut scanned = 0;
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\nHost: a\n\n", &mut scanned),
+            Some(24)
+        );
+    }
+
+    #[test]
+    fn a_trickled_head_is_scanned_once() {
+        let head = b"GET / HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n";
+        let mut scanned = 0;
+        let mut found = None;
+        for end in 1..=head.len() {
+            let before = scanned;
+            found = find_head_end(&head[..end], &mut scanned);
+            assert!(scanned >= before, "never goes back");
+            if found.is_some() {
+                break;
+            }
+        }
+        assert_eq!(found, Some(head.len()));
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        assert_eq!(leading_empty_lines(b"\r\n\nGET"), 3);
+        assert_eq!(leading_empty_lines(b"GET"), 0);
+    }
+
+    #[test]
+    fn a_head_parses_into_ranges() {
+        let buf = b"POST /echo?x=1 HTTP/1.0\r\nContent-Length: 3\r\nX-A:  b \r\n\r\n";
+        let head = parse_head(buf, LIMITS).unwrap();
+        let text = |r: &Range<u16>| &head.bytes[r.start as usize..r.end as usize];
+        assert_eq!(text(&head.method), b"POST");
+        assert_eq!(text(&head.target), b"/echo?x=1");
+        assert_eq!(head.version, Version::Http10);
+        assert_eq!(head.headers.len(), 2);
+        assert_eq!(text(&head.headers[1].0), b"X-A");
+        assert_eq!(text(&head.headers[1].1), b"b");
+    }
+
+    #[test]
+    fn limits_give_431_and_bad_syntax_400() {
+        let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..100 {
+            buf.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        buf.extend_from_slice(b"\r\n");
+        assert!(
+            parse_head(&buf, LIMITS).is_ok(),
+            "exactly 100 header lines pass"
+        );
+        let mut over = buf[..buf.len() - 2].to_vec();
+        over.extend_from_slice(b"H100: v\r\n\r\n");
+        assert_eq!(parse_head(&over, LIMITS).unwrap_err().status(), 431);
+        assert_eq!(
+            parse_head(b"GET /\x00 HTTP/1.1\r\n\r\n", LIMITS)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/2.0\r\n\r\n", LIMITS)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let big = HeadLimits {
+            max_bytes: 20,
+            max_headers: 100,
+        };
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", big)
+                .unwrap_err()
+                .status(),
+            431
+        );
+    }
+}

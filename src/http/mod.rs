@@ -1,0 +1,27 @@
+//! HTTP/1.1: the request and response types, a sans-IO parser and encoder, and a server
+//! that serves a [`Service`] on the loop (Tornado's `httpserver` and `http1connection`).
+//!
+//! Parsing and encoding work over byte slices and are tested without sockets
+//! (`head.rs`, `body.rs`, `encode.rs`); the server connection (`server/connection.rs`)
+//! drives an [`IoStream`](crate::IoStream), reading requests in place from its buffer.
+//! This layer builds on `net`, `stream`, `task`, `time` and the reactor; the web layer
+//! (routing, handlers in both styles, static files) builds on it.
+
+mod body;
+mod encode;
+mod head;
+mod request;
+mod responder;
+mod response;
+mod server;
+mod service;
+
+pub use self::head::Version;
+pub use self::request::Request;
+// The web layer's hooks on a responder; unused by the `http` feature alone.
+#[cfg_attr(not(feature = "web"), allow(unused_imports))]
+pub(crate) use self::responder::AnswerHooks;
+pub use self::responder::{BodyChunk, BodyReader, BodyWriter, Responder};
+pub use self::response::{reason_phrase, Body, IntoResponse, Response};
+pub use self::server::{serve_on_threads, HttpServer, ServerOptions, ThreadedServer};
+pub use self::service::{Dispatch, Handler, Service};

@@ -1,0 +1,354 @@
+//! [`Request`]: a parsed request head, its body, the peer, and the path captures the
+//! router found; with query, form and cookie arguments decoded on demand.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use percent_encoding::percent_decode;
+
+use super::head::{ParsedHead, Version};
+
+/// An HTTP request, as a handler receives it.
+///
+/// Its head is kept as received (one buffer) and read through accessors; the body is
+/// whole for ordinary routes (and empty for routes that stream it, see
+/// [`Responder`](crate::http::Responder)).
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::Request;
+/// let req = Request::parse(b"GET /users/7?name=a%20b HTTP/1.1\r\nHost: x\r\nCookie: s=1; t=2\r\n\r\n")
+///     .unwrap();
+/// assert_eq!(req.method(), "GET");
+/// assert_eq!(req.path(), "/users/7");
+/// assert_eq!(req.query_arg("name").as_deref(), Some("a b"));
+/// assert_eq!(req.header("host"), Some("x"));
+/// assert_eq!(req.cookie("t").as_deref(), Some("2"));
+/// ```
+pub struct Request {
+    head: ParsedHead,
+    body: Vec<u8>,
+    peer: SocketAddr,
+    params: Vec<(String, String)>,
+}
+
+impl Request {
+    pub(crate) fn new(head: ParsedHead, peer: SocketAddr) -> Request {
+        Request {
+            head,
+            body: Vec::new(),
+            peer,
+            params: Vec::new(),
+        }
+    }
+
+    /// Parses a whole request head (for tests and tools; the server parses its own).
+    ///
+    /// # Errors
+    ///
+    /// A description of what is malformed.
+    ///
+    /// # Examples
+    ///
+    /// See [`Request`].
+    pub fn parse(head: &[u8]) -> Result<Request, String> {
+        let limits = super::head::HeadLimits {
+            max_bytes: 65536,
+            max_headers: 100,
+        };
+        let parsed = super::head::parse_head(head, limits).map_err(|e| e.to_string())?;
+        Ok(Request::new(parsed, SocketAddr::from(([127, 0, 0, 1], 0))))
+    }
+
+    /// The method or the target, as `str`.
+    fn request_line_part(&self, range: &std::ops::Range<u16>) -> &str {
+        let bytes = &self.head.bytes[range.start as usize..range.end as usize];
+        debug_assert!(bytes.is_ascii());
+        // SAFETY: `parse_head` refuses a head whose method or target is not ASCII, and the
+        // head's bytes are never changed after it; ASCII is UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The method (`GET`, `POST`, ...), as sent.
+    ///
+    /// # Examples
+    ///
+    /// See [`Request`].
+    pub fn method(&self) -> &str {
+        self.request_line_part(&self.head.method)
+    }
+
+    /// The request target as sent (path and query).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET /a?b=c HTTP/1.1\r\n\r\n").unwrap();
+    /// assert_eq!(req.target(), "/a?b=c");
+    /// ```
+    pub fn target(&self) -> &str {
+        self.request_line_part(&self.head.target)
+    }
+
+    /// The path (the target before `?`), not decoded.
+    ///
+    /// # Examples
+    ///
+    /// See [`Request`].
+    pub fn path(&self) -> &str {
+        let target = self.target();
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
+
+    /// The query string (after `?`), not decoded; empty without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET /a?b=c HTTP/1.1\r\n\r\n").unwrap();
+    /// assert_eq!(req.query(), "b=c");
+    /// ```
+    pub fn query(&self) -> &str {
+        self.target().split_once('?').map_or("", |(_, query)| query)
+    }
+
+    /// The HTTP version.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{Request, Version};
+    /// let req = Request::parse(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    /// assert_eq!(req.version(), Version::Http10);
+    /// ```
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The value of the first header field named `name` (case-insensitive), if it is
+    /// UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// See [`Request`].
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The raw value of the first header field named `name` (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n").unwrap();
+    /// assert_eq!(req.header_bytes("x"), Some(&b"\xff"[..]));
+    /// assert_eq!(req.header("x"), None);
+    /// ```
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.header_fields()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// Every header field as (name, value) bytes, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n").unwrap();
+    /// assert_eq!(req.header_fields().count(), 2);
+    /// ```
+    pub fn header_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let bytes = &self.head.bytes;
+        self.head.headers.iter().map(move |(n, v)| {
+            (
+                &bytes[n.start as usize..n.end as usize],
+                &bytes[v.start as usize..v.end as usize],
+            )
+        })
+    }
+
+    /// Whether some header field `name` lists `token` (comma-separated, case-insensitive):
+    /// `has_token("connection", "close")`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\nConnection: Keep-Alive, Upgrade\r\n\r\n").unwrap();
+    /// assert!(req.has_token("connection", "upgrade"));
+    /// ```
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_fields()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .any(|(_, v)| {
+                v.split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            })
+    }
+
+    /// The body (empty for a route that streams it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    /// assert!(req.body().is_empty());
+    /// ```
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    /// assert!(req.take_body().is_empty());
+    /// ```
+    pub fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
+    /// A copy of the request without its body (for an error page written after the
+    /// handler took the request).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn clone_without_body(&self) -> Request {
+        Request {
+            head: self.head.clone(),
+            body: Vec::new(),
+            peer: self.peer,
+            params: self.params.clone(),
+        }
+    }
+
+    pub(crate) fn set_body(&mut self, body: Vec<u8>) {
+        self.body = body;
+    }
+
+    /// The address of the client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    /// assert!(req.peer_addr().ip().is_loopback());
+    /// ```
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// A path capture by name (`{id}` in the route), percent-decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut req = ioloop::http::Request::parse(b"GET /users/a%2Fb HTTP/1.1\r\n\r\n").unwrap();
+    /// req.set_params(vec![("id".into(), "a/b".into())]);
+    /// assert_eq!(req.param("id"), Some("a/b"));
+    /// ```
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets the path captures (the router does, after matching).
+    ///
+    /// # Examples
+    ///
+    /// See [`param`](Request::param).
+    pub fn set_params(&mut self, params: Vec<(String, String)>) {
+        self.params = params;
+    }
+
+    /// The first query argument named `name`, decoded (`+` is a space).
+    ///
+    /// # Examples
+    ///
+    /// See [`Request`].
+    pub fn query_arg(&self, name: &str) -> Option<String> {
+        form_arg(self.query().as_bytes(), name)
+    }
+
+    /// The first argument named `name` of an `application/x-www-form-urlencoded` body,
+    /// decoded; `None` for other bodies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(b"POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
+    /// req.set_body_for_test(b"a=1&b=x+y".to_vec());
+    /// assert_eq!(req.form_arg("b").as_deref(), Some("x y"));
+    /// ```
+    pub fn form_arg(&self, name: &str) -> Option<String> {
+        let form = self
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return None;
+        }
+        form_arg(&self.body, name)
+    }
+
+    /// Sets the body (for tests of handlers).
+    ///
+    /// # Examples
+    ///
+    /// See [`form_arg`](Request::form_arg).
+    pub fn set_body_for_test(&mut self, body: Vec<u8>) {
+        self.body = body;
+    }
+
+    /// The value of cookie `name` from the `Cookie` header fields.
+    ///
+    /// # Examples
+    ///
+    /// See [`Request`].
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.header_fields()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+            .flat_map(|(_, v)| v.split(|&b| b == b';'))
+            .find_map(|pair| {
+                let pair = pair.trim_ascii();
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                (&pair[..eq] == name.as_bytes())
+                    .then(|| String::from_utf8_lossy(&pair[eq + 1..]).into_owned())
+            })
+    }
+}
+
+/// The first `name=value` pair of a urlencoded string, decoded.
+fn form_arg(encoded: &[u8], name: &str) -> Option<String> {
+    encoded.split(|&b| b == b'&').find_map(|pair| {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &b""[..]),
+        };
+        (decode_form(key) == name).then(|| decode_form(value))
+    })
+}
+
+fn decode_form(bytes: &[u8]) -> String {
+    let spaced: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_decode(&spaced).decode_utf8_lossy().into_owned()
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("version", &self.version())
+            .field("body_len", &self.body.len())
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,514 @@
+//! [`Response`]: a status, header fields and a whole body, and [`IntoResponse`] for the
+//! values handlers return.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// An HTTP response with its whole body (for a body sent piece by piece, see
+/// [`Responder::start`](crate::http::Responder::start)).
+///
+/// The server adds `Date`, `Server`, `Content-Length` (or the chunked coding) and
+/// `Connection` itself; set them here only to override `Server`.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::Response;
+/// let response = Response::new(200)
+///     .header("Content-Type", "application/json")
+///     .body(r#"{"ok":true}"#);
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.get_header("content-type"), Some("application/json"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Response {
+    status: u16,
+    reason: Option<Cow<'static, str>>,
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    body: Cow<'static, [u8]>,
+}
+
+/// Whether a header field can be written as is: the name a token (RFC 9110 §5.6.2), the
+/// value free of line breaks and NUL. Logs a warning when not.
+fn is_safe_field(name: &str, value: &str) -> bool {
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let safe = !name.is_empty()
+        && name.bytes().all(is_tchar)
+        && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+    if !safe {
+        log::warn!(target: "ioloop::http", "dropped an unsafe response header field {name:?}");
+    }
+    safe
+}
+
+/// The bytes of a whole response body, made from a `&'static str` or `&'static [u8]`
+/// without copying, or from an owned `String` or `Vec<u8>`.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::{Body, Response};
+/// let from_text: Body = "static text".into();
+/// let from_bytes = Body::from(vec![1u8, 2, 3]);
+/// assert_eq!(from_bytes.as_bytes(), &[1, 2, 3]);
+/// let r = Response::new(200).body(from_text);
+/// assert_eq!(r.body_bytes(), b"static text");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body(Cow<'static, [u8]>);
+
+impl Body {
+    /// The bytes.
+    ///
+    /// # Examples
+    ///
+    /// See [`Body`].
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Body {
+        Body(Cow::Borrowed(text.as_bytes()))
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body(Cow::Owned(text.into_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Body {
+        Body(Cow::Borrowed(bytes))
+    }
+}
+
+impl<const N: usize> From<&'static [u8; N]> for Body {
+    fn from(bytes: &'static [u8; N]) -> Body {
+        Body(Cow::Borrowed(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Body {
+        Body(Cow::Owned(bytes))
+    }
+}
+
+impl From<Cow<'static, [u8]>> for Body {
+    fn from(bytes: Cow<'static, [u8]>) -> Body {
+        Body(bytes)
+    }
+}
+
+impl From<Cow<'static, str>> for Body {
+    fn from(text: Cow<'static, str>) -> Body {
+        match text {
+            Cow::Borrowed(s) => Body::from(s),
+            Cow::Owned(s) => Body::from(s),
+        }
+    }
+}
+
+impl Response {
+    /// An empty response with `status`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Response`].
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            reason: None,
+            headers: Vec::new(),
+            body: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// `200 OK` with `body` as `text/plain; charset=utf-8`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::text("hi");
+    /// assert_eq!(r.body_bytes(), b"hi");
+    /// ```
+    pub fn text(body: impl Into<Cow<'static, str>>) -> Response {
+        Response::new(200)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body.into())
+    }
+
+    /// `200 OK` with `body` as `application/json` (the text is sent as given).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::json(r#"{"a":1}"#);
+    /// assert_eq!(r.get_header("Content-Type"), Some("application/json"));
+    /// ```
+    pub fn json(body: impl Into<Cow<'static, str>>) -> Response {
+        Response::text(body).header("Content-Type", "application/json")
+    }
+
+    /// `status` with a short plain-text body saying what it is (`"404 Not Found\n"`):
+    /// the answer the server gives to bad requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::error(404);
+    /// assert_eq!(r.body_bytes(), b"404 Not Found\n");
+    /// ```
+    pub fn error(status: u16) -> Response {
+        let text = format!("{status} {}\n", reason_phrase(status));
+        Response::text(text).status_code(status)
+    }
+
+    /// A redirect to `location`: 301 when `permanent`, else 302 (Tornado's `redirect`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::redirect("/login", false);
+    /// assert_eq!((r.status(), r.get_header("Location")), (302, Some("/login")));
+    /// ```
+    pub fn redirect(location: impl Into<Cow<'static, str>>, permanent: bool) -> Response {
+        Response::new(if permanent { 301 } else { 302 }).header("Location", location)
+    }
+
+    /// Sets the status.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ioloop::http::Response::text("gone").status_code(410).status(), 410);
+    /// ```
+    pub fn status_code(mut self, status: u16) -> Response {
+        self.status = status;
+        self
+    }
+
+    /// Sets the reason phrase (default: the standard one for the status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::new(299).reason("Fine");
+    /// assert_eq!(r.reason_phrase(), "Fine");
+    /// ```
+    pub fn reason(mut self, reason: impl Into<Cow<'static, str>>) -> Response {
+        let reason = reason.into();
+        // A reason phrase is one line of visible text.
+        if reason
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+        {
+            self.reason = Some(reason);
+        }
+        self
+    }
+
+    /// Adds a header field. A name that is not a token (RFC 9110 §5.1) or a value with a
+    /// line break or NUL is refused: the field is dropped (and a warning logged), so a value
+    /// from a request can never inject fields.
+    ///
+    /// # Examples
+    ///
+    /// See [`Response`].
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Response {
+        self.set_header(name, value);
+        self
+    }
+
+    /// Sets a header field, replacing others of the same name (case-insensitive). Unsafe
+    /// fields are dropped as by [`header`](Response::header).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut r = ioloop::http::Response::text("x");
+    /// r.set_header("content-type", "text/html");
+    /// assert_eq!(r.get_header("Content-Type"), Some("text/html"));
+    /// ```
+    pub fn set_header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
+        let (name, value) = (name.into(), value.into());
+        if !is_safe_field(&name, &value) {
+            return;
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value));
+    }
+
+    /// Adds a header field without replacing others of the same name (`Set-Cookie`).
+    /// Unsafe fields are dropped as by [`header`](Response::header).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut r = ioloop::http::Response::new(204);
+    /// r.append_header("Set-Cookie", "a=1");
+    /// r.append_header("Set-Cookie", "b=2");
+    /// assert_eq!(r.headers().count(), 2);
+    /// ```
+    pub fn append_header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
+        let (name, value) = (name.into(), value.into());
+        if is_safe_field(&name, &value) {
+            self.headers.push((name, value));
+        }
+    }
+
+    /// Sets a cookie (`Set-Cookie: name=value; Path=/` plus `attributes`, such as
+    /// `"HttpOnly; Max-Age=3600"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::new(204).cookie("session", "abc", "HttpOnly");
+    /// assert_eq!(r.get_header("Set-Cookie"), Some("session=abc; Path=/; HttpOnly"));
+    /// ```
+    pub fn cookie(mut self, name: &str, value: &str, attributes: &str) -> Response {
+        let mut cookie = format!("{name}={value}; Path=/");
+        if !attributes.is_empty() {
+            cookie.push_str("; ");
+            cookie.push_str(attributes);
+        }
+        self.append_header("Set-Cookie", cookie);
+        self
+    }
+
+    /// Sets the body: a `&'static str` or byte string (not copied), a `String`, a
+    /// `Vec<u8>` (see [`Body`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`Response`].
+    pub fn body(mut self, body: impl Into<Body>) -> Response {
+        self.body = body.into().0;
+        self
+    }
+
+    /// The status code.
+    ///
+    /// # Examples
+    ///
+    /// See [`Response`].
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase sent with the status.
+    ///
+    /// # Examples
+    ///
+    /// See [`reason`](Response::reason).
+    pub fn reason_phrase(&self) -> &str {
+        self.reason
+            .as_deref()
+            .unwrap_or_else(|| reason_phrase(self.status))
+    }
+
+    /// The value of the first header field named `name` (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// See [`Response`].
+    pub fn get_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+
+    /// Every header field, in order.
+    ///
+    /// # Examples
+    ///
+    /// See [`append_header`](Response::append_header).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    /// The body.
+    ///
+    /// # Examples
+    ///
+    /// See [`text`](Response::text).
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub(crate) fn into_parts(self) -> ResponseParts {
+        ResponseParts {
+            status: self.status,
+            reason: self.reason,
+            headers: self.headers,
+            body: self.body,
+        }
+    }
+}
+
+/// A response taken apart, for the connection to encode.
+pub(crate) struct ResponseParts {
+    pub(crate) status: u16,
+    pub(crate) reason: Option<Cow<'static, str>>,
+    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub(crate) body: Cow<'static, [u8]>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// The standard reason phrase of `status` (RFC 9110), or `"Unknown"`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ioloop::http::reason_phrase(413), "Content Too Large");
+/// ```
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// A value a handler can answer with: a [`Response`], a string (200, `text/plain`), a
+/// `Vec<u8>` (200, `application/octet-stream`), a `(status, value)` pair, or a `Result`
+/// of two of these.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::IntoResponse;
+/// assert_eq!("hi".into_response().status(), 200);
+/// assert_eq!((404, "no such user").into_response().status(), 404);
+/// ```
+pub trait IntoResponse {
+    /// The response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Response::new(200)
+            .header("Content-Type", "application/octet-stream")
+            .body(self)
+    }
+}
+
+impl<R: IntoResponse> IntoResponse for (u16, R) {
+    fn into_response(self) -> Response {
+        self.1.into_response().status_code(self.0)
+    }
+}
+
+impl<R: IntoResponse, E: IntoResponse> IntoResponse for Result<R, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_that_could_inject_others_are_dropped() {
+        let r = Response::new(200)
+            .header("X-Ok", "fine")
+            .header("X-Evil", "a\r\nSet-Cookie: stolen=1")
+            .header("Bad Name", "x")
+            .header("X-Colon:", "x")
+            .header("", "x")
+            .header("X-Nul", "a\0b");
+        let names: Vec<&str> = r.headers().map(|(n, _)| n).collect();
+        assert_eq!(names, ["X-Ok"]);
+    }
+
+    #[test]
+    fn bodies_come_from_text_or_bytes_borrowed_or_owned() {
+        assert_eq!(Response::new(200).body("abc").body_bytes(), b"abc");
+        assert_eq!(
+            Response::new(200).body(String::from("abc")).body_bytes(),
+            b"abc"
+        );
+        assert_eq!(Response::new(200).body(b"abc").body_bytes(), b"abc");
+        assert_eq!(Response::new(200).body(vec![b'a']).body_bytes(), b"a");
+    }
+}

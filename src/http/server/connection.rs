@@ -1,0 +1,1060 @@
+//! One HTTP/1.1 connection on an [`IoStream`]: reading requests in place from the
+//! stream's buffer, answering them in order, and closing when HTTP says so.
+//!
+//! Reading. Every request head already buffered is parsed in one pass (pipelining); a
+//! head is found by an incremental scan for its blank line, then parsed by `httparse`
+//! and copied once into the [`Request`]. The service decides, before the body is read,
+//! whether to answer at once or which handler gets it; a declared body over the limit
+//! gets 413 before it is read (and before `100 Continue`). Bodies are decoded in place
+//! (Content-Length or chunked) as they arrive.
+//!
+//! Answering. Each request takes the next slot of the pipeline. Responses may complete in
+//! any order (a slow handler first, fast ones after); each is encoded into its slot, and
+//! the slots at the front are moved, in order, into one output buffer, written to the
+//! stream once per batch. Reading pauses while the pipeline is full or the stream holds
+//! more than a high-water mark of unsent bytes, so a client that pipelines without
+//! reading costs a bounded amount.
+//!
+//! Closing. An HTTP/1.0 request without `Connection: keep-alive`, a `Connection: close`,
+//! a malformed request (400), an oversized head (431) or body (413), a timeout (408), or
+//! the server shutting down ends the connection after the responses before it are
+//! written.
+//!
+//! Timers. One lazily re-armed loop timer enforces the connection's deadline: the header
+//! timeout from accept (not from the first byte), the idle timeout between keep-alive
+//! requests, and the body timeout.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::rc::{Rc, Weak};
+use std::time::Instant;
+
+use super::super::body::{request_framing, BodyDecoder, Framing};
+use super::super::head::{
+    find_head_end, leading_empty_lines, parse_head, HeadError, HeadLimits, ParsedHead, Version,
+};
+use super::super::request::Request;
+use super::super::responder::{BodyChunk, RequestConnection, Responder, WrittenCallback};
+use super::super::response::{Response, ResponseParts};
+use super::super::service::{Dispatch, Handler};
+use super::shared::{LiveConnection, ServerShared};
+use super::slot::{BodyEnd, Slot, SlotState};
+use crate::reactor::failure::CallbackKind;
+use crate::reactor::ioloop::IoLoop;
+use crate::reactor::timer_heap::Timeout;
+use crate::stream::{IoStream, StreamError};
+
+/// Unsent response bytes above which the connection stops reading requests, and the mark
+/// at which it starts again.
+const HIGH_WATER: usize = 256 * 1024;
+const LOW_WATER: usize = 64 * 1024;
+
+/// A connection's state: shared by the stream's callbacks, the responders and the timer.
+pub(crate) struct Connection {
+    pub(crate) stream: IoStream,
+    server: Rc<ServerShared>,
+    peer: SocketAddr,
+    state: RefCell<ConnState>,
+    /// Nesting depth of request processing: completions inside it wait for its one write.
+    batch_depth: Cell<u32>,
+    /// The connection's key in the server's registry.
+    registry_key: Cell<usize>,
+}
+
+struct ConnState {
+    phase: Phase,
+    /// Where the scan for the end of the current head resumes.
+    head_scanned: usize,
+    pipeline: VecDeque<Slot>,
+    /// The sequence number of the pipeline's front slot, and of the next request.
+    front_seq: u64,
+    next_seq: u64,
+    /// Bytes ready to be written, in response order.
+    out: Vec<u8>,
+    /// No more requests will be read: the connection closes once the pipeline is empty.
+    closing: bool,
+    /// Reading is paused (pipeline full, or unsent bytes above the high-water mark).
+    paused: bool,
+    /// The connection's deadline and what it is for; the timer is re-armed lazily.
+    deadline: Option<(Instant, Deadline)>,
+    timer: Option<(Timeout, Instant)>,
+    /// Callbacks waiting for the connection to close (from responders).
+    on_close: Vec<Box<dyn FnOnce()>>,
+    /// The close is scheduled for when the last response is sent.
+    close_scheduled: bool,
+    closed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    /// Waiting for a request head (from accept, or since the first byte of a later one).
+    Head,
+    /// Idle between keep-alive requests: nothing buffered.
+    Idle,
+    /// Reading a body.
+    Body,
+}
+
+enum Phase {
+    /// Waiting for or parsing a request head.
+    Head,
+    /// Reading a body to hand the whole request to a handler.
+    Body(Box<BodyRead>),
+    /// A handler reads the body itself; bytes are decoded as it asks.
+    StreamedBody(Box<StreamedBody>),
+}
+
+struct BodyRead {
+    request: Request,
+    handler: Rc<dyn Handler>,
+    seq: u64,
+    remaining: BodyDecoder,
+    limit: u64,
+    body: Vec<u8>,
+}
+
+struct StreamedBody {
+    seq: u64,
+    remaining: BodyDecoder,
+    limit: u64,
+    received: u64,
+    /// Whether `100 Continue` is owed before the first read.
+    continue_owed: bool,
+    /// The handler waiting for the next chunk.
+    waiting: Option<Box<dyn FnOnce(BodyChunk)>>,
+}
+
+impl Connection {
+    /// Starts serving `stream`: the header timeout runs from now.
+    pub(crate) fn start(stream: IoStream, peer: SocketAddr, server: Rc<ServerShared>) {
+        let _ = stream.set_nodelay(true);
+        let conn = Rc::new(Connection {
+            stream,
+            server,
+            peer,
+            state: RefCell::new(ConnState {
+                phase: Phase::Head,
+                head_scanned: 0,
+                pipeline: VecDeque::new(),
+                front_seq: 0,
+                next_seq: 0,
+                out: Vec::new(),
+                closing: false,
+                paused: false,
+                deadline: None,
+                timer: None,
+                on_close: Vec::new(),
+                close_scheduled: false,
+                closed: false,
+            }),
+            batch_depth: Cell::new(0),
+            registry_key: Cell::new(usize::MAX),
+        });
+        conn.registry_key.set(conn.server.register(&conn));
+        // The stream's close callback owns the connection: it lives as long as the stream
+        // is open (the loop keeps an open stream alive), and no longer.
+        let owner = conn.clone();
+        conn.stream
+            .set_close_callback(move |_| owner.on_stream_closed());
+        conn.set_deadline(Deadline::Head);
+        conn.read_requests();
+        if conn.server.is_shutting_down() {
+            // Accepted in the same loop iteration as the shutdown began.
+            conn.shut_down();
+        }
+    }
+
+    fn ioloop(&self) -> Option<IoLoop> {
+        IoLoop::current()
+    }
+
+    /// Reads and handles every request already buffered, then waits for more.
+    fn read_requests(self: &Rc<Self>) {
+        self.batch_depth.set(self.batch_depth.get() + 1);
+        loop {
+            let progressed = {
+                let state = self.state.borrow();
+                if state.closed || state.paused {
+                    false
+                } else {
+                    match state.phase {
+                        // After a request that closes the connection, nothing more is
+                        // parsed; that request's own body still is.
+                        Phase::Head => !state.closing,
+                        Phase::Body(_) => true,
+                        // The handler pulls the body; requests after it wait.
+                        Phase::StreamedBody(_) => false,
+                    }
+                }
+            };
+            if !progressed {
+                break;
+            }
+            let step = match self.state.borrow().phase {
+                Phase::Head => Step::Head,
+                _ => Step::Body,
+            };
+            let more = match step {
+                Step::Head => self.read_head(),
+                Step::Body => self.read_body(),
+            };
+            if !more {
+                break;
+            }
+        }
+        self.batch_depth.set(self.batch_depth.get() - 1);
+        self.flush();
+    }
+
+    /// Tries to take one request head from the buffer. Returns whether to go on reading.
+    fn read_head(self: &Rc<Self>) -> bool {
+        let limits = HeadLimits {
+            max_bytes: self.server.options.max_head_bytes,
+            max_headers: self.server.options.max_headers,
+        };
+        let found = {
+            let mut state = self.state.borrow_mut();
+            let scanned = &mut state.head_scanned;
+            self.stream.with_buffered(|buf| {
+                let skip = leading_empty_lines(buf);
+                let rest = &buf[skip..];
+                let from = scanned.saturating_sub(skip).min(rest.len());
+                let mut at = from;
+                let end = find_head_end(rest, &mut at);
+                *scanned = at + skip;
+                match end {
+                    Some(len) if len > limits.max_bytes => HeadScan::TooLarge,
+                    Some(len) => HeadScan::Found {
+                        skip,
+                        head: parse_head(&rest[..len], limits).map(|h| (h, len)),
+                    },
+                    None if rest.len() > limits.max_bytes => HeadScan::TooLarge,
+                    None => HeadScan::Partial {
+                        buffered: buf.len(),
+                        skip,
+                        empty: rest.is_empty(),
+                    },
+                }
+            })
+        };
+        match found {
+            HeadScan::Partial {
+                buffered,
+                skip,
+                empty,
+            } => {
+                if skip > 0 {
+                    // Empty lines before a request line are dropped (RFC 9112 §2.2).
+                    self.stream.consume(skip);
+                    self.state.borrow_mut().head_scanned = 0;
+                }
+                if !empty {
+                    self.head_started();
+                }
+                self.wait_for_bytes(buffered - skip);
+                false
+            }
+            HeadScan::TooLarge => {
+                self.fail(431, "the request head is over the limit");
+                false
+            }
+            HeadScan::Found { skip, head } => {
+                self.state.borrow_mut().head_scanned = 0;
+                match head {
+                    Err(e) => {
+                        log::debug!(target: "ioloop::http", "{} from {}", e, self.peer);
+                        self.fail(e.status(), "malformed request");
+                        false
+                    }
+                    Ok((head, len)) => {
+                        self.stream.consume(skip + len);
+                        self.handle_head(Request::new(head, self.peer));
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// A head whose first bytes arrived while the connection was idle: the header timeout
+    /// runs from now.
+    fn head_started(self: &Rc<Self>) {
+        let idle = matches!(
+            self.state.borrow().deadline,
+            Some((_, Deadline::Idle)) | None
+        );
+        if idle {
+            self.set_deadline(Deadline::Head);
+        }
+    }
+
+    /// A request head was read: dispatch it.
+    fn handle_head(self: &Rc<Self>, mut request: Request) {
+        let framing = match request_framing(request.header_fields()) {
+            Ok(framing) => framing,
+            Err(e) => {
+                log::debug!(target: "ioloop::http", "{e} from {}", self.peer);
+                return self.fail(400, e.0);
+            }
+        };
+        let keep_alive = keeps_alive(&request);
+        let head_only = request.method().eq_ignore_ascii_case("HEAD");
+        let expects_continue = request.version() == Version::Http11
+            && request
+                .header("expect")
+                .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+        let seq = self.push_slot(keep_alive, head_only, request.version());
+        if !keep_alive {
+            self.state.borrow_mut().closing = true;
+        }
+        match self.server.service.dispatch(&mut request) {
+            Dispatch::Respond(response) => {
+                if framing != Framing::Empty {
+                    // The body is never read: nothing after it can be parsed.
+                    self.state.borrow_mut().closing = true;
+                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                }
+                self.answer(seq, response.into_parts());
+            }
+            Dispatch::Handle {
+                handler,
+                body_limit,
+                stream_body,
+            } => {
+                let limit = body_limit.unwrap_or(self.server.options.max_body_size);
+                if matches!(framing, Framing::Length(n) if n > limit) {
+                    self.state.borrow_mut().closing = true;
+                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    return self.answer(seq, Response::error(413).into_parts());
+                }
+                let remaining = BodyDecoder::for_framing(framing);
+                match (remaining, stream_body) {
+                    (None, _) => self.call_handler(&handler, request, seq),
+                    (Some(remaining), false) => {
+                        if expects_continue {
+                            self.slot_mut(seq, |slot| slot.continue_owed = true);
+                        }
+                        self.state.borrow_mut().phase = Phase::Body(Box::new(BodyRead {
+                            request,
+                            handler,
+                            seq,
+                            remaining,
+                            limit,
+                            body: Vec::new(),
+                        }));
+                        self.set_deadline(Deadline::Body);
+                    }
+                    (Some(remaining), true) => {
+                        self.state.borrow_mut().phase =
+                            Phase::StreamedBody(Box::new(StreamedBody {
+                                seq,
+                                remaining,
+                                limit,
+                                received: 0,
+                                continue_owed: expects_continue,
+                                waiting: None,
+                            }));
+                        self.call_handler(&handler, request, seq);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads what is buffered of the current body. Returns whether to go on reading.
+    fn read_body(self: &Rc<Self>) -> bool {
+        self.send_continue_if_owed();
+        let outcome = {
+            let mut state = self.state.borrow_mut();
+            let Phase::Body(read) = &mut state.phase else {
+                return false;
+            };
+            let read = &mut **read;
+            self.stream.with_buffered(|buf| {
+                read.remaining.decode(buf, |data| {
+                    read.body.extend_from_slice(data);
+                })
+            })
+        };
+        match outcome {
+            Err(e) => {
+                log::debug!(target: "ioloop::http", "{e} from {}", self.peer);
+                self.fail(400, "malformed body");
+                false
+            }
+            Ok(decoded) => {
+                self.stream.consume(decoded.consumed);
+                let over = {
+                    let state = self.state.borrow();
+                    matches!(&state.phase, Phase::Body(read) if read.body.len() as u64 > read.limit)
+                };
+                if over {
+                    self.fail(413, "the body is over the limit");
+                    return false;
+                }
+                if !decoded.done {
+                    let buffered = self.stream.buffered();
+                    self.wait_for_bytes(buffered);
+                    return false;
+                }
+                let phase = std::mem::replace(&mut self.state.borrow_mut().phase, Phase::Head);
+                let Phase::Body(read) = phase else {
+                    unreachable!("checked above")
+                };
+                let BodyRead {
+                    mut request,
+                    handler,
+                    seq,
+                    body,
+                    ..
+                } = *read;
+                request.set_body(body);
+                self.clear_deadline();
+                self.call_handler(&handler, request, seq);
+                true
+            }
+        }
+    }
+
+    /// Writes `100 Continue` for the request being read, if it is owed and the request is
+    /// at the front of the pipeline (an interim response must not split an earlier one).
+    fn send_continue_if_owed(&self) {
+        let mut state = self.state.borrow_mut();
+        let seq = match &state.phase {
+            Phase::Body(read) => read.seq,
+            _ => return,
+        };
+        let at_front = state.front_seq == seq;
+        let owed = state
+            .pipeline
+            .front_mut()
+            .filter(|_| at_front)
+            .map(|slot| std::mem::take(&mut slot.continue_owed))
+            .unwrap_or(false);
+        if owed {
+            state
+                .out
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+
+    /// Calls `handler` for `request`, whose answer goes to slot `seq`. A panic is reported
+    /// to the loop's exception policy; the responder it dropped answers 500.
+    fn call_handler(self: &Rc<Self>, handler: &Rc<dyn Handler>, request: Request, seq: u64) {
+        let responder = Responder::new(self.clone(), seq);
+        let handler = handler.clone();
+        let call = AssertUnwindSafe(move || handler.call(request, responder));
+        match self.ioloop() {
+            Some(ioloop) => ioloop.run_guarded(CallbackKind::Callback, self.server.site, call),
+            None => {
+                let _ = std::panic::catch_unwind(call);
+            }
+        }
+    }
+
+    fn push_slot(&self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
+        let mut state = self.state.borrow_mut();
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state
+            .pipeline
+            .push_back(Slot::new(keep_alive, head_only, version));
+        if state.pipeline.len() >= self.server.options.max_pipeline {
+            state.paused = true;
+        }
+        seq
+    }
+
+    fn slot_mut<R>(&self, seq: u64, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+        let mut state = self.state.borrow_mut();
+        let index = seq.checked_sub(state.front_seq)? as usize;
+        state.pipeline.get_mut(index).map(f)
+    }
+
+    /// Answers the request in slot `seq` with a whole response.
+    fn answer(self: &Rc<Self>, seq: u64, response: ResponseParts) {
+        let answered = {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            let Some(index) = seq.checked_sub(state.front_seq) else {
+                return;
+            };
+            let Some(slot) = state.pipeline.get_mut(index as usize) else {
+                return;
+            };
+            // The front slot's response goes straight to the output.
+            let out = (index == 0).then_some(&mut state.out);
+            slot.answer_whole(response, out)
+        };
+        if answered {
+            self.pump();
+        }
+    }
+
+    /// Starts a streamed response in slot `seq`.
+    fn start_body(self: &Rc<Self>, seq: u64, response: ResponseParts, length: Option<u64>) {
+        let started = self.slot_mut(seq, |slot| {
+            slot.start_body(response, length).then_some(slot.keep_alive)
+        });
+        if let Some(Some(keep_alive)) = started {
+            if !keep_alive {
+                self.state.borrow_mut().closing = true;
+            }
+            self.pump();
+        }
+    }
+
+    /// Adds a piece of a streamed body to slot `seq`; `written` runs once it is sent.
+    fn write_body(
+        self: &Rc<Self>,
+        seq: u64,
+        data: &[u8],
+        written: Option<WrittenCallback>,
+    ) -> Result<(), StreamError> {
+        if self.state.borrow().closed {
+            return Err(closed_error());
+        }
+        if self.stream.write_buffered() > self.server.options.max_response_buffer {
+            return Err(StreamError::BufferFull);
+        }
+        if self.slot_mut(seq, |slot| slot.write_body(data, written)) != Some(true) {
+            return Err(closed_error());
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Ends the streamed body of slot `seq`.
+    fn finish_body(self: &Rc<Self>, seq: u64) {
+        match self.slot_mut(seq, Slot::finish_body).flatten() {
+            Some(BodyEnd::Complete) => self.pump(),
+            Some(BodyEnd::Cut) => {
+                self.state.borrow_mut().closing = true;
+                self.pump();
+            }
+            None => {}
+        }
+    }
+
+    /// A streamed body that will never be finished (its writer was dropped): the response
+    /// is cut, so the connection closes after what was written.
+    fn abandon_body(self: &Rc<Self>, seq: u64) {
+        if self.slot_mut(seq, Slot::abandon_body) == Some(true) {
+            self.state.borrow_mut().closing = true;
+            self.pump();
+        }
+    }
+
+    /// Moves the answered slots at the front of the pipeline into the output, in order,
+    /// and writes it unless a batch is being processed (which writes once at its end).
+    fn pump(self: &Rc<Self>) {
+        let mut waiters_done = Vec::new();
+        {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            while let Some(slot) = state.pipeline.front_mut() {
+                let SlotState::Bytes {
+                    bytes,
+                    streaming,
+                    waiters,
+                } = &mut slot.state
+                else {
+                    break;
+                };
+                state.out.append(bytes);
+                waiters_done.append(waiters);
+                if streaming.is_some() {
+                    break; // more body to come from its writer
+                }
+                let slot = state.pipeline.pop_front().expect("front exists");
+                state.front_seq += 1;
+                if !slot.keep_alive {
+                    state.closing = true;
+                    state.pipeline.clear();
+                    break;
+                }
+            }
+        }
+        if self.batch_depth.get() == 0 {
+            self.flush();
+        }
+        if !waiters_done.is_empty() {
+            let target = self.stream_write_target();
+            for waiter in waiters_done {
+                match target {
+                    Some(target) => self
+                        .stream
+                        .wait_for_write_total(target, Box::new(move |_, result| waiter(result))),
+                    None => waiter(Err(closed_error())),
+                }
+            }
+        }
+        self.after_progress();
+    }
+
+    /// The stream's write total once everything written so far is sent.
+    fn stream_write_target(&self) -> Option<u64> {
+        self.stream.drain_target(0).ok()
+    }
+
+    /// Writes the output buffer to the stream.
+    fn flush(self: &Rc<Self>) {
+        let out = std::mem::take(&mut self.state.borrow_mut().out);
+        if !out.is_empty() {
+            if self.stream.write(&out).is_err() {
+                self.close();
+            }
+            let mut out = out;
+            out.clear();
+            let mut state = self.state.borrow_mut();
+            if state.out.is_empty() {
+                state.out = out; // keep the allocation for the next batch
+            }
+        }
+        self.after_progress();
+    }
+
+    /// After responses went out: close if the connection is done, resume reading if it
+    /// was paused and is not any more, and set the deadline for what comes next.
+    fn after_progress(self: &Rc<Self>) {
+        let (closing, empty, paused, idle) = {
+            let state = self.state.borrow();
+            if state.closed {
+                return;
+            }
+            (
+                state.closing,
+                state.pipeline.is_empty(),
+                state.paused,
+                matches!(state.phase, Phase::Head),
+            )
+        };
+        if closing && empty {
+            if std::mem::replace(&mut self.state.borrow_mut().close_scheduled, true) {
+                return;
+            }
+            // Everything owed is written (or queued): close once it is sent.
+            let weak = Rc::downgrade(self);
+            self.stream.drained_then(0, move |stream, _| {
+                stream.close();
+                if let Some(conn) = weak.upgrade() {
+                    conn.on_stream_closed();
+                }
+            });
+            return;
+        }
+        if paused && self.batch_depth.get() == 0 {
+            let pipeline_room =
+                self.state.borrow().pipeline.len() < self.server.options.max_pipeline;
+            if pipeline_room && self.stream.write_buffered() <= HIGH_WATER {
+                self.state.borrow_mut().paused = false;
+                self.read_requests();
+                return;
+            }
+            if self.stream.write_buffered() > HIGH_WATER {
+                let weak = Rc::downgrade(self);
+                self.stream.drained_then(LOW_WATER, move |_, _| {
+                    if let Some(conn) = weak.upgrade() {
+                        conn.after_progress();
+                    }
+                });
+            }
+        }
+        // Idle between requests once one was answered; before the first, the header
+        // timeout from accept stands.
+        let answered_one = self.state.borrow().front_seq > 0;
+        if empty && idle && answered_one && self.stream.buffered() == 0 {
+            self.set_deadline(Deadline::Idle);
+        }
+        if self.stream.write_buffered() > HIGH_WATER {
+            self.state.borrow_mut().paused = true;
+        }
+    }
+
+    /// Waits for more than `seen` buffered bytes, then reads on.
+    fn wait_for_bytes(self: &Rc<Self>, seen: usize) {
+        if self.stream.reading() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        self.stream.fill_then(seen, move |_, more| {
+            let Some(conn) = weak.upgrade() else { return };
+            match more {
+                Ok(()) => {
+                    if matches!(conn.state.borrow().phase, Phase::StreamedBody(_)) {
+                        conn.feed_streamed_body();
+                    } else {
+                        conn.read_requests();
+                    }
+                }
+                Err(_) => conn.peer_gone(),
+            }
+        });
+    }
+
+    /// Answers the request being read with `status` and closes after the responses before
+    /// it (a malformed request, an oversized head or body, a timeout).
+    fn fail(self: &Rc<Self>, status: u16, why: &'static str) {
+        log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
+        let seq = {
+            let mut state = self.state.borrow_mut();
+            state.closing = true;
+            match std::mem::replace(&mut state.phase, Phase::Head) {
+                Phase::Body(read) => Some(read.seq),
+                Phase::StreamedBody(body) => {
+                    drop(state);
+                    if let Some(waiting) = body.waiting {
+                        waiting(BodyChunk::Failed(status));
+                    }
+                    Some(body.seq)
+                }
+                Phase::Head => None,
+            }
+        };
+        let seq = match seq {
+            Some(seq) => {
+                self.slot_mut(seq, |slot| slot.keep_alive = false);
+                seq
+            }
+            None => self.push_slot(false, false, Version::Http11),
+        };
+        let answered = self.slot_mut(seq, |slot| matches!(slot.state, SlotState::Bytes { .. }));
+        if answered == Some(true) {
+            self.pump();
+        } else {
+            self.answer(seq, Response::error(status).into_parts());
+        }
+        self.clear_deadline();
+    }
+
+    /// The peer closed or reset the connection while a request was being read.
+    fn peer_gone(self: &Rc<Self>) {
+        let waiting = match &mut self.state.borrow_mut().phase {
+            Phase::StreamedBody(body) => body.waiting.take(),
+            _ => None,
+        };
+        if let Some(waiting) = waiting {
+            waiting(BodyChunk::Failed(400));
+        }
+        self.close();
+    }
+
+    /// Closes the connection now (whatever is unsent is lost).
+    fn close(self: &Rc<Self>) {
+        self.stream.close();
+        self.on_stream_closed();
+    }
+
+    fn on_stream_closed(self: &Rc<Self>) {
+        let (callbacks, timer) = {
+            let mut state = self.state.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state.pipeline.clear();
+            (std::mem::take(&mut state.on_close), state.timer.take())
+        };
+        if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
+            ioloop.remove_timeout(timer);
+        }
+        self.server.unregister(self.registry_key.get());
+        callbacks.into_iter().for_each(|f| f());
+    }
+
+    fn is_closed(&self) -> bool {
+        self.state.borrow().closed
+    }
+
+    /// Runs `f` once the connection closes (at once if it is closed).
+    fn on_close(&self, f: Box<dyn FnOnce()>) {
+        let mut state = self.state.borrow_mut();
+        if state.closed {
+            drop(state);
+            f();
+        } else {
+            state.on_close.push(f);
+        }
+    }
+
+    /// The server is shutting down: an idle connection closes now; one with requests in
+    /// flight reads no more and closes once they are answered (with `Connection: close`).
+    fn shut_down(self: &Rc<Self>) {
+        let idle = {
+            let mut state = self.state.borrow_mut();
+            state.closing = true;
+            for slot in state.pipeline.iter_mut() {
+                slot.keep_alive = false;
+            }
+            state.pipeline.is_empty() && matches!(state.phase, Phase::Head)
+        };
+        if idle {
+            self.close();
+        } else {
+            self.after_progress();
+        }
+    }
+
+    // ---- streamed request bodies ----
+
+    /// The handler of slot `seq` asks for the next piece of its body.
+    fn next_body_chunk(self: &Rc<Self>, seq: u64, f: Box<dyn FnOnce(BodyChunk)>) {
+        let mut state = self.state.borrow_mut();
+        match &mut state.phase {
+            Phase::StreamedBody(body) if body.seq == seq => {
+                if body.continue_owed && state.front_seq == seq {
+                    if let Phase::StreamedBody(body) = &mut state.phase {
+                        body.continue_owed = false;
+                    }
+                    state
+                        .out
+                        .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+                if let Phase::StreamedBody(body) = &mut state.phase {
+                    body.waiting = Some(f);
+                }
+                drop(state);
+                self.set_deadline(Deadline::Body);
+                self.flush();
+                self.feed_streamed_body();
+            }
+            _ => {
+                drop(state);
+                f(BodyChunk::End);
+            }
+        }
+    }
+
+    /// Hands the waiting handler the next piece of its streamed body, if one is buffered.
+    fn feed_streamed_body(self: &Rc<Self>) {
+        let decoded = {
+            let mut state = self.state.borrow_mut();
+            let Phase::StreamedBody(body) = &mut state.phase else {
+                return;
+            };
+            if body.waiting.is_none() {
+                return;
+            }
+            let mut chunk = Vec::new();
+            let outcome = self.stream.with_buffered(|buf| {
+                body.remaining
+                    .decode(buf, |data| chunk.extend_from_slice(data))
+            });
+            outcome.map(|decoded| (decoded, chunk))
+        };
+        let (decoded, chunk) = match decoded {
+            Ok(found) => found,
+            Err(_) => return self.fail(400, "malformed body"),
+        };
+        self.stream.consume(decoded.consumed);
+        let (over, waiting) = {
+            let mut state = self.state.borrow_mut();
+            let Phase::StreamedBody(body) = &mut state.phase else {
+                return;
+            };
+            body.received += chunk.len() as u64;
+            let over = body.received > body.limit;
+            let waiting = if !chunk.is_empty() || decoded.done {
+                body.waiting.take()
+            } else {
+                None
+            };
+            (over, waiting)
+        };
+        if over {
+            return self.fail(413, "the body is over the limit");
+        }
+        match waiting {
+            Some(waiting) => {
+                if decoded.done {
+                    self.state.borrow_mut().phase = Phase::Head;
+                    self.clear_deadline();
+                }
+                // After the last data, the next ask gets the end.
+                if chunk.is_empty() {
+                    waiting(BodyChunk::End);
+                } else {
+                    waiting(BodyChunk::Data(chunk));
+                }
+                if decoded.done {
+                    self.read_requests();
+                }
+            }
+            None => {
+                let buffered = self.stream.buffered();
+                self.wait_for_bytes(buffered);
+            }
+        }
+    }
+
+    // ---- deadlines ----
+
+    fn set_deadline(self: &Rc<Self>, kind: Deadline) {
+        let options = &self.server.options;
+        let limit = match kind {
+            Deadline::Head => options.header_timeout,
+            Deadline::Idle => options.idle_timeout,
+            Deadline::Body => options.body_timeout,
+        };
+        let Some(ioloop) = self.ioloop() else { return };
+        let at = ioloop.time() + limit;
+        let rearm = {
+            let mut state = self.state.borrow_mut();
+            state.deadline = Some((at, kind));
+            // The timer fires no later than the deadline; an earlier one re-arms itself.
+            !matches!(state.timer, Some((_, fires)) if fires <= at)
+        };
+        if rearm {
+            self.arm_timer(&ioloop, at);
+        }
+    }
+
+    fn clear_deadline(&self) {
+        self.state.borrow_mut().deadline = None;
+    }
+
+    fn arm_timer(self: &Rc<Self>, ioloop: &IoLoop, at: Instant) {
+        if let Some((old, _)) = self.state.borrow_mut().timer.take() {
+            ioloop.remove_timeout(old);
+        }
+        let weak: Weak<Connection> = Rc::downgrade(self);
+        let timer = ioloop.add_timeout(at, move |ioloop| {
+            if let Some(conn) = weak.upgrade() {
+                conn.state.borrow_mut().timer = None;
+                conn.on_deadline(ioloop);
+            }
+        });
+        self.state.borrow_mut().timer = Some((timer, at));
+    }
+
+    fn on_deadline(self: &Rc<Self>, ioloop: &IoLoop) {
+        let Some((at, kind)) = self.state.borrow().deadline else {
+            return;
+        };
+        if ioloop.time() < at {
+            return self.arm_timer(ioloop, at);
+        }
+        self.clear_deadline();
+        match kind {
+            Deadline::Idle => {
+                log::debug!(target: "ioloop::http", "idle connection from {} closed", self.peer);
+                self.shut_down();
+            }
+            Deadline::Head => {
+                // Timers run before the iteration's I/O: bytes already in the socket are
+                // read after this. Decide once they are.
+                let conn = self.clone();
+                ioloop.add_callback(move |_| conn.head_timed_out());
+            }
+            Deadline::Body => self.fail(408, "the request took too long"),
+        }
+    }
+
+    /// The header timeout passed: a connection that sent nothing and is owed nothing
+    /// closes silently; one in the middle of a head gets 408. One whose request arrived
+    /// meanwhile, or that waits for its answers (paused, or nothing sent since), goes on.
+    fn head_timed_out(self: &Rc<Self>) {
+        let (waiting_for_head, owed) = {
+            let state = self.state.borrow();
+            (
+                !state.closed && !state.paused && matches!(state.phase, Phase::Head),
+                !state.pipeline.is_empty(),
+            )
+        };
+        if !waiting_for_head {
+            return;
+        }
+        match (self.stream.buffered(), owed) {
+            (0, false) => {
+                log::debug!(target: "ioloop::http", "no request from {} in time", self.peer);
+                self.close();
+            }
+            (0, true) => {} // the answers still owed set the next deadline
+            _ => self.fail(408, "the request head took too long"),
+        }
+    }
+}
+
+// The inherent methods of the same names do the work; these are the views the responders
+// and the server's shutdown have of a connection.
+impl RequestConnection for Connection {
+    fn answer(self: Rc<Self>, seq: u64, response: ResponseParts) {
+        Connection::answer(&self, seq, response);
+    }
+
+    fn start_body(self: Rc<Self>, seq: u64, head: ResponseParts, length: Option<u64>) {
+        Connection::start_body(&self, seq, head, length);
+    }
+
+    fn write_body(
+        self: Rc<Self>,
+        seq: u64,
+        data: &[u8],
+        written: Option<WrittenCallback>,
+    ) -> Result<(), StreamError> {
+        Connection::write_body(&self, seq, data, written)
+    }
+
+    fn finish_body(self: Rc<Self>, seq: u64) {
+        Connection::finish_body(&self, seq);
+    }
+
+    fn abandon_body(self: Rc<Self>, seq: u64) {
+        Connection::abandon_body(&self, seq);
+    }
+
+    fn next_body_chunk(self: Rc<Self>, seq: u64, callback: Box<dyn FnOnce(BodyChunk)>) {
+        Connection::next_body_chunk(&self, seq, callback);
+    }
+
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
+    }
+
+    fn on_close(&self, callback: Box<dyn FnOnce()>) {
+        Connection::on_close(self, callback);
+    }
+}
+
+impl LiveConnection for Connection {
+    fn shut_down(self: Rc<Self>) {
+        Connection::shut_down(&self);
+    }
+
+    fn close(self: Rc<Self>) {
+        Connection::close(&self);
+    }
+}
+
+enum Step {
+    Head,
+    Body,
+}
+
+enum HeadScan {
+    Partial {
+        buffered: usize,
+        skip: usize,
+        empty: bool,
+    },
+    TooLarge,
+    Found {
+        skip: usize,
+        head: Result<(ParsedHead, usize), HeadError>,
+    },
+}
+
+/// Whether the connection stays open after answering `request` (RFC 9112 §9.3).
+fn keeps_alive(request: &Request) -> bool {
+    match request.version() {
+        Version::Http11 => !request.has_token("connection", "close"),
+        Version::Http10 => request.has_token("connection", "keep-alive"),
+    }
+}
+
+/// The error of a write to a closed connection.
+fn closed_error() -> StreamError {
+    StreamError::Closed { real_error: None }
+}

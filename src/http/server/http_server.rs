@@ -1,0 +1,246 @@
+//! [`HttpServer`]: an HTTP/1.1 server on one loop — listening, serving each accepted
+//! connection, and shutting down gracefully.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::panic::Location;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::super::service::Service;
+use super::connection::Connection;
+use super::options::ServerOptions;
+use super::shared::ServerShared;
+use crate::net::TcpServer;
+use crate::reactor::ioloop::IoLoop;
+use crate::stream::StreamOptions;
+use crate::task::{completion, Completion};
+
+/// An HTTP/1.1 server on the loop: accepts connections and answers their requests through
+/// a [`Service`] (such as a web [`Application`](crate::web::Application)).
+///
+/// Connections are served with Tornado's rules and stricter ones where Tornado is lax:
+/// keep-alive for HTTP/1.1 and for HTTP/1.0 with `Connection: keep-alive`; pipelined
+/// requests answered in order, every request already buffered parsed in one pass and
+/// the responses of a batch sent in one write; `Content-Length` and chunked bodies both
+/// ways; `Expect: 100-continue` answered once the body is accepted; HEAD with the GET
+/// headers; a `Date` cached per second; `TCP_NODELAY`. The limits and timeouts of
+/// [`ServerOptions`] give 400, 408, 413 and 431 answers. Like a [`TcpServer`] it lives
+/// until [`stop`](HttpServer::stop), [`shutdown`](HttpServer::shutdown) or the loop
+/// closes, whatever happens to this handle.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::rc::Rc;
+/// use ioloop::http::{Dispatch, Handler, HttpServer, Request, Responder, Response, Service};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn call(&self, _req: Request, responder: Responder) {
+///         responder.send(Response::text("Hello, World!"));
+///     }
+/// }
+/// struct App(Rc<Hello>);
+/// impl Service for App {
+///     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+///         Dispatch::handle(self.0.clone())
+///     }
+/// }
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let server = HttpServer::new(&ioloop, App(Rc::new(Hello)));
+/// server.listen(8080)?;
+/// ioloop.start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct HttpServer {
+    shared: Rc<ServerShared>,
+    tcp: TcpServer,
+}
+
+impl HttpServer {
+    /// A server answering through `service`, with default [`ServerOptions`].
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpServer`].
+    #[track_caller]
+    pub fn new(ioloop: &IoLoop, service: impl Service) -> HttpServer {
+        HttpServer::with_options(ioloop, ServerOptions::default(), service)
+    }
+
+    /// A server with chosen limits and timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{HttpServer, ServerOptions};
+    /// # struct S;
+    /// # impl ioloop::http::Service for S {
+    /// #     fn dispatch(&self, _: &mut ioloop::http::Request) -> ioloop::http::Dispatch {
+    /// #         ioloop::http::Dispatch::Respond(ioloop::http::Response::error(404))
+    /// #     }
+    /// # }
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let options = ServerOptions { max_body_size: 1 << 20, ..Default::default() };
+    /// let server = HttpServer::with_options(&ioloop, options, S);
+    /// # drop(server);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn with_options(
+        ioloop: &IoLoop,
+        options: ServerOptions,
+        service: impl Service,
+    ) -> HttpServer {
+        let shared = Rc::new(ServerShared::new(
+            options,
+            Box::new(service),
+            Location::caller(),
+        ));
+        let stream_options = StreamOptions {
+            // Room for a whole head and then some, so an oversized one is seen as such.
+            max_buffer_size: options.max_head_bytes + 64 * 1024,
+            ..StreamOptions::default()
+        };
+        let conn_shared = shared.clone();
+        let tcp = TcpServer::with_options(ioloop, stream_options, move |_, stream, peer| {
+            Connection::start(stream, peer, conn_shared.clone());
+        });
+        HttpServer { shared, tcp }
+    }
+
+    /// Listens on `port` on every interface (IPv6 and IPv4); port 0 picks one.
+    ///
+    /// # Errors
+    ///
+    /// Binding failed.
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpServer`].
+    pub fn listen(&self, port: u16) -> io::Result<Vec<SocketAddr>> {
+        self.tcp.listen(port)
+    }
+
+    /// Listens on one address.
+    ///
+    /// # Errors
+    ///
+    /// Resolving or binding failed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(server: ioloop::http::HttpServer) -> std::io::Result<()> {
+    /// let addr = server.bind("127.0.0.1:0")?;
+    /// # let _ = addr; Ok(()) }
+    /// ```
+    pub fn bind(&self, address: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+        self.tcp.bind(address)
+    }
+
+    /// Accepts on listening sockets made elsewhere (for example by
+    /// [`bind_sockets`](crate::bind_sockets) with `SO_REUSEPORT`).
+    ///
+    /// # Errors
+    ///
+    /// A socket could not be registered.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(server: ioloop::http::HttpServer) -> std::io::Result<()> {
+    /// server.add_sockets(ioloop::bind_sockets(8080, None, true)?)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_sockets(&self, listeners: Vec<TcpListener>) -> io::Result<Vec<SocketAddr>> {
+        self.tcp.add_sockets(listeners)
+    }
+
+    /// The addresses it listens on.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(server: ioloop::http::HttpServer) {
+    /// println!("{:?}", server.local_addrs());
+    /// # }
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp.local_addrs()
+    }
+
+    /// Open connections.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(server: ioloop::http::HttpServer) {
+    /// assert_eq!(server.connections(), 0);
+    /// # }
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.shared.connection_count()
+    }
+
+    /// Stops accepting connections (open ones go on).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(server: ioloop::http::HttpServer) {
+    /// server.stop();
+    /// # }
+    /// ```
+    pub fn stop(&self) {
+        self.tcp.stop();
+    }
+
+    /// Shuts down gracefully: stops accepting at once, closes idle keep-alive connections,
+    /// lets requests in flight finish (their responses carry `Connection: close`), and
+    /// after `deadline` closes whatever is left. `done` runs once every connection is
+    /// closed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(server: ioloop::http::HttpServer) {
+    /// server.shutdown_then(std::time::Duration::from_secs(5), |ioloop| ioloop.stop());
+    /// # }
+    /// ```
+    pub fn shutdown_then(&self, deadline: Duration, done: impl FnOnce(&IoLoop) + 'static) {
+        self.tcp.stop();
+        self.shared.shut_down(deadline, done);
+    }
+
+    /// The async [`shutdown_then`](HttpServer::shutdown_then).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(server: ioloop::http::HttpServer) {
+    /// server.shutdown(std::time::Duration::from_secs(5)).await;
+    /// # }
+    /// ```
+    pub fn shutdown(&self, deadline: Duration) -> impl std::future::Future<Output = ()> {
+        let (done, closed): (_, Completion<()>) = completion();
+        self.shutdown_then(deadline, move |_| done.complete(()));
+        async move {
+            let _ = closed.await;
+        }
+    }
+}
+
+impl fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("listening", &self.local_addrs())
+            .field("connections", &self.connections())
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}

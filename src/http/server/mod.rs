@@ -1,0 +1,15 @@
+//! The HTTP/1.1 server: [`HttpServer`] accepts connections and serves each
+//! (`connection.rs`, answering in order through the pipeline's slots, `slot.rs`), with
+//! its limits and timeouts ([`ServerOptions`]), graceful shutdown (`shared.rs`), and one
+//! loop per thread on a shared port ([`serve_on_threads`]).
+
+mod connection;
+mod http_server;
+mod options;
+mod shared;
+mod slot;
+mod threads;
+
+pub use self::http_server::HttpServer;
+pub use self::options::ServerOptions;
+pub use self::threads::{serve_on_threads, ThreadedServer};

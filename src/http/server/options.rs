@@ -1,0 +1,58 @@
+//! [`ServerOptions`]: the limits and timeouts of an HTTP server, with their defaults.
+
+use std::time::Duration;
+
+/// The limits and timeouts of an [`HttpServer`](crate::http::HttpServer), each with a clear answer on the wire.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let options = ioloop::http::ServerOptions {
+///     max_body_size: 1 << 20,
+///     idle_timeout: Duration::from_secs(5),
+///     ..Default::default()
+/// };
+/// assert_eq!(options.max_head_bytes, 65536);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The most bytes of a request head, its blank line included (default 64 KiB):
+    /// over it, `431 Request Header Fields Too Large` and close.
+    pub max_head_bytes: usize,
+    /// The most header lines, `Host` included (default 100): over it, 431 and close.
+    pub max_headers: usize,
+    /// The most body bytes (decoded) unless a route sets its own (default 100 MiB): over
+    /// it, `413 Content Too Large` and close.
+    pub max_body_size: u64,
+    /// How long a client has to send a request head, from accept (not from its first
+    /// byte), and from the first byte of a later head (default 30 s): then
+    /// `408 Request Timeout` and close (or a silent close if nothing was sent).
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests (default 60 s):
+    /// then it closes.
+    pub idle_timeout: Duration,
+    /// How long a client has to send a body (default 60 s): then 408 and close.
+    pub body_timeout: Duration,
+    /// The most requests answered out of order at once on one connection (default 64):
+    /// past it, the connection stops reading until responses go out.
+    pub max_pipeline: usize,
+    /// The most response bytes held for one slow client before a streamed body's
+    /// `write` fails with `BufferFull` (default 16 MiB).
+    pub max_response_buffer: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_head_bytes: 64 * 1024,
+            max_headers: 100,
+            max_body_size: 100 * 1024 * 1024,
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            max_pipeline: 64,
+            max_response_buffer: 16 * 1024 * 1024,
+        }
+    }
+}

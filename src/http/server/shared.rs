@@ -1,0 +1,122 @@
+//! [`ServerShared`]: what the connections of one HTTP server share — its options, its
+//! service, and the registry of open connections that graceful shutdown walks.
+
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use slab::Slab;
+
+use super::super::service::Service;
+use super::options::ServerOptions;
+use crate::reactor::ioloop::IoLoop;
+
+/// An open connection as the server's shutdown sees it.
+pub(crate) trait LiveConnection {
+    /// Reads no more requests; closes now if idle, else once those in flight are answered.
+    fn shut_down(self: Rc<Self>);
+    /// Closes now, whatever is unsent.
+    fn close(self: Rc<Self>);
+}
+
+/// What the connections of one server share.
+pub(crate) struct ServerShared {
+    pub(crate) options: ServerOptions,
+    pub(crate) service: Box<dyn Service>,
+    /// Where the server was made: named in reports of handler panics.
+    pub(crate) site: &'static Location<'static>,
+    connections: RefCell<Slab<Weak<dyn LiveConnection>>>,
+    shutting_down: Cell<bool>,
+    on_drained: RefCell<Vec<Box<dyn FnOnce()>>>,
+}
+
+impl ServerShared {
+    pub(crate) fn new(
+        options: ServerOptions,
+        service: Box<dyn Service>,
+        site: &'static Location<'static>,
+    ) -> ServerShared {
+        ServerShared {
+            options,
+            service,
+            site,
+            connections: RefCell::new(Slab::new()),
+            shutting_down: Cell::new(false),
+            on_drained: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Adds an open connection; returns its key for [`unregister`](Self::unregister).
+    pub(crate) fn register<C: LiveConnection + 'static>(&self, conn: &Rc<C>) -> usize {
+        let weak: Weak<dyn LiveConnection> = Rc::downgrade(conn) as Weak<dyn LiveConnection>;
+        self.connections.borrow_mut().insert(weak)
+    }
+
+    /// Whether the server is shutting down (a connection accepted now is shut down).
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// Removes a closed connection; the last one to go during a shutdown runs the
+    /// shutdown's completions.
+    pub(crate) fn unregister(&self, key: usize) {
+        let removed = self.connections.borrow_mut().try_remove(key);
+        drop(removed);
+        if self.shutting_down.get() && self.connections.borrow().is_empty() {
+            let callbacks = std::mem::take(&mut *self.on_drained.borrow_mut());
+            callbacks.into_iter().for_each(|f| f());
+        }
+    }
+
+    /// Open connections.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.connections.borrow().len()
+    }
+
+    fn live(&self) -> Vec<Rc<dyn LiveConnection>> {
+        self.connections
+            .borrow()
+            .iter()
+            .filter_map(|(_, c)| c.upgrade())
+            .collect()
+    }
+
+    /// Shuts every connection down gracefully, closes what is left after `deadline`, and
+    /// runs `done` on the loop once every connection is closed.
+    pub(crate) fn shut_down(
+        self: &Rc<Self>,
+        deadline: Duration,
+        done: impl FnOnce(&IoLoop) + 'static,
+    ) {
+        self.shutting_down.set(true);
+        let Some(ioloop) = IoLoop::current() else {
+            return;
+        };
+        let finished = Cell::new(Some(done));
+        let handle = ioloop.clone();
+        let on_drained = Rc::new(move || {
+            if let Some(done) = finished.take() {
+                handle.add_callback(move |ioloop| done(ioloop));
+            }
+        });
+        let drained = on_drained.clone();
+        self.on_drained
+            .borrow_mut()
+            .push(Box::new(move || drained()));
+        let weak = Rc::downgrade(self);
+        ioloop.call_later(deadline, move |_| {
+            if let Some(shared) = weak.upgrade() {
+                for conn in shared.live() {
+                    conn.close();
+                }
+            }
+        });
+        for conn in self.live() {
+            conn.shut_down();
+        }
+        if self.connections.borrow().is_empty() {
+            on_drained();
+        }
+    }
+}

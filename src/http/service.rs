@@ -1,0 +1,119 @@
+//! What the server asks of the application: a [`Service`] decides, from a request's head
+//! and before its body is read, how to answer it ([`Dispatch`]); a [`Handler`] answers
+//! through a [`Responder`].
+
+use std::rc::Rc;
+
+use super::request::Request;
+use super::responder::Responder;
+use super::response::Response;
+
+/// Answers requests: given a request whose body is not read yet, says how to go on. The
+/// web layer's [`Application`](crate::web::Application) is one.
+///
+/// `dispatch` runs on the loop thread for every request, in the order requests arrive on
+/// a connection; it may set the request's path captures
+/// ([`Request::set_params`]). It should be fast: it runs before the body is read.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use ioloop::http::{Dispatch, Handler, Request, Responder, Response, Service};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn call(&self, _req: Request, responder: Responder) {
+///         responder.send(Response::text("hello"));
+///     }
+/// }
+///
+/// struct OnlyRoot(Rc<Hello>);
+/// impl Service for OnlyRoot {
+///     fn dispatch(&self, req: &mut Request) -> Dispatch {
+///         if req.path() == "/" {
+///             Dispatch::handle(self.0.clone())
+///         } else {
+///             Dispatch::Respond(Response::error(404))
+///         }
+///     }
+/// }
+/// # let _ = OnlyRoot(Rc::new(Hello));
+/// ```
+pub trait Service: 'static {
+    /// How to answer `request` (its body not read yet).
+    fn dispatch(&self, request: &mut Request) -> Dispatch;
+}
+
+/// Answers one request: receives it (with its body, unless its route streams the body)
+/// and a [`Responder`] to answer through, now or later.
+///
+/// A handler that panics is reported to the loop's exception policy and its request gets
+/// `500 Internal Server Error` (the dropped responder sends it); a handler that drops its
+/// responder without answering gets the same 500.
+///
+/// # Examples
+///
+/// See [`Service`].
+pub trait Handler: 'static {
+    /// Answers `request` through `responder`.
+    fn call(&self, request: Request, responder: Responder);
+}
+
+/// What the server does with a request once its head is read.
+///
+/// # Examples
+///
+/// See [`Service`].
+pub enum Dispatch {
+    /// Answer with this response now, without reading the body. If the request has a
+    /// body, the connection closes after the response (the body is never read, so it
+    /// cannot be mistaken for the next request).
+    Respond(Response),
+    /// Read the body, then call the handler.
+    Handle {
+        /// The handler.
+        handler: Rc<dyn Handler>,
+        /// The most body bytes accepted (decoded bytes, for a chunked body): a larger body
+        /// gets `413 Content Too Large`, before it is read when its length is declared
+        /// (and before `100 Continue` when the client asked for one). `None`: the
+        /// server's [`max_body_size`](crate::http::ServerOptions::max_body_size).
+        body_limit: Option<u64>,
+        /// Call the handler at once and let it read the body piece by piece, with
+        /// backpressure ([`Responder::next_body_chunk`]), instead of reading it whole
+        /// first (Tornado's `@stream_request_body`).
+        stream_body: bool,
+    },
+}
+
+impl Dispatch {
+    /// `Handle` with the server's body limit, reading the body whole.
+    ///
+    /// # Examples
+    ///
+    /// See [`Service`].
+    pub fn handle(handler: Rc<dyn Handler>) -> Dispatch {
+        Dispatch::Handle {
+            handler,
+            body_limit: None,
+            stream_body: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dispatch::Respond(response) => f.debug_tuple("Respond").field(response).finish(),
+            Dispatch::Handle {
+                body_limit,
+                stream_body,
+                ..
+            } => f
+                .debug_struct("Handle")
+                .field("body_limit", body_limit)
+                .field("stream_body", stream_body)
+                .finish_non_exhaustive(),
+        }
+    }
+}

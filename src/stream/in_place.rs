@@ -1,0 +1,96 @@
+//! Reading in place: a parser looks at the stream's read buffer itself
+//! ([`with_buffered`](IoStream::with_buffered)), drops what it has used
+//! ([`consume`](IoStream::consume)), and asks to be called back once more bytes arrive
+//! ([`fill_then`](IoStream::fill_then), or [`fill`](IoStream::fill) in async code). A
+//! protocol such as HTTP/1.1 parses every request already buffered in one pass this way,
+//! with no copy out of the buffer for bytes it only looks at.
+
+use super::async_api::StreamRead;
+use super::error::StreamError;
+use super::iostream::{Delivery, IoStream, ReadKind};
+
+impl IoStream {
+    /// Runs `f` with the bytes read from the socket and not yet taken (empty if none).
+    ///
+    /// `f` runs with the stream borrowed: it must not call the stream's other methods
+    /// (that panics), only look at the bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"PING\r\n")?;
+    /// ioloop.run_sync(b.fill(0))??;
+    /// assert_eq!(b.with_buffered(|bytes| bytes.to_vec()), b"PING\r\n");
+    /// b.consume(4);
+    /// assert_eq!(b.with_buffered(|bytes| bytes.len()), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_buffered<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(self.core.state.borrow().read_buffer.unread())
+    }
+
+    /// Drops the first `n` buffered bytes (at most all of them), as a parser does with a
+    /// message it has handled.
+    ///
+    /// # Examples
+    ///
+    /// See [`with_buffered`](IoStream::with_buffered).
+    pub fn consume(&self, n: usize) {
+        {
+            let mut state = self.core.state.borrow_mut();
+            let n = n.min(state.read_buffer.len());
+            state.read_buffer.consume(n);
+        }
+        // Room in a full buffer means the socket may be read again.
+        self.update_interest();
+    }
+
+    /// Calls `callback` once more than `seen` bytes are buffered (on a later iteration,
+    /// also when that is already so), taking none of them; or with the error if the
+    /// stream closes first, or its buffer is full ([`StreamError::BufferFull`], which
+    /// closes it) before that. It is the stream's one pending read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"x")?;
+    /// b.fill_then(0, |stream, more| {
+    ///     more.unwrap();
+    ///     assert_eq!(stream.buffered(), 1);
+    ///     IoLoop::current().unwrap().stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fill_then<F>(&self, seen: usize, callback: F)
+    where
+        F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
+    {
+        self.start_read(
+            ReadKind::More { seen },
+            Delivery::Notify(Box::new(callback)),
+        );
+    }
+
+    /// The async [`fill_then`](IoStream::fill_then): resolves once more than `seen` bytes
+    /// are buffered; its output is an empty vector (no bytes are taken).
+    ///
+    /// # Errors
+    ///
+    /// As [`fill_then`](IoStream::fill_then), and [`StreamError::AlreadyReading`].
+    ///
+    /// # Examples
+    ///
+    /// See [`with_buffered`](IoStream::with_buffered).
+    pub fn fill(&self, seen: usize) -> StreamRead {
+        StreamRead::start(self, ReadKind::More { seen })
+    }
+}

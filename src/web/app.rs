@@ -1,0 +1,542 @@
+//! [`Application`]: the routing table (Tornado's `web.Application`), and [`MethodRouter`]:
+//! which handler answers which method on one route.
+//!
+//! Routes are tried in the order they were added; the first whose pattern matches the
+//! path answers. A matching route without a handler for the method answers 405 with an
+//! `Allow` field (a GET handler answers HEAD too, without the body); no matching route
+//! answers 404.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::handler::IntoHandler;
+use super::pattern::Pattern;
+use crate::http::{
+    AnswerHooks, Dispatch, Handler, HttpServer, Request, Responder, Response, ServerOptions,
+    Service,
+};
+use crate::reactor::ioloop::IoLoop;
+
+type Prepare = Rc<dyn Fn(&Request) -> Option<Response>>;
+type ErrorPage = Rc<dyn Fn(u16, &Request) -> Response>;
+type OnFinish = Rc<dyn Fn(&FinishedRequest)>;
+
+/// A request the application has answered, as its [`on_finish`](Application::on_finish)
+/// hooks see it: for access logs and metrics (Tornado's `on_finish` and `log_request`).
+///
+/// # Examples
+///
+/// See [`Application::on_finish`].
+#[derive(Debug, Clone)]
+pub struct FinishedRequest {
+    method: String,
+    path: String,
+    peer: SocketAddr,
+    status: u16,
+    elapsed: Duration,
+}
+
+impl FinishedRequest {
+    /// The request's method.
+    ///
+    /// # Examples
+    ///
+    /// See [`Application::on_finish`].
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request's path (without the query).
+    ///
+    /// # Examples
+    ///
+    /// See [`Application::on_finish`].
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The client's address.
+    ///
+    /// # Examples
+    ///
+    /// See [`Application::on_finish`].
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The response's status.
+    ///
+    /// # Examples
+    ///
+    /// See [`Application::on_finish`].
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// From the handler's call (the request head and body read) to the response being
+    /// complete, on the loop's clock.
+    ///
+    /// # Examples
+    ///
+    /// See [`Application::on_finish`].
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+}
+
+/// The handlers of one route, by method, and the route's body options.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::web::{get, Application};
+/// let app = Application::new().route(
+///     "/items",
+///     get(|_req| async { "list" }).post(|req: ioloop::http::Request| async move {
+///         format!("created {} bytes", req.body().len())
+///     }),
+/// );
+/// # let _ = app;
+/// ```
+#[derive(Clone, Default)]
+pub struct MethodRouter {
+    handlers: Vec<(String, Rc<dyn Handler>)>,
+    body_limit: Option<u64>,
+    stream_body: bool,
+}
+
+macro_rules! method_fns {
+    ($($fn_name:ident $method:literal,)*) => {
+        $(
+            #[doc = concat!("A route answering `", $method, "` with `handler` (see [`IntoHandler`]).")]
+            ///
+            /// # Examples
+            ///
+            /// See [`MethodRouter`].
+            #[track_caller]
+            pub fn $fn_name<S>(handler: impl IntoHandler<S>) -> MethodRouter {
+                MethodRouter::default().on($method, handler)
+            }
+        )*
+        impl MethodRouter {
+            $(
+                #[doc = concat!("Also answers `", $method, "` with `handler`.")]
+                ///
+                /// # Examples
+                ///
+                /// See [`MethodRouter`].
+                #[track_caller]
+                pub fn $fn_name<S>(self, handler: impl IntoHandler<S>) -> MethodRouter {
+                    self.on($method, handler)
+                }
+            )*
+        }
+    };
+}
+
+method_fns! {
+    get "GET",
+    post "POST",
+    put "PUT",
+    delete "DELETE",
+    patch "PATCH",
+    options "OPTIONS",
+}
+
+impl MethodRouter {
+    /// Answers `method` (any token, such as `"PROPFIND"`) with `handler`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::web::MethodRouter;
+    /// let route = MethodRouter::default().on("REPORT", |_req| async { "report" });
+    /// # let _ = route;
+    /// ```
+    #[track_caller]
+    pub fn on<S>(mut self, method: &str, handler: impl IntoHandler<S>) -> MethodRouter {
+        let method = method.to_ascii_uppercase();
+        self.handlers.retain(|(m, _)| *m != method);
+        self.handlers.push((method, handler.into_handler()));
+        self
+    }
+
+    /// The most body bytes this route accepts (default: the server's `max_body_size`);
+    /// a larger body gets 413, before it is read when its length is declared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let upload = ioloop::web::post(|req: ioloop::http::Request| async move {
+    ///     req.body().len().to_string()
+    /// })
+    /// .body_limit(1 << 20);
+    /// # let _ = upload;
+    /// ```
+    pub fn body_limit(mut self, limit: u64) -> MethodRouter {
+        self.body_limit = Some(limit);
+        self
+    }
+
+    /// The handler reads the body itself, piece by piece, with backpressure
+    /// ([`Responder::next_body_chunk`]), instead of receiving it whole (Tornado's
+    /// `@stream_request_body`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{BodyChunk, Request, Responder, Response};
+    /// let upload = ioloop::web::post(|_req: Request, responder: Responder| async move {
+    ///     let mut total = 0;
+    ///     while let BodyChunk::Data(data) = responder.next_body_chunk().await {
+    ///         total += data.len();
+    ///     }
+    ///     responder.send(Response::text(format!("{total}")));
+    /// })
+    /// .stream_body();
+    /// # let _ = upload;
+    /// ```
+    pub fn stream_body(mut self) -> MethodRouter {
+        self.stream_body = true;
+        self
+    }
+
+    fn handler(&self, method: &str) -> Option<&Rc<dyn Handler>> {
+        let find = |m: &str| {
+            self.handlers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(m))
+                .map(|(_, h)| h)
+        };
+        find(method).or_else(|| {
+            method
+                .eq_ignore_ascii_case("HEAD")
+                .then(|| find("GET"))
+                .flatten()
+        })
+    }
+
+    /// The `Allow` field: the methods answered (HEAD with GET).
+    fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.handlers.iter().map(|(m, _)| m.as_str()).collect();
+        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+            methods.push("HEAD");
+        }
+        methods.join(", ")
+    }
+}
+
+#[derive(Clone)]
+struct Route {
+    pattern: Pattern,
+    methods: MethodRouter,
+}
+
+/// A web application: routes to handlers, hooks around them, and the server options it
+/// is served with (Tornado's `web.Application`).
+///
+/// # Examples
+///
+/// The seed program: `GET /` answers after an async sleep.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ioloop::web::{get, Application};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// Application::new()
+///     .route("/", get(|_req| async {
+///         ioloop::sleep(Duration::from_secs(2)).await;
+///         "Hello, 异步世界!"
+///     }))
+///     .listen(&ioloop, 8888)?;
+/// ioloop.start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Application {
+    routes: Rc<Vec<Route>>,
+    hooks: Rc<Hooks>,
+    options: ServerOptions,
+}
+
+/// The application's hooks around every handler.
+#[derive(Clone, Default)]
+struct Hooks {
+    prepare: Vec<Prepare>,
+    on_finish: Vec<OnFinish>,
+    error_page: Option<ErrorPage>,
+}
+
+impl Hooks {
+    fn is_empty(&self) -> bool {
+        self.prepare.is_empty() && self.on_finish.is_empty() && self.error_page.is_none()
+    }
+}
+
+impl Application {
+    /// An application with no routes (every request gets 404).
+    ///
+    /// # Examples
+    ///
+    /// See [`Application`].
+    pub fn new() -> Application {
+        Application::default()
+    }
+
+    /// Adds a route: `pattern` is a path with `{name}` capturing one segment and a final
+    /// `{*name}` capturing the rest (percent-decoded, in [`Request::param`]).
+    ///
+    /// # Panics
+    ///
+    /// On a malformed pattern (an unclosed brace, an empty name, `{*name}` not last).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::web::{get, Application};
+    /// let app = Application::new().route("/users/{id}", get(|req: ioloop::http::Request| async move {
+    ///     format!("user {}", req.param("id").unwrap_or(""))
+    /// }));
+    /// # let _ = app;
+    /// ```
+    pub fn route(mut self, pattern: &str, methods: MethodRouter) -> Application {
+        Rc::make_mut(&mut self.routes).push(Route {
+            pattern: Pattern::parse(pattern),
+            methods,
+        });
+        self
+    }
+
+    /// Adds a hook that runs before every handler, after the body is read (Tornado's
+    /// `prepare`): returning a response answers the request with it instead of the handler
+    /// (an authentication check, a redirect). Hooks run in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::Response;
+    /// let app = ioloop::web::Application::new().prepare(|req| {
+    ///     (req.header("authorization").is_none()).then(|| Response::error(401))
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn prepare(mut self, hook: impl Fn(&Request) -> Option<Response> + 'static) -> Self {
+        Rc::make_mut(&mut self.hooks).prepare.push(Rc::new(hook));
+        self
+    }
+
+    /// Adds a hook that runs once each response is complete — sent whole, or its streamed
+    /// body finished or cut — with the request's method, path, status and time taken
+    /// (Tornado's `on_finish`; an access log, metrics). It runs for the application's own
+    /// 404 and 405 answers too, not for the server's protocol errors (400, 408, 413 before
+    /// a handler, 431). Hooks run in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = ioloop::web::Application::new().on_finish(|done| {
+    ///     println!("{} {} {} {:?}", done.status(), done.method(), done.path(), done.elapsed());
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn on_finish(mut self, hook: impl Fn(&FinishedRequest) + 'static) -> Self {
+        Rc::make_mut(&mut self.hooks).on_finish.push(Rc::new(hook));
+        self
+    }
+
+    /// Replaces the page of the errors the application answers itself: 404 and 405, and
+    /// the 500 of a handler that panicked or dropped its responder (Tornado's
+    /// `write_error`). The status is set to the error's whatever the page says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::Response;
+    /// let app = ioloop::web::Application::new().error_page(|status, req| {
+    ///     Response::text(format!("no {} here ({status})", req.path())).status_code(status)
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn error_page(mut self, page: impl Fn(u16, &Request) -> Response + 'static) -> Self {
+        Rc::make_mut(&mut self.hooks).error_page = Some(Rc::new(page));
+        self
+    }
+
+    /// The limits and timeouts the application is served with (see [`ServerOptions`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let options = ioloop::http::ServerOptions { max_body_size: 1 << 20, ..Default::default() };
+    /// let app = ioloop::web::Application::new().options(options);
+    /// # let _ = app;
+    /// ```
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Serves the application on `port` (all interfaces; 0 picks one) on `ioloop`. The
+    /// server lives until it is stopped or the loop closes; the returned handle stops it
+    /// or shuts it down gracefully.
+    ///
+    /// # Errors
+    ///
+    /// Binding failed.
+    ///
+    /// # Examples
+    ///
+    /// See [`Application`].
+    #[track_caller]
+    pub fn listen(self, ioloop: &IoLoop, port: u16) -> io::Result<HttpServer> {
+        let options = self.options;
+        let server = HttpServer::with_options(ioloop, options, self);
+        server.listen(port)?;
+        Ok(server)
+    }
+
+    /// Serves the application on one address.
+    ///
+    /// # Errors
+    ///
+    /// Resolving or binding failed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (server, addr) = ioloop::web::Application::new().bind(&ioloop, "127.0.0.1:0")?;
+    /// # let _ = (server, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn bind(
+        self,
+        ioloop: &IoLoop,
+        address: impl std::net::ToSocketAddrs,
+    ) -> io::Result<(HttpServer, SocketAddr)> {
+        let options = self.options;
+        let server = HttpServer::with_options(ioloop, options, self);
+        let addr = server.bind(address)?;
+        Ok((server, addr))
+    }
+
+    /// The application's own error answer to `request`, told to the finish hooks.
+    fn error(&self, status: u16, request: &Request) -> Response {
+        let response = match &self.hooks.error_page {
+            Some(page) => page(status, request).status_code(status),
+            None => Response::error(status),
+        };
+        if !self.hooks.on_finish.is_empty() {
+            let done = FinishedRequest {
+                method: request.method().to_owned(),
+                path: request.path().to_owned(),
+                peer: request.peer_addr(),
+                status,
+                elapsed: Duration::ZERO,
+            };
+            self.hooks.on_finish.iter().for_each(|hook| hook(&done));
+        }
+        response
+    }
+}
+
+impl Service for Application {
+    fn dispatch(&self, request: &mut Request) -> Dispatch {
+        for route in self.routes.iter() {
+            let Some(captures) = route.pattern.matches(request.path()) else {
+                continue;
+            };
+            let Some(handler) = route.methods.handler(request.method()) else {
+                let response = self
+                    .error(405, request)
+                    .header("Allow", route.methods.allow());
+                return Dispatch::Respond(response);
+            };
+            request.set_params(captures);
+            let handler = if self.hooks.is_empty() {
+                handler.clone()
+            } else {
+                Rc::new(Hooked {
+                    hooks: self.hooks.clone(),
+                    handler: handler.clone(),
+                })
+            };
+            return Dispatch::Handle {
+                handler,
+                body_limit: route.methods.body_limit,
+                stream_body: route.methods.stream_body,
+            };
+        }
+        Dispatch::Respond(self.error(404, request))
+    }
+}
+
+/// A handler behind the application's hooks.
+struct Hooked {
+    hooks: Rc<Hooks>,
+    handler: Rc<dyn Handler>,
+}
+
+impl Handler for Hooked {
+    fn call(&self, request: Request, mut responder: Responder) {
+        let mut answer_hooks = AnswerHooks::default();
+        if let Some(page) = &self.hooks.error_page {
+            let page = page.clone();
+            let request = request.clone_without_body();
+            answer_hooks.error_page = Some(Box::new(move |status| page(status, &request)));
+        }
+        if !self.hooks.on_finish.is_empty() {
+            let hooks = self.hooks.clone();
+            let clock = IoLoop::current();
+            let started = clock.as_ref().map_or_else(Instant::now, IoLoop::time);
+            let (method, path, peer) = (
+                request.method().to_owned(),
+                request.path().to_owned(),
+                request.peer_addr(),
+            );
+            answer_hooks.on_finish = Some(Box::new(move |status| {
+                let now = clock.as_ref().map_or_else(Instant::now, IoLoop::time);
+                let done = FinishedRequest {
+                    method,
+                    path,
+                    peer,
+                    status,
+                    elapsed: now.saturating_duration_since(started),
+                };
+                hooks.on_finish.iter().for_each(|hook| hook(&done));
+            }));
+        }
+        responder.set_hooks(answer_hooks);
+        for hook in &self.hooks.prepare {
+            if let Some(response) = hook(&request) {
+                return responder.send(response);
+            }
+        }
+        self.handler.call(request, responder);
+    }
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("routes", &self.routes.len())
+            .field("prepare_hooks", &self.hooks.prepare.len())
+            .field("finish_hooks", &self.hooks.on_finish.len())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for MethodRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodRouter")
+            .field("methods", &self.allow())
+            .field("body_limit", &self.body_limit)
+            .field("stream_body", &self.stream_body)
+            .finish()
+    }
+}

@@ -1,0 +1,299 @@
+//! [`StaticFiles`]: files under a folder, with Tornado's `StaticFileHandler` rules:
+//! `Content-Type` by extension, `ETag` and `Last-Modified` with 304, a single byte range
+//! with 206 (416 when unsatisfiable), no escape from the folder, and large files sent in
+//! 64 KiB pieces under backpressure.
+
+use std::fs::{File, Metadata};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::{BodyWriter, Handler, Request, Responder, Response};
+
+/// Files at most this large are read and sent in one response; larger ones in pieces.
+const PIECE: usize = 64 * 1024;
+
+/// Serves the files under a folder; the route's `{*path}` capture names the file (for
+/// `/static/{*path}`, `GET /static/css/a.css` serves `ROOT/css/a.css`). A path that
+/// would leave the folder (through `..` or a symbolic link) gets 403; a missing file 404;
+/// a folder its `index.html`, if it has one.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ioloop::web::{get, Application, StaticFiles};
+/// let app = Application::new().route("/static/{*path}", get(StaticFiles::new("static")));
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone)]
+pub struct StaticFiles {
+    root: PathBuf,
+    capture: String,
+}
+
+impl StaticFiles {
+    /// Serves the files under `root`, named by the route's `{*path}` capture.
+    ///
+    /// # Examples
+    ///
+    /// See [`StaticFiles`].
+    pub fn new(root: impl Into<PathBuf>) -> StaticFiles {
+        StaticFiles {
+            root: root.into(),
+            capture: "path".to_owned(),
+        }
+    }
+
+    /// Names the file by the route capture `name` instead of `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let files = ioloop::web::StaticFiles::new("assets").capture("file");
+    /// # let _ = files;
+    /// ```
+    pub fn capture(mut self, name: &str) -> StaticFiles {
+        self.capture = name.to_owned();
+        self
+    }
+
+    /// The file a request names, or the status to answer.
+    fn resolve(&self, relative: &str) -> Result<(PathBuf, Metadata), u16> {
+        let relative = Path::new(relative);
+        // Only plain names: no root, no `..`, no `.` games.
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+            || relative.as_os_str().as_encoded_bytes().contains(&0)
+        {
+            return Err(403);
+        }
+        let root = self.root.canonicalize().map_err(|_| 404u16)?;
+        let mut path = root.join(relative);
+        let mut meta = std::fs::metadata(&path).map_err(|_| 404u16)?;
+        if meta.is_dir() {
+            path.push("index.html");
+            meta = std::fs::metadata(&path).map_err(|_| 404u16)?;
+        }
+        // A symbolic link may still lead out of the folder.
+        let real = path.canonicalize().map_err(|_| 404u16)?;
+        if !real.starts_with(&root) {
+            return Err(403);
+        }
+        if !meta.is_file() {
+            return Err(404);
+        }
+        Ok((real, meta))
+    }
+}
+
+impl Handler for StaticFiles {
+    fn call(&self, request: Request, responder: Responder) {
+        let relative = request.param(&self.capture).unwrap_or("").to_owned();
+        let (path, meta) = match self.resolve(&relative) {
+            Ok(found) => found,
+            Err(status) => return responder.send(Response::error(status)),
+        };
+        let size = meta.len();
+        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        let etag = entity_tag(size, modified);
+        let last_modified = httpdate::fmt_http_date(modified);
+        let content_type = mime_guess::from_path(&path)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_owned();
+        let base = Response::new(200)
+            .header("Content-Type", content_type)
+            .header("ETag", etag.clone())
+            .header("Last-Modified", last_modified)
+            .header("Accept-Ranges", "bytes");
+        if not_modified(&request, &etag, modified) {
+            return responder.send(base.status_code(304));
+        }
+        let range = match request.header("range") {
+            Some(range) => match byte_range(range, size) {
+                RangeAnswer::Whole => None,
+                RangeAnswer::Part(start, end) => Some((start, end)),
+                RangeAnswer::Unsatisfiable => {
+                    return responder.send(
+                        Response::error(416).header("Content-Range", format!("bytes */{size}")),
+                    )
+                }
+            },
+            None => None,
+        };
+        let (start, end, response) = match range {
+            Some((start, end)) => (
+                start,
+                end,
+                base.status_code(206)
+                    .header("Content-Range", format!("bytes {start}-{end}/{size}")),
+            ),
+            None if size == 0 => return responder.send(base),
+            None => (0, size - 1, base),
+        };
+        let length = end - start + 1;
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(_) => return responder.send(Response::error(404)),
+        };
+        if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+            return responder.send(Response::error(500));
+        }
+        if length <= PIECE as u64 {
+            let mut body = vec![0; length as usize];
+            return match file.read_exact(&mut body) {
+                Ok(()) => responder.send(response.body(body)),
+                Err(_) => responder.send(Response::error(500)),
+            };
+        }
+        let head_only = request.method().eq_ignore_ascii_case("HEAD");
+        let writer = responder.start_sized(response, length);
+        if head_only {
+            return writer.finish();
+        }
+        send_pieces(file, length, writer);
+    }
+}
+
+/// Sends `left` bytes of `file`, a piece at a time, each once the one before reached the
+/// kernel: a slow client holds the server to one piece.
+fn send_pieces(mut file: File, left: u64, writer: BodyWriter) {
+    if left == 0 {
+        return writer.finish();
+    }
+    let mut piece = vec![0; PIECE.min(left as usize)];
+    if let Err(e) = file.read_exact(&mut piece) {
+        log::warn!(target: "ioloop::web", "reading a static file failed: {e}");
+        return; // dropping the writer cuts the response and closes the connection
+    }
+    let sent = piece.len() as u64;
+    let next = std::rc::Rc::new(std::cell::RefCell::new(Some((file, writer))));
+    let resume = next.clone();
+    let queued = {
+        let mut slot = next.borrow_mut();
+        let (_, writer) = slot.as_mut().expect("just set");
+        writer.write_then(&piece, move |written| {
+            if let (Ok(()), Some((file, writer))) = (written, resume.borrow_mut().take()) {
+                send_pieces(file, left - sent, writer);
+            }
+        })
+    };
+    if queued.is_err() {
+        next.borrow_mut().take();
+    }
+}
+
+/// An entity tag from the size and modification time (strong: they change together with
+/// the content, as far as a file server can tell).
+fn entity_tag(size: u64, modified: SystemTime) -> String {
+    let since = modified
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    format!(
+        "\"{size:x}-{:x}-{:x}\"",
+        since.as_secs(),
+        since.subsec_nanos()
+    )
+}
+
+/// Whether the client's copy is current: `If-None-Match` (weak comparison) wins over
+/// `If-Modified-Since` (RFC 9110 §13.2.2).
+fn not_modified(request: &Request, etag: &str, modified: SystemTime) -> bool {
+    if let Some(tags) = request.header("if-none-match") {
+        let bare = etag.trim_start_matches("W/");
+        return tags
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == bare);
+    }
+    if let Some(since) = request.header("if-modified-since") {
+        if let Ok(since) = httpdate::parse_http_date(since) {
+            let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            return secs(modified) <= secs(since);
+        }
+    }
+    false
+}
+
+enum RangeAnswer {
+    Whole,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// A single `bytes=` range of a file of `size` bytes. Several ranges, other units or a
+/// malformed field are ignored (the whole file is sent, RFC 9110 §14.2 allows it); a
+/// range covering the whole file sends it whole (200: browsers reject 206 for
+/// `bytes=0-`).
+fn byte_range(field: &str, size: u64) -> RangeAnswer {
+    let Some(spec) = field.trim().strip_prefix("bytes=") else {
+        return RangeAnswer::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAnswer::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Whole;
+    };
+    let number = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    let (start, end) = match (first.trim().is_empty(), number(first), number(last)) {
+        // `bytes=-n`: the last n bytes.
+        (true, _, Some(n)) if n > 0 => (size.saturating_sub(n), size.saturating_sub(1)),
+        (true, _, _) => return RangeAnswer::Unsatisfiable,
+        (false, Some(start), None) if last.trim().is_empty() => (start, size.saturating_sub(1)),
+        (false, Some(start), Some(end)) if end >= start => (start, end.min(size.saturating_sub(1))),
+        _ => return RangeAnswer::Whole,
+    };
+    if size == 0 || start >= size {
+        return RangeAnswer::Unsatisfiable;
+    }
+    if start == 0 && end + 1 == size {
+        return RangeAnswer::Whole;
+    }
+    RangeAnswer::Part(start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(field: &str, size: u64) -> Option<(u64, u64)> {
+        match byte_range(field, size) {
+            RangeAnswer::Part(s, e) => Some((s, e)),
+            RangeAnswer::Whole => None,
+            RangeAnswer::Unsatisfiable => Some((u64::MAX, u64::MAX)),
+        }
+    }
+
+    #[test]
+    fn single_byte_ranges_follow_rfc_9110() {
+        assert_eq!(range("bytes=0-99", 1000), Some((0, 99)));
+        assert_eq!(range("bytes=900-", 1000), Some((900, 999)));
+        assert_eq!(range("bytes=-100", 1000), Some((900, 999)));
+        assert_eq!(range("bytes=500-5000", 1000), Some((500, 999)));
+        assert_eq!(range("bytes=0-", 1000), None, "the whole file is a 200");
+        assert_eq!(
+            range("bytes=0-1,5-6", 1000),
+            None,
+            "several ranges: ignored"
+        );
+        assert_eq!(range("items=0-1", 1000), None);
+        assert_eq!(range("bytes=5-1", 1000), None, "malformed: ignored");
+        assert_eq!(range("bytes=1000-", 1000), Some((u64::MAX, u64::MAX)));
+        assert_eq!(range("bytes=-0", 1000), Some((u64::MAX, u64::MAX)));
+    }
+
+    #[test]
+    fn paths_cannot_leave_the_folder() {
+        let files = StaticFiles::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(files.resolve("../etc/passwd").unwrap_err(), 403);
+        assert_eq!(files.resolve("/etc/passwd").unwrap_err(), 403);
+        assert_eq!(files.resolve("src/../Cargo.toml").unwrap_err(), 403);
+        assert_eq!(files.resolve("no-such-file").unwrap_err(), 404);
+        assert!(files.resolve("Cargo.toml").is_ok());
+    }
+}
