@@ -17,8 +17,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use ioloop::signal::{SIGINT, SIGTERM};
 use ioloop::{IoLoop, IoStream, StreamError, StreamOptions, TcpServer};
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// The most bytes the server holds for one member that does not read.
 const MAX_BACKLOG: usize = 1024 * 1024;

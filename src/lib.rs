@@ -58,6 +58,8 @@
 //!
 //! | layer | owns | uses |
 //! |---|---|---|
+//! | `web` | `Application`: routing, handlers in both styles, static files (feature `web`) | http and below |
+//! | `http` | HTTP/1.1 messages, the sans-IO parser and encoder, `HttpServer` (feature `http`) | net and below |
 //! | [`net`] | listening sockets, [`TcpServer`], [`TcpClient`] | stream, task, time, reactor |
 //! | [`stream`] | [`IoStream`]: buffered reads and writes on a socket the loop owns | reactor |
 //! | [`task`] | [`Task`], [`run_sync`](IoLoop::run_sync), [`completion`], [`AsyncFd`] | reactor |
@@ -71,7 +73,18 @@
 //!
 //! # Features
 //!
-//! - `signals` (default): `IoLoop::add_signal_handler`, through `signal-hook`.
+//! - `signals` (default): `IoLoop::add_signal_handler`, through `signal-hook`, and
+//!   `ioloop::signal` for the signal numbers.
+//! - `http` (default): `ioloop::http`, the HTTP/1.1 server (`httparse`, `httpdate`,
+//!   `percent-encoding`).
+//! - `web` (default): `ioloop::web`, the application layer (`mime_guess`).
+//! - `blocking` (default): `IoLoop::run_in_executor`, on the `blocking` crate's thread
+//!   pool (its threads start on first use).
+//! - `futures-io`: `IoStream::into_futures_io`, `futures-io`'s `AsyncRead`,
+//!   `AsyncBufRead` and `AsyncWrite`.
+//!
+//! Coming from Tornado? `coming_from_tornado` (feature `blocking`) maps its names to
+//! these and shows the patterns that differ.
 //!
 //! # Platform
 //!
@@ -127,6 +140,11 @@ pub use time::{
     sleep, sleep_until, timeout, yield_now, Clock, Deadline, ManualClock, PeriodicCallback,
     SystemClock, TimedOut, Timeout,
 };
+
+// Its snippets use `run_in_executor`, hence the feature.
+#[cfg(feature = "blocking")]
+#[doc = include_str!("../docs/coming-from-tornado.md")]
+pub mod coming_from_tornado {}
 
 /// Compiles and runs the README's Rust examples as doctests (with the `web` feature, which
 /// one of them uses).

@@ -148,3 +148,18 @@ fn waiting_after_the_loop_is_closed_is_an_error_not_a_hang() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_async_fd_lends_its_descriptor_and_a_stream_names_its_own_until_closed() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = unix_pair();
+    let raw = a.as_raw_fd();
+    let watched = AsyncFd::new(&ioloop, a).unwrap();
+    assert_eq!(watched.as_raw_fd(), raw);
+    assert_eq!(watched.as_fd().as_raw_fd(), raw);
+    let stream = ioloop::IoStream::new(&ioloop, b).unwrap();
+    assert!(stream.as_raw_fd() >= 0 && stream.as_raw_fd() != raw);
+    stream.close();
+    assert_eq!(stream.as_raw_fd(), -1);
+}

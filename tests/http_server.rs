@@ -607,3 +607,224 @@ fn the_test_clients_parser_waits_for_a_whole_response() {
     let (reply, used) = common::http::parse_reply(bytes, false, false).unwrap();
     assert_eq!((reply.text(), used), ("abc".to_owned(), bytes.len()));
 }
+
+// ---- what a review found ----
+
+#[test]
+fn a_streaming_route_answered_before_its_body_closes_after_the_answer() {
+    let app = Application::new()
+        .route(
+            "/upload",
+            post(|_req: Request, responder: Responder| responder.send("not reading it"))
+                .stream_body(),
+        )
+        .route("/", get(|_req| async { "root" }));
+    let server = serve(app);
+    let mut client = server.connect();
+    client.send(
+        &server,
+        b"POST /upload HTTP/1.1\r\nContent-Length: 10\r\n\r\nabcGET / HTTP/1.1\r\n\r\n",
+    );
+    let reply = client.reply(&server);
+    assert_eq!(reply.text(), "not reading it");
+    assert_eq!(
+        reply.header("connection"),
+        Some("close"),
+        "the body was never read"
+    );
+    assert!(client.is_closed(&server), "the connection was left stuck");
+}
+
+#[test]
+fn answers_given_at_once_to_a_pipelining_client_that_does_not_read_stay_bounded() {
+    let handled = Rc::new(Cell::new(0));
+    let count = handled.clone();
+    let app = Application::new().route(
+        "/big",
+        get(move |_req: Request, responder: Responder| {
+            count.set(count.get() + 1);
+            responder.send(Response::new(200).body(vec![b'x'; 64 * 1024]));
+        }),
+    );
+    let server = serve(app);
+    let mut client = server.connect();
+    let batch = "GET /big HTTP/1.1\r\n\r\n".repeat(2000);
+    client.send(&server, batch.as_bytes());
+    server.settle();
+    assert!(
+        handled.get() < 500,
+        "{} of 2000 answers of 64 KiB held for a client that reads nothing",
+        handled.get()
+    );
+    for _ in 0..2000 {
+        assert_eq!(client.reply(&server).body.len(), 64 * 1024);
+    }
+    assert_eq!(handled.get(), 2000);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_at_the_write_timeout_one_that_reads_is_not() {
+    let app = Application::new().route(
+        "/big",
+        get(|_req| async { Response::new(200).body(vec![b'x'; 16 << 20]) }),
+    );
+    let server = serve(app.options(ServerOptions {
+        write_timeout: 30 * SECOND,
+        ..Default::default()
+    }));
+    let mut stalled = server.connect();
+    let mut slow = server.connect();
+    stalled.send(&server, b"GET /big HTTP/1.1\r\n\r\n");
+    slow.send(&server, b"GET /big HTTP/1.1\r\n\r\n");
+    server.settle();
+    for _ in 0..3 {
+        server.advance(20 * SECOND);
+        // The slow client takes a part every 20 s (enough for the server's socket to take
+        // more); the stalled one nothing.
+        let mut part = vec![0u8; 1 << 20];
+        let mut taken = 0;
+        while taken < part.len() {
+            match std::io::Read::read(&mut slow.stream, &mut part[taken..]) {
+                Ok(n) if n > 0 => taken += n,
+                _ => break,
+            }
+        }
+        server.settle();
+    }
+    assert!(
+        stalled.is_closed(&server),
+        "a client reading nothing kept its connection"
+    );
+    assert!(!slow.is_closed(&server));
+    assert_eq!(server.server.connections(), 1);
+}
+
+#[test]
+fn a_handler_slower_than_the_idle_timeout_keeps_its_keep_alive_connection() {
+    let app = Application::new().route(
+        "/slow",
+        get(|_req| async {
+            ioloop::sleep(Duration::from_secs(10)).await;
+            "slow"
+        }),
+    );
+    let server = serve(app.options(ServerOptions {
+        idle_timeout: 5 * SECOND,
+        ..Default::default()
+    }));
+    let mut client = server.connect();
+    assert_eq!(
+        client
+            .request(&server, "GET /nowhere HTTP/1.1\r\n\r\n")
+            .status,
+        404
+    );
+    client.send(&server, b"GET /slow HTTP/1.1\r\n\r\n");
+    server.settle();
+    server.advance(10 * SECOND);
+    let reply = client.reply(&server);
+    assert_eq!(
+        (reply.text(), reply.header("connection")),
+        ("slow".into(), None)
+    );
+    assert!(!client.is_closed(&server));
+}
+
+#[test]
+fn a_pipelined_upload_gets_100_continue_once_it_reaches_the_front() {
+    let app = Application::new()
+        .route(
+            "/slow",
+            get(|_req| async {
+                ioloop::sleep(Duration::from_secs(1)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/echo",
+            post(|mut req: Request| async move { Response::new(200).body(req.take_body()) }),
+        );
+    let server = serve(app);
+    let mut client = server.connect();
+    client.send(
+        &server,
+        b"GET /slow HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    );
+    server.settle();
+    assert!(
+        client.unparsed().is_empty(),
+        "100 Continue before the slow answer"
+    );
+    server.advance(SECOND);
+    assert_eq!(client.reply(&server).text(), "slow");
+    assert_eq!(client.reply(&server).status, 100);
+    client.send(&server, b"hello");
+    assert_eq!(client.reply(&server).text(), "hello");
+}
+
+#[test]
+fn a_pipeline_of_one_still_reads_bodies() {
+    let app = Application::new().route(
+        "/echo",
+        post(|mut req: Request| async move { Response::new(200).body(req.take_body()) }),
+    );
+    let server = serve(app.options(ServerOptions {
+        max_pipeline: 1,
+        ..Default::default()
+    }));
+    let mut client = server.connect();
+    for _ in 0..3 {
+        let reply = client.request(
+            &server,
+            "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        assert_eq!(reply.text(), "hello");
+    }
+}
+
+#[test]
+fn two_host_fields_get_400_and_a_chunked_http_1_0_request_closes_after_its_answer() {
+    let app = Application::new().route(
+        "/echo",
+        post(|mut req: Request| async move { Response::new(200).body(req.take_body()) }),
+    );
+    let server = serve(app);
+    let mut client = server.connect();
+    let reply = client.request(&server, "POST /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    assert_eq!(reply.status, 400);
+    assert!(client.is_closed(&server));
+
+    let mut client = server.connect();
+    let reply = client.request(
+        &server,
+        "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n0\r\n\r\n",
+    );
+    assert_eq!((reply.status, reply.text()), (200, "abc".to_owned()));
+    assert!(client.is_closed(&server), "RFC 9112 §6.1: close after it");
+}
+
+#[test]
+fn on_connection_close_is_not_called_after_the_answer() {
+    let calls = Rc::new(Cell::new(0));
+    let count = calls.clone();
+    let app = Application::new().route(
+        "/",
+        get(move |_req: Request, responder: Responder| {
+            let count = count.clone();
+            responder.on_connection_close(move || count.set(count.get() + 1));
+            responder.send("answered");
+        }),
+    );
+    let server = serve(app);
+    let mut client = server.connect();
+    for _ in 0..3 {
+        assert_eq!(
+            client.request(&server, "GET / HTTP/1.1\r\n\r\n").text(),
+            "answered"
+        );
+    }
+    drop(client);
+    server.settle();
+    assert_eq!(calls.get(), 0);
+}

@@ -165,5 +165,5 @@ fn stop_before_the_first_call_means_no_call() {
 #[should_panic(expected = "period must be greater than zero")]
 fn a_zero_period_is_refused() {
     let ioloop = IoLoop::new().unwrap();
-    PeriodicCallback::new(&ioloop, Duration::ZERO, |_, _| {});
+    let _refused = PeriodicCallback::new(&ioloop, Duration::ZERO, |_, _| {});
 }

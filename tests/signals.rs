@@ -74,3 +74,30 @@ fn an_unhandleable_signal_is_an_error() {
     assert!(result.is_err());
     assert_eq!(ioloop.stats().handlers, 0);
 }
+
+#[test]
+fn a_program_needs_no_crate_but_ioloop_for_signals() {
+    // The numbers and the handler type come from `ioloop::signal`.
+    use ioloop::signal::{SignalHandler, SIGALRM};
+    let ioloop = IoLoop::new().unwrap();
+    let fired = Rc::new(Cell::new(false));
+    let f = fired.clone();
+    let handler: SignalHandler = ioloop
+        .add_signal_handler(SIGALRM, move |_| f.set(true))
+        .unwrap();
+    raise(SIGALRM).unwrap();
+    ioloop.run_once(Duration::from_secs(5)).unwrap();
+    assert!(fired.get());
+    ioloop.remove_signal_handler(handler);
+    // And the examples that handle signals use nothing else.
+    for example in ["chat_server.rs", "web_app.rs"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(example);
+        let source = std::fs::read_to_string(path).unwrap();
+        assert!(
+            !source.contains("signal_hook"),
+            "{example} names signal_hook"
+        );
+    }
+}

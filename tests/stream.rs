@@ -444,6 +444,44 @@ fn a_callback_ping_pong_changes_poller_interest_only_when_it_must() {
 }
 
 #[test]
+fn a_child_process_pipe_is_made_non_blocking_and_serves_both_ways() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cat runs");
+    let ioloop = IoLoop::new().unwrap();
+    let to_cat = IoStream::new(&ioloop, child.stdin.take().unwrap()).unwrap();
+    let from_cat = IoStream::new(&ioloop, child.stdout.take().unwrap()).unwrap();
+    for stream in [&to_cat, &from_cat] {
+        let flags = stream
+            .with_socket(|s| rustix::fs::fcntl_getfl(s).unwrap())
+            .unwrap();
+        assert!(
+            flags.contains(rustix::fs::OFlags::NONBLOCK),
+            "a blocking pipe stalls the loop"
+        );
+    }
+    let echoed = ioloop
+        .run_sync(async move {
+            to_cat.write_all(b"through cat\n").await?;
+            let line = from_cat.read_until(b"\n", 100).await?;
+            // cat keeps its stdout open: a blocking pipe would hang this second read.
+            let nothing_yet =
+                ioloop::timeout(Duration::from_millis(20), from_cat.read_bytes(1, true)).await;
+            assert!(nothing_yet.is_err(), "timed out, the loop kept running");
+            to_cat.close();
+            let rest = from_cat.read_until_close().await?;
+            Ok::<_, ioloop::StreamError>((line, rest))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, (b"through cat\n".to_vec(), Vec::new()));
+    child.wait().unwrap();
+}
+
+#[test]
 fn pipes_and_unix_sockets_work_too_and_nodelay_is_a_no_op_there() {
     let ioloop = IoLoop::new().unwrap();
     let (a, b) = unix_pair();

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::manual_loop;
+use common::{manual_loop, with_client};
 use ioloop::{bind_sockets, ConnectError, IoLoop, IoStream, TcpClient, TcpServer};
 
 /// A callback-style echo server: each line back, until the peer leaves.
@@ -23,23 +23,6 @@ fn echo_server(ioloop: &IoLoop) -> TcpServer {
         });
     }
     TcpServer::new(ioloop, |_, stream, _| echo_lines(&stream))
-}
-
-/// Runs `client` on a thread against `addr` while the loop runs; stops the loop when the
-/// client is done and returns its result.
-fn with_client<T: Send + 'static>(
-    ioloop: &IoLoop,
-    addr: SocketAddr,
-    client: impl FnOnce(SocketAddr) -> T + Send + 'static,
-) -> T {
-    let remote = ioloop.remote();
-    let thread = std::thread::spawn(move || {
-        let out = client(addr);
-        remote.stop();
-        out
-    });
-    ioloop.start().unwrap();
-    thread.join().unwrap()
 }
 
 fn ask(addr: SocketAddr, line: &str) -> String {
@@ -70,6 +53,20 @@ fn the_callback_echo_server_answers() {
     let addr = server.bind("127.0.0.1:0").unwrap();
     let answer = with_client(&ioloop, addr, |addr| ask(addr, "hello\n"));
     assert_eq!(answer, "hello\n");
+}
+
+#[test]
+fn a_server_whose_handles_are_all_dropped_keeps_serving_until_its_loop_closes() {
+    let ioloop = IoLoop::new().unwrap();
+    let addr = echo_server(&ioloop).bind("127.0.0.1:0").unwrap();
+    // The handle is gone: as in Tornado, the server lives until stop() or the loop ends.
+    let answer = with_client(&ioloop, addr, |addr| ask(addr, "still here\n"));
+    assert_eq!(answer, "still here\n");
+    ioloop.close(true).unwrap();
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the loop closed its listener"
+    );
 }
 
 #[test]

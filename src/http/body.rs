@@ -48,7 +48,7 @@ pub(crate) fn request_framing<'a>(
         if name.eq_ignore_ascii_case(b"content-length") {
             // A list of equal values (a proxy may have joined repeated fields) is one.
             for item in value.split(|&b| b == b',') {
-                let n = parse_length(trim(item))?;
+                let n = parse_length(item.trim_ascii())?;
                 match length {
                     Some(seen) if seen != n => {
                         return Err(BodyError("conflicting Content-Length values"))
@@ -59,7 +59,7 @@ pub(crate) fn request_framing<'a>(
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             transfer_encoding = true;
             for coding in value.split(|&b| b == b',') {
-                let coding = trim(coding);
+                let coding = coding.trim_ascii();
                 if coding.is_empty() {
                     continue;
                 }
@@ -76,15 +76,6 @@ pub(crate) fn request_framing<'a>(
         (true, None) => Err(BodyError("unsupported Transfer-Encoding")),
         (false, Some(0)) | (false, None) => Ok(Framing::Empty),
         (false, Some(n)) => Ok(Framing::Length(n)),
-    }
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace());
-    match (start, end) {
-        (Some(s), Some(e)) => &bytes[s..=e],
-        _ => &[],
     }
 }
 
@@ -152,7 +143,7 @@ impl ChunkedDecoder {
             match self.state {
                 ChunkState::Done => break,
                 ChunkState::Size => {
-                    let Some(line_end) = line(&input[at..]) else {
+                    let Some(line_end) = line(&input[at..])? else {
                         if input.len() - at > MAX_CHUNK_LINE {
                             return Err(BodyError("chunk-size line too long"));
                         }
@@ -187,15 +178,11 @@ impl ChunkedDecoder {
                         at += 2;
                         self.state = ChunkState::Size;
                     }
-                    [b'\n', ..] => {
-                        at += 1;
-                        self.state = ChunkState::Size;
-                    }
                     [] | [b'\r'] => break,
-                    _ => return Err(BodyError("chunk data not followed by a line ending")),
+                    _ => return Err(BodyError("chunk data not followed by CRLF")),
                 },
                 ChunkState::Trailers(seen) => {
-                    let Some(line_end) = line(&input[at..]) else {
+                    let Some(line_end) = line(&input[at..])? else {
                         if seen + input.len() - at > MAX_TRAILERS {
                             return Err(BodyError("trailer fields too large"));
                         }
@@ -293,17 +280,24 @@ struct LineEnd {
     total: usize,
 }
 
-fn line(input: &[u8]) -> Option<LineEnd> {
-    let lf = input.iter().position(|&b| b == b'\n')?;
-    let content = if lf > 0 && input[lf - 1] == b'\r' {
-        lf - 1
-    } else {
-        lf
+/// `None` while the line is incomplete.
+///
+/// # Errors
+///
+/// A line ending in a bare LF: within the chunked coding only CRLF ends a line (RFC 9112
+/// §7.1), and a parser lenient about it can disagree with a proxy about where a chunk
+/// ends (request smuggling).
+fn line(input: &[u8]) -> Result<Option<LineEnd>, BodyError> {
+    let Some(lf) = input.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
     };
-    Some(LineEnd {
-        content,
+    if lf == 0 || input[lf - 1] != b'\r' {
+        return Err(BodyError("a chunked-coding line ends without CR"));
+    }
+    Ok(Some(LineEnd {
+        content: lf - 1,
         total: lf + 1,
-    })
+    }))
 }
 
 /// `1*HEXDIG` then optional whitespace and `;` extensions (ignored).
@@ -389,7 +383,7 @@ mod tests {
 
     #[test]
     fn chunked_bodies_decode_whatever_the_packet_boundaries() {
-        let input = b"5\r\nhello\r\n7;name=value\r\n, world\n0\r\nTrailer: x\r\n\r\n";
+        let input = b"5\r\nhello\r\n7;name=value\r\n, world\r\n0\r\nTrailer: x\r\n\r\n";
         for step in 1..input.len() {
             assert_eq!(decode_in_steps(input, step).unwrap(), b"hello, world");
         }
@@ -407,6 +401,11 @@ mod tests {
             b"5 5\r\nhello\r\n0\r\n\r\n",
             b"-1\r\n",
             b"11111111111111111\r\n",
+            // Bare LF in the chunked coding: refused (request smuggling).
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            b"5\r\nhello\r\n0\r\nX-Trailer: 1\n\r\n",
         ] {
             assert!(
                 decode_in_steps(bad, 3).is_err(),

@@ -224,7 +224,12 @@ impl Request {
         }
     }
 
-    pub(crate) fn set_body(&mut self, body: Vec<u8>) {
+    /// Sets the body (the server does, once it is read; tests of handlers may).
+    ///
+    /// # Examples
+    ///
+    /// See [`form_arg`](Request::form_arg).
+    pub fn set_body(&mut self, body: Vec<u8>) {
         self.body = body;
     }
 
@@ -282,7 +287,7 @@ impl Request {
     /// ```
     /// use ioloop::http::Request;
     /// let mut req = Request::parse(b"POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
-    /// req.set_body_for_test(b"a=1&b=x+y".to_vec());
+    /// req.set_body(b"a=1&b=x+y".to_vec());
     /// assert_eq!(req.form_arg("b").as_deref(), Some("x y"));
     /// ```
     pub fn form_arg(&self, name: &str) -> Option<String> {
@@ -293,15 +298,6 @@ impl Request {
             return None;
         }
         form_arg(&self.body, name)
-    }
-
-    /// Sets the body (for tests of handlers).
-    ///
-    /// # Examples
-    ///
-    /// See [`form_arg`](Request::form_arg).
-    pub fn set_body_for_test(&mut self, body: Vec<u8>) {
-        self.body = body;
     }
 
     /// The value of cookie `name` from the `Cookie` header fields.

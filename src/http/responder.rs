@@ -34,8 +34,9 @@ pub(crate) trait RequestConnection {
     fn next_body_chunk(self: Rc<Self>, seq: u64, callback: Box<dyn FnOnce(BodyChunk)>);
     /// Whether the connection is closed.
     fn is_closed(&self) -> bool;
-    /// Runs `callback` once the connection closes (at once if it is closed).
-    fn on_close(&self, callback: Box<dyn FnOnce()>);
+    /// Runs `callback` once the connection closes (at once if it is closed), unless
+    /// request `seq` is answered first.
+    fn on_close(&self, seq: u64, callback: Box<dyn FnOnce()>);
 }
 
 /// The answer channel of one request: [`send`](Responder::send) a whole response, or
@@ -77,6 +78,20 @@ pub(crate) struct AnswerHooks {
 pub(crate) type FinishHook = Box<dyn FnOnce(u16)>;
 
 /// One piece of a streamed request body (see [`Responder::next_body_chunk_then`]).
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::BodyChunk;
+/// fn describe(chunk: &BodyChunk) -> String {
+///     match chunk {
+///         BodyChunk::Data(bytes) => format!("{} bytes", bytes.len()),
+///         BodyChunk::End => "the end".into(),
+///         BodyChunk::Failed(status) => format!("failed, answered {status}"),
+///     }
+/// }
+/// assert_eq!(describe(&BodyChunk::Data(vec![1, 2])), "2 bytes");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyChunk {
     /// Body bytes.
@@ -184,9 +199,9 @@ impl Responder {
         self.conn.is_closed()
     }
 
-    /// Runs `callback` once the client's connection closes, while this request is still
-    /// unanswered or later (Tornado's `on_connection_close`, for long polling). At once if
-    /// it is already closed.
+    /// Runs `callback` if the client's connection closes before this request's response
+    /// is complete (Tornado's `on_connection_close`, for long polling and streaming); at
+    /// once if it is already closed. Once the response is complete it is never called.
     ///
     /// # Examples
     ///
@@ -200,7 +215,7 @@ impl Responder {
     /// }
     /// ```
     pub fn on_connection_close(&self, callback: impl FnOnce() + 'static) {
-        self.conn.on_close(Box::new(callback));
+        self.conn.on_close(self.seq, Box::new(callback));
     }
 
     /// Asks for the next piece of a streamed request body (a route with
@@ -295,6 +310,10 @@ impl fmt::Debug for Responder {
 }
 
 /// Reads a streamed request body: see [`Responder::clone_for_body`].
+///
+/// # Examples
+///
+/// See [`Responder::next_body_chunk_then`].
 pub struct BodyReader {
     conn: Rc<dyn RequestConnection>,
     seq: u64,

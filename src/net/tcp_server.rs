@@ -107,6 +107,7 @@ impl TcpServer {
     /// # Examples
     ///
     /// See [`TcpServer`].
+    #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn new<F>(ioloop: &IoLoop, handler: F) -> TcpServer
     where
         F: Fn(&IoLoop, IoStream, SocketAddr) + 'static,
@@ -126,6 +127,7 @@ impl TcpServer {
     /// # drop(server);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn with_options<F>(ioloop: &IoLoop, options: StreamOptions, handler: F) -> TcpServer
     where
         F: Fn(&IoLoop, IoStream, SocketAddr) + 'static,
@@ -159,6 +161,7 @@ impl TcpServer {
     /// server.bind("127.0.0.1:0")?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn new_async<F, Fut>(ioloop: &IoLoop, handler: F) -> TcpServer
     where
         F: Fn(IoStream, SocketAddr) -> Fut + 'static,

@@ -466,6 +466,11 @@ impl IoLoop {
     /// timeouts are pending, `None` when only I/O or another thread can create work (wait
     /// on the loop's fd, see [`AsFd`](std::os::fd::AsFd)).
     ///
+    /// The time is the loop's clock's: on a [`ManualClock`](crate::ManualClock) loop it is
+    /// game time, which passes only when the host calls
+    /// [`advance`](crate::ManualClock::advance). Sleeping that long on the wall clock does
+    /// not make the deadline due; advance the clock by it (or by the frame), then step.
+    ///
     /// # Examples
     ///
     /// ```

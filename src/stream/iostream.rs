@@ -931,6 +931,30 @@ impl Drop for StreamCore {
     }
 }
 
+/// The stream's descriptor while it is open, `-1` once it is closed (after which the
+/// number may name another file). `IoStream` is not `AsFd`: [`close`](IoStream::close)
+/// takes `&self` and closes the descriptor, as Tornado's does, so no borrow of it could
+/// be kept valid; [`with_socket`](IoStream::with_socket) lends the socket for a scope.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// let stream = ioloop::IoStream::new(&ioloop, a)?;
+/// assert!(stream.as_raw_fd() >= 0);
+/// stream.close();
+/// assert_eq!(stream.as_raw_fd(), -1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsRawFd for IoStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.with_socket(|socket| std::os::fd::AsFd::as_fd(socket).as_raw_fd())
+            .unwrap_or(-1)
+    }
+}
+
 impl fmt::Debug for IoStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.core.state.borrow();

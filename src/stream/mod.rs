@@ -5,7 +5,8 @@
 //! Files: `iostream.rs` (the stream's state machine: registration, readiness, reads,
 //! close), `write.rs` (the write path), `buffer.rs` (the read and write buffers),
 //! `callbacks.rs` and `async_api.rs` (the two styles of the API), `in_place.rs` (a
-//! parser's access to the read buffer), `socket.rs`,
+//! parser's access to the read buffer), `futures_io.rs` (`futures-io`'s traits, feature
+//! `futures-io`), `socket.rs`,
 //! `options.rs` and `error.rs` (the types around it). The stream is a source registered
 //! with the loop; this layer builds on the reactor only.
 
@@ -13,6 +14,8 @@ mod async_api;
 mod buffer;
 mod callbacks;
 mod error;
+#[cfg(feature = "futures-io")]
+mod futures_io;
 mod in_place;
 mod iostream;
 mod options;
@@ -21,6 +24,8 @@ mod write;
 
 pub use self::async_api::{StreamRead, StreamReadInto, StreamWrite};
 pub use self::error::StreamError;
+#[cfg(feature = "futures-io")]
+pub use self::futures_io::FuturesIo;
 pub use self::iostream::IoStream;
 pub use self::options::StreamOptions;
 pub use self::socket::StreamSocket;

@@ -24,6 +24,14 @@ impl IoStream {
             .saturating_sub(low_water as u64))
     }
 
+    /// The bytes handed to the kernel since the stream was made (what a peer that stops
+    /// reading stops moving).
+    #[cfg(feature = "http")]
+    pub(crate) fn sent_total(&self) -> u64 {
+        let state = self.core.state.borrow();
+        state.write_buffer.total_queued() - state.write_buffer.len() as u64
+    }
+
     /// Calls `callback` once `target` bytes have been handed to the kernel (on a later
     /// iteration, also when that is already so), or with the error if the stream closes
     /// first.

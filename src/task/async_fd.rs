@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -360,6 +360,20 @@ fn on_event<S: AsFd + 'static>(ioloop: &IoLoop, state: &RefCell<Watch<S>>, event
         state.borrow_mut().registration = None;
     } else if ioloop.update_handler(id, keep).is_ok() {
         state.borrow_mut().interest = keep;
+    }
+}
+
+/// The source's descriptor: the `AsyncFd` owns the source until it is dropped, so the
+/// descriptor stays open as long as it is borrowed.
+impl<S: AsFd + 'static> AsFd for AsyncFd<S> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.source.as_fd()
+    }
+}
+
+impl<S: AsFd + 'static> AsRawFd for AsyncFd<S> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.source.as_fd().as_raw_fd()
     }
 }
 

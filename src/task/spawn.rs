@@ -304,7 +304,15 @@ impl IoLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let site = Location::caller();
+        self.spawn_at(future, Location::caller())
+    }
+
+    /// [`spawn`](IoLoop::spawn) naming `site` as where the task comes from.
+    pub(crate) fn spawn_at<F>(&self, future: F, site: &'static Location<'static>) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let inner = &*self.inner;
         let owner: Arc<dyn Schedule> = inner.shared.clone();
         if inner.closed.get() {
@@ -371,16 +379,50 @@ impl IoLoop {
         F::Output: 'static,
     {
         if !self.in_iteration() || self.inner.closed.get() {
-            return self.spawn(future);
+            return self.spawn_at(future, site);
         }
+        let (first_poll, task) = self.register_eager(future, site);
+        self.poll_task(first_poll);
+        task
+    }
+
+    /// [`spawn_eager_at`](IoLoop::spawn_eager_at) without a handle: the task is detached
+    /// before its first poll, so a panic in that poll goes to the exception policy, as a
+    /// dropped `Task`'s does.
+    #[cfg(feature = "web")]
+    pub(crate) fn spawn_eager_detached<F>(&self, future: F, site: &'static Location<'static>)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        if !self.in_iteration() || self.inner.closed.get() {
+            drop(self.spawn_at(future, site));
+            return;
+        }
+        let (first_poll, task) = self.register_eager(future, site);
+        drop(task);
+        self.poll_task(first_poll);
+    }
+
+    /// Allocates a task for `future`, puts it in the registry, and returns the reference
+    /// for its first poll and its handle.
+    fn register_eager<F>(
+        &self,
+        future: F,
+        site: &'static Location<'static>,
+    ) -> (TaskRef, Task<F::Output>)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let owner: Arc<dyn Schedule> = self.inner.shared.clone();
         let [registered, first_poll, handle] = TaskRef::allocate(future, owner, site);
         self.inner.tasks.borrow_mut().insert(registered);
-        self.poll_task(first_poll);
-        // SAFETY: the handle's reference, for a future whose output is `F::Output`.
-        Task {
+        // SAFETY: `handle` is the one handle reference `allocate` made (the third of its
+        // three), for a future whose output is `F::Output`.
+        let task = Task {
             join: unsafe { JoinRef::new(handle) },
-        }
+        };
+        (first_poll, task)
     }
 
     /// Calls `callback` with the output of `future` on the iteration after the future

@@ -84,6 +84,7 @@ impl PeriodicCallback {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[track_caller]
+    #[must_use = "a PeriodicCallback does nothing until start() is called"]
     pub fn new<F>(ioloop: &IoLoop, period: Duration, callback: F) -> PeriodicCallback
     where
         F: FnMut(&IoLoop, &PeriodicCallback) + 'static,

@@ -331,8 +331,9 @@ impl Application {
     /// Adds a hook that runs once each response is complete — sent whole, or its streamed
     /// body finished or cut — with the request's method, path, status and time taken
     /// (Tornado's `on_finish`; an access log, metrics). It runs for the application's own
-    /// 404 and 405 answers too, not for the server's protocol errors (400, 408, 413 before
-    /// a handler, 431). Hooks run in the order they were added.
+    /// 404 and 405 answers too, when they are made (with zero elapsed), not for the
+    /// server's protocol errors (400, 408, 413 before a handler, 431). Hooks run in the
+    /// order they were added.
     ///
     /// # Examples
     ///

@@ -41,15 +41,32 @@ pub trait IntoHandler<Style>: 'static {
 }
 
 /// Marks a value that is a [`Handler`] itself (such as [`StaticFiles`](crate::web::StaticFiles)).
+/// The style markers are never named in user code: the compiler infers them.
+///
+/// # Examples
+///
+/// See [`IntoHandler`].
 #[derive(Debug)]
 pub struct HandlerStyle;
 /// Marks the async style: `async fn(Request) -> impl IntoResponse`.
+///
+/// # Examples
+///
+/// See [`IntoHandler`].
 #[derive(Debug)]
 pub struct AsyncStyle<Fut>(PhantomData<Fut>);
 /// Marks the callback style: `fn(Request, Responder)`.
+///
+/// # Examples
+///
+/// See [`IntoHandler`].
 #[derive(Debug)]
 pub struct CallbackStyle;
 /// Marks the async style with a responder: `async fn(Request, Responder)`.
+///
+/// # Examples
+///
+/// See [`IntoHandler`].
 #[derive(Debug)]
 pub struct AsyncResponderStyle<Fut>(PhantomData<Fut>);
 
@@ -135,7 +152,7 @@ where
 /// (reported to the loop's exception policy) and drops the responder, which answers 500.
 fn spawn_on_current(site: &'static Location<'static>, future: impl Future<Output = ()> + 'static) {
     match IoLoop::current() {
-        Some(ioloop) => drop(ioloop.spawn_eager_at(future, site)),
+        Some(ioloop) => ioloop.spawn_eager_detached(future, site),
         None => log::error!(target: "ioloop::web", "a handler ran outside its loop"),
     }
 }

@@ -21,6 +21,23 @@ pub fn manual_loop() -> (IoLoop, ManualClock) {
     (ioloop, clock)
 }
 
+/// Runs `client` on a thread against a server at `addr` while the loop runs; stops the
+/// loop when the client is done and returns its result.
+pub fn with_client<T: Send + 'static>(
+    ioloop: &IoLoop,
+    addr: std::net::SocketAddr,
+    client: impl FnOnce(std::net::SocketAddr) -> T + Send + 'static,
+) -> T {
+    let remote = ioloop.remote();
+    let thread = std::thread::spawn(move || {
+        let out = client(addr);
+        remote.stop();
+        out
+    });
+    ioloop.start().unwrap();
+    thread.join().unwrap()
+}
+
 /// One non-blocking iteration.
 pub fn step(ioloop: &IoLoop) {
     ioloop.run_once(Duration::ZERO).unwrap();

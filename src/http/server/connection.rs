@@ -51,6 +51,9 @@ use crate::stream::{IoStream, StreamError};
 const HIGH_WATER: usize = 256 * 1024;
 const LOW_WATER: usize = 64 * 1024;
 
+/// The interim response to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// A connection's state: shared by the stream's callbacks, the responders and the timer.
 pub(crate) struct Connection {
     pub(crate) stream: IoStream,
@@ -77,11 +80,22 @@ struct ConnState {
     closing: bool,
     /// Reading is paused (pipeline full, or unsent bytes above the high-water mark).
     paused: bool,
-    /// The connection's deadline and what it is for; the timer is re-armed lazily.
+    /// The reading side's deadline and what it is for.
     deadline: Option<(Instant, Deadline)>,
+    /// The writing side's deadline, while response bytes wait for a client that may have
+    /// stopped reading, and the bytes the socket had taken when it was set.
+    send_deadline: Option<(Instant, u64)>,
+    /// The loop timer for the earlier of the two deadlines, and when it fires; re-armed
+    /// lazily (a timer that fires early re-arms itself).
     timer: Option<(Timeout, Instant)>,
-    /// Callbacks waiting for the connection to close (from responders).
-    on_close: Vec<Box<dyn FnOnce()>>,
+    /// Write completions of streamed body pieces now in `out`, registered on the stream
+    /// once `out` is written.
+    out_waiters: Vec<WrittenCallback>,
+    /// Callbacks waiting for the connection to close, by the request whose responder
+    /// registered them (dropped once that request is answered).
+    on_close: Vec<(u64, Box<dyn FnOnce()>)>,
+    /// A drain callback is set to resume reading.
+    resume_scheduled: bool,
     /// The close is scheduled for when the last response is sent.
     close_scheduled: bool,
     closed: bool,
@@ -110,18 +124,16 @@ struct BodyRead {
     request: Request,
     handler: Rc<dyn Handler>,
     seq: u64,
-    remaining: BodyDecoder,
+    decoder: BodyDecoder,
     limit: u64,
     body: Vec<u8>,
 }
 
 struct StreamedBody {
     seq: u64,
-    remaining: BodyDecoder,
+    decoder: BodyDecoder,
     limit: u64,
     received: u64,
-    /// Whether `100 Continue` is owed before the first read.
-    continue_owed: bool,
     /// The handler waiting for the next chunk.
     waiting: Option<Box<dyn FnOnce(BodyChunk)>>,
 }
@@ -144,8 +156,11 @@ impl Connection {
                 closing: false,
                 paused: false,
                 deadline: None,
+                send_deadline: None,
                 timer: None,
+                out_waiters: Vec::new(),
                 on_close: Vec::new(),
+                resume_scheduled: false,
                 close_scheduled: false,
                 closed: false,
             }),
@@ -174,31 +189,31 @@ impl Connection {
     fn read_requests(self: &Rc<Self>) {
         self.batch_depth.set(self.batch_depth.get() + 1);
         loop {
-            let progressed = {
+            // Answers given at once pile up in `out` within a batch: past the high-water
+            // mark they go out now, and reading pauses if the socket does not take them.
+            if self.state.borrow().out.len() > HIGH_WATER {
+                self.write_out();
+                if self.stream.write_buffered() > HIGH_WATER {
+                    self.state.borrow_mut().paused = true;
+                }
+            }
+            let step = {
                 let state = self.state.borrow();
-                if state.closed || state.paused {
-                    false
-                } else {
-                    match state.phase {
-                        // After a request that closes the connection, nothing more is
-                        // parsed; that request's own body still is.
-                        Phase::Head => !state.closing,
-                        Phase::Body(_) => true,
-                        // The handler pulls the body; requests after it wait.
-                        Phase::StreamedBody(_) => false,
-                    }
+                match state.phase {
+                    _ if state.closed => None,
+                    // After a request that closes the connection nothing more is parsed,
+                    // nor while paused; an accepted request's body still is.
+                    Phase::Head if state.closing || state.paused => None,
+                    Phase::Head => Some(Step::Head),
+                    Phase::Body(_) => Some(Step::Body),
+                    // The handler pulls the body; requests after it wait.
+                    Phase::StreamedBody(_) => None,
                 }
             };
-            if !progressed {
-                break;
-            }
-            let step = match self.state.borrow().phase {
-                Phase::Head => Step::Head,
-                _ => Step::Body,
-            };
             let more = match step {
-                Step::Head => self.read_head(),
-                Step::Body => self.read_body(),
+                None => break,
+                Some(Step::Head) => self.read_head(),
+                Some(Step::Body) => self.read_body(),
             };
             if !more {
                 break;
@@ -270,6 +285,8 @@ impl Connection {
                     }
                     Ok((head, len)) => {
                         self.stream.consume(skip + len);
+                        // The head came in time; what follows sets its own deadline.
+                        self.clear_deadline();
                         self.handle_head(Request::new(head, self.peer));
                         true
                     }
@@ -299,7 +316,18 @@ impl Connection {
                 return self.fail(400, e.0);
             }
         };
-        let keep_alive = keeps_alive(&request);
+        let hosts = request
+            .header_fields()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(b"host"))
+            .count();
+        if hosts > 1 {
+            // Which one names the resource? Refused (RFC 9112 §3.2).
+            return self.fail(400, "more than one Host field");
+        }
+        // HTTP/1.0 has no transfer codings: a chunked 1.0 request is framed, but the
+        // connection closes after it (RFC 9112 §6.1).
+        let keep_alive = keeps_alive(&request)
+            && !(request.version() == Version::Http10 && framing == Framing::Chunked);
         let head_only = request.method().eq_ignore_ascii_case("HEAD");
         let expects_continue = request.version() == Version::Http11
             && request
@@ -329,31 +357,30 @@ impl Connection {
                     self.slot_mut(seq, |slot| slot.keep_alive = false);
                     return self.answer(seq, Response::error(413).into_parts());
                 }
-                let remaining = BodyDecoder::for_framing(framing);
-                match (remaining, stream_body) {
+                let decoder = BodyDecoder::for_framing(framing);
+                if decoder.is_some() && expects_continue {
+                    self.slot_mut(seq, |slot| slot.continue_owed = true);
+                }
+                match (decoder, stream_body) {
                     (None, _) => self.call_handler(&handler, request, seq),
-                    (Some(remaining), false) => {
-                        if expects_continue {
-                            self.slot_mut(seq, |slot| slot.continue_owed = true);
-                        }
+                    (Some(decoder), false) => {
                         self.state.borrow_mut().phase = Phase::Body(Box::new(BodyRead {
                             request,
                             handler,
                             seq,
-                            remaining,
+                            decoder,
                             limit,
                             body: Vec::new(),
                         }));
                         self.set_deadline(Deadline::Body);
                     }
-                    (Some(remaining), true) => {
+                    (Some(decoder), true) => {
                         self.state.borrow_mut().phase =
                             Phase::StreamedBody(Box::new(StreamedBody {
                                 seq,
-                                remaining,
+                                decoder,
                                 limit,
                                 received: 0,
-                                continue_owed: expects_continue,
                                 waiting: None,
                             }));
                         self.call_handler(&handler, request, seq);
@@ -373,7 +400,7 @@ impl Connection {
             };
             let read = &mut **read;
             self.stream.with_buffered(|buf| {
-                read.remaining.decode(buf, |data| {
+                read.decoder.decode(buf, |data| {
                     read.body.extend_from_slice(data);
                 })
             })
@@ -418,25 +445,27 @@ impl Connection {
         }
     }
 
-    /// Writes `100 Continue` for the request being read, if it is owed and the request is
-    /// at the front of the pipeline (an interim response must not split an earlier one).
+    /// Writes `100 Continue` for the request whose body is being read, once it is owed:
+    /// the client asked, the request is at the front of the pipeline (an interim response
+    /// must not split an earlier one), it is still unanswered, and its body is wanted (read
+    /// whole, or asked for by a handler that streams it).
     fn send_continue_if_owed(&self) {
         let mut state = self.state.borrow_mut();
         let seq = match &state.phase {
             Phase::Body(read) => read.seq,
+            Phase::StreamedBody(body) if body.waiting.is_some() => body.seq,
             _ => return,
         };
-        let at_front = state.front_seq == seq;
+        if state.front_seq != seq {
+            return;
+        }
         let owed = state
             .pipeline
             .front_mut()
-            .filter(|_| at_front)
-            .map(|slot| std::mem::take(&mut slot.continue_owed))
-            .unwrap_or(false);
+            .filter(|slot| matches!(slot.state, SlotState::Waiting))
+            .is_some_and(|slot| std::mem::take(&mut slot.continue_owed));
         if owed {
-            state
-                .out
-                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            state.out.extend_from_slice(CONTINUE);
         }
     }
 
@@ -475,6 +504,7 @@ impl Connection {
 
     /// Answers the request in slot `seq` with a whole response.
     fn answer(self: &Rc<Self>, seq: u64, response: ResponseParts) {
+        self.drop_unread_body(seq);
         let answered = {
             let mut state = self.state.borrow_mut();
             let state = &mut *state;
@@ -495,6 +525,7 @@ impl Connection {
 
     /// Starts a streamed response in slot `seq`.
     fn start_body(self: &Rc<Self>, seq: u64, response: ResponseParts, length: Option<u64>) {
+        self.drop_unread_body(seq);
         let started = self.slot_mut(seq, |slot| {
             slot.start_body(response, length).then_some(slot.keep_alive)
         });
@@ -503,6 +534,28 @@ impl Connection {
                 self.state.borrow_mut().closing = true;
             }
             self.pump();
+        }
+    }
+
+    /// A handler that streams its request body answers before reading all of it: the rest
+    /// is never read, so nothing after it can be parsed, and the connection closes after
+    /// this answer (which says so).
+    fn drop_unread_body(self: &Rc<Self>, seq: u64) {
+        let waiting = {
+            let mut state = self.state.borrow_mut();
+            if !matches!(&state.phase, Phase::StreamedBody(body) if body.seq == seq) {
+                return;
+            }
+            let Phase::StreamedBody(body) = std::mem::replace(&mut state.phase, Phase::Head) else {
+                unreachable!("checked above")
+            };
+            state.closing = true;
+            body.waiting
+        };
+        self.slot_mut(seq, |slot| slot.keep_alive = false);
+        self.clear_deadline();
+        if let Some(waiting) = waiting {
+            waiting(BodyChunk::Failed(500));
         }
     }
 
@@ -550,7 +603,6 @@ impl Connection {
     /// Moves the answered slots at the front of the pipeline into the output, in order,
     /// and writes it unless a batch is being processed (which writes once at its end).
     fn pump(self: &Rc<Self>) {
-        let mut waiters_done = Vec::new();
         {
             let mut state = self.state.borrow_mut();
             let state = &mut *state;
@@ -564,12 +616,15 @@ impl Connection {
                     break;
                 };
                 state.out.append(bytes);
-                waiters_done.append(waiters);
+                state.out_waiters.append(waiters);
                 if streaming.is_some() {
                     break; // more body to come from its writer
                 }
                 let slot = state.pipeline.pop_front().expect("front exists");
                 state.front_seq += 1;
+                // Close callbacks are for requests in flight.
+                let answered_below = state.front_seq;
+                state.on_close.retain(|(seq, _)| *seq >= answered_below);
                 if !slot.keep_alive {
                     state.closing = true;
                     state.pipeline.clear();
@@ -577,31 +632,26 @@ impl Connection {
                 }
             }
         }
+        // The request now at the front may owe its client a `100 Continue`.
+        self.send_continue_if_owed();
         if self.batch_depth.get() == 0 {
             self.flush();
+        } else {
+            self.after_progress();
         }
-        if !waiters_done.is_empty() {
-            let target = self.stream_write_target();
-            for waiter in waiters_done {
-                match target {
-                    Some(target) => self
-                        .stream
-                        .wait_for_write_total(target, Box::new(move |_, result| waiter(result))),
-                    None => waiter(Err(closed_error())),
-                }
-            }
-        }
-        self.after_progress();
     }
 
-    /// The stream's write total once everything written so far is sent.
-    fn stream_write_target(&self) -> Option<u64> {
-        self.stream.drain_target(0).ok()
-    }
-
-    /// Writes the output buffer to the stream.
-    fn flush(self: &Rc<Self>) {
-        let out = std::mem::take(&mut self.state.borrow_mut().out);
+    /// Writes the output to the stream, and hands the stream the write completions of the
+    /// body pieces in it (so they complete once those bytes reach the kernel). A client
+    /// that leaves bytes unsent gets the write deadline.
+    fn write_out(self: &Rc<Self>) {
+        let (out, waiters) = {
+            let mut state = self.state.borrow_mut();
+            (
+                std::mem::take(&mut state.out),
+                std::mem::take(&mut state.out_waiters),
+            )
+        };
         if !out.is_empty() {
             if self.stream.write(&out).is_err() {
                 self.close();
@@ -613,6 +663,25 @@ impl Connection {
                 state.out = out; // keep the allocation for the next batch
             }
         }
+        if !waiters.is_empty() {
+            let target = self.stream.drain_target(0).ok();
+            for waiter in waiters {
+                match target {
+                    Some(target) => self
+                        .stream
+                        .wait_for_write_total(target, Box::new(move |_, result| waiter(result))),
+                    None => waiter(Err(closed_error())),
+                }
+            }
+        }
+        if self.stream.write_buffered() > 0 && self.state.borrow().send_deadline.is_none() {
+            self.set_send_deadline();
+        }
+    }
+
+    /// Writes the output, then moves on (see [`after_progress`](Self::after_progress)).
+    fn flush(self: &Rc<Self>) {
+        self.write_out();
         self.after_progress();
     }
 
@@ -653,10 +722,13 @@ impl Connection {
                 self.read_requests();
                 return;
             }
-            if self.stream.write_buffered() > HIGH_WATER {
+            let resume_set = self.state.borrow().resume_scheduled;
+            if self.stream.write_buffered() > HIGH_WATER && !resume_set {
+                self.state.borrow_mut().resume_scheduled = true;
                 let weak = Rc::downgrade(self);
                 self.stream.drained_then(LOW_WATER, move |_, _| {
                     if let Some(conn) = weak.upgrade() {
+                        conn.state.borrow_mut().resume_scheduled = false;
                         conn.after_progress();
                     }
                 });
@@ -748,34 +820,40 @@ impl Connection {
     }
 
     fn on_stream_closed(self: &Rc<Self>) {
-        let (callbacks, timer) = {
+        let (callbacks, waiters, timer) = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
             }
             state.closed = true;
             state.pipeline.clear();
-            (std::mem::take(&mut state.on_close), state.timer.take())
+            (
+                std::mem::take(&mut state.on_close),
+                std::mem::take(&mut state.out_waiters),
+                state.timer.take(),
+            )
         };
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
             ioloop.remove_timeout(timer);
         }
         self.server.unregister(self.registry_key.get());
-        callbacks.into_iter().for_each(|f| f());
+        waiters.into_iter().for_each(|w| w(Err(closed_error())));
+        callbacks.into_iter().for_each(|(_, f)| f());
     }
 
     fn is_closed(&self) -> bool {
         self.state.borrow().closed
     }
 
-    /// Runs `f` once the connection closes (at once if it is closed).
-    fn on_close(&self, f: Box<dyn FnOnce()>) {
+    /// Runs `f` once the connection closes (at once if it is closed), unless request
+    /// `seq` is answered first.
+    fn on_close(&self, seq: u64, f: Box<dyn FnOnce()>) {
         let mut state = self.state.borrow_mut();
         if state.closed {
             drop(state);
             f();
         } else {
-            state.on_close.push(f);
+            state.on_close.push((seq, f));
         }
     }
 
@@ -790,7 +868,9 @@ impl Connection {
             }
             state.pipeline.is_empty() && matches!(state.phase, Phase::Head)
         };
-        if idle {
+        // Bytes still unsent are a response in flight: it closes once they are sent (or
+        // at the write deadline).
+        if idle && self.stream.write_buffered() == 0 {
             self.close();
         } else {
             self.after_progress();
@@ -804,18 +884,9 @@ impl Connection {
         let mut state = self.state.borrow_mut();
         match &mut state.phase {
             Phase::StreamedBody(body) if body.seq == seq => {
-                if body.continue_owed && state.front_seq == seq {
-                    if let Phase::StreamedBody(body) = &mut state.phase {
-                        body.continue_owed = false;
-                    }
-                    state
-                        .out
-                        .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                }
-                if let Phase::StreamedBody(body) = &mut state.phase {
-                    body.waiting = Some(f);
-                }
+                body.waiting = Some(f);
                 drop(state);
+                self.send_continue_if_owed();
                 self.set_deadline(Deadline::Body);
                 self.flush();
                 self.feed_streamed_body();
@@ -839,7 +910,7 @@ impl Connection {
             }
             let mut chunk = Vec::new();
             let outcome = self.stream.with_buffered(|buf| {
-                body.remaining
+                body.decoder
                     .decode(buf, |data| chunk.extend_from_slice(data))
             });
             outcome.map(|decoded| (decoded, chunk))
@@ -891,6 +962,7 @@ impl Connection {
 
     // ---- deadlines ----
 
+    /// Sets the reading side's deadline (replacing the one before).
     fn set_deadline(self: &Rc<Self>, kind: Deadline) {
         let options = &self.server.options;
         let limit = match kind {
@@ -900,19 +972,30 @@ impl Connection {
         };
         let Some(ioloop) = self.ioloop() else { return };
         let at = ioloop.time() + limit;
-        let rearm = {
-            let mut state = self.state.borrow_mut();
-            state.deadline = Some((at, kind));
-            // The timer fires no later than the deadline; an earlier one re-arms itself.
-            !matches!(state.timer, Some((_, fires)) if fires <= at)
-        };
-        if rearm {
-            self.arm_timer(&ioloop, at);
-        }
+        self.state.borrow_mut().deadline = Some((at, kind));
+        self.arm_timer_by(&ioloop, at);
     }
 
     fn clear_deadline(&self) {
         self.state.borrow_mut().deadline = None;
+    }
+
+    /// Sets the writing side's deadline: the client must take some of the unsent bytes
+    /// within the write timeout.
+    fn set_send_deadline(self: &Rc<Self>) {
+        let Some(ioloop) = self.ioloop() else { return };
+        let at = ioloop.time() + self.server.options.write_timeout;
+        let sent = self.stream.sent_total();
+        self.state.borrow_mut().send_deadline = Some((at, sent));
+        self.arm_timer_by(&ioloop, at);
+    }
+
+    /// Makes the timer fire no later than `at`; one that fires earlier re-arms itself.
+    fn arm_timer_by(self: &Rc<Self>, ioloop: &IoLoop, at: Instant) {
+        let armed = matches!(self.state.borrow().timer, Some((_, fires)) if fires <= at);
+        if !armed {
+            self.arm_timer(ioloop, at);
+        }
     }
 
     fn arm_timer(self: &Rc<Self>, ioloop: &IoLoop, at: Instant) {
@@ -930,25 +1013,58 @@ impl Connection {
     }
 
     fn on_deadline(self: &Rc<Self>, ioloop: &IoLoop) {
-        let Some((at, kind)) = self.state.borrow().deadline else {
-            return;
-        };
-        if ioloop.time() < at {
-            return self.arm_timer(ioloop, at);
+        let now = ioloop.time();
+        let send_deadline = self.state.borrow().send_deadline;
+        if let Some((at, sent_then)) = send_deadline {
+            if at <= now {
+                self.state.borrow_mut().send_deadline = None;
+                if self.stream.write_buffered() > 0 {
+                    if self.stream.sent_total() == sent_then {
+                        log::debug!(
+                            target: "ioloop::http",
+                            "{} took no response bytes in time: closed",
+                            self.peer
+                        );
+                        return self.close();
+                    }
+                    self.set_send_deadline(); // it reads, slowly: another period
+                }
+            }
         }
-        self.clear_deadline();
-        match kind {
-            Deadline::Idle => {
-                log::debug!(target: "ioloop::http", "idle connection from {} closed", self.peer);
-                self.shut_down();
+        let due = self.state.borrow().deadline.filter(|&(at, _)| at <= now);
+        if let Some((_, kind)) = due {
+            self.clear_deadline();
+            match kind {
+                // Still sending the last response: not idle yet (the write deadline
+                // guards a client that stopped reading).
+                Deadline::Idle if self.stream.write_buffered() > 0 => {
+                    self.set_deadline(Deadline::Idle);
+                }
+                Deadline::Idle => {
+                    log::debug!(target: "ioloop::http", "idle connection from {} closed", self.peer);
+                    self.shut_down();
+                }
+                Deadline::Head => {
+                    // Timers run before the iteration's I/O: bytes already in the socket
+                    // are read after this. Decide once they are.
+                    let conn = self.clone();
+                    ioloop.add_callback(move |_| conn.head_timed_out());
+                }
+                Deadline::Body => self.fail(408, "the request took too long"),
             }
-            Deadline::Head => {
-                // Timers run before the iteration's I/O: bytes already in the socket are
-                // read after this. Decide once they are.
-                let conn = self.clone();
-                ioloop.add_callback(move |_| conn.head_timed_out());
+        }
+        // Whichever deadline is still ahead keeps the timer.
+        let next = {
+            let state = self.state.borrow();
+            if state.closed {
+                return;
             }
-            Deadline::Body => self.fail(408, "the request took too long"),
+            let read = state.deadline.map(|(at, _)| at);
+            let send = state.send_deadline.map(|(at, _)| at);
+            read.into_iter().chain(send).min()
+        };
+        if let Some(next) = next {
+            self.arm_timer_by(ioloop, next);
         }
     }
 
@@ -1013,8 +1129,8 @@ impl RequestConnection for Connection {
         Connection::is_closed(self)
     }
 
-    fn on_close(&self, callback: Box<dyn FnOnce()>) {
-        Connection::on_close(self, callback);
+    fn on_close(&self, seq: u64, callback: Box<dyn FnOnce()>) {
+        Connection::on_close(self, seq, callback);
     }
 }
 

@@ -68,6 +68,7 @@ impl HttpServer {
     ///
     /// See [`HttpServer`].
     #[track_caller]
+    #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn new(ioloop: &IoLoop, service: impl Service) -> HttpServer {
         HttpServer::with_options(ioloop, ServerOptions::default(), service)
     }
@@ -91,11 +92,13 @@ impl HttpServer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[track_caller]
+    #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn with_options(
         ioloop: &IoLoop,
         options: ServerOptions,
         service: impl Service,
     ) -> HttpServer {
+        let options = options.effective();
         let shared = Rc::new(ServerShared::new(
             options,
             Box::new(service),

@@ -17,8 +17,9 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// The most bytes of a request head, its blank line included (default 64 KiB):
-    /// over it, `431 Request Header Fields Too Large` and close.
+    /// The most bytes of a request head, its blank line included (default and ceiling
+    /// 64 KiB; a larger value acts as 64 KiB): over it, `431 Request Header Fields Too
+    /// Large` and close.
     pub max_head_bytes: usize,
     /// The most header lines, `Host` included (default 100): over it, 431 and close.
     pub max_headers: usize,
@@ -34,8 +35,13 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     /// How long a client has to send a body (default 60 s): then 408 and close.
     pub body_timeout: Duration,
-    /// The most requests answered out of order at once on one connection (default 64):
-    /// past it, the connection stops reading until responses go out.
+    /// How long response bytes may wait for a client that takes none of them (default
+    /// 60 s): then the connection closes. A client that reads, however slowly, gets
+    /// another period each time.
+    pub write_timeout: Duration,
+    /// The most requests answered out of order at once on one connection (default 64,
+    /// at least 1): past it, the connection stops reading requests until responses go out
+    /// (the body of one already accepted is still read).
     pub max_pipeline: usize,
     /// The most response bytes held for one slow client before a streamed body's
     /// `write` fails with `BufferFull` (default 16 MiB).
@@ -51,8 +57,22 @@ impl Default for ServerOptions {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
             max_pipeline: 64,
             max_response_buffer: 16 * 1024 * 1024,
         }
     }
 }
+
+impl ServerOptions {
+    /// These options within what the server can do: the head limit at most 64 KiB (the
+    /// parser's ranges are 16-bit), at least one request in the pipeline.
+    pub(crate) fn effective(mut self) -> ServerOptions {
+        self.max_head_bytes = self.max_head_bytes.min(MAX_HEAD_BYTES);
+        self.max_pipeline = self.max_pipeline.max(1);
+        self
+    }
+}
+
+/// The ceiling of [`ServerOptions::max_head_bytes`].
+const MAX_HEAD_BYTES: usize = 64 * 1024;

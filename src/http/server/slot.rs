@@ -7,7 +7,7 @@
 use super::super::encode::{status_has_no_body, write_chunk, write_head, BodyFraming, LAST_CHUNK};
 use super::super::head::Version;
 use super::super::responder::WrittenCallback;
-use super::super::response::ResponseParts;
+use super::super::response::{Response, ResponseParts};
 
 /// One request's place in the pipeline.
 pub(crate) struct Slot {
@@ -92,6 +92,7 @@ impl Slot {
         if !matches!(self.state, SlotState::Waiting) {
             return false;
         }
+        let response = final_response(response);
         let framing = if status_has_no_body(response.status) {
             BodyFraming::None
         } else {
@@ -124,6 +125,7 @@ impl Slot {
         if !matches!(self.state, SlotState::Waiting) {
             return false;
         }
+        let response = final_response(response);
         let framing = if status_has_no_body(response.status) {
             BodyFraming::None
         } else if let Some(length) = length {
@@ -188,7 +190,8 @@ impl Slot {
                 bytes.extend_from_slice(LAST_CHUNK);
                 Some(BodyEnd::Complete)
             }
-            BodyFraming::Length(left) if left > 0 => {
+            // A HEAD response sends the length, never the bytes.
+            BodyFraming::Length(left) if left > 0 && !head_only => {
                 self.keep_alive = false;
                 Some(BodyEnd::Cut)
             }
@@ -207,12 +210,26 @@ impl Slot {
     }
 }
 
+/// `response` if its status is a final one (200 to 999); else, since an interim or
+/// malformed status would leave the client waiting for the real answer, a 500.
+fn final_response(response: ResponseParts) -> ResponseParts {
+    if (200..=999).contains(&response.status) {
+        return response;
+    }
+    log::error!(
+        target: "ioloop::http",
+        "a handler answered with status {}, which is not a final status: sent 500",
+        response.status
+    );
+    Response::error(500).into_parts()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parts(status: u16, body: &[u8]) -> ResponseParts {
-        crate::http::Response::new(status)
+        Response::new(status)
             .header("X-A", "1")
             .body(body.to_vec())
             .into_parts()
@@ -302,6 +319,24 @@ mod tests {
         assert_eq!(slot.finish_body(), Some(BodyEnd::Cut));
         assert!(!slot.keep_alive);
         assert!(bytes(&slot).contains("Content-Length: 4\r\n"));
+    }
+
+    #[test]
+    fn a_head_answer_started_with_a_length_is_complete_without_its_bytes() {
+        let mut slot = Slot::new(true, true, Version::Http11);
+        slot.start_body(parts(200, b""), Some(100_000));
+        assert_eq!(slot.finish_body(), Some(BodyEnd::Complete));
+        assert!(slot.keep_alive);
+        assert!(bytes(&slot).ends_with("Content-Length: 100000\r\n\r\n"));
+    }
+
+    #[test]
+    fn an_interim_or_malformed_status_becomes_a_500() {
+        for status in [100, 101, 199, 0, 1000] {
+            let mut slot = Slot::new(true, false, Version::Http11);
+            slot.answer_whole(parts(status, b"x"), None);
+            assert!(bytes(&slot).starts_with("HTTP/1.1 500 "), "{status}");
+        }
     }
 
     #[test]

@@ -24,6 +24,10 @@ thread_local! {
 
 /// The servers started by [`serve_on_threads`]: their port, and the handles to shut them
 /// down and wait for their threads.
+///
+/// # Examples
+///
+/// See [`serve_on_threads`] and [`shutdown`](ThreadedServer::shutdown).
 pub struct ThreadedServer {
     addrs: Vec<SocketAddr>,
     remotes: Vec<Remote>,
