@@ -10,6 +10,7 @@
 //! curl -i 'http://localhost:8080/sleep?ms=200'
 //! curl -i http://localhost:8080/panic
 //! curl -i http://localhost:8080/static/hello.txt
+//! python3 -m websockets ws://localhost:8080/ws/echo
 //! ```
 //!
 //! | route | behaviour |
@@ -22,6 +23,7 @@
 //! | `GET /sleep?ms=N` | `slept {N}` after an async sleep of N ms |
 //! | `GET /panic` | the handler panics: 500, and the server goes on |
 //! | `GET /static/{path}` | the files under `examples/static/` |
+//! | `GET /ws/echo` | a WebSocket echoing every text and binary message |
 //!
 //! SIGINT or SIGTERM shuts it down gracefully: it stops listening at once, finishes the
 //! responses in flight, closes idle connections, and exits within 5 seconds.
@@ -31,6 +33,7 @@ use std::time::Duration;
 use ioloop::http::{Request, Responder, Response};
 use ioloop::signal::{SIGINT, SIGTERM};
 use ioloop::web::{get, post, Application, StaticFiles};
+use ioloop::websocket::websocket;
 use ioloop::IoLoop;
 
 /// The most body bytes `POST /echo` takes.
@@ -53,6 +56,16 @@ fn app() -> Application {
         .route("/sleep", get(sleep))
         .route("/panic", get(panics))
         .route("/static/{*path}", get(StaticFiles::new(static_root)))
+        .route("/ws/echo", websocket(echo_messages))
+}
+
+/// Echoes every message until the client closes.
+async fn echo_messages(ws: ioloop::websocket::WebSocket, _req: Request) {
+    while let Some(message) = ws.recv().await {
+        if ws.send(message).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// The request body back, with the request's `Content-Type`.

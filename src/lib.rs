@@ -58,6 +58,7 @@
 //!
 //! | layer | owns | uses |
 //! |---|---|---|
+//! | `websocket` | `WebSocket`, its routes and client, `Broadcast` (feature `websocket`) | web and below |
 //! | `web` | `Application`: routing, handlers in both styles, static files (feature `web`) | http and below |
 //! | `http` | HTTP/1.1 messages, the sans-IO parser and encoder, `HttpServer` (feature `http`) | net and below |
 //! | [`net`] | listening sockets, [`TcpServer`], [`TcpClient`] | stream, task, time, reactor |
@@ -78,6 +79,8 @@
 //! - `http` (default): `ioloop::http`, the HTTP/1.1 server (`httparse`, `httpdate`,
 //!   `percent-encoding`).
 //! - `web` (default): `ioloop::web`, the application layer (`mime_guess`).
+//! - `websocket` (default): `ioloop::websocket`, WebSocket routes, client and broadcast
+//!   (`sha1_smol`, `base64`).
 //! - `blocking` (default): `IoLoop::run_in_executor`, on the `blocking` crate's thread
 //!   pool (its threads start on first use).
 //! - `futures-io`: `IoStream::into_futures_io`, `futures-io`'s `AsyncRead`,
@@ -103,6 +106,8 @@ pub mod task;
 pub mod time;
 #[cfg(feature = "web")]
 pub mod web;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use error::LoopError;
 pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer};

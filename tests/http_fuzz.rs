@@ -8,27 +8,16 @@
 
 #![cfg(feature = "web")]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::Rng;
 use ioloop::http::{Request, Response, ServerOptions};
 use ioloop::web::{get, post, Application};
 use ioloop::{ExceptionPolicy, IoLoop};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const SEEDS: &[&[u8]] = &[
     b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",

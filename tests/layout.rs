@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("net", 3),
     ("http", 4),
     ("web", 5),
+    ("websocket", 6),
 ];
 
 /// Files at the top of `src/` besides the folders.

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use super::request::Request;
 use super::responder::Responder;
 use super::response::Response;
+use crate::stream::IoStream;
 
 /// Answers requests: given a request whose body is not read yet, says how to go on. The
 /// web layer's [`Application`](crate::web::Application) is one.
@@ -84,6 +85,19 @@ pub enum Dispatch {
         /// first (Tornado's `@stream_request_body`).
         stream_body: bool,
     },
+    /// Switch protocols (RFC 9110 §7.8), as a WebSocket handshake does: once every
+    /// earlier response on the connection is written, the server writes `response` (its
+    /// status should be `101 Switching Protocols`; the server adds `Connection: Upgrade`)
+    /// and hands the connection to `upgrade`, with the request. The bytes that came after
+    /// the request's head are still in the stream's buffer: they belong to the new
+    /// protocol. The server no longer times, counts or shuts down the connection. A
+    /// request with a body cannot be upgraded (400).
+    Upgrade {
+        /// The `101` response head (its body is not sent).
+        response: Response,
+        /// Takes the connection over.
+        upgrade: Box<dyn FnOnce(Request, IoStream)>,
+    },
 }
 
 impl Dispatch {
@@ -113,6 +127,10 @@ impl std::fmt::Debug for Dispatch {
                 .debug_struct("Handle")
                 .field("body_limit", body_limit)
                 .field("stream_body", stream_body)
+                .finish_non_exhaustive(),
+            Dispatch::Upgrade { response, .. } => f
+                .debug_struct("Upgrade")
+                .field("response", response)
                 .finish_non_exhaustive(),
         }
     }

@@ -426,6 +426,14 @@ pub struct StreamWrite {
     target: Result<u64, StreamError>,
 }
 
+impl StreamWrite {
+    /// Why the write was refused at once (nothing was queued), if it was.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn refused(&self) -> Option<&StreamError> {
+        self.target.as_ref().err()
+    }
+}
+
 impl Future for StreamWrite {
     type Output = Result<(), StreamError>;
 

@@ -103,6 +103,8 @@ impl FinishedRequest {
 #[derive(Clone, Default)]
 pub struct MethodRouter {
     handlers: Vec<(String, Rc<dyn Handler>)>,
+    /// A `GET` that switches protocols (a WebSocket route): the service decides.
+    upgrade: Option<Rc<dyn Service>>,
     body_limit: Option<u64>,
     stream_body: bool,
 }
@@ -203,6 +205,16 @@ impl MethodRouter {
         self
     }
 
+    /// A route whose `GET` requests `service` dispatches, switching protocols (the
+    /// WebSocket layer's routes); other methods get 405.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn upgrade(service: Rc<dyn Service>) -> MethodRouter {
+        MethodRouter {
+            upgrade: Some(service),
+            ..MethodRouter::default()
+        }
+    }
+
     fn handler(&self, method: &str) -> Option<&Rc<dyn Handler>> {
         let find = |m: &str| {
             self.handlers
@@ -221,6 +233,9 @@ impl MethodRouter {
     /// The `Allow` field: the methods answered (HEAD with GET).
     fn allow(&self) -> String {
         let mut methods: Vec<&str> = self.handlers.iter().map(|(m, _)| m.as_str()).collect();
+        if self.upgrade.is_some() {
+            methods.push("GET");
+        }
         if methods.contains(&"GET") && !methods.contains(&"HEAD") {
             methods.push("HEAD");
         }
@@ -302,10 +317,10 @@ impl Application {
     /// }));
     /// # let _ = app;
     /// ```
-    pub fn route(mut self, pattern: &str, methods: MethodRouter) -> Application {
+    pub fn route(mut self, pattern: &str, methods: impl Into<MethodRouter>) -> Application {
         Rc::make_mut(&mut self.routes).push(Route {
             pattern: Pattern::parse(pattern),
-            methods,
+            methods: methods.into(),
         });
         self
     }
@@ -451,6 +466,20 @@ impl Service for Application {
             let Some(captures) = route.pattern.matches(request.path()) else {
                 continue;
             };
+            if let Some(upgrade) = &route.methods.upgrade {
+                if !request.method().eq_ignore_ascii_case("GET") {
+                    let response = self.error(405, request).header("Allow", "GET");
+                    return Dispatch::Respond(response);
+                }
+                request.set_params(captures);
+                // `prepare` (authentication, say) sees the handshake; an answer refuses it.
+                for hook in &self.hooks.prepare {
+                    if let Some(response) = hook(request) {
+                        return Dispatch::Respond(response);
+                    }
+                }
+                return upgrade.dispatch(request);
+            }
             let Some(handler) = route.methods.handler(request.method()) else {
                 let response = self
                     .error(405, request)
@@ -538,6 +567,7 @@ impl std::fmt::Debug for MethodRouter {
             .field("methods", &self.allow())
             .field("body_limit", &self.body_limit)
             .field("stream_body", &self.stream_body)
+            .field("upgrade", &self.upgrade.is_some())
             .finish()
     }
 }

@@ -13,6 +13,8 @@ use ioloop::{IoLoop, ManualClock};
 pub mod example;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 /// A loop driven by a manual clock.
 pub fn manual_loop() -> (IoLoop, ManualClock) {
@@ -109,6 +111,24 @@ pub fn captured(level: log::Level) -> Vec<String> {
             .map(|(_, m)| m.clone())
             .collect()
     })
+}
+
+/// A small seeded generator (xorshift64*) for the randomized tests: reproducible from
+/// its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
 }
 
 /// A connected pair of Unix stream sockets, both non-blocking.

@@ -118,6 +118,16 @@ enum Phase {
     Body(Box<BodyRead>),
     /// A handler reads the body itself; bytes are decoded as it asks.
     StreamedBody(Box<StreamedBody>),
+    /// A request switches protocols once the responses before it are out; nothing after
+    /// its head is read as HTTP.
+    Upgrade(Box<PendingUpgrade>),
+}
+
+struct PendingUpgrade {
+    seq: u64,
+    request: Request,
+    response: ResponseParts,
+    upgrade: Box<dyn FnOnce(Request, IoStream)>,
 }
 
 struct BodyRead {
@@ -208,6 +218,8 @@ impl Connection {
                     Phase::Body(_) => Some(Step::Body),
                     // The handler pulls the body; requests after it wait.
                     Phase::StreamedBody(_) => None,
+                    // What follows belongs to the new protocol.
+                    Phase::Upgrade(_) => None,
                 }
             };
             let more = match step {
@@ -346,6 +358,21 @@ impl Connection {
                 }
                 self.answer(seq, response.into_parts());
             }
+            Dispatch::Upgrade { response, upgrade } => {
+                if framing != Framing::Empty || !keep_alive {
+                    self.state.borrow_mut().closing = true;
+                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    let refused = Response::error(400).body("an upgrade request has no body");
+                    return self.answer(seq, refused.into_parts());
+                }
+                self.state.borrow_mut().phase = Phase::Upgrade(Box::new(PendingUpgrade {
+                    seq,
+                    request,
+                    response: response.into_parts(),
+                    upgrade,
+                }));
+                self.upgrade_if_due();
+            }
             Dispatch::Handle {
                 handler,
                 body_limit,
@@ -466,6 +493,59 @@ impl Connection {
             .is_some_and(|slot| std::mem::take(&mut slot.continue_owed));
         if owed {
             state.out.extend_from_slice(CONTINUE);
+        }
+    }
+
+    /// Switches protocols once the upgrade request is at the front of the pipeline (every
+    /// response before it is in the output): writes the `101` head and everything before
+    /// it, lets go of the stream (no timer, no registry, no close callback of this
+    /// connection's) and hands it over.
+    fn upgrade_if_due(self: &Rc<Self>) {
+        let pending = {
+            let mut state = self.state.borrow_mut();
+            let due = matches!(&state.phase, Phase::Upgrade(up) if up.seq == state.front_seq);
+            if !due || state.closing || state.closed {
+                return;
+            }
+            let Phase::Upgrade(pending) = std::mem::replace(&mut state.phase, Phase::Head) else {
+                unreachable!("checked above")
+            };
+            let slot = state.pipeline.pop_front().expect("the upgrade's slot");
+            slot.encode_switch(&mut state.out, &pending.response);
+            state.front_seq += 1;
+            pending
+        };
+        self.write_out();
+        let timer = {
+            let mut state = self.state.borrow_mut();
+            state.closed = true;
+            state.on_close.clear();
+            state.timer.take()
+        };
+        if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
+            ioloop.remove_timeout(timer);
+        }
+        self.server.unregister(self.registry_key.get());
+        // The close callback owned this connection; the new protocol sets its own.
+        self.stream.set_close_callback(|_| {});
+        let PendingUpgrade {
+            request, upgrade, ..
+        } = *pending;
+        let stream = self.stream.clone();
+        let completed = Cell::new(false);
+        let call = AssertUnwindSafe(|| {
+            upgrade(request, stream);
+            completed.set(true);
+        });
+        match self.ioloop() {
+            Some(ioloop) => ioloop.run_guarded(CallbackKind::Callback, self.server.site, call),
+            None => {
+                let _ = std::panic::catch_unwind(call);
+            }
+        }
+        if !completed.get() {
+            // It panicked (reported to the exception policy): nobody owns the stream.
+            self.stream.close();
         }
     }
 
@@ -632,8 +712,10 @@ impl Connection {
                 }
             }
         }
-        // The request now at the front may owe its client a `100 Continue`.
+        // The request now at the front may owe its client a `100 Continue`, or switch
+        // protocols.
         self.send_continue_if_owed();
+        self.upgrade_if_due();
         if self.batch_depth.get() == 0 {
             self.flush();
         } else {
@@ -647,6 +729,9 @@ impl Connection {
     fn write_out(self: &Rc<Self>) {
         let (out, waiters) = {
             let mut state = self.state.borrow_mut();
+            if state.closed {
+                return;
+            }
             (
                 std::mem::take(&mut state.out),
                 std::mem::take(&mut state.out_waiters),
@@ -782,6 +867,7 @@ impl Connection {
                     }
                     Some(body.seq)
                 }
+                Phase::Upgrade(pending) => Some(pending.seq),
                 Phase::Head => None,
             }
         };
@@ -813,8 +899,12 @@ impl Connection {
         self.close();
     }
 
-    /// Closes the connection now (whatever is unsent is lost).
+    /// Closes the connection now (whatever is unsent is lost). A connection handed over
+    /// to another protocol is not this one's to close.
     fn close(self: &Rc<Self>) {
+        if self.state.borrow().closed {
+            return;
+        }
         self.stream.close();
         self.on_stream_closed();
     }
@@ -860,6 +950,13 @@ impl Connection {
     /// The server is shutting down: an idle connection closes now; one with requests in
     /// flight reads no more and closes once they are answered (with `Connection: close`).
     fn shut_down(self: &Rc<Self>) {
+        if self.state.borrow().closed {
+            return; // closed, or handed over to another protocol
+        }
+        if matches!(self.state.borrow().phase, Phase::Upgrade(_)) {
+            // Not switched yet (responses before it are still owed): refused.
+            self.fail(503, "the server is shutting down");
+        }
         let idle = {
             let mut state = self.state.borrow_mut();
             state.closing = true;

@@ -80,6 +80,19 @@ impl Slot {
         );
     }
 
+    /// Encodes the `101 Switching Protocols` head of an upgrade (no body, and
+    /// `Connection: Upgrade`).
+    pub(crate) fn encode_switch(&self, out: &mut Vec<u8>, response: &ResponseParts) {
+        write_head(
+            out,
+            response.status,
+            response.reason.as_deref(),
+            response.headers.iter().map(|(n, v)| (&**n, &**v)),
+            BodyFraming::None,
+            Some("Upgrade"),
+        );
+    }
+
     /// Answers with a whole response, encoded into `out` when given (the slot is at the
     /// front of the pipeline: its bytes go straight to the connection's output), else
     /// kept in the slot until the slots before it are answered. Returns false if it was

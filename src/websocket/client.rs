@@ -1,0 +1,333 @@
+//! [`websocket_connect`]: a WebSocket client on the loop (Tornado's
+//! `websocket_connect`): resolve and connect without blocking, send the handshake, check
+//! the answer, and hand back a [`WebSocket`] with the same API as the server's.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use super::frame::Role;
+use super::handshake::{check_response, client_request, new_key};
+use super::mask::MaskSource;
+use super::options::WebSocketOptions;
+use super::socket::WebSocket;
+use crate::net::{ConnectError as TcpConnectError, TcpClient};
+use crate::reactor::ioloop::IoLoop;
+use crate::time::timeout;
+
+/// How a client connects (Tornado's `websocket_connect` arguments).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let options = ioloop::websocket::ClientOptions {
+///     connect_timeout: Duration::from_secs(5),
+///     subprotocols: vec!["chat".into()],
+///     ..Default::default()
+/// };
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Resolution, connection and handshake together (default 20 s, Tornado's).
+    pub connect_timeout: Duration,
+    /// Subprotocols offered, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// The `Origin` field to send, if any (a browser's page origin).
+    pub origin: Option<String>,
+    /// The connection's limits and timers.
+    pub options: WebSocketOptions,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(20),
+            subprotocols: Vec::new(),
+            origin: None,
+            options: WebSocketOptions::default(),
+        }
+    }
+}
+
+/// Why [`websocket_connect`] failed.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::websocket::ConnectError;
+/// let e = ConnectError::InvalidUrl("ftp://x".into());
+/// assert_eq!(e.to_string(), "invalid WebSocket URL: ftp://x");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Not a `ws://` URL (`wss://` needs the `tls` feature), or one with characters a
+    /// request line cannot carry.
+    InvalidUrl(String),
+    /// An `origin` or subprotocol that cannot go in a header field (a subprotocol is a
+    /// token: no spaces, commas or controls).
+    InvalidOption(String),
+    /// The TCP connection failed.
+    Connect(TcpConnectError),
+    /// `connect_timeout` passed.
+    TimedOut,
+    /// The server's answer is not a valid WebSocket handshake (a status other than 101,
+    /// a wrong accept key, ...).
+    Handshake(String),
+    /// The connection closed during the handshake.
+    Closed,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::InvalidUrl(url) => write!(f, "invalid WebSocket URL: {url}"),
+            ConnectError::InvalidOption(what) => write!(f, "invalid WebSocket option: {what}"),
+            ConnectError::Connect(e) => write!(f, "WebSocket connection failed: {e}"),
+            ConnectError::TimedOut => f.write_str("WebSocket connection timed out"),
+            ConnectError::Handshake(why) => write!(f, "WebSocket handshake failed: {why}"),
+            ConnectError::Closed => f.write_str("the connection closed during the handshake"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Connect(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed `ws://host[:port]/path?query`.
+#[derive(Debug, PartialEq, Eq)]
+struct WsUrl {
+    host: String,
+    port: u16,
+    /// `host[:port]` as the `Host` field has it.
+    authority: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<WsUrl, ConnectError> {
+    let invalid = || ConnectError::InvalidUrl(url.to_owned());
+    let rest = url.strip_prefix("ws://").ok_or_else(invalid)?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        // An IPv6 literal: [addr] or [addr]:port.
+        let (host, after) = bracketed.split_once(']').ok_or_else(invalid)?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => Some(port),
+            None if after.is_empty() => None,
+            None => return Err(invalid()),
+        };
+        (host, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(port) => port.parse().map_err(|_| invalid())?,
+        None => 80,
+    };
+    // No userinfo, no fragment, and nothing that could end the request line or a field
+    // (spaces, CR, LF, other controls).
+    let unsafe_byte = |b: u8| b <= b' ' || b == 0x7F;
+    if host.is_empty()
+        || authority.contains('@')
+        || path.contains('#')
+        || url.bytes().any(unsafe_byte)
+    {
+        return Err(invalid());
+    }
+    Ok(WsUrl {
+        host: host.to_owned(),
+        port,
+        authority: authority.to_owned(),
+        path,
+    })
+}
+
+/// Connects to a WebSocket server at `url` (`ws://host[:port]/path`) with the default
+/// [`ClientOptions`], on the current loop.
+///
+/// # Errors
+///
+/// [`ConnectError`]: a bad URL, a failed connection, a timeout, a refused handshake.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ioloop::websocket::websocket_connect;
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let reply = ioloop.run_sync(async {
+///     let ws = websocket_connect("ws://127.0.0.1:8888/ws/echo").await?;
+///     let _ = ws.send("hello").await;
+///     Ok::<_, ioloop::websocket::ConnectError>(ws.recv().await)
+/// })??;
+/// println!("{reply:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn websocket_connect(
+    url: &str,
+) -> impl Future<Output = Result<WebSocket, ConnectError>> + 'static {
+    websocket_connect_with(url, ClientOptions::default())
+}
+
+/// [`websocket_connect`] with options.
+///
+/// # Errors
+///
+/// As [`websocket_connect`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use ioloop::websocket::{websocket_connect_with, ClientOptions};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let options = ClientOptions { subprotocols: vec!["chat".into()], ..Default::default() };
+/// let ws = ioloop.run_sync(websocket_connect_with("ws://127.0.0.1:8888/ws", options))??;
+/// println!("speaking {:?}", ws.subprotocol());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn websocket_connect_with(
+    url: &str,
+    options: ClientOptions,
+) -> impl Future<Output = Result<WebSocket, ConnectError>> + 'static {
+    let url = parse_url(url).and_then(|url| check_options(&options).map(|()| url));
+    async move {
+        let url = url?;
+        let limit = options.connect_timeout;
+        timeout(limit, handshake(url, options))
+            .await
+            .unwrap_or(Err(ConnectError::TimedOut))
+    }
+}
+
+/// Refuses an origin or subprotocol that would break the request's header fields.
+fn check_options(options: &ClientOptions) -> Result<(), ConnectError> {
+    let is_token = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+    };
+    if let Some(bad) = options.subprotocols.iter().find(|p| !is_token(p)) {
+        return Err(ConnectError::InvalidOption(format!("subprotocol {bad:?}")));
+    }
+    if let Some(origin) = &options.origin {
+        if origin.bytes().any(|b| b < b' ' || b == 0x7F) {
+            return Err(ConnectError::InvalidOption(format!("origin {origin:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// Closes a stream whose handshake did not complete (failed, or dropped at the timeout),
+/// unless it was handed to the `WebSocket`.
+struct CloseUnlessKept(Option<crate::stream::IoStream>);
+
+impl Drop for CloseUnlessKept {
+    fn drop(&mut self) {
+        if let Some(stream) = self.0.take() {
+            stream.close();
+        }
+    }
+}
+
+/// The most bytes a server's handshake answer may take.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
+async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, ConnectError> {
+    let ioloop = IoLoop::current().ok_or(ConnectError::Closed)?;
+    let stream = TcpClient::new(&ioloop)
+        .connect(&url.host, url.port)
+        .await
+        .map_err(ConnectError::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let mut guard = CloseUnlessKept(Some(stream.clone()));
+    let key = new_key(&mut MaskSource::new());
+    let mut request = client_request(&url.authority, &url.path, &key, &options.subprotocols);
+    if let Some(origin) = &options.origin {
+        // Before the blank line that ends the head.
+        let end = request.len() - 2;
+        request.splice(end..end, format!("Origin: {origin}\r\n").into_bytes());
+    }
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|_| ConnectError::Closed)?;
+    let head = stream
+        .read_until(b"\r\n\r\n", MAX_RESPONSE_HEAD)
+        .await
+        .map_err(|e| match e {
+            crate::stream::StreamError::BufferFull => {
+                ConnectError::Handshake("the response head is too large".into())
+            }
+            _ => ConnectError::Closed,
+        })?;
+    let subprotocol =
+        check_response(&head, &key, &options.subprotocols).map_err(ConnectError::Handshake)?;
+    // What followed the head is already the first frames.
+    guard.0 = None;
+    Ok(WebSocket::start(
+        stream,
+        Role::Client,
+        options.options,
+        subprotocol,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_into_host_port_and_path() {
+        let url = parse_url("ws://example.com:8080/chat?room=1").unwrap();
+        assert_eq!(
+            (
+                url.host.as_str(),
+                url.port,
+                url.authority.as_str(),
+                url.path.as_str()
+            ),
+            ("example.com", 8080, "example.com:8080", "/chat?room=1")
+        );
+        let url = parse_url("ws://example.com").unwrap();
+        assert_eq!((url.port, url.path.as_str()), (80, "/"));
+        let url = parse_url("ws://[::1]:9000/ws").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", 9000));
+        let url = parse_url("ws://h?x=1").unwrap();
+        assert_eq!(url.path, "/?x=1");
+        for bad in [
+            "http://h/",
+            "ws://",
+            "ws://h:notaport/",
+            "ws://[::1/",
+            "ws://u@h/",
+            "ws://h/#f",
+            "ws://h/a b",
+            "ws://h/a\r\nX-Injected: 1",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(ConnectError::InvalidUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,1310 @@
+//! [`WebSocket`]: one open WebSocket connection over an [`IoStream`], server or client
+//! side. Frames are read in place from the stream's buffer (a payload is unmasked once,
+//! into its message); messages go to a [`WebSocketHandler`]'s callbacks or to
+//! [`recv`](WebSocket::recv); sends are encoded into one write each and report when
+//! they are written.
+//!
+//! Reading. A data frame's payload is taken as it arrives, so a large message never sits
+//! twice in memory; text is checked as UTF-8 piece by piece. A message waiting in the
+//! one-message inbox of the async API stops reading (the peer's TCP window then fills):
+//! that is read backpressure. Every rule of RFC 6455 a frame can break fails the
+//! connection with the close code the RFC names (1002, 1007, 1009).
+//!
+//! Closing. A close frame is answered with the peer's code; the server closes TCP once
+//! the handshake is complete, the client waits for it; either side aborts after
+//! `close_timeout`. [`WebSocketHandler::on_close`] runs exactly once, when the TCP
+//! connection ends for any reason (handshake, protocol failure, reset, ping timeout).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use super::frame::{
+    apply_mask, check_utf8, close_payload, is_valid_close_code, parse_close, read_header,
+    write_header, Opcode, Role, Violation, INVALID_PAYLOAD, MAX_HEADER, MESSAGE_TOO_BIG,
+};
+use super::mask::MaskSource;
+use super::options::WebSocketOptions;
+use crate::reactor::failure::CallbackKind;
+use crate::reactor::ioloop::IoLoop;
+use crate::reactor::timer_heap::Timeout;
+use crate::stream::{IoStream, StreamError, StreamSocket, StreamWrite};
+
+/// A whole WebSocket message.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::websocket::Message;
+/// assert_eq!(Message::from("hi"), Message::Text("hi".into()));
+/// assert_eq!(Message::from(vec![1u8, 2]).as_bytes(), &[1, 2]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (valid UTF-8, checked).
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl Message {
+    /// The payload's bytes.
+    ///
+    /// # Examples
+    ///
+    /// See [`Message`].
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(bytes) => bytes,
+        }
+    }
+
+    pub(crate) fn opcode(&self) -> Opcode {
+        match self {
+            Message::Text(_) => Opcode::Text,
+            Message::Binary(_) => Opcode::Binary,
+        }
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Message {
+        Message::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Message {
+        Message::Text(text)
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(bytes: Vec<u8>) -> Message {
+        Message::Binary(bytes)
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(bytes: &[u8]) -> Message {
+        Message::Binary(bytes.to_vec())
+    }
+}
+
+/// Why a send did not go out.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::websocket::SendError;
+/// assert_eq!(SendError::Closed.to_string(), "the WebSocket is closing or closed");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is closing or closed (a send after [`WebSocket::close`], or after
+    /// the peer left). Nothing is logged: it is an ordinary outcome.
+    Closed,
+    /// The unsent bytes are over
+    /// [`max_write_buffer`](WebSocketOptions::max_write_buffer): the peer does not read
+    /// fast enough. Nothing was queued.
+    BufferFull,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closed => "the WebSocket is closing or closed",
+            SendError::BufferFull => "the WebSocket's write buffer is full",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The callback style of the WebSocket API (Tornado's `WebSocketHandler`): the route
+/// makes one per connection. Each method runs on the loop thread; a panic is reported to
+/// the loop's exception policy and closes the connection with 1011.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::websocket::{Message, WebSocket, WebSocketHandler};
+///
+/// struct Echo;
+/// impl WebSocketHandler for Echo {
+///     fn on_message(&mut self, ws: &WebSocket, message: Message) {
+///         let _ = ws.write_message(message);
+///     }
+/// }
+/// # let _ = Echo;
+/// ```
+pub trait WebSocketHandler: 'static {
+    /// The connection is open (after the handshake, before any message).
+    fn open(&mut self, ws: &WebSocket) {
+        let _ = ws;
+    }
+    /// A whole message arrived.
+    fn on_message(&mut self, ws: &WebSocket, message: Message);
+    /// A ping arrived (the pong is already sent).
+    fn on_ping(&mut self, ws: &WebSocket, payload: &[u8]) {
+        let _ = (ws, payload);
+    }
+    /// A pong arrived.
+    fn on_pong(&mut self, ws: &WebSocket, payload: &[u8]) {
+        let _ = (ws, payload);
+    }
+    /// The connection is closed; runs exactly once. [`WebSocket::close_code`] says how.
+    fn on_close(&mut self, ws: &WebSocket) {
+        let _ = ws;
+    }
+}
+
+/// One WebSocket connection: send and receive messages, ping, close. A cheap handle
+/// (clones share the connection); the connection lives until it closes, held or not.
+/// Loop thread only.
+///
+/// # Examples
+///
+/// An echo route in the async style (the connection closes with 1000 when the session
+/// returns):
+///
+/// ```no_run
+/// use ioloop::web::Application;
+/// use ioloop::websocket::websocket;
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// Application::new()
+///     .route("/ws/echo", websocket(|ws, _req| async move {
+///         while let Some(message) = ws.recv().await {
+///             if ws.send(message).await.is_err() {
+///                 break;
+///             }
+///         }
+///     }))
+///     .listen(&ioloop, 8888)?;
+/// ioloop.start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct WebSocket {
+    shared: Rc<Shared>,
+}
+
+struct Shared {
+    stream: IoStream,
+    role: Role,
+    options: WebSocketOptions,
+    subprotocol: Option<String>,
+    state: RefCell<State>,
+}
+
+struct State {
+    /// The data frame whose payload is being read.
+    frame: Option<FrameRead>,
+    /// The message being assembled (over one or more frames).
+    message: Option<Assembly>,
+    sink: Sink,
+    /// A read of more bytes is pending on the stream.
+    waiting_for_bytes: bool,
+    /// Reading waits for the unsent bytes to drain (a peer that sends without reading).
+    waiting_for_drain: bool,
+    /// Masking keys (client side).
+    masks: Option<MaskSource>,
+    /// Reused to encode a frame into one write.
+    scratch: Vec<u8>,
+    close_sent: bool,
+    close_received: bool,
+    /// The connection broke the protocol: frames are no longer parsed, and what arrives is
+    /// discarded until the peer closes (so the close frame is not lost to a reset).
+    failed: bool,
+    /// TCP is closed.
+    closed: bool,
+    /// `on_close` has run (or there is no handler to run it).
+    on_close_done: bool,
+    close_code: Option<u16>,
+    close_reason: Option<String>,
+    close_timer: Option<Timeout>,
+    ping_timer: Option<Timeout>,
+    /// A ping is unanswered; the timer that closes the connection if it stays so.
+    pong_timer: Option<Timeout>,
+    /// Tasks awaiting [`WebSocket::closed`].
+    closed_waiters: Vec<Waker>,
+}
+
+struct FrameRead {
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    /// Payload bytes read so far (the masking offset).
+    offset: u64,
+}
+
+struct Assembly {
+    text: bool,
+    data: Vec<u8>,
+    /// How much of `data` is known to be valid UTF-8.
+    checked: usize,
+}
+
+enum Sink {
+    /// The async API: one message waits for `recv`.
+    Inbox {
+        message: Option<Message>,
+        waker: Option<Waker>,
+    },
+    /// The callback API (`None` while one of its methods runs).
+    Handler(Option<Box<dyn WebSocketHandler>>),
+}
+
+/// What reading the buffer found.
+enum Step {
+    /// Need more bytes.
+    Wait,
+    /// Stop reading (inbox full, failed, closing).
+    Stop,
+    /// Go on.
+    More,
+    Message(Message),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+    Fail(Violation),
+}
+
+impl WebSocket {
+    /// Takes over `stream`, whose handshake is done (the bytes buffered are the first
+    /// frames), and starts reading in the async style.
+    pub(crate) fn start(
+        stream: IoStream,
+        role: Role,
+        options: WebSocketOptions,
+        subprotocol: Option<String>,
+    ) -> WebSocket {
+        let shared = Rc::new(Shared {
+            stream,
+            role,
+            options,
+            subprotocol,
+            state: RefCell::new(State {
+                frame: None,
+                message: None,
+                sink: Sink::Inbox {
+                    message: None,
+                    waker: None,
+                },
+                waiting_for_bytes: false,
+                waiting_for_drain: false,
+                masks: (role == Role::Client).then(MaskSource::new),
+                scratch: Vec::new(),
+                close_sent: false,
+                close_received: false,
+                failed: false,
+                closed: false,
+                on_close_done: false,
+                close_code: None,
+                close_reason: None,
+                close_timer: None,
+                ping_timer: None,
+                pong_timer: None,
+                closed_waiters: Vec::new(),
+            }),
+        });
+        // The close callback owns the connection while the stream is open (the loop keeps
+        // an open stream alive), so nobody has to hold it.
+        let owner = shared.clone();
+        shared
+            .stream
+            .set_close_callback(move |_| owner.on_stream_closed());
+        let ws = WebSocket { shared };
+        ws.schedule_ping();
+        ws.read_frames();
+        ws
+    }
+
+    fn weak(&self) -> Weak<Shared> {
+        Rc::downgrade(&self.shared)
+    }
+
+    fn from_weak(weak: &Weak<Shared>) -> Option<WebSocket> {
+        weak.upgrade().map(|shared| WebSocket { shared })
+    }
+
+    /// Switches to the callback style: `handler` gets [`open`](WebSocketHandler::open)
+    /// now, then every message (one already waiting for `recv` first); a task awaiting
+    /// [`recv`](WebSocket::recv) gets `None`. For a server route, prefer
+    /// [`WebSocketRoute::with_handler`](super::WebSocketRoute::with_handler): a
+    /// [`websocket`](super::websocket) session closes the connection when it returns.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::websocket::{websocket_connect, Message, WebSocket, WebSocketHandler};
+    ///
+    /// struct Printer;
+    /// impl WebSocketHandler for Printer {
+    ///     fn on_message(&mut self, _ws: &WebSocket, message: Message) {
+    ///         println!("{message:?}");
+    ///     }
+    /// }
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let ws = ioloop.run_sync(websocket_connect("ws://127.0.0.1:8888/ws"))??;
+    /// ws.set_handler(Printer);
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_handler(&self, handler: impl WebSocketHandler) {
+        let (waiting, waker) = {
+            let mut state = self.shared.state.borrow_mut();
+            let old = std::mem::replace(&mut state.sink, Sink::Handler(None));
+            match old {
+                Sink::Inbox { message, waker } => (message, waker),
+                Sink::Handler(_) => (None, None),
+            }
+        };
+        // A task awaiting `recv` gets `None`: the handler takes the messages now.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        let mut handler: Box<dyn WebSocketHandler> = Box::new(handler);
+        let ws = self.clone();
+        let opened = self.guarded(|| handler.open(&ws));
+        self.put_back(handler);
+        if opened {
+            if let Some(message) = waiting {
+                self.deliver(message);
+            }
+        }
+        // Closed already (or by a panic in `open`): `on_close` is owed.
+        self.call_on_close();
+        self.read_frames();
+    }
+
+    /// Receives the next message: `None` once the connection is closing or closed. While
+    /// a message waits here, nothing more is read (backpressure: the peer's sends block
+    /// when the TCP window fills). Pings are answered meanwhile only as far as bytes were
+    /// read.
+    ///
+    /// # Examples
+    ///
+    /// See [`WebSocket`].
+    pub fn recv(&self) -> Recv {
+        Recv { ws: self.clone() }
+    }
+
+    /// Sends a message: queued at once (awaiting is optional), and the returned future
+    /// resolves once it is handed to the kernel.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] after [`close`](WebSocket::close) or once the connection is
+    /// closing; [`SendError::BufferFull`] while the unsent bytes are over
+    /// [`max_write_buffer`](WebSocketOptions::max_write_buffer) (one message is always
+    /// accepted into an empty buffer, whatever its size).
+    ///
+    /// # Examples
+    ///
+    /// See [`WebSocket`].
+    pub fn send(&self, message: impl Into<Message>) -> Sent {
+        let message = message.into();
+        Sent {
+            write: self.write_frame(message.opcode(), message.as_bytes(), true),
+        }
+    }
+
+    /// Queues a message without waiting for it (Tornado's `write_message`): the callback
+    /// style's send, whose outcome is known at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](WebSocket::send): [`SendError::Closed`] once closing,
+    /// [`SendError::BufferFull`] over the write bound (nothing is queued then).
+    ///
+    /// # Examples
+    ///
+    /// See [`WebSocketHandler`].
+    pub fn write_message(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.send_message_now(&message.into())
+    }
+
+    /// [`send`](WebSocket::send) calling `callback` with the outcome once the message is
+    /// handed to the kernel (or at once, on error). The callback runs on a later
+    /// iteration, never inside this call.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// ws.send_then("hello", |result| {
+    ///     if let Err(e) = result {
+    ///         log::debug!("not sent: {e}");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn send_then(
+        &self,
+        message: impl Into<Message>,
+        callback: impl FnOnce(Result<(), SendError>) + 'static,
+    ) {
+        let sent = self.send(message);
+        match IoLoop::current() {
+            Some(ioloop) => ioloop.add_future(sent, move |_, result| callback(result)),
+            None => callback(Err(SendError::Closed)),
+        }
+    }
+
+    /// [`send`](WebSocket::send) without a completion.
+    pub(crate) fn send_message_now(&self, message: &Message) -> Result<(), SendError> {
+        self.write_frame(message.opcode(), message.as_bytes(), true)
+            .map(drop)
+    }
+
+    /// Writes `frame`, an encoded server frame, as is (the broadcast helper's path).
+    pub(crate) fn send_encoded(&self, frame: &[u8]) -> Result<(), SendError> {
+        self.check_writable(frame.len(), true)?;
+        self.shared.stream.write(frame).map_err(|e| match e {
+            StreamError::BufferFull => SendError::BufferFull,
+            _ => SendError::Closed,
+        })
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes; longer is cut).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](WebSocket::send).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// let _ = ws.ping(b"are you there?");
+    /// # }
+    /// ```
+    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
+        let payload = &payload[..payload.len().min(125)];
+        self.write_frame(Opcode::Ping, payload, false).map(drop)
+    }
+
+    /// Starts the closing handshake with `code` (1000 for a normal close; 3000–4999 for
+    /// an application's own; a code RFC 6455 forbids on the wire, such as 1005 or 1006,
+    /// is sent as 1000) and `reason` (cut to 123 bytes). Sends nothing more after it, and
+    /// [`recv`](WebSocket::recv) returns `None` from then on (messages not yet received
+    /// are dropped, unlike tokio-tungstenite's, which reads on to the peer's close); the
+    /// connection closes once the peer answers, or after
+    /// [`close_timeout`](WebSocketOptions::close_timeout). Calling it again does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// ws.close(1001, "server shutting down");
+    /// # }
+    /// ```
+    pub fn close(&self, code: u16, reason: &str) {
+        let code = if is_valid_close_code(code) {
+            code
+        } else {
+            1000
+        };
+        if self.send_close(Some((code, reason))) {
+            self.arm_close_timer();
+            // Read on for the peer's answer (a message that waited for `recv` is dropped).
+            self.read_frames();
+        }
+    }
+
+    /// The close code the peer sent, once its close frame arrived (`None` if it sent
+    /// none, or an empty one: RFC 6455's 1005 and 1006).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// if ws.is_closed() {
+    ///     println!("closed with {:?}: {:?}", ws.close_code(), ws.close_reason());
+    /// }
+    /// # }
+    /// ```
+    pub fn close_code(&self) -> Option<u16> {
+        self.shared.state.borrow().close_code
+    }
+
+    /// The reason the peer gave with its close code.
+    ///
+    /// # Examples
+    ///
+    /// See [`close_code`](WebSocket::close_code).
+    pub fn close_reason(&self) -> Option<String> {
+        self.shared.state.borrow().close_reason.clone()
+    }
+
+    /// Resolves once the TCP connection is closed (after the closing handshake, a
+    /// failure, or the peer leaving); then [`close_code`](WebSocket::close_code) says how.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: ioloop::websocket::WebSocket) {
+    /// ws.close(1000, "done");
+    /// ws.closed().await;
+    /// assert_eq!(ws.close_code(), Some(1000)); // the peer's answer
+    /// # }
+    /// ```
+    pub fn closed(&self) -> WhenClosed {
+        WhenClosed { ws: self.clone() }
+    }
+
+    /// Whether the TCP connection is closed.
+    ///
+    /// # Examples
+    ///
+    /// See [`close_code`](WebSocket::close_code).
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.borrow().closed
+    }
+
+    /// The subprotocol agreed in the handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// if ws.subprotocol() == Some("chat") { /* ... */ }
+    /// # }
+    /// ```
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.shared.subprotocol.as_deref()
+    }
+
+    /// Bytes sent and not yet taken by the kernel: what a slow peer costs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// if ws.write_buffered() > 1 << 20 {
+    ///     ws.close(1008, "too slow");
+    /// }
+    /// # }
+    /// ```
+    pub fn write_buffered(&self) -> usize {
+        self.shared.stream.write_buffered()
+    }
+
+    /// Calls `callback` once at most `low_water` unsent bytes remain (the low-water
+    /// notification that pairs with [`SendError::BufferFull`]), or with
+    /// [`SendError::Closed`] if the connection closes first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// ws.drained_then(64 * 1024, |result| {
+    ///     if result.is_ok() { /* send the next batch */ }
+    /// });
+    /// # }
+    /// ```
+    pub fn drained_then(
+        &self,
+        low_water: usize,
+        callback: impl FnOnce(Result<(), SendError>) + 'static,
+    ) {
+        self.shared
+            .stream
+            .drained_then(low_water, move |_, result| {
+                callback(result.map_err(|_| SendError::Closed));
+            });
+    }
+
+    /// The options the connection runs with.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket) {
+    /// assert_eq!(ws.options().max_message_size, 10 << 20);
+    /// # }
+    /// ```
+    pub fn options(&self) -> &WebSocketOptions {
+        &self.shared.options
+    }
+
+    /// Whether `self` and `other` are handles of the same connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(ws: ioloop::websocket::WebSocket, room: &mut Vec<ioloop::websocket::WebSocket>) {
+    /// room.retain(|member| !member.ptr_eq(&ws));
+    /// # }
+    /// ```
+    pub fn ptr_eq(&self, other: &WebSocket) -> bool {
+        Rc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.shared.role
+    }
+
+    // ---- writing ----
+
+    /// Refuses a frame of `len` bytes once closing, or (data) over the write bound.
+    fn check_writable(&self, len: usize, data: bool) -> Result<(), SendError> {
+        {
+            let state = self.shared.state.borrow();
+            // The stream may be closed before its close callback has told `state`.
+            if state.close_sent || state.closed || self.shared.stream.closed() {
+                return Err(SendError::Closed);
+            }
+        }
+        let buffered = self.shared.stream.write_buffered();
+        if data && buffered > 0 && buffered + len > self.shared.options.max_write_buffer {
+            return Err(SendError::BufferFull);
+        }
+        Ok(())
+    }
+
+    /// Encodes one frame into one write.
+    fn write_frame(
+        &self,
+        opcode: Opcode,
+        payload: &[u8],
+        data: bool,
+    ) -> Result<StreamWrite, SendError> {
+        self.check_writable(payload.len(), data)?;
+        self.write_unchecked(opcode, payload)
+    }
+
+    fn write_unchecked(&self, opcode: Opcode, payload: &[u8]) -> Result<StreamWrite, SendError> {
+        let mut state = self.shared.state.borrow_mut();
+        let state = &mut *state;
+        let frame = &mut state.scratch;
+        frame.clear();
+        frame.reserve(MAX_HEADER + payload.len());
+        let mask = state.masks.as_mut().map(MaskSource::next_mask);
+        write_header(frame, true, opcode, payload.len(), mask);
+        let start = frame.len();
+        frame.extend_from_slice(payload);
+        if let Some(mask) = mask {
+            apply_mask(&mut frame[start..], mask, 0);
+        }
+        let write = self.shared.stream.write_all(frame);
+        // A big message's buffer is not kept for the small ones after it.
+        if frame.capacity() > 64 * 1024 {
+            *frame = Vec::new();
+        }
+        match write.refused() {
+            None => Ok(write),
+            Some(StreamError::BufferFull) => Err(SendError::BufferFull),
+            Some(_) => Err(SendError::Closed),
+        }
+    }
+
+    /// Sends a close frame unless one was sent. Returns whether it sent one.
+    fn send_close(&self, close: Option<(u16, &str)>) -> bool {
+        {
+            let mut state = self.shared.state.borrow_mut();
+            if state.close_sent || state.closed {
+                return false;
+            }
+            state.close_sent = true;
+            if let Sink::Inbox { message, .. } = &mut state.sink {
+                *message = None;
+            }
+        }
+        let payload = close.map_or_else(Vec::new, |(code, reason)| close_payload(code, reason));
+        let _ = self.write_unchecked(Opcode::Close, &payload);
+        self.wake_receiver();
+        true
+    }
+
+    // ---- reading ----
+
+    /// Reads every frame already buffered, then waits for more.
+    fn read_frames(&self) {
+        loop {
+            if self.write_backlogged() {
+                return;
+            }
+            let step = self.next_step();
+            match step {
+                Step::Wait => return self.wait_for_bytes(),
+                Step::Stop => return,
+                Step::More => {}
+                Step::Message(message) => {
+                    if !self.shared.state.borrow().close_sent {
+                        self.deliver(message);
+                    }
+                }
+                Step::Ping(payload) => {
+                    let _ = self.write_frame(Opcode::Pong, &payload, false);
+                    self.with_handler(|h, ws| h.on_ping(ws, &payload));
+                }
+                Step::Pong(payload) => {
+                    let timer = self.shared.state.borrow_mut().pong_timer.take();
+                    if let (Some(timer), Some(ioloop)) = (timer, IoLoop::current()) {
+                        ioloop.remove_timeout(timer);
+                    }
+                    self.with_handler(|h, ws| h.on_pong(ws, &payload));
+                }
+                Step::Close(close) => return self.on_close_frame(close),
+                Step::Fail(violation) => return self.fail(violation),
+            }
+        }
+    }
+
+    /// Takes the next step out of the buffered bytes.
+    fn next_step(&self) -> Step {
+        let mut state = self.shared.state.borrow_mut();
+        let state = &mut *state;
+        if state.closed || state.close_received {
+            return Step::Stop;
+        }
+        if state.failed {
+            let buffered = self.shared.stream.buffered();
+            self.shared.stream.consume(buffered);
+            return Step::Wait;
+        }
+        if matches!(state.sink, Sink::Handler(None)) {
+            // A handler method is running: it reads on once it returns.
+            return Step::Stop;
+        }
+        // A message waiting for `recv` holds back data, not control frames: pings are
+        // answered and a close is seen meanwhile.
+        let inbox_full = matches!(
+            &state.sink,
+            Sink::Inbox {
+                message: Some(_),
+                ..
+            }
+        );
+        if inbox_full && state.frame.is_some() {
+            return Step::Stop;
+        }
+        let role = self.shared.role;
+        let max = self.shared.options.max_message_size as u64;
+        let stream = &self.shared.stream;
+        if let Some(frame) = &mut state.frame {
+            // The payload of a data frame, as far as it is here.
+            let assembly = state
+                .message
+                .as_mut()
+                .expect("a frame belongs to a message");
+            let took = stream.with_buffered(|buf| {
+                let n = buf.len().min(frame.remaining as usize);
+                let start = assembly.data.len();
+                assembly.data.extend_from_slice(&buf[..n]);
+                if let Some(mask) = frame.mask {
+                    apply_mask(&mut assembly.data[start..], mask, frame.offset);
+                }
+                n
+            });
+            if took == 0 && frame.remaining > 0 {
+                return Step::Wait;
+            }
+            stream.consume(took);
+            frame.offset += took as u64;
+            frame.remaining -= took as u64;
+            let done = frame.remaining == 0;
+            let complete = done && frame.fin;
+            if assembly.text && !check_utf8(&assembly.data, &mut assembly.checked, complete) {
+                return Step::Fail(Violation {
+                    code: INVALID_PAYLOAD,
+                    reason: "text message is not UTF-8",
+                });
+            }
+            if !done {
+                return Step::Wait;
+            }
+            state.frame = None;
+            if !complete {
+                return Step::More;
+            }
+            let assembly = state.message.take().expect("checked above");
+            return Step::Message(if assembly.text {
+                // `check_utf8` accepted every byte of the complete message.
+                Message::Text(String::from_utf8(assembly.data).expect("checked as UTF-8"))
+            } else {
+                Message::Binary(assembly.data)
+            });
+        }
+        let header = match stream.with_buffered(|buf| read_header(buf, role)) {
+            Ok(Some(header)) => header,
+            Ok(None) => return Step::Wait,
+            Err(violation) => return Step::Fail(violation),
+        };
+        if inbox_full && !header.opcode.is_control() {
+            return Step::Stop;
+        }
+        if header.opcode.is_control() {
+            let total = header.header_len + header.payload_len as usize;
+            let payload = stream.with_buffered(|buf| {
+                buf.get(header.header_len..total).map(|p| {
+                    let mut payload = p.to_vec();
+                    if let Some(mask) = header.mask {
+                        apply_mask(&mut payload, mask, 0);
+                    }
+                    payload
+                })
+            });
+            let Some(payload) = payload else {
+                return Step::Wait;
+            };
+            stream.consume(total);
+            return match header.opcode {
+                Opcode::Ping => Step::Ping(payload),
+                Opcode::Pong => Step::Pong(payload),
+                _ => match parse_close(&payload) {
+                    Ok(close) => Step::Close(close),
+                    Err(violation) => Step::Fail(violation),
+                },
+            };
+        }
+        let so_far = match (&state.message, header.opcode) {
+            (None, Opcode::Continuation) => {
+                return Step::Fail(super::frame::protocol_error(
+                    "continuation frame with nothing to continue",
+                ))
+            }
+            (Some(_), Opcode::Text | Opcode::Binary) => {
+                return Step::Fail(super::frame::protocol_error(
+                    "new data frame inside a fragmented message",
+                ))
+            }
+            (Some(assembly), _) => assembly.data.len() as u64,
+            (None, _) => 0,
+        };
+        if so_far + header.payload_len > max {
+            return Step::Fail(Violation {
+                code: MESSAGE_TOO_BIG,
+                reason: "message over max_message_size",
+            });
+        }
+        stream.consume(header.header_len);
+        if state.message.is_none() {
+            state.message = Some(Assembly {
+                text: header.opcode == Opcode::Text,
+                // What the header claims is reserved only up to a point: a peer may
+                // announce much and send little.
+                data: Vec::with_capacity(header.payload_len.min(64 * 1024) as usize),
+                checked: 0,
+            });
+        }
+        state.frame = Some(FrameRead {
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            offset: 0,
+        });
+        Step::More
+    }
+
+    /// Whether the unsent bytes are over the write bound: then nothing more is read (its
+    /// pongs and echoes would pile up) until they drain to half of it.
+    fn write_backlogged(&self) -> bool {
+        let bound = self.shared.options.max_write_buffer;
+        if self.shared.stream.write_buffered() <= bound {
+            return false;
+        }
+        if std::mem::replace(&mut self.shared.state.borrow_mut().waiting_for_drain, true) {
+            return true;
+        }
+        let weak = self.weak();
+        self.shared
+            .stream
+            .drained_then(bound / 2, move |_, drained| {
+                let Some(ws) = WebSocket::from_weak(&weak) else {
+                    return;
+                };
+                ws.shared.state.borrow_mut().waiting_for_drain = false;
+                if drained.is_ok() {
+                    ws.read_frames();
+                }
+            });
+        true
+    }
+
+    fn wait_for_bytes(&self) {
+        let seen = {
+            let mut state = self.shared.state.borrow_mut();
+            if state.waiting_for_bytes || state.closed {
+                return;
+            }
+            state.waiting_for_bytes = true;
+            self.shared.stream.buffered()
+        };
+        let weak = self.weak();
+        self.shared.stream.fill_then(seen, move |_, more| {
+            let Some(ws) = WebSocket::from_weak(&weak) else {
+                return;
+            };
+            ws.shared.state.borrow_mut().waiting_for_bytes = false;
+            // An error closed the stream: its close callback reports it.
+            if more.is_ok() {
+                ws.read_frames();
+            }
+        });
+    }
+
+    /// Hands a message to the handler or the inbox.
+    fn deliver(&self, message: Message) {
+        let mut state = self.shared.state.borrow_mut();
+        match &mut state.sink {
+            Sink::Inbox {
+                message: slot,
+                waker,
+            } => {
+                *slot = Some(message);
+                let waker = waker.take();
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            Sink::Handler(_) => {
+                drop(state);
+                self.with_handler(|h, ws| h.on_message(ws, message));
+            }
+        }
+    }
+
+    /// Runs `f` with the handler (if the callback style is on), guarded: a panic closes
+    /// the connection with 1011.
+    fn with_handler(&self, f: impl FnOnce(&mut dyn WebSocketHandler, &WebSocket)) {
+        let taken = match &mut self.shared.state.borrow_mut().sink {
+            Sink::Handler(handler) => handler.take(),
+            Sink::Inbox { .. } => None,
+        };
+        let Some(mut handler) = taken else { return };
+        self.guarded(|| f(&mut *handler, self));
+        self.put_back(handler);
+        // The connection closed while the handler ran: `on_close` is owed now.
+        self.call_on_close();
+    }
+
+    fn put_back(&self, handler: Box<dyn WebSocketHandler>) {
+        if let Sink::Handler(slot @ None) = &mut self.shared.state.borrow_mut().sink {
+            *slot = Some(handler);
+        }
+    }
+
+    /// Runs `f` under the loop's exception policy; a panic closes with 1011. Returns
+    /// whether it returned normally.
+    fn guarded(&self, f: impl FnOnce()) -> bool {
+        let mut completed = false;
+        let call = AssertUnwindSafe(|| {
+            f();
+            completed = true;
+        });
+        match IoLoop::current() {
+            Some(ioloop) => {
+                ioloop.run_guarded(CallbackKind::Callback, std::panic::Location::caller(), call)
+            }
+            None => {
+                let _ = std::panic::catch_unwind(call);
+            }
+        }
+        if !completed {
+            self.close(1011, "internal error");
+        }
+        completed
+    }
+
+    fn wake_receiver(&self) {
+        let waker = match &mut self.shared.state.borrow_mut().sink {
+            Sink::Inbox { waker, .. } => waker.take(),
+            Sink::Handler(_) => None,
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    // ---- closing ----
+
+    /// The peer's close frame: answer it (with its code), then end TCP (the server at
+    /// once; the client once the server does, or at the close timeout).
+    fn on_close_frame(&self, close: Option<(u16, String)>) {
+        {
+            let mut state = self.shared.state.borrow_mut();
+            state.close_received = true;
+            if let Some((code, reason)) = &close {
+                state.close_code = Some(*code);
+                state.close_reason = Some(reason.clone());
+            }
+        }
+        self.send_close(close.as_ref().map(|(code, _)| (*code, "")));
+        match self.shared.role {
+            Role::Server => self.close_tcp_when_sent(),
+            Role::Client => self.arm_close_timer(),
+        }
+        self.wake_receiver();
+    }
+
+    /// The peer broke the protocol: tell it why and close TCP once that is sent.
+    fn fail(&self, violation: Violation) {
+        log::debug!(target: "ioloop::websocket", "failing the connection: {violation}");
+        {
+            let mut state = self.shared.state.borrow_mut();
+            state.failed = true;
+            state.frame = None;
+            state.message = None;
+        }
+        self.send_close(Some((violation.code, violation.reason)));
+        // Half-close once the close frame is out: closing with the peer's bytes unread
+        // would reset the connection and could lose the frame. The peer's close (or the
+        // close timeout) ends it; meanwhile its bytes are read and dropped.
+        self.arm_close_timer();
+        self.shared.stream.drained_then(0, |stream, _| {
+            stream.with_socket(|socket| {
+                if let StreamSocket::Tcp(tcp) = socket {
+                    let _ = tcp.shutdown(std::net::Shutdown::Write);
+                }
+            });
+        });
+        self.wake_receiver();
+        self.wait_for_bytes();
+    }
+
+    /// Closes TCP once everything written is sent; the close timer aborts a peer that
+    /// does not take it.
+    fn close_tcp_when_sent(&self) {
+        self.arm_close_timer();
+        self.shared
+            .stream
+            .drained_then(0, |stream, _| stream.close());
+    }
+
+    fn arm_close_timer(&self) {
+        let Some(ioloop) = IoLoop::current() else {
+            return self.shared.stream.close();
+        };
+        if self.shared.state.borrow().close_timer.is_some() {
+            return;
+        }
+        let weak = self.weak();
+        let timer = ioloop.call_later(self.shared.options.close_timeout, move |_| {
+            if let Some(ws) = WebSocket::from_weak(&weak) {
+                log::debug!(target: "ioloop::websocket", "closing handshake timed out: aborted");
+                ws.shared.state.borrow_mut().close_timer = None;
+                ws.shared.stream.close();
+            }
+        });
+        self.shared.state.borrow_mut().close_timer = Some(timer);
+    }
+
+    /// Sends a ping every `ping_interval`; no pong within `ping_timeout` closes.
+    fn schedule_ping(&self) {
+        let Some(interval) = self.shared.options.ping_interval else {
+            return;
+        };
+        let Some(ioloop) = IoLoop::current() else {
+            return;
+        };
+        let weak = self.weak();
+        let timer = ioloop.call_later(interval, move |ioloop| {
+            let Some(ws) = WebSocket::from_weak(&weak) else {
+                return;
+            };
+            ws.shared.state.borrow_mut().ping_timer = None;
+            if ws.ping(b"").is_err() {
+                return; // closing
+            }
+            let wait = ws
+                .shared
+                .options
+                .effective_ping_timeout()
+                .unwrap_or(interval);
+            let unanswered = weak.clone();
+            let pong_timer = ioloop.call_later(wait, move |_| {
+                if let Some(ws) = WebSocket::from_weak(&unanswered) {
+                    ws.shared.state.borrow_mut().pong_timer = None;
+                    log::debug!(target: "ioloop::websocket", "ping timed out");
+                    ws.close(1000, "ping timed out");
+                }
+            });
+            if let Some(old) = ws.shared.state.borrow_mut().pong_timer.replace(pong_timer) {
+                ioloop.remove_timeout(old);
+            }
+            ws.schedule_ping();
+        });
+        self.shared.state.borrow_mut().ping_timer = Some(timer);
+    }
+
+    /// Runs `on_close` once the connection is closed, exactly once, and drops the
+    /// handler. (A handler method still running calls it again when it returns.)
+    fn call_on_close(&self) {
+        let handler = {
+            let mut state = self.shared.state.borrow_mut();
+            if !state.closed || state.on_close_done {
+                return;
+            }
+            match &mut state.sink {
+                Sink::Handler(handler) => match handler.take() {
+                    Some(handler) => handler,
+                    None => return,
+                },
+                Sink::Inbox { .. } => return,
+            }
+        };
+        self.shared.state.borrow_mut().on_close_done = true;
+        let mut handler = handler;
+        let ws = self.clone();
+        self.guarded(|| handler.on_close(&ws));
+    }
+}
+
+impl Shared {
+    /// TCP closed, for whatever reason: timers go, the receiver learns, `on_close` runs.
+    fn on_stream_closed(self: Rc<Self>) {
+        let (timers, waiters) = {
+            let mut state = self.state.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            let timers = [
+                state.close_timer.take(),
+                state.ping_timer.take(),
+                state.pong_timer.take(),
+            ];
+            (timers, std::mem::take(&mut state.closed_waiters))
+        };
+        waiters.into_iter().for_each(Waker::wake);
+        if let Some(ioloop) = IoLoop::current() {
+            for timer in timers.into_iter().flatten() {
+                ioloop.remove_timeout(timer);
+            }
+        }
+        let ws = WebSocket { shared: self };
+        ws.wake_receiver();
+        ws.call_on_close();
+    }
+}
+
+/// The future of [`WebSocket::recv`]: the next message, or `None` once closing.
+///
+/// # Examples
+///
+/// See [`WebSocket`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Recv {
+    ws: WebSocket,
+}
+
+impl Future for Recv {
+    type Output = Option<Message>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let ws = &self.ws;
+        let taken = {
+            let mut state = ws.shared.state.borrow_mut();
+            let done = state.closed || state.failed || state.close_received || state.close_sent;
+            let Sink::Inbox { message, waker } = &mut state.sink else {
+                return Poll::Ready(None); // the callback style takes the messages
+            };
+            match message.take() {
+                Some(message) => Some(message),
+                None if done => return Poll::Ready(None),
+                None => {
+                    *waker = Some(cx.waker().clone());
+                    None
+                }
+            }
+        };
+        match taken {
+            Some(message) => {
+                // Room in the inbox: read on.
+                ws.read_frames();
+                Poll::Ready(Some(message))
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The future of [`WebSocket::closed`].
+///
+/// # Examples
+///
+/// See [`WebSocket::closed`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WhenClosed {
+    ws: WebSocket,
+}
+
+impl Future for WhenClosed {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.ws.shared.state.borrow_mut();
+        if state.closed {
+            return Poll::Ready(());
+        }
+        if !state.closed_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.closed_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl fmt::Debug for WhenClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhenClosed").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`WebSocket::send`]: resolves once the message is handed to the kernel.
+///
+/// # Examples
+///
+/// See [`WebSocket`].
+pub struct Sent {
+    write: Result<StreamWrite, SendError>,
+}
+
+impl Future for Sent {
+    type Output = Result<(), SendError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.write {
+            Err(e) => Poll::Ready(Err(*e)),
+            Ok(write) => Pin::new(write)
+                .poll(cx)
+                .map(|result| result.map_err(|_: StreamError| SendError::Closed)),
+        }
+    }
+}
+
+impl fmt::Debug for Sent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sent")
+            .field("queued", &self.write.is_ok())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Recv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recv").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.borrow();
+        f.debug_struct("WebSocket")
+            .field("role", &self.shared.role)
+            .field("subprotocol", &self.shared.subprotocol)
+            .field("close_sent", &state.close_sent)
+            .field("closed", &state.closed)
+            .field("close_code", &state.close_code)
+            .finish_non_exhaustive()
+    }
+}

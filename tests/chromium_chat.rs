@@ -1,0 +1,58 @@
+//! `examples/chat_web` in a real browser: two headless Chromium pages (Debian's
+//! `chromium`), driven through the DevTools protocol by `tests/clients/chromium_chat.py`;
+//! a message typed in one page appears in both. Says "skipped: chromium not installed"
+//! when the browser (or Python's `websockets`, which speaks the protocol) is missing,
+//! unless `IOLOOP_REQUIRE_CLIENTS=1`.
+
+#![cfg(all(feature = "websocket", feature = "signals", target_os = "linux"))]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::example::Example;
+use common::require_tool;
+
+/// The browser binary: Debian's `chromium`, or another name it goes by.
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| {
+            Command::new(name)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+}
+
+#[test]
+fn a_message_typed_in_one_page_appears_in_the_other() {
+    let Some(browser) = chromium() else {
+        return require_tool("chromium");
+    };
+    let python_ok = Command::new("python3")
+        .args(["-c", "import websockets.sync.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ok {
+        return require_tool("python3 websockets");
+    }
+    let app = Example::start("chat_web", &["0"]);
+    let url = format!("http://127.0.0.1:{}/", app.port);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/chromium_chat.py"
+    );
+    let out = Command::new("python3")
+        .args([script, browser, &url])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{out:?}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
