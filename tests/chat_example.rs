@@ -2,28 +2,12 @@
 //! `socket` module) and checks the broadcast and the clean shutdown on SIGTERM.
 #![cfg(feature = "signals")]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The example binary, next to the test binaries: `cargo test` builds it, and a run of
-/// this test alone (`cargo test --test chat_example`) builds it here.
-fn example(name: &str) -> PathBuf {
-    let mut path = std::env::current_exe().unwrap();
-    path.pop(); // the test binary
-    path.pop(); // deps/
-    path.push("examples");
-    path.push(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .unwrap();
-        assert!(built.success());
-    }
-    path
-}
+use common::example::example_path as example;
 
 const CLIENTS: &str = r#"
 import socket, sys
