@@ -81,6 +81,7 @@
 //! - `web` (default): `ioloop::web`, the application layer (`mime_guess`).
 //! - `websocket` (default): `ioloop::websocket`, WebSocket routes, client and broadcast
 //!   (`sha1_smol`, `base64`).
+//! - `deflate`: permessage-deflate for WebSocket (`flate2` on `zlib-rs`).
 //! - `blocking` (default): `IoLoop::run_in_executor`, on the `blocking` crate's thread
 //!   pool (its threads start on first use).
 //! - `futures-io`: `IoStream::into_futures_io`, `futures-io`'s `AsyncRead`,

@@ -36,7 +36,16 @@ impl Broadcast {
         let message = message.into();
         let payload = message.as_bytes();
         let mut frame = Vec::with_capacity(super::frame::MAX_HEADER + payload.len());
-        write_header(&mut frame, true, message.opcode(), payload.len(), None);
+        // Sent uncompressed to every member (a compressed connection takes uncompressed
+        // messages too), so the frame is the same for all.
+        write_header(
+            &mut frame,
+            true,
+            false,
+            message.opcode(),
+            payload.len(),
+            None,
+        );
         frame.extend_from_slice(payload);
         Broadcast { message, frame }
     }

@@ -261,12 +261,27 @@ async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, Conn
     let _ = stream.set_nodelay(true);
     let mut guard = CloseUnlessKept(Some(stream.clone()));
     let key = new_key(&mut MaskSource::new());
-    let mut request = client_request(&url.authority, &url.path, &key, &options.subprotocols);
+    let mut fields = Vec::new();
     if let Some(origin) = &options.origin {
-        // Before the blank line that ends the head.
-        let end = request.len() - 2;
-        request.splice(end..end, format!("Origin: {origin}\r\n").into_bytes());
+        fields.push(("Origin", origin.clone()));
     }
+    #[cfg(feature = "deflate")]
+    let compression = options.options.compression.as_ref();
+    #[cfg(feature = "deflate")]
+    if let Some(compression) = compression {
+        fields.push((
+            "Sec-WebSocket-Extensions",
+            super::deflate::offer(compression),
+        ));
+    }
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let request = client_request(
+        &url.authority,
+        &url.path,
+        &key,
+        &options.subprotocols,
+        &fields,
+    );
     stream
         .write_all(&request)
         .await
@@ -280,15 +295,21 @@ async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, Conn
             }
             _ => ConnectError::Closed,
         })?;
-    let subprotocol =
-        check_response(&head, &key, &options.subprotocols).map_err(ConnectError::Handshake)?;
+    let negotiated = check_response(
+        &head,
+        &key,
+        &options.subprotocols,
+        #[cfg(feature = "deflate")]
+        compression,
+    )
+    .map_err(ConnectError::Handshake)?;
     // What followed the head is already the first frames.
     guard.0 = None;
     Ok(WebSocket::start(
         stream,
         Role::Client,
         options.options,
-        subprotocol,
+        negotiated,
     ))
 }
 

@@ -49,6 +49,8 @@ impl Opcode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FrameHeader {
     pub(crate) fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate, first frame only).
+    pub(crate) rsv1: bool,
     pub(crate) opcode: Opcode,
     pub(crate) mask: Option<[u8; 4]>,
     pub(crate) payload_len: u64,
@@ -88,24 +90,35 @@ pub(crate) enum Role {
 }
 
 /// Reads the header at the start of `buf`: `Ok(None)` if it is not all there yet.
+/// `compression`: permessage-deflate was agreed, so RSV1 may mark a message's first
+/// frame.
 ///
 /// # Errors
 ///
-/// A header that breaks the protocol whatever the state: reserved bits (no extension is
-/// negotiated), a reserved opcode, a control frame that is fragmented or longer than 125
+/// A header that breaks the protocol whatever the state: reserved bits no extension
+/// allows (RSV2, RSV3; RSV1 without compression, or on a control frame or a
+/// continuation), a reserved opcode, a control frame that is fragmented or longer than 125
 /// bytes, a mask where `role` forbids one or none where it requires one, or a 64-bit
 /// length with its top bit set. (A length not in its shortest form is accepted: the RFC
 /// asks senders for the shortest, and no peer is harmed by a longer one.)
-pub(crate) fn read_header(buf: &[u8], role: Role) -> Result<Option<FrameHeader>, Violation> {
+pub(crate) fn read_header(
+    buf: &[u8],
+    role: Role,
+    compression: bool,
+) -> Result<Option<FrameHeader>, Violation> {
     let [first, second, ..] = *buf else {
         return Ok(None);
     };
-    if first & 0x70 != 0 {
+    let rsv1 = first & 0x40 != 0;
+    if first & 0x30 != 0 || (rsv1 && !compression) {
         return Err(protocol_error("reserved bits set without an extension"));
     }
     let fin = first & 0x80 != 0;
     let opcode =
         Opcode::from_bits(first & 0x0F).ok_or_else(|| protocol_error("reserved opcode"))?;
+    if rsv1 && (opcode.is_control() || opcode == Opcode::Continuation) {
+        return Err(protocol_error("RSV1 on a control frame or a continuation"));
+    }
     let masked = second & 0x80 != 0;
     match (role, masked) {
         (Role::Server, false) => return Err(protocol_error("unmasked client frame")),
@@ -148,6 +161,7 @@ pub(crate) fn read_header(buf: &[u8], role: Role) -> Result<Option<FrameHeader>,
     };
     Ok(Some(FrameHeader {
         fin,
+        rsv1,
         opcode,
         mask,
         payload_len,
@@ -159,15 +173,16 @@ pub(crate) fn read_header(buf: &[u8], role: Role) -> Result<Option<FrameHeader>,
 pub(crate) const MAX_HEADER: usize = 14;
 
 /// Writes a frame header for a payload of `len` bytes into `out`, masked with `mask` when
-/// given (a client's frames).
+/// given (a client's frames), with RSV1 when `compressed`.
 pub(crate) fn write_header(
     out: &mut Vec<u8>,
     fin: bool,
+    compressed: bool,
     opcode: Opcode,
     len: usize,
     mask: Option<[u8; 4]>,
 ) {
-    out.push(if fin { 0x80 } else { 0 } | opcode.bits());
+    out.push(if fin { 0x80 } else { 0 } | if compressed { 0x40 } else { 0 } | opcode.bits());
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     if len < 126 {
         out.push(mask_bit | len as u8);
@@ -265,14 +280,21 @@ mod tests {
     use super::*;
 
     fn header(buf: &[u8], role: Role) -> Result<Option<FrameHeader>, Violation> {
-        read_header(buf, role)
+        read_header(buf, role, false)
     }
 
     #[test]
     fn written_headers_read_back_at_each_length_form() {
         for len in [0usize, 125, 126, 65535, 65536, 10 << 20] {
             let mut out = Vec::new();
-            write_header(&mut out, true, Opcode::Binary, len, Some([1, 2, 3, 4]));
+            write_header(
+                &mut out,
+                true,
+                false,
+                Opcode::Binary,
+                len,
+                Some([1, 2, 3, 4]),
+            );
             let read = header(&out, Role::Server).unwrap().unwrap();
             assert_eq!(read.payload_len, len as u64);
             assert_eq!(read.header_len, out.len());
@@ -315,6 +337,18 @@ mod tests {
             let violation = header(bytes, role).unwrap_err();
             assert_eq!((violation.code, violation.reason), (PROTOCOL_ERROR, reason));
         }
+    }
+
+    #[test]
+    fn rsv1_marks_only_a_compressed_messages_first_frame() {
+        let compressed = read_header(&[0xC1, 0x80, 0, 0, 0, 0], Role::Server, true);
+        assert!(compressed.unwrap().unwrap().rsv1);
+        for bytes in [[0xC0, 0x80], [0xC9, 0x80]] {
+            let refused = read_header(&bytes, Role::Server, true).unwrap_err();
+            assert_eq!(refused.reason, "RSV1 on a control frame or a continuation");
+        }
+        let rsv2 = read_header(&[0xA1, 0x80], Role::Server, true).unwrap_err();
+        assert_eq!(rsv2.code, PROTOCOL_ERROR);
     }
 
     #[test]

@@ -37,12 +37,23 @@ pub(crate) struct HandshakePolicy {
     pub(crate) origins: OriginPolicy,
     /// Subprotocols the route speaks.
     pub(crate) subprotocols: Vec<String>,
+    /// permessage-deflate, accepted when offered.
+    #[cfg(feature = "deflate")]
+    pub(crate) compression: Option<super::deflate::DeflateOptions>,
 }
 
-/// An accepted handshake: the `101` answer and the subprotocol chosen.
+/// What a handshake agreed: the subprotocol and the extensions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Negotiated {
+    pub(crate) subprotocol: Option<String>,
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<super::deflate::Agreed>,
+}
+
+/// An accepted handshake: the `101` answer and what it agreed.
 pub(crate) struct Accepted {
     pub(crate) response: Response,
-    pub(crate) subprotocol: Option<String>,
+    pub(crate) negotiated: Negotiated,
 }
 
 fn refuse(status: u16, why: &str) -> Response {
@@ -105,9 +116,27 @@ pub(crate) fn check_request(
     if let Some(protocol) = &subprotocol {
         response = response.header("Sec-WebSocket-Protocol", protocol.clone());
     }
+    #[cfg(feature = "deflate")]
+    let deflate = policy.compression.as_ref().and_then(|options| {
+        let offers = request
+            .header_fields()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(b"sec-websocket-extensions"))
+            .filter_map(|(_, value)| std::str::from_utf8(value).ok());
+        super::deflate::accept_offer(offers, options)
+    });
+    #[cfg(feature = "deflate")]
+    let deflate = deflate.map(|(agreed, answer)| {
+        response = std::mem::replace(&mut response, Response::new(101))
+            .header("Sec-WebSocket-Extensions", answer);
+        agreed
+    });
     Ok(Accepted {
         response,
-        subprotocol,
+        negotiated: Negotiated {
+            subprotocol,
+            #[cfg(feature = "deflate")]
+            deflate,
+        },
     })
 }
 
@@ -165,12 +194,14 @@ fn same_origin(origin: &str, host: &str) -> bool {
 }
 
 /// A client's handshake request for `path` on `host` (`host[:port]` as it goes in the
-/// `Host` field), with its key.
+/// `Host` field), with its key, the subprotocols it offers and other fields (`Origin`,
+/// `Sec-WebSocket-Extensions`), checked by the caller.
 pub(crate) fn client_request(
     host: &str,
     path: &str,
     key: &str,
     subprotocols: &[String],
+    fields: &[(&str, &str)],
 ) -> Vec<u8> {
     let mut out = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -180,6 +211,9 @@ pub(crate) fn client_request(
         out.push_str("Sec-WebSocket-Protocol: ");
         out.push_str(&subprotocols.join(", "));
         out.push_str("\r\n");
+    }
+    for (name, value) in fields {
+        out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("\r\n");
     out.into_bytes()
@@ -193,8 +227,8 @@ pub(crate) fn new_key(random: &mut super::mask::MaskSource) -> String {
     BASE64.encode(bytes)
 }
 
-/// Checks a server's answer to the client's handshake (the head, up to its blank line).
-/// Returns the subprotocol the server chose.
+/// Checks a server's answer to the client's handshake (the head, up to its blank line)
+/// against what the client offered. Returns what it agreed.
 ///
 /// # Errors
 ///
@@ -203,7 +237,8 @@ pub(crate) fn check_response(
     head: &[u8],
     key: &str,
     subprotocols: &[String],
-) -> Result<Option<String>, String> {
+    #[cfg(feature = "deflate")] compression: Option<&super::deflate::DeflateOptions>,
+) -> Result<Negotiated, String> {
     let mut fields = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut fields);
     match response.parse(head) {
@@ -235,16 +270,32 @@ pub(crate) fn check_response(
     if field("sec-websocket-accept") != Some(accept_key(key).as_str()) {
         return Err("Sec-WebSocket-Accept does not match the key".into());
     }
-    if field("sec-websocket-extensions").is_some() {
-        return Err("the server chose an extension the client did not offer".into());
+    let mut negotiated = Negotiated::default();
+    if let Some(answer) = field("sec-websocket-extensions") {
+        #[cfg(feature = "deflate")]
+        if let Some(options) = compression {
+            negotiated.deflate = Some(super::deflate::accept_answer(answer, options)?);
+        }
+        #[cfg(feature = "deflate")]
+        let offered = compression.is_some();
+        #[cfg(not(feature = "deflate"))]
+        let offered = false;
+        if !offered {
+            return Err(format!(
+                "the server chose extension {answer:?}, not offered"
+            ));
+        }
     }
-    match field("sec-websocket-protocol") {
-        None => Ok(None),
-        Some(chosen) if subprotocols.iter().any(|p| p == chosen) => Ok(Some(chosen.to_owned())),
-        Some(chosen) => Err(format!(
-            "the server chose subprotocol {chosen}, not offered"
-        )),
-    }
+    negotiated.subprotocol = match field("sec-websocket-protocol") {
+        None => None,
+        Some(chosen) if subprotocols.iter().any(|p| p == chosen) => Some(chosen.to_owned()),
+        Some(chosen) => {
+            return Err(format!(
+                "the server chose subprotocol {chosen}, not offered"
+            ));
+        }
+    };
+    Ok(negotiated)
 }
 
 #[cfg(test)]
@@ -322,7 +373,7 @@ mod tests {
             &policy,
         )
         .unwrap();
-        assert_eq!(accepted.subprotocol.as_deref(), Some("chat"));
+        assert_eq!(accepted.negotiated.subprotocol.as_deref(), Some("chat"));
         assert_eq!(accepted.response.status(), 101);
         assert_eq!(
             accepted.response.get_header("Sec-WebSocket-Accept"),
@@ -330,8 +381,19 @@ mod tests {
         );
         let no_match =
             check_request(&request("Sec-WebSocket-Protocol: mqtt\r\n"), &policy).unwrap();
-        assert_eq!(no_match.subprotocol, None);
+        assert_eq!(no_match.negotiated.subprotocol, None);
         assert_eq!(no_match.response.get_header("Sec-WebSocket-Protocol"), None);
+    }
+
+    fn check(head: &[u8], key: &str) -> Result<Option<String>, String> {
+        check_response(
+            head,
+            key,
+            &[],
+            #[cfg(feature = "deflate")]
+            None,
+        )
+        .map(|n| n.subprotocol)
     }
 
     #[test]
@@ -340,10 +402,10 @@ mod tests {
         let good =
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                      Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-        assert_eq!(check_response(good, key, &[]), Ok(None));
-        let wrong_key = check_response(good, "AAAAAAAAAAAAAAAAAAAAAA==", &[]);
+        assert_eq!(check(good, key), Ok(None));
+        let wrong_key = check(good, "AAAAAAAAAAAAAAAAAAAAAA==");
         assert!(wrong_key.unwrap_err().contains("does not match"));
-        let refused = check_response(b"HTTP/1.1 403 Forbidden\r\n\r\n", key, &[]);
+        let refused = check(b"HTTP/1.1 403 Forbidden\r\n\r\n", key);
         assert!(refused.unwrap_err().contains("403"));
     }
 }

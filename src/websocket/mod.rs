@@ -7,7 +7,8 @@
 //! close with 1002; invalid UTF-8 (checked as it arrives, across fragments) with 1007;
 //! messages over `max_message_size` with 1009. Every send reports completion, sends
 //! after close fail with [`SendError::Closed`] without logging, and a peer that stops
-//! reading costs at most [`WebSocketOptions::max_write_buffer`].
+//! reading costs at most [`WebSocketOptions::max_write_buffer`]. permessage-deflate
+//! (RFC 7692) comes with the `deflate` feature (`WebSocketOptions::compression`).
 //!
 //! The frame codec and the handshake are sans-IO (`frame.rs`, `handshake.rs`) and tested
 //! without sockets; `socket.rs` drives an [`IoStream`](crate::IoStream), reading frames
@@ -45,6 +46,8 @@
 
 mod broadcast;
 mod client;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod frame;
 mod handshake;
 mod mask;
@@ -54,6 +57,8 @@ mod socket;
 
 pub use self::broadcast::Broadcast;
 pub use self::client::{websocket_connect, websocket_connect_with, ClientOptions, ConnectError};
+#[cfg(feature = "deflate")]
+pub use self::deflate::{DeflateOptions, MEMORY_PER_CONNECTION};
 pub use self::options::WebSocketOptions;
 pub use self::route::{websocket, WebSocketRoute};
 pub use self::socket::{Message, Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};

@@ -36,6 +36,10 @@ pub struct WebSocketOptions {
     pub ping_timeout: Option<Duration>,
     /// How long the closing handshake may take before TCP is closed anyway (default 5 s).
     pub close_timeout: Duration,
+    /// permessage-deflate, offered by a client and accepted by a route when set (default
+    /// off, as in Tornado). Feature `deflate`.
+    #[cfg(feature = "deflate")]
+    pub compression: Option<super::deflate::DeflateOptions>,
 }
 
 impl Default for WebSocketOptions {
@@ -46,6 +50,8 @@ impl Default for WebSocketOptions {
             ping_interval: None,
             ping_timeout: None,
             close_timeout: Duration::from_secs(5),
+            #[cfg(feature = "deflate")]
+            compression: None,
         }
     }
 }

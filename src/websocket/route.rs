@@ -187,6 +187,10 @@ impl WebSocketRoute {
     /// # let _ = route;
     /// ```
     pub fn options(mut self, options: WebSocketOptions) -> Self {
+        #[cfg(feature = "deflate")]
+        {
+            self.policy.compression = options.compression.clone();
+        }
         self.options = options;
         self
     }
@@ -208,11 +212,11 @@ impl Service for WebSocketRoute {
         };
         let session = self.session.clone();
         let options = self.options.clone();
-        let subprotocol = accepted.subprotocol;
+        let negotiated = accepted.negotiated;
         Dispatch::Upgrade {
             response: accepted.response,
             upgrade: Box::new(move |request: Request, stream: IoStream| {
-                let ws = WebSocket::start(stream, Role::Server, options, subprotocol);
+                let ws = WebSocket::start(stream, Role::Server, options, negotiated);
                 session(ws, request);
             }),
         }

@@ -27,6 +27,7 @@ use super::frame::{
     apply_mask, check_utf8, close_payload, is_valid_close_code, parse_close, read_header,
     write_header, Opcode, Role, Violation, INVALID_PAYLOAD, MAX_HEADER, MESSAGE_TOO_BIG,
 };
+use super::handshake::Negotiated;
 use super::mask::MaskSource;
 use super::options::WebSocketOptions;
 use crate::reactor::failure::CallbackKind;
@@ -234,6 +235,9 @@ struct State {
     pong_timer: Option<Timeout>,
     /// Tasks awaiting [`WebSocket::closed`].
     closed_waiters: Vec<Waker>,
+    /// permessage-deflate's compressor and decompressor, when agreed.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<super::deflate::Deflate>>,
 }
 
 struct FrameRead {
@@ -246,6 +250,8 @@ struct FrameRead {
 
 struct Assembly {
     text: bool,
+    /// RSV1 on its first frame: `data` is deflated (checked as UTF-8 once inflated).
+    compressed: bool,
     data: Vec<u8>,
     /// How much of `data` is known to be valid UTF-8.
     checked: usize,
@@ -283,13 +289,18 @@ impl WebSocket {
         stream: IoStream,
         role: Role,
         options: WebSocketOptions,
-        subprotocol: Option<String>,
+        negotiated: Negotiated,
     ) -> WebSocket {
+        #[cfg(feature = "deflate")]
+        let deflate = negotiated
+            .deflate
+            .zip(options.compression.as_ref())
+            .map(|(agreed, config)| Box::new(super::deflate::Deflate::new(agreed, role, config)));
         let shared = Rc::new(Shared {
             stream,
             role,
             options,
-            subprotocol,
+            subprotocol: negotiated.subprotocol,
             state: RefCell::new(State {
                 frame: None,
                 message: None,
@@ -312,6 +323,8 @@ impl WebSocket {
                 ping_timer: None,
                 pong_timer: None,
                 closed_waiters: Vec::new(),
+                #[cfg(feature = "deflate")]
+                deflate,
             }),
         });
         // The close callback owns the connection while the stream is open (the loop keeps
@@ -684,11 +697,23 @@ impl WebSocket {
     fn write_unchecked(&self, opcode: Opcode, payload: &[u8]) -> Result<StreamWrite, SendError> {
         let mut state = self.shared.state.borrow_mut();
         let state = &mut *state;
+        #[cfg(feature = "deflate")]
+        let mut deflated = Vec::new();
+        #[cfg(feature = "deflate")]
+        let (payload, compressed) = match state.deflate.as_deref_mut() {
+            Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
+                deflate.compress(payload, &mut deflated);
+                (&deflated[..], true)
+            }
+            _ => (payload, false),
+        };
+        #[cfg(not(feature = "deflate"))]
+        let compressed = false;
         let frame = &mut state.scratch;
         frame.clear();
         frame.reserve(MAX_HEADER + payload.len());
         let mask = state.masks.as_mut().map(MaskSource::next_mask);
-        write_header(frame, true, opcode, payload.len(), mask);
+        write_header(frame, true, compressed, opcode, payload.len(), mask);
         let start = frame.len();
         frame.extend_from_slice(payload);
         if let Some(mask) = mask {
@@ -813,7 +838,8 @@ impl WebSocket {
             frame.remaining -= took as u64;
             let done = frame.remaining == 0;
             let complete = done && frame.fin;
-            if assembly.text && !check_utf8(&assembly.data, &mut assembly.checked, complete) {
+            let plain_text = assembly.text && !assembly.compressed;
+            if plain_text && !check_utf8(&assembly.data, &mut assembly.checked, complete) {
                 return Step::Fail(Violation {
                     code: INVALID_PAYLOAD,
                     reason: "text message is not UTF-8",
@@ -826,7 +852,36 @@ impl WebSocket {
             if !complete {
                 return Step::More;
             }
-            let assembly = state.message.take().expect("checked above");
+            #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+            let mut assembly = state.message.take().expect("checked above");
+            #[cfg(feature = "deflate")]
+            if assembly.compressed {
+                let deflate = state
+                    .deflate
+                    .as_deref_mut()
+                    .expect("RSV1 only with deflate");
+                assembly.data = match deflate.decompress(&assembly.data, max as usize) {
+                    Ok(data) => data,
+                    Err(super::deflate::InflateError::TooBig) => {
+                        return Step::Fail(Violation {
+                            code: MESSAGE_TOO_BIG,
+                            reason: "message over max_message_size once inflated",
+                        })
+                    }
+                    Err(super::deflate::InflateError::Corrupt) => {
+                        return Step::Fail(Violation {
+                            code: INVALID_PAYLOAD,
+                            reason: "invalid compressed data",
+                        })
+                    }
+                };
+                if assembly.text && !check_utf8(&assembly.data, &mut assembly.checked, true) {
+                    return Step::Fail(Violation {
+                        code: INVALID_PAYLOAD,
+                        reason: "text message is not UTF-8",
+                    });
+                }
+            }
             return Step::Message(if assembly.text {
                 // `check_utf8` accepted every byte of the complete message.
                 Message::Text(String::from_utf8(assembly.data).expect("checked as UTF-8"))
@@ -834,7 +889,11 @@ impl WebSocket {
                 Message::Binary(assembly.data)
             });
         }
-        let header = match stream.with_buffered(|buf| read_header(buf, role)) {
+        #[cfg(feature = "deflate")]
+        let compression = state.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        let compression = false;
+        let header = match stream.with_buffered(|buf| read_header(buf, role, compression)) {
             Ok(Some(header)) => header,
             Ok(None) => return Step::Wait,
             Err(violation) => return Step::Fail(violation),
@@ -890,6 +949,7 @@ impl WebSocket {
         if state.message.is_none() {
             state.message = Some(Assembly {
                 text: header.opcode == Opcode::Text,
+                compressed: header.rsv1,
                 // What the header claims is reserved only up to a point: a peer may
                 // announce much and send little.
                 data: Vec::with_capacity(header.payload_len.min(64 * 1024) as usize),

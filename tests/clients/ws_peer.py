@@ -5,7 +5,8 @@ implementation), driven by tests/websocket_clients.rs.
     ws_peer.py origin URL ORIGIN   a handshake from ORIGIN; prints the refusal's status
     ws_peer.py chat URL            two members; each message reaches both, verbatim
     ws_peer.py wait_close URL      prints "connected", then "closed CODE" when the server closes
-    ws_peer.py serve               an echo server; prints "listening on PORT"
+    ws_peer.py serve               an echo server (permessage-deflate on); prints "listening on PORT"
+    ws_peer.py deflate_echo URL    echo through permessage-deflate, which must be agreed
 """
 
 import sys
@@ -27,6 +28,17 @@ def echo(url):
         assert pong.wait(10), "no pong"
         ws.close(1000, "done")
     assert ws.close_code == 1000, ws.close_code
+    print("ok", flush=True)
+
+
+def deflate_echo(url):
+    with connect(url, max_size=4 << 20) as ws:
+        names = [extension.name for extension in ws.protocol.extensions]
+        assert names == ["permessage-deflate"], names
+        for message in ["compress me " * 1000, bytes(range(256)) * 100, "short", "κόσμε" * 500]:
+            ws.send(message)
+            assert ws.recv(timeout=10) == message, "echo differs"
+        ws.close(1000, "done")
     print("ok", flush=True)
 
 
@@ -71,4 +83,4 @@ def serve_echo():
 
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"echo": echo, "origin": origin, "chat": chat, "wait_close": wait_close, "serve": serve_echo}[command](*args)
+    {"echo": echo, "deflate_echo": deflate_echo, "origin": origin, "chat": chat, "wait_close": wait_close, "serve": serve_echo}[command](*args)

@@ -42,6 +42,11 @@ impl<'a> Frame<'a> {
         self
     }
 
+    /// Encoded with RSV1 set (a compressed message's first frame).
+    pub fn encode_with_rsv1(self) -> Vec<u8> {
+        Frame { rsv: 0b100, ..self }.encode()
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![(u8::from(self.fin) << 7) | (self.rsv << 4) | self.opcode];
         let mask_bit = if self.masked { 0x80 } else { 0 };
@@ -77,6 +82,8 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     pub fin: bool,
+    /// RSV1: a compressed message (permessage-deflate).
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -210,6 +217,7 @@ impl WsClient {
         self.consumed += at + len;
         Some(Received {
             fin: first & 0x80 != 0,
+            rsv1: first & 0x40 != 0,
             opcode: first & 0x0F,
             payload,
         })

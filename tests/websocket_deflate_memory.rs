@@ -1,0 +1,113 @@
+//! What permessage-deflate costs per connection, measured with a counting allocator (this
+//! file holds one test, so nothing else allocates meanwhile): connections with the
+//! extension against the same number without it, after a message each way. The figure is
+//! printed and held to `MEMORY_PER_CONNECTION`.
+
+#![cfg(feature = "deflate")]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use ioloop::web::Application;
+use ioloop::websocket::{
+    websocket, websocket_connect_with, ClientOptions, DeflateOptions, WebSocket, WebSocketOptions,
+    MEMORY_PER_CONNECTION,
+};
+use ioloop::IoLoop;
+
+/// Counts the bytes held.
+struct Counting;
+
+static HELD: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator with the same arguments; the
+// counter only observes sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's layout is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HELD.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: as for `dealloc`, and `new_size` is the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const CONNECTIONS: usize = 20;
+
+/// Bytes held by `CONNECTIONS` connections (each with a server and a client side) after
+/// one message each way.
+fn held_by_connections(compression: Option<DeflateOptions>) -> isize {
+    let ioloop = IoLoop::new().unwrap();
+    let options = WebSocketOptions {
+        compression: compression.clone(),
+        ..WebSocketOptions::default()
+    };
+    let (_server, addr) = Application::new()
+        .route(
+            "/echo",
+            websocket(|ws, _req| async move {
+                while let Some(message) = ws.recv().await {
+                    let _ = ws.send(message).await;
+                }
+            })
+            .options(options.clone()),
+        )
+        .bind(&ioloop, "127.0.0.1:0")
+        .unwrap();
+    let connect = ClientOptions {
+        options,
+        ..ClientOptions::default()
+    };
+    let message = "measure me ".repeat(100);
+    let before = HELD.load(Ordering::Relaxed);
+    let sockets: Vec<WebSocket> = ioloop
+        .run_sync(async move {
+            let mut sockets = Vec::new();
+            for _ in 0..CONNECTIONS {
+                let ws = websocket_connect_with(&format!("ws://{addr}/echo"), connect.clone())
+                    .await
+                    .unwrap();
+                ws.send(message.as_str()).await.unwrap();
+                assert!(ws.recv().await.is_some());
+                sockets.push(ws);
+            }
+            sockets
+        })
+        .unwrap();
+    let held = HELD.load(Ordering::Relaxed) - before;
+    drop(sockets);
+    held
+}
+
+#[test]
+fn deflate_costs_at_most_the_documented_bytes_per_side() {
+    let plain = held_by_connections(None);
+    let compressed = held_by_connections(Some(DeflateOptions::default()));
+    let per_side = (compressed - plain) / (2 * CONNECTIONS as isize);
+    println!(
+        "permessage-deflate: {per_side} bytes per side of a connection (plain: {} per connection)",
+        plain / CONNECTIONS as isize
+    );
+    assert!(
+        per_side > 0,
+        "the compressor and decompressor were not counted"
+    );
+    assert!(
+        per_side as usize <= MEMORY_PER_CONNECTION,
+        "{per_side} bytes per side, over {MEMORY_PER_CONNECTION}"
+    );
+}
