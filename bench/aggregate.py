@@ -274,6 +274,58 @@ def write_http(w, runs):
         w("")
 
 
+def write_websocket(w, runs):
+    if not runs:
+        return
+    w("## WebSocket (`bench/ws.sh`)\n")
+    w("Each server alone on core 0, the load client (`ioloop-bench ws-load`, one level-triggered "
+      "`polling` loop speaking masked client frames) on core 1; rounds interleave the servers, a "
+      "quarter of the window warms up first. *echo*: 100 connections in ping-pong, each sending a "
+      "binary message and waiting for its echo. *broadcast*: 1 000 members; one sends a 64 B "
+      "message, and the next once all 1 000 received it (messages/s counts deliveries). Server CPU "
+      "= utime+stime of the server process per message. `ioloop`: callback style "
+      "(`WebSocketHandler`, `write_message`, `Broadcast`); `ioloop-async`: `recv().await` / "
+      "`send().await`; `tungstenite`: tokio-tungstenite 0.28 on a tokio current_thread runtime, a "
+      "task per connection, the room as an unbounded channel per member; `tornado`: "
+      "`WebSocketHandler` (bench/python/ws_server.py). Ratio = ioloop / peer (messages/s: above 1 "
+      "is faster; CPU: below 1 is cheaper). Idle memory: growth of the server's VmRSS with 1 000 "
+      "connections held after one 64 B echo each, per connection.\n")
+    groups = OrderedDict()
+    idle = []
+    for r in runs:
+        if r["workload"] == "websocket-idle":
+            idle.append(r)
+            continue
+        p = r["params"]
+        groups.setdefault((p["mode"], p["conns"], p["size"]), OrderedDict()).setdefault(
+            r["impl"], []).append(r)
+    for (mode, conns, size), impls in groups.items():
+        w("**%s, %d connections × %s B**\n" % (mode, conns, "{:,}".format(size)))
+        w("| server | messages/s | min–max | ioloop/peer | server CPU µs/msg | ioloop/peer |")
+        w("|---|---:|---:|---:|---:|---:|")
+        base = impls.get("ioloop")
+        def med(rs, k):
+            return statistics.median([x["metrics"][k] for x in rs])
+        for imp, rs in impls.items():
+            rate = [x["metrics"]["msgs_per_s"] for x in rs]
+            cpu = med(rs, "server_cpu_us_per_msg")
+            r1 = r2 = "—"
+            if base is not None and rs is not base and statistics.median(rate):
+                r1 = "%.2f" % (med(base, "msgs_per_s") / statistics.median(rate))
+                r2 = "%.2f" % (med(base, "server_cpu_us_per_msg") / cpu) if cpu else "—"
+            w("| %s | %s | %s–%s | %s | %s | %s |" % (
+                imp, fmt(statistics.median(rate)), fmt(min(rate)), fmt(max(rate)), r1,
+                fmt(cpu), r2))
+        w("")
+    if idle:
+        w("**memory per idle connection (1 000 connections)**\n")
+        w("| server | bytes/connection |")
+        w("|---|---:|")
+        for r in idle:
+            w("| %s | %s |" % (r["impl"], fmt(r["metrics"]["bytes_per_conn"])))
+        w("")
+
+
 def write_reliability(w, path):
     rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
     if not rows:
@@ -313,6 +365,7 @@ def main():
     table = OrderedDict()
     echo_runs = []
     http_runs = []
+    ws_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
@@ -322,6 +375,9 @@ def main():
             continue
         if r["workload"] == "http":
             http_runs.append(r)
+            continue
+        if r["workload"] in ("websocket", "websocket-idle"):
+            ws_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
@@ -383,6 +439,7 @@ def main():
 
     write_echo(w, echo_runs)
     write_http(w, http_runs)
+    write_websocket(w, ws_runs)
     if reliability_path and os.path.exists(reliability_path):
         write_reliability(w, reliability_path)
     if strace_path:

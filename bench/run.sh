@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -24,6 +24,7 @@ PYTHON=1
 STRACE=1
 RELIABILITY=1
 HTTP=1
+WS=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -32,6 +33,7 @@ for arg in "$@"; do
         --no-strace) STRACE=0 ;;
         --no-reliability) RELIABILITY=0 ;;
         --no-http) HTTP=0 ;;
+        --no-ws) WS=0 ;;
         -h|--help) sed -n '2,13p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -250,6 +252,17 @@ if [ "$HTTP" = 1 ]; then
     if [ "$status" = 3 ]; then SKIPPED+=("http: wrk not found"); elif [ "$status" != 0 ]; then SKIPPED+=("http: http.sh failed"); fi
 else
     SKIPPED+=("http: --no-http")
+fi
+
+if [ "$WS" = 1 ]; then
+    echo "== [${SECONDS}s] websocket: ioloop, tokio-tungstenite, tornado (ws.sh)" >&2
+    WS_ARGS=()
+    if [ "$QUICK" = 1 ]; then WS_ARGS+=(--quick); fi
+    if ! "$BENCH_DIR/ws.sh" "${WS_ARGS[@]+"${WS_ARGS[@]}"}" "$BIN" "$RESULTS"; then
+        SKIPPED+=("websocket: ws.sh failed")
+    fi
+else
+    SKIPPED+=("websocket: --no-ws")
 fi
 
 : > "$RELIABILITY_JSONL"

@@ -638,3 +638,47 @@ fn the_write_buffer_is_bounded_by_default() {
         Some(100 * 1024 * 1024)
     );
 }
+
+#[cfg(feature = "websocket")]
+mod vectored {
+    //! Writes made of several parts (a WebSocket frame's header and payload) go out in
+    //! order, whole, also when the socket takes only some of them.
+    use ioloop::web::Application;
+    use ioloop::websocket::{websocket, websocket_connect, Message};
+    use ioloop::IoLoop;
+
+    #[test]
+    fn large_frames_written_as_header_and_payload_arrive_whole_and_in_order() {
+        let ioloop = IoLoop::new().unwrap();
+        let (_server, addr) = Application::new()
+            .route(
+                "/echo",
+                websocket(|ws, _req| async move {
+                    while let Some(message) = ws.recv().await {
+                        // Fire-and-forget sends pile up past what the socket takes.
+                        let _ = ws.write_message(message.clone());
+                        let _ = ws.write_message(message);
+                    }
+                }),
+            )
+            .bind(&ioloop, "127.0.0.1:0")
+            .unwrap();
+        ioloop
+            .run_sync(async move {
+                let ws = websocket_connect(&format!("ws://{addr}/echo"))
+                    .await
+                    .unwrap();
+                let messages: Vec<Message> = (0..8u8)
+                    .map(|i| Message::Binary(vec![i; 300_000 + usize::from(i)]))
+                    .collect();
+                for message in &messages {
+                    ws.send(message.clone()).await.unwrap();
+                }
+                for message in &messages {
+                    assert_eq!(ws.recv().await.as_ref(), Some(message));
+                    assert_eq!(ws.recv().await.as_ref(), Some(message));
+                }
+            })
+            .unwrap();
+    }
+}

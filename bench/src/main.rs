@@ -6,6 +6,8 @@
 //! ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] [--worker-cpu C]
 //! ioloop-bench timer-batch ioloop
 //! ioloop-bench http-server ioloop|hyper [--threads N]
+//! ioloop-bench ws-server ioloop|ioloop-async|tungstenite
+//! ioloop-bench ws-load PORT echo|broadcast|idle CONNS SIZE MS
 //! ioloop-bench list
 //! ```
 //!
@@ -20,6 +22,7 @@ mod idle;
 mod tasks;
 mod timers;
 mod util;
+mod ws;
 
 /// Every (workload, implementation) pair, in the order `run.sh` interleaves them.
 const MATRIX: &[(&str, &[&str])] = &[
@@ -139,6 +142,22 @@ fn main() {
             _ => 1,
         };
         if let Err(e) = http::serve(&imp, threads) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if argv.first().map(String::as_str) == Some("ws-server") {
+        // A WebSocket server for bench/ws.sh (runs until SIGTERM).
+        if let Err(e) = ws::serve(argv.get(1).map_or("", String::as_str)) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if argv.first().map(String::as_str) == Some("ws-load") {
+        // The load client of bench/ws.sh.
+        if let Err(e) = ws::load(&argv[1..]) {
             eprintln!("{e}");
             std::process::exit(2);
         }

@@ -188,6 +188,16 @@ impl IoStream {
         }
     }
 
+    /// [`write_all`](IoStream::write_all) of the concatenation of `parts`, handed to the
+    /// socket in one vectored write when nothing waits before them.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn write_all_parts(&self, parts: &[&[u8]]) -> StreamWrite {
+        StreamWrite {
+            target: self.queue_write_parts(parts),
+            stream: self.clone(),
+        }
+    }
+
     /// Resolves once at most `low_water` of the bytes written so far still wait for the
     /// socket (at once if that is already so). Writes made after this call do not delay
     /// it. The async form of [`drained_then`](IoStream::drained_then): write

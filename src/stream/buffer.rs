@@ -118,6 +118,19 @@ impl ReadBuffer {
     }
 
     /// Copies the first `out.len()` unread bytes into `out` and removes them.
+    /// Takes every unread byte after the first `skip` as a vector, without copying them
+    /// into a new one (the buffer's own memory is handed over and the buffer is left
+    /// empty, holding nothing).
+    pub(crate) fn take_all(&mut self, skip: usize) -> Vec<u8> {
+        let mut data = std::mem::take(&mut self.data);
+        data.truncate(self.end);
+        data.drain(..(self.start + skip).min(self.end));
+        self.start = 0;
+        self.end = 0;
+        self.scanned = 0;
+        data
+    }
+
     pub(crate) fn take_into(&mut self, out: &mut [u8]) {
         out.copy_from_slice(&self.data[self.start..self.start + out.len()]);
         self.consume(out.len());
@@ -234,6 +247,19 @@ mod tests {
         assert_eq!(buffer.find(b"\r\n"), Some(7));
         assert_eq!(buffer.take(7), b"hello\r\n");
         assert_eq!(buffer.unread(), b"world");
+    }
+
+    #[test]
+    fn take_all_hands_over_the_unread_bytes_after_a_skip() {
+        let mut buffer = ReadBuffer::default();
+        fill(&mut buffer, b"xxHEADpayload");
+        buffer.consume(2);
+        let taken = buffer.take_all(4);
+        assert_eq!(taken, b"payload");
+        assert!(buffer.is_empty());
+        assert_eq!(buffer.data.capacity(), 0, "the memory went with the bytes");
+        fill(&mut buffer, b"next");
+        assert_eq!(buffer.unread(), b"next");
     }
 
     #[test]

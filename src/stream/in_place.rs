@@ -49,6 +49,16 @@ impl IoStream {
         self.update_interest();
     }
 
+    /// Takes every buffered byte after the first `skip` as a vector, handing over the
+    /// buffer's own memory instead of copying (a protocol's whole last message).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn take_buffered(&self, skip: usize) -> Vec<u8> {
+        let taken = self.core.state.borrow_mut().read_buffer.take_all(skip);
+        // Room in a full buffer means the socket may be read again.
+        self.update_interest();
+        taken
+    }
+
     /// Calls `callback` once more than `seen` bytes are buffered (on a later iteration,
     /// also when that is already so), taking none of them; or with the error if the
     /// stream closes first, or its buffer is full ([`StreamError::BufferFull`], which

@@ -50,6 +50,14 @@ impl StreamSocket {
         }
     }
 
+    pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            StreamSocket::Tcp(s) => (&*s).write_vectored(bufs),
+            StreamSocket::Unix(s) => (&*s).write_vectored(bufs),
+            StreamSocket::Pipe(f) => (&*f).write_vectored(bufs),
+        }
+    }
+
     pub(crate) fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             StreamSocket::Tcp(s) => s.set_nonblocking(true),

@@ -99,13 +99,21 @@ impl IoStream {
     /// returns the write total this write completes at; used by both write flavours. Only
     /// what the socket does not take is copied into the write buffer.
     pub(crate) fn queue_write(&self, data: &[u8]) -> Result<u64, StreamError> {
+        self.queue_write_parts(&[data])
+    }
+
+    /// [`queue_write`](Self::queue_write) of the concatenation of `parts`, handed to the
+    /// socket in one vectored write when nothing waits before them (a header and a body
+    /// need not be copied together first).
+    pub(crate) fn queue_write_parts(&self, parts: &[&[u8]]) -> Result<u64, StreamError> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let (target, failure, left_over) = {
             let mut state = self.core.state.borrow_mut();
             if state.closed {
                 return Err(state.closed_error());
             }
             let max = state.limits.max_write_buffer_size;
-            if data.len() > max.saturating_sub(state.write_buffer.len()) {
+            if total > max.saturating_sub(state.write_buffer.len()) {
                 return Err(StreamError::BufferFull);
             }
             let StreamState {
@@ -116,14 +124,23 @@ impl IoStream {
             let mut failure = None;
             let mut sent = 0;
             if write_buffer.is_empty() {
-                // Nothing waits before it: straight from `data` to the socket.
+                // Nothing waits before it: straight from `parts` to the socket.
                 if let Some(socket) = socket {
-                    (sent, failure) = write_now(socket, data);
+                    (sent, failure) = match parts {
+                        [data] => write_now(socket, data),
+                        _ => write_parts_now(socket, parts, total),
+                    };
                 }
                 write_buffer.total_written += sent as u64;
             }
-            write_buffer.push(&data[sent..]);
-            let left_over = sent < data.len();
+            // What the socket did not take, part by part.
+            let mut skip = sent;
+            for part in parts {
+                let taken = skip.min(part.len());
+                skip -= taken;
+                write_buffer.push(&part[taken..]);
+            }
+            let left_over = sent < total;
             (write_buffer.total_queued(), failure, left_over)
         };
         if let Some(e) = failure {
@@ -143,6 +160,35 @@ fn write_now(socket: &StreamSocket, data: &[u8]) -> (usize, Option<io::Error>) {
     let mut sent = 0;
     while sent < data.len() {
         match socket.write(&data[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return (sent, Some(e)),
+        }
+    }
+    (sent, None)
+}
+
+/// [`write_now`] of the concatenation of `parts` (`total` bytes), with vectored writes.
+fn write_parts_now(
+    socket: &StreamSocket,
+    parts: &[&[u8]],
+    total: usize,
+) -> (usize, Option<io::Error>) {
+    let mut sent = 0;
+    while sent < total {
+        // The parts from where the last write stopped.
+        let mut skip = sent;
+        let slices: Vec<io::IoSlice<'_>> = parts
+            .iter()
+            .filter_map(|part| {
+                let taken = skip.min(part.len());
+                skip -= taken;
+                (taken < part.len()).then(|| io::IoSlice::new(&part[taken..]))
+            })
+            .collect();
+        match socket.write_vectored(&slices) {
             Ok(0) => break,
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::frame::{
     apply_mask, check_utf8, close_payload, is_valid_close_code, parse_close, read_header,
-    write_header, Opcode, Role, Violation, INVALID_PAYLOAD, MAX_HEADER, MESSAGE_TOO_BIG,
+    write_header, Opcode, Role, Violation, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
 };
 use super::handshake::Negotiated;
 use super::mask::MaskSource;
@@ -711,15 +711,18 @@ impl WebSocket {
         let compressed = false;
         let frame = &mut state.scratch;
         frame.clear();
-        frame.reserve(MAX_HEADER + payload.len());
         let mask = state.masks.as_mut().map(MaskSource::next_mask);
         write_header(frame, true, compressed, opcode, payload.len(), mask);
-        let start = frame.len();
-        frame.extend_from_slice(payload);
-        if let Some(mask) = mask {
-            apply_mask(&mut frame[start..], mask, 0);
-        }
-        let write = self.shared.stream.write_all(frame);
+        let write = match mask {
+            // A server's frame: the header and the payload as they are, in one write.
+            None => self.shared.stream.write_all_parts(&[frame, payload]),
+            Some(mask) => {
+                let start = frame.len();
+                frame.extend_from_slice(payload);
+                apply_mask(&mut frame[start..], mask, 0);
+                self.shared.stream.write_all(frame)
+            }
+        };
         // A big message's buffer is not kept for the small ones after it.
         if frame.capacity() > 64 * 1024 {
             *frame = Vec::new();
@@ -852,42 +855,8 @@ impl WebSocket {
             if !complete {
                 return Step::More;
             }
-            #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
-            let mut assembly = state.message.take().expect("checked above");
-            #[cfg(feature = "deflate")]
-            if assembly.compressed {
-                let deflate = state
-                    .deflate
-                    .as_deref_mut()
-                    .expect("RSV1 only with deflate");
-                assembly.data = match deflate.decompress(&assembly.data, max as usize) {
-                    Ok(data) => data,
-                    Err(super::deflate::InflateError::TooBig) => {
-                        return Step::Fail(Violation {
-                            code: MESSAGE_TOO_BIG,
-                            reason: "message over max_message_size once inflated",
-                        })
-                    }
-                    Err(super::deflate::InflateError::Corrupt) => {
-                        return Step::Fail(Violation {
-                            code: INVALID_PAYLOAD,
-                            reason: "invalid compressed data",
-                        })
-                    }
-                };
-                if assembly.text && !check_utf8(&assembly.data, &mut assembly.checked, true) {
-                    return Step::Fail(Violation {
-                        code: INVALID_PAYLOAD,
-                        reason: "text message is not UTF-8",
-                    });
-                }
-            }
-            return Step::Message(if assembly.text {
-                // `check_utf8` accepted every byte of the complete message.
-                Message::Text(String::from_utf8(assembly.data).expect("checked as UTF-8"))
-            } else {
-                Message::Binary(assembly.data)
-            });
+            let assembly = state.message.take().expect("checked above");
+            return finish_message(state, assembly, max as usize);
         }
         #[cfg(feature = "deflate")]
         let compression = state.deflate.is_some();
@@ -944,6 +913,22 @@ impl WebSocket {
                 code: MESSAGE_TOO_BIG,
                 reason: "message over max_message_size",
             });
+        }
+        let whole = header.header_len as u64 + header.payload_len == stream.buffered() as u64;
+        if whole && header.fin && state.message.is_none() {
+            // A whole message and nothing after it (ping-pong's usual case): its bytes
+            // become the message, without a copy into a new buffer.
+            let mut data = stream.take_buffered(header.header_len);
+            if let Some(mask) = header.mask {
+                apply_mask(&mut data, mask, 0);
+            }
+            let assembly = Assembly {
+                text: header.opcode == Opcode::Text,
+                compressed: header.rsv1,
+                data,
+                checked: 0,
+            };
+            return finish_message(state, assembly, max as usize);
         }
         stream.consume(header.header_len);
         if state.message.is_none() {
@@ -1287,6 +1272,46 @@ impl Future for Recv {
             None => Poll::Pending,
         }
     }
+}
+
+/// A message whose last frame arrived: inflated if compressed, checked as UTF-8 if text
+/// (what `check_utf8` has not seen yet).
+#[cfg_attr(not(feature = "deflate"), allow(unused_variables, unused_mut))]
+fn finish_message(state: &mut State, mut assembly: Assembly, max: usize) -> Step {
+    #[cfg(feature = "deflate")]
+    if assembly.compressed {
+        let deflate = state
+            .deflate
+            .as_deref_mut()
+            .expect("RSV1 only with deflate");
+        assembly.data = match deflate.decompress(&assembly.data, max) {
+            Ok(data) => data,
+            Err(super::deflate::InflateError::TooBig) => {
+                return Step::Fail(Violation {
+                    code: MESSAGE_TOO_BIG,
+                    reason: "message over max_message_size once inflated",
+                })
+            }
+            Err(super::deflate::InflateError::Corrupt) => {
+                return Step::Fail(Violation {
+                    code: INVALID_PAYLOAD,
+                    reason: "invalid compressed data",
+                })
+            }
+        };
+    }
+    if assembly.text && !check_utf8(&assembly.data, &mut assembly.checked, true) {
+        return Step::Fail(Violation {
+            code: INVALID_PAYLOAD,
+            reason: "text message is not UTF-8",
+        });
+    }
+    Step::Message(if assembly.text {
+        // `check_utf8` accepted every byte of the complete message.
+        Message::Text(String::from_utf8(assembly.data).expect("checked as UTF-8"))
+    } else {
+        Message::Binary(assembly.data)
+    })
 }
 
 /// The future of [`WebSocket::closed`].
