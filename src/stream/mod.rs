@@ -12,6 +12,9 @@
 
 mod async_api;
 mod buffer;
+// Large buffers whose bytes another layer consumed go back to the streams' pool.
+#[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
+pub(crate) use self::buffer::recycle;
 mod callbacks;
 mod error;
 #[cfg(feature = "futures-io")]

@@ -65,6 +65,21 @@ impl Message {
         }
     }
 
+    /// The payload, taken out of the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::websocket::Message;
+    /// assert_eq!(Message::from("hi").into_bytes(), b"hi");
+    /// ```
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(bytes) => bytes,
+        }
+    }
+
     pub(crate) fn opcode(&self) -> Opcode {
         match self {
             Message::Text(_) => Opcode::Text,
@@ -424,9 +439,11 @@ impl WebSocket {
     /// See [`WebSocket`].
     pub fn send(&self, message: impl Into<Message>) -> Sent {
         let message = message.into();
-        Sent {
-            write: self.write_frame(message.opcode(), message.as_bytes(), true),
-        }
+        let write = self.write_frame(message.opcode(), message.as_bytes(), true);
+        // Its bytes are in the socket or the write buffer now: its memory can serve the
+        // next message read.
+        crate::stream::recycle(message.into_bytes());
+        Sent { write }
     }
 
     /// Queues a message without waiting for it (Tornado's `write_message`): the callback
@@ -441,7 +458,10 @@ impl WebSocket {
     ///
     /// See [`WebSocketHandler`].
     pub fn write_message(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.send_message_now(&message.into())
+        let message = message.into();
+        let sent = self.send_message_now(&message);
+        crate::stream::recycle(message.into_bytes());
+        sent
     }
 
     /// [`send`](WebSocket::send) calling `callback` with the outcome once the message is
