@@ -747,3 +747,26 @@ fn client_urls_and_options_that_would_break_the_request_are_refused() {
         })
         .unwrap();
 }
+
+#[test]
+fn a_server_answering_with_an_endless_head_is_refused_not_buffered() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request).unwrap();
+        let mut head = b"HTTP/1.1 101 Switching Protocols\r\nX-Long: ".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 64 * 1024));
+        // The client stops reading (and closes) once the head is over its limit.
+        let _ = conn.write_all(&head);
+    });
+    let ioloop = ioloop::IoLoop::new().unwrap();
+    let outcome = ioloop.run_sync(websocket_connect(&url)).unwrap();
+    assert!(
+        matches!(&outcome, Err(ConnectError::Handshake(why)) if why.contains("too large")),
+        "{outcome:?}"
+    );
+    server.join().unwrap();
+}

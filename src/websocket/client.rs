@@ -290,7 +290,7 @@ async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, Conn
         .read_until(b"\r\n\r\n", MAX_RESPONSE_HEAD)
         .await
         .map_err(|e| match e {
-            crate::stream::StreamError::BufferFull => {
+            crate::stream::StreamError::Unsatisfiable | crate::stream::StreamError::BufferFull => {
                 ConnectError::Handshake("the response head is too large".into())
             }
             _ => ConnectError::Closed,

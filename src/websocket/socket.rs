@@ -235,9 +235,10 @@ struct State {
     scratch: Vec<u8>,
     close_sent: bool,
     close_received: bool,
-    /// The connection broke the protocol: frames are no longer parsed, and what arrives is
-    /// discarded until the peer closes (so the close frame is not lost to a reset).
-    failed: bool,
+    /// Frames are no longer parsed; what arrives is read and dropped until the peer
+    /// closes TCP: after a protocol failure (so the close frame is not lost to a reset),
+    /// and on a client once the server's close frame came (the server ends TCP).
+    discarding: bool,
     /// TCP is closed.
     closed: bool,
     /// `on_close` has run (or there is no handler to run it).
@@ -286,7 +287,7 @@ enum Sink {
 enum Step {
     /// Need more bytes.
     Wait,
-    /// Stop reading (inbox full, failed, closing).
+    /// Stop reading (inbox full, a handler running, closing).
     Stop,
     /// Go on.
     More,
@@ -329,7 +330,7 @@ impl WebSocket {
                 scratch: Vec::new(),
                 close_sent: false,
                 close_received: false,
-                failed: false,
+                discarding: false,
                 closed: false,
                 on_close_done: false,
                 close_code: None,
@@ -811,13 +812,16 @@ impl WebSocket {
     fn next_step(&self) -> Step {
         let mut state = self.shared.state.borrow_mut();
         let state = &mut *state;
-        if state.closed || state.close_received {
+        if state.closed {
             return Step::Stop;
         }
-        if state.failed {
+        if state.discarding {
             let buffered = self.shared.stream.buffered();
             self.shared.stream.consume(buffered);
             return Step::Wait;
+        }
+        if state.close_received {
+            return Step::Stop;
         }
         if matches!(state.sink, Sink::Handler(None)) {
             // A handler method is running: it reads on once it returns.
@@ -1107,7 +1111,12 @@ impl WebSocket {
         self.send_close(close.as_ref().map(|(code, _)| (*code, "")));
         match self.shared.role {
             Role::Server => self.close_tcp_when_sent(),
-            Role::Client => self.arm_close_timer(),
+            Role::Client => {
+                // The server ends TCP: read on (dropping anything) to see it do so.
+                self.shared.state.borrow_mut().discarding = true;
+                self.arm_close_timer();
+                self.wait_for_bytes();
+            }
         }
         self.wake_receiver();
     }
@@ -1117,7 +1126,7 @@ impl WebSocket {
         log::debug!(target: "ioloop::websocket", "failing the connection: {violation}");
         {
             let mut state = self.shared.state.borrow_mut();
-            state.failed = true;
+            state.discarding = true;
             state.frame = None;
             state.message = None;
         }
@@ -1270,7 +1279,7 @@ impl Future for Recv {
         let ws = &self.ws;
         let taken = {
             let mut state = ws.shared.state.borrow_mut();
-            let done = state.closed || state.failed || state.close_received || state.close_sent;
+            let done = state.closed || state.discarding || state.close_received || state.close_sent;
             let Sink::Inbox { message, waker } = &mut state.sink else {
                 return Poll::Ready(None); // the callback style takes the messages
             };
