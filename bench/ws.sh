@@ -8,10 +8,11 @@
 # polling loop) to core 1. Shapes: echo ping-pong at 100 connections x 64 B and x 16 KiB,
 # and a broadcast to 1 000 members (one sender, the next message once all received it);
 # then memory per idle WebSocket connection (1 000 connections after one echo each:
-# growth of the server's VmRSS). Rounds interleave the servers; full mode 5 rounds of
-# 3 s, --quick 3 rounds of 1 s. Server CPU per message comes from /proc/PID/stat
-# (utime+stime over the window plus its warm-up quarter, so it is scaled to the window).
-# One JSON line per run goes to OUT.jsonl.
+# growth of the server's VmRSS, counted after one warm-up connection). Rounds
+# interleave the servers; full mode 5 rounds of 3 s, --quick 3 rounds of 1 s. Server CPU
+# per message: the load client reads the server's /proc/PID/stat (utime+stime) at the
+# start and end of its measured window, so handshakes, warm-up and teardown are not
+# counted. One JSON line per run goes to OUT.jsonl.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,7 +21,6 @@ if [ "${1:-}" = --quick ]; then QUICK=1; shift; fi
 BIN="$1"
 OUT="$2"
 if [ "$QUICK" = 1 ]; then ROUNDS=3 MS=1000; else ROUNDS=5 MS=3000; fi
-CLK_TCK="$(getconf CLK_TCK)"
 if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); else SERVER_PIN=() LOAD_PIN=(); fi
 
 IMPLS=(ioloop ioloop-async tungstenite)
@@ -48,29 +48,22 @@ stop_server() {
     wait "$SERVER_PID" 2> /dev/null || true
 }
 
-cpu_ticks() {
-    awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
 rss_kb() {
     awk '/^VmRSS/ {print $2}' "/proc/$1/status"
 }
 
 # run_one ROUND IMPL MODE CONNS SIZE
 run_one() {
-    local round=$1 impl=$2 mode=$3 conns=$4 size=$5 out before after
+    local round=$1 impl=$2 mode=$3 conns=$4 size=$5 out
     start_server "$impl"
-    before="$(cpu_ticks "$SERVER_PID")"
-    out="$("${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$BIN" ws-load "$PORT" "$mode" "$conns" "$size" "$MS" 2>&1)" || out="{\"error\": \"${out//\"/}\"}"
-    after="$(cpu_ticks "$SERVER_PID")"
+    out="$("${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$BIN" ws-load "$PORT" "$mode" "$conns" "$size" "$MS" "$SERVER_PID" 2>&1)" || out="{\"error\": \"${out//\"/}\"}"
     stop_server
-    python3 - "$out" "$round" "$impl" "$mode" "$conns" "$size" "$before" "$after" "$CLK_TCK" "$MS" >> "$OUT" <<'PY'
+    python3 - "$out" "$round" "$impl" "$mode" "$conns" "$size" >> "$OUT" <<'PY'
 import json, sys
-out, rnd, impl, mode, conns, size, before, after, tck, ms = sys.argv[1:]
+out, rnd, impl, mode, conns, size = sys.argv[1:]
 result = json.loads(out)
 messages, secs = result.get("messages", 0), result.get("secs", 0.0)
-# The CPU ticks cover the warm-up quarter too: scale them to the measured window.
-cpu_s = (int(after) - int(before)) / int(tck) * (1.0 / 1.25)
+cpu_s = result.get("server_cpu_s", 0.0)
 deliveries = messages * (int(conns) if mode == "broadcast" else 1)
 metrics = {
     "msgs_per_s": deliveries / secs if secs else 0,
@@ -101,6 +94,8 @@ done
 echo "== websocket idle memory, 1000 connections: ${IMPLS[*]}" >&2
 for impl in "${IMPLS[@]}"; do
     start_server "$impl"
+    # One connection first: what the first costs once is not counted per connection.
+    "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$BIN" ws-load "$PORT" idle 1 64 0 > /dev/null
     base="$(rss_kb "$SERVER_PID")"
     fifo="$(mktemp -u)"
     mkfifo "$fifo"

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ioloop-bench ws-server ioloop|ioloop-async|tungstenite
-//! ioloop-bench ws-load PORT echo|broadcast|idle CONNS SIZE MS
+//! ioloop-bench ws-load PORT echo|broadcast|idle CONNS SIZE MS [SERVER_PID]
 //! ```
 //!
 //! Servers print `listening on 127.0.0.1:PORT` and serve until SIGTERM: `GET /echo` echoes
@@ -22,7 +22,10 @@
 //! - `idle`: opens CONNS connections, echoes one message on each, prints `held`, and
 //!   keeps them open for MS ms (the script reads the server's memory meanwhile).
 //!
-//! It prints one JSON line: `{"messages": N, "secs": S}` (echoes, or broadcasts).
+//! It prints one JSON line: `{"messages": N, "secs": S, "server_cpu_s": C}` (echoes, or
+//! broadcasts; C is the server process's utime+stime over exactly the measured window,
+//! read from `/proc/SERVER_PID/stat` at its start and end, so handshakes, warm-up and
+//! teardown are not counted; 0 without a pid).
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -337,6 +340,7 @@ pub fn load(args: &[String]) -> Result<(), String> {
     let conns: usize = arg(2)?.parse().map_err(|_| "bad conns")?;
     let size: usize = arg(3)?.parse().map_err(|_| "bad size")?;
     let window = Duration::from_millis(arg(4)?.parse().map_err(|_| "bad ms")?);
+    let server_pid: Option<u32> = args.get(5).and_then(|p| p.parse().ok());
     let path = if mode == "broadcast" {
         "/broadcast"
     } else {
@@ -359,18 +363,41 @@ pub fn load(args: &[String]) -> Result<(), String> {
             want_write: false,
         });
     }
+    let cpu = ServerCpu(server_pid);
     let result = match mode.as_str() {
-        "echo" => echo_load(&poller, &mut clients, window),
-        "broadcast" => broadcast_load(&poller, &mut clients, window),
-        "idle" => idle_load(&poller, &mut clients, window),
+        "echo" => echo_load(&poller, &mut clients, window, &cpu),
+        "broadcast" => broadcast_load(&poller, &mut clients, window, &cpu),
+        "idle" => idle_load(&poller, &mut clients, window).map(|(m, s)| (m, s, 0.0)),
         other => Err(format!("unknown mode {other}")),
     };
     for client in &clients {
         let _ = poller.delete(&client.sock);
     }
-    let (messages, secs) = result?;
-    println!("{{\"messages\": {messages}, \"secs\": {secs:.6}}}");
+    let (messages, secs, cpu_s) = result?;
+    println!("{{\"messages\": {messages}, \"secs\": {secs:.6}, \"server_cpu_s\": {cpu_s:.6}}}");
     Ok(())
+}
+
+/// The server process's CPU time (utime+stime), read from `/proc`.
+struct ServerCpu(Option<u32>);
+
+impl ServerCpu {
+    fn seconds(&self) -> f64 {
+        let Some(pid) = self.0 else { return 0.0 };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return 0.0;
+        };
+        // The fields after the parenthesised command name; utime and stime are the 12th
+        // and 13th of them (14 and 15 of the whole line).
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+            f.iter().filter_map(|t| t.parse::<f64>().ok()).sum()
+        });
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        ticks / per_second
+    }
 }
 
 /// Waits for events and hands each client that is readable to `on_frames` with the
@@ -421,19 +448,20 @@ fn echo_load(
     poller: &Poller,
     clients: &mut [Client],
     window: Duration,
-) -> Result<(u64, f64), String> {
+    cpu: &ServerCpu,
+) -> Result<(u64, f64, f64), String> {
     for client in clients.iter_mut() {
         client.send().map_err(|e| e.to_string())?;
     }
     let mut events = Events::new();
     let warm_up = Instant::now() + window / 4;
-    let mut started: Option<(Instant, u64)> = None;
+    let mut started: Option<(Instant, u64, f64)> = None;
     let mut echoes = 0u64;
     loop {
         let now = Instant::now();
         match started {
-            None if now >= warm_up => started = Some((now, echoes)),
-            Some((at, _)) if now >= at + window => break,
+            None if now >= warm_up => started = Some((now, echoes, cpu.seconds())),
+            Some((at, _, _)) if now >= at + window => break,
             _ => {}
         }
         pump(poller, clients, &mut events, |clients, key, frames| {
@@ -444,27 +472,29 @@ fn echo_load(
             Ok(())
         })?;
     }
-    let (at, before) = started.expect("the window started");
-    Ok((echoes - before, at.elapsed().as_secs_f64()))
+    let (at, before, cpu_before) = started.expect("the window started");
+    let secs = at.elapsed().as_secs_f64();
+    Ok((echoes - before, secs, cpu.seconds() - cpu_before))
 }
 
 fn broadcast_load(
     poller: &Poller,
     clients: &mut [Client],
     window: Duration,
-) -> Result<(u64, f64), String> {
+    cpu: &ServerCpu,
+) -> Result<(u64, f64, f64), String> {
     let members = clients.len();
     let mut received = 0usize;
     let mut broadcasts = 0u64;
     clients[0].send().map_err(|e| e.to_string())?;
     let mut events = Events::new();
     let warm_up = Instant::now() + window / 4;
-    let mut started: Option<(Instant, u64)> = None;
+    let mut started: Option<(Instant, u64, f64)> = None;
     loop {
         let now = Instant::now();
         match started {
-            None if now >= warm_up => started = Some((now, broadcasts)),
-            Some((at, _)) if now >= at + window => break,
+            None if now >= warm_up => started = Some((now, broadcasts, cpu.seconds())),
+            Some((at, _, _)) if now >= at + window => break,
             _ => {}
         }
         pump(poller, clients, &mut events, |clients, _key, frames| {
@@ -477,8 +507,9 @@ fn broadcast_load(
             Ok(())
         })?;
     }
-    let (at, before) = started.expect("the window started");
-    Ok((broadcasts - before, at.elapsed().as_secs_f64()))
+    let (at, before, cpu_before) = started.expect("the window started");
+    let secs = at.elapsed().as_secs_f64();
+    Ok((broadcasts - before, secs, cpu.seconds() - cpu_before))
 }
 
 fn idle_load(

@@ -53,10 +53,15 @@ pub(crate) fn recycle(mut buffer: Vec<u8>) {
     buffer.clear();
     let _ = POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.buffers.len() < POOL_BUFFERS && pool.held + capacity <= POOL_BYTES {
-            pool.held += capacity;
-            pool.buffers.push(buffer);
+        // The oldest buffers make room: the pool follows the sizes in use now.
+        while !pool.buffers.is_empty()
+            && (pool.buffers.len() >= POOL_BUFFERS || pool.held + capacity > POOL_BYTES)
+        {
+            let oldest = pool.buffers.remove(0);
+            pool.held -= oldest.capacity();
         }
+        pool.held += capacity;
+        pool.buffers.push(buffer);
     });
 }
 
@@ -181,10 +186,17 @@ impl ReadBuffer {
     }
 
     /// Copies the first `out.len()` unread bytes into `out` and removes them.
-    /// Takes every unread byte after the first `skip` as a vector, without copying them
-    /// into a new one (the buffer's own memory is handed over and the buffer is left
-    /// empty, holding nothing).
+    /// Takes every unread byte after the first `skip` as a vector: the buffer's own memory
+    /// is handed over when it is not much larger than those bytes (no copy; the buffer is
+    /// left empty, holding nothing), else they are copied out and the buffer is emptied
+    /// (so a small last message does not keep a large read's memory).
     pub(crate) fn take_all(&mut self, skip: usize) -> Vec<u8> {
+        let wanted = self.len().saturating_sub(skip);
+        if self.data.capacity() > 2 * wanted + RETAINED_CAPACITY {
+            let taken = self.data[(self.start + skip).min(self.end)..self.end].to_vec();
+            self.consume(self.len());
+            return taken;
+        }
         let mut data = std::mem::take(&mut self.data);
         data.truncate(self.end);
         data.drain(..(self.start + skip).min(self.end));
@@ -267,10 +279,18 @@ impl WriteBuffer {
     /// buffer allocates nothing).
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         if !bytes.is_empty() {
-            if self.data.capacity() == 0 {
-                self.data = with_room(bytes.len());
-            }
+            self.reserve(bytes.len());
             self.data.extend_from_slice(bytes);
+        }
+    }
+
+    /// Makes room for `more` bytes about to be pushed (in one or several pieces), from
+    /// the pool when the buffer holds nothing yet.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        if self.data.capacity() == 0 {
+            self.data = with_room(more);
+        } else {
+            self.data.reserve(more);
         }
     }
 
@@ -339,12 +359,31 @@ mod tests {
             held,
             POOL.with(|p| p.borrow().buffers.iter().map(Vec::capacity).sum())
         );
+        // A full pool makes room for the newest buffer, dropping the oldest.
+        let newest = Vec::<u8>::with_capacity(8 * 1024);
+        let newest_at = newest.as_ptr();
+        recycle(newest);
+        let reused = with_room(8 * 1024);
+        assert_eq!(reused.as_ptr(), newest_at);
         POOL.with(|p| {
             *p.borrow_mut() = Pool {
                 buffers: Vec::new(),
                 held: 0,
             }
         });
+    }
+
+    #[test]
+    fn a_small_last_message_of_a_large_read_is_copied_out() {
+        let mut buffer = ReadBuffer::default();
+        let mut read = vec![b'f'; 64 * 1024];
+        read.extend_from_slice(b"HDlast");
+        fill(&mut buffer, &read);
+        buffer.consume(64 * 1024);
+        let taken = buffer.take_all(2);
+        assert_eq!(taken, b"last");
+        assert!(taken.capacity() < 1024, "{}", taken.capacity());
+        assert!(buffer.is_empty());
     }
 
     #[test]

@@ -134,6 +134,9 @@ impl IoStream {
                 write_buffer.total_written += sent as u64;
             }
             // What the socket did not take, part by part.
+            if sent < total {
+                write_buffer.reserve(total - sent);
+            }
             let mut skip = sent;
             for part in parts {
                 let taken = skip.min(part.len());

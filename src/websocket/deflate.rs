@@ -145,7 +145,9 @@ pub(crate) fn accept_offer<'a>(
         if agreed.client_no_context_takeover {
             answer.push_str("; client_no_context_takeover");
         }
-        if agreed.server_max_window_bits < 15 {
+        // An offer that names the server's window is accepted only by naming it back
+        // (RFC 7692 §7.1.2.1).
+        if seen.iter().any(|name| name == "server_max_window_bits") {
             answer.push_str(&format!(
                 "; server_max_window_bits={}",
                 agreed.server_max_window_bits
@@ -283,7 +285,9 @@ impl Deflate {
         data: &[u8],
         limit: usize,
     ) -> Result<Vec<u8>, InflateError> {
-        let mut out = Vec::with_capacity(data.len().saturating_mul(3).clamp(64, limit + 1));
+        // At most one byte past the limit is ever produced (that byte proves it crossed).
+        let cap = limit.saturating_add(1);
+        let mut out = Vec::with_capacity(data.len().saturating_mul(3).max(64).min(cap));
         for part in [data, &TAIL[..]] {
             let mut at = 0;
             loop {
@@ -291,7 +295,7 @@ impl Deflate {
                     if out.len() > limit {
                         return Err(InflateError::TooBig);
                     }
-                    let room = out.len().clamp(4096, 1 << 20).min(limit + 1 - out.len());
+                    let room = out.len().clamp(4096, 1 << 20).min(cap - out.len());
                     out.reserve_exact(room);
                 }
                 let (in_before, out_before) = (self.decompress.total_in(), out.len());
@@ -403,6 +407,18 @@ mod tests {
     }
 
     #[test]
+    fn tiny_and_unlimited_limits_do_not_panic() {
+        let (mut server, mut client) = pair(false);
+        let mut wire = Vec::new();
+        server.compress(&[b'x'; 100], &mut wire);
+        assert_eq!(client.decompress(&wire, 10), Err(InflateError::TooBig));
+        let (mut server, mut client) = pair(false);
+        let mut wire = Vec::new();
+        server.compress(b"hello", &mut wire);
+        assert_eq!(client.decompress(&wire, usize::MAX).unwrap(), b"hello");
+    }
+
+    #[test]
     fn a_bomb_stops_at_the_limit_and_garbage_is_corrupt() {
         let (mut server, mut client) = pair(false);
         let mut wire = Vec::new();
@@ -441,6 +457,12 @@ mod tests {
         .unwrap();
         assert_eq!(answer, "permessage-deflate; server_max_window_bits=10");
         assert_eq!(agreed.server_max_window_bits, 10);
+        let (_, answer) = accept_offer(
+            ["permessage-deflate; server_max_window_bits=15"].into_iter(),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(answer, "permessage-deflate; server_max_window_bits=15");
         assert!(accept_offer(["x-webkit-deflate-frame"].into_iter(), &options).is_none());
         assert!(accept_offer(["permessage-deflate; unknown"].into_iter(), &options).is_none());
         assert!(accept_offer(

@@ -750,8 +750,19 @@ impl WebSocket {
         }
         match write.refused() {
             None => Ok(write),
-            Some(StreamError::BufferFull) => Err(SendError::BufferFull),
-            Some(_) => Err(SendError::Closed),
+            Some(refusal) => {
+                if compressed {
+                    // The compressor's context now holds bytes the peer will never see:
+                    // later messages could refer to them. The connection cannot go on.
+                    log::debug!(target: "ioloop::websocket", "a compressed write was refused: closed");
+                    self.shared.stream.close();
+                    return Err(SendError::Closed);
+                }
+                match refusal {
+                    StreamError::BufferFull => Err(SendError::BufferFull),
+                    _ => Err(SendError::Closed),
+                }
+            }
         }
     }
 
