@@ -26,7 +26,7 @@ WHEN = """new Promise(resolve => {
 def main(chromium, url):
     profile = tempfile.mkdtemp(prefix="ioloop-chromium-")
     browser = subprocess.Popen(
-        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--remote-debugging-port=0", "--user-data-dir=" + profile, "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
