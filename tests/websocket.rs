@@ -770,3 +770,39 @@ fn a_server_answering_with_an_endless_head_is_refused_not_buffered() {
     );
     server.join().unwrap();
 }
+
+#[test]
+fn send_then_reports_each_outcome_and_drained_then_the_low_water_mark() {
+    let ioloop = ioloop::IoLoop::new().unwrap();
+    let (_server, addr) = Application::new()
+        .route(
+            "/echo",
+            websocket(|ws, _req| async move {
+                while let Some(message) = ws.recv().await {
+                    let _ = ws.send(message).await;
+                }
+            }),
+        )
+        .bind(&ioloop, "127.0.0.1:0")
+        .unwrap();
+    let outcomes = ioloop
+        .run_sync(async move {
+            let ws = websocket_connect(&format!("ws://{addr}/echo"))
+                .await
+                .unwrap();
+            let (sent, sent_done) = ioloop::completion();
+            ws.send_then("first", move |result| sent.complete(result));
+            let (drained, drained_done) = ioloop::completion();
+            ws.drained_then(0, move |result| drained.complete(result));
+            let first = sent_done.await.unwrap();
+            let drained = drained_done.await.unwrap();
+            assert_eq!(ws.write_buffered(), 0);
+            assert_eq!(ws.recv().await, Some(Message::from("first")));
+            ws.close(1000, "");
+            let (late, late_done) = ioloop::completion();
+            ws.send_then("after close", move |result| late.complete(result));
+            (first, drained, late_done.await.unwrap())
+        })
+        .unwrap();
+    assert_eq!(outcomes, (Ok(()), Ok(()), Err(SendError::Closed)));
+}

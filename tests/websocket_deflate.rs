@@ -58,44 +58,17 @@ fn messages() -> Vec<Message> {
     ]
 }
 
-#[test]
-fn the_client_and_server_agree_and_echo_with_and_without_context_takeover() {
-    for no_context_takeover in [false, true] {
-        let ioloop = IoLoop::new().unwrap();
-        let (_server, addr) = echo_app(compressed(no_context_takeover))
-            .bind(&ioloop, "127.0.0.1:0")
-            .unwrap();
-        let options = ClientOptions {
-            options: compressed(no_context_takeover),
-            ..ClientOptions::default()
-        };
-        ioloop
-            .run_sync(async move {
-                let ws = websocket_connect_with(&format!("ws://{addr}/echo"), options)
-                    .await
-                    .unwrap();
-                for _ in 0..2 {
-                    for message in messages() {
-                        ws.send(message.clone()).await.unwrap();
-                        assert_eq!(ws.recv().await, Some(message));
-                    }
-                }
-                ws.close(1000, "");
-                ws.closed().await;
-                assert_eq!(ws.close_code(), Some(1000));
-            })
-            .unwrap();
-    }
-}
-
-#[test]
-fn a_server_without_compression_declines_and_messages_go_plain() {
+/// Serves `/echo` with `server` options on a fresh loop, connects to it with `client`
+/// options and runs `session` with the connection.
+fn with_echo_client<F, Fut>(server: WebSocketOptions, client: WebSocketOptions, session: F)
+where
+    F: FnOnce(ioloop::websocket::WebSocket) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let ioloop = IoLoop::new().unwrap();
-    let (_server, addr) = echo_app(WebSocketOptions::default())
-        .bind(&ioloop, "127.0.0.1:0")
-        .unwrap();
+    let (_server, addr) = echo_app(server).bind(&ioloop, "127.0.0.1:0").unwrap();
     let options = ClientOptions {
-        options: compressed(false),
+        options: client,
         ..ClientOptions::default()
     };
     ioloop
@@ -103,10 +76,39 @@ fn a_server_without_compression_declines_and_messages_go_plain() {
             let ws = websocket_connect_with(&format!("ws://{addr}/echo"), options)
                 .await
                 .unwrap();
-            ws.send("plain").await.unwrap();
-            assert_eq!(ws.recv().await, Some(Message::from("plain")));
+            session(ws).await;
         })
         .unwrap();
+}
+
+#[test]
+fn the_client_and_server_agree_and_echo_with_and_without_context_takeover() {
+    for no_context_takeover in [false, true] {
+        let options = compressed(no_context_takeover);
+        with_echo_client(options.clone(), options, |ws| async move {
+            for _ in 0..2 {
+                for message in messages() {
+                    ws.send(message.clone()).await.unwrap();
+                    assert_eq!(ws.recv().await, Some(message));
+                }
+            }
+            ws.close(1000, "");
+            ws.closed().await;
+            assert_eq!(ws.close_code(), Some(1000));
+        });
+    }
+}
+
+#[test]
+fn a_server_without_compression_declines_and_messages_go_plain() {
+    with_echo_client(
+        WebSocketOptions::default(),
+        compressed(false),
+        |ws| async move {
+            ws.send("plain").await.unwrap();
+            assert_eq!(ws.recv().await, Some(Message::from("plain")));
+        },
+    );
 }
 
 fn stepped(options: WebSocketOptions) -> SteppedServer {

@@ -254,6 +254,9 @@ struct State {
     /// permessage-deflate's compressor and decompressor, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
+    /// Reused for each compressed message (as `scratch` is for frames).
+    #[cfg(feature = "deflate")]
+    deflated: Vec<u8>,
 }
 
 struct FrameRead {
@@ -341,6 +344,8 @@ impl WebSocket {
                 closed_waiters: Vec::new(),
                 #[cfg(feature = "deflate")]
                 deflate,
+                #[cfg(feature = "deflate")]
+                deflated: Vec::new(),
             }),
         });
         // The close callback owns the connection while the stream is open (the loop keeps
@@ -719,12 +724,11 @@ impl WebSocket {
         let mut state = self.shared.state.borrow_mut();
         let state = &mut *state;
         #[cfg(feature = "deflate")]
-        let mut deflated = Vec::new();
-        #[cfg(feature = "deflate")]
         let (payload, compressed) = match state.deflate.as_deref_mut() {
             Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
-                deflate.compress(payload, &mut deflated);
-                (&deflated[..], true)
+                state.deflated.clear();
+                deflate.compress(payload, &mut state.deflated);
+                (&state.deflated[..], true)
             }
             _ => (payload, false),
         };
@@ -747,6 +751,10 @@ impl WebSocket {
         // A big message's buffer is not kept for the small ones after it.
         if frame.capacity() > 64 * 1024 {
             *frame = Vec::new();
+        }
+        #[cfg(feature = "deflate")]
+        if state.deflated.capacity() > 64 * 1024 {
+            state.deflated = Vec::new();
         }
         match write.refused() {
             None => Ok(write),
