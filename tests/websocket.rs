@@ -806,3 +806,26 @@ fn send_then_reports_each_outcome_and_drained_then_the_low_water_mark() {
         .unwrap();
     assert_eq!(outcomes, (Ok(()), Ok(()), Err(SendError::Closed)));
 }
+
+#[test]
+fn prepare_hooks_see_the_handshake_and_may_refuse_it() {
+    let server = SteppedServer::start(|ioloop| {
+        Application::new()
+            .prepare(|req| {
+                (req.cookie("session").as_deref() != Some("ok"))
+                    .then(|| ioloop::http::Response::error(401))
+            })
+            .route("/echo", websocket(|_ws, _req| std::future::pending::<()>()))
+            .bind(ioloop, "127.0.0.1:0")
+    });
+    let (client, refused) = WsClient::open_with(&server, handshake("/echo", "").as_bytes());
+    assert_eq!(refused.status, 401);
+    // Gone before the next one connects (the harness counts connections).
+    drop(client);
+    server.settle();
+    let (_, accepted) = WsClient::open_with(
+        &server,
+        handshake("/echo", "Cookie: session=ok\r\n").as_bytes(),
+    );
+    assert_eq!(accepted.status, 101);
+}
