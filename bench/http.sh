@@ -25,28 +25,22 @@ if ! command -v wrk > /dev/null; then
 fi
 if [ "$QUICK" = 1 ]; then ROUNDS=3 SECS=2; else ROUNDS=5 SECS=5; fi
 CLK_TCK="$(getconf CLK_TCK)"
-if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); else SERVER_PIN=() LOAD_PIN=(); fi
+# shellcheck source=servers.sh
+. "$BENCH_DIR/servers.sh"
 
 IMPLS=(ioloop hyper)
-if [ -x "$BENCH_DIR/.venv/bin/python" ] && "$BENCH_DIR/.venv/bin/python" -c 'import tornado' 2> /dev/null; then
-    IMPLS+=(tornado)
-fi
+if has_tornado; then IMPLS+=(tornado); fi
 
-# start_server IMPL THREADS: starts it, sets SERVER_PID and PORT.
+# start_server IMPL THREADS: starts it (the two-thread mode unpinned), sets SERVER_PID and
+# PORT.
 start_server() {
-    local impl=$1 threads=$2 fifo line
-    fifo="$(mktemp -u)"
-    mkfifo "$fifo"
+    local impl=$1 threads=$2
     local pin=("${SERVER_PIN[@]+"${SERVER_PIN[@]}"}")
     if [ "$threads" -gt 1 ]; then pin=(); fi
     case "$impl" in
-        tornado) "${pin[@]+"${pin[@]}"}" "$BENCH_DIR/.venv/bin/python" "$BENCH_DIR/python/http_plain.py" > "$fifo" & ;;
-        *) "${pin[@]+"${pin[@]}"}" "$BIN" http-server "$impl" --threads "$threads" > "$fifo" & ;;
+        tornado) launch_server "${pin[@]+"${pin[@]}"}" "$BENCH_DIR/.venv/bin/python" "$BENCH_DIR/python/http_plain.py" ;;
+        *) launch_server "${pin[@]+"${pin[@]}"}" "$BIN" http-server "$impl" --threads "$threads" ;;
     esac
-    SERVER_PID=$!
-    read -r line < "$fifo"
-    rm -f "$fifo"
-    PORT="${line##*:}"
 }
 
 cpu_ticks() {
@@ -65,8 +59,7 @@ run_one() {
     out="$("${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" wrk -t1 -c"$conns" -d"${SECS}s" "${script[@]+"${script[@]}"}" \
         "http://127.0.0.1:$PORT/plaintext" 2>&1)"
     after="$(cpu_ticks "$SERVER_PID")"
-    kill -TERM "$SERVER_PID" 2> /dev/null || true
-    wait "$SERVER_PID" 2> /dev/null || true
+    stop_server
     python3 - "$out" "$round" "$impl" "$threads" "$conns" "$mode" "$before" "$after" "$CLK_TCK" "$SECS" >> "$OUT" <<'PY'
 import json, re, sys
 out, rnd, impl, threads, conns, mode, before, after, tck, secs = sys.argv[1:]

@@ -21,31 +21,18 @@ if [ "${1:-}" = --quick ]; then QUICK=1; shift; fi
 BIN="$1"
 OUT="$2"
 if [ "$QUICK" = 1 ]; then ROUNDS=3 MS=1000; else ROUNDS=5 MS=3000; fi
-if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1); else SERVER_PIN=() LOAD_PIN=(); fi
+# shellcheck source=servers.sh
+. "$BENCH_DIR/servers.sh"
 
 IMPLS=(ioloop ioloop-async tungstenite)
-if [ -x "$BENCH_DIR/.venv/bin/python" ] && "$BENCH_DIR/.venv/bin/python" -c 'import tornado' 2> /dev/null; then
-    IMPLS+=(tornado)
-fi
+if has_tornado; then IMPLS+=(tornado); fi
 
 # start_server IMPL: starts it, sets SERVER_PID and PORT.
 start_server() {
-    local impl=$1 fifo line
-    fifo="$(mktemp -u)"
-    mkfifo "$fifo"
-    case "$impl" in
-        tornado) (cd "$BENCH_DIR/python" && exec "${SERVER_PIN[@]+"${SERVER_PIN[@]}"}" "$BENCH_DIR/.venv/bin/python" ws_server.py) > "$fifo" & ;;
-        *) "${SERVER_PIN[@]+"${SERVER_PIN[@]}"}" "$BIN" ws-server "$impl" > "$fifo" & ;;
+    case "$1" in
+        tornado) launch_server "${SERVER_PIN[@]+"${SERVER_PIN[@]}"}" env -C "$BENCH_DIR/python" "$BENCH_DIR/.venv/bin/python" ws_server.py ;;
+        *) launch_server "${SERVER_PIN[@]+"${SERVER_PIN[@]}"}" "$BIN" ws-server "$1" ;;
     esac
-    SERVER_PID=$!
-    read -r line < "$fifo"
-    rm -f "$fifo"
-    PORT="${line##*:}"
-}
-
-stop_server() {
-    kill -TERM "$SERVER_PID" 2> /dev/null || true
-    wait "$SERVER_PID" 2> /dev/null || true
 }
 
 rss_kb() {
