@@ -61,14 +61,7 @@ fn server_with(options: WebSocketOptions) -> (SteppedServer, Rc<RefCell<Seen>>) 
         Application::new()
             .route(
                 "/echo",
-                websocket(|ws, _req| async move {
-                    while let Some(message) = ws.recv().await {
-                        if ws.send(message).await.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .options(options.clone()),
+                websocket(common::websocket::echo).options(options.clone()),
             )
             .route(
                 "/cb",
@@ -554,14 +547,7 @@ impl<F: std::future::Future> NowOrNever for F {}
 fn the_client_talks_to_this_server_and_reports_refusals_by_type() {
     let ioloop = ioloop::IoLoop::new().unwrap();
     let (server, addr) = Application::new()
-        .route(
-            "/echo",
-            websocket(|ws, _req| async move {
-                while let Some(message) = ws.recv().await {
-                    let _ = ws.send(message).await;
-                }
-            }),
-        )
+        .route("/echo", websocket(common::websocket::echo))
         .route(
             "/chat",
             websocket(|_ws, _req| async {}).subprotocols(["chat.v1"]),
@@ -775,14 +761,7 @@ fn a_server_answering_with_an_endless_head_is_refused_not_buffered() {
 fn send_then_reports_each_outcome_and_drained_then_the_low_water_mark() {
     let ioloop = ioloop::IoLoop::new().unwrap();
     let (_server, addr) = Application::new()
-        .route(
-            "/echo",
-            websocket(|ws, _req| async move {
-                while let Some(message) = ws.recv().await {
-                    let _ = ws.send(message).await;
-                }
-            }),
-        )
+        .route("/echo", websocket(common::websocket::echo))
         .bind(&ioloop, "127.0.0.1:0")
         .unwrap();
     let outcomes = ioloop

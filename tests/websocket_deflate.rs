@@ -30,17 +30,7 @@ fn compressed(no_context_takeover: bool) -> WebSocketOptions {
 }
 
 fn echo_app(options: WebSocketOptions) -> Application {
-    Application::new().route(
-        "/echo",
-        websocket(|ws, _req| async move {
-            while let Some(message) = ws.recv().await {
-                if ws.send(message).await.is_err() {
-                    break;
-                }
-            }
-        })
-        .options(options),
-    )
+    Application::new().route("/echo", websocket(common::websocket::echo).options(options))
 }
 
 /// Messages that compress well, badly, and not at all (under `min_size`).

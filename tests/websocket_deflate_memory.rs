@@ -5,6 +5,8 @@
 
 #![cfg(feature = "deflate")]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -59,12 +61,7 @@ fn held_by_connections(compression: Option<DeflateOptions>) -> isize {
     let (_server, addr) = Application::new()
         .route(
             "/echo",
-            websocket(|ws, _req| async move {
-                while let Some(message) = ws.recv().await {
-                    let _ = ws.send(message).await;
-                }
-            })
-            .options(options.clone()),
+            websocket(common::websocket::echo).options(options.clone()),
         )
         .bind(&ioloop, "127.0.0.1:0")
         .unwrap();

@@ -3,6 +3,8 @@
 //! while stepping the server's loop.
 
 use super::http::{Reply, SteppedClient, SteppedServer};
+use ioloop::http::Request;
+use ioloop::websocket::WebSocket;
 
 /// The handshake request for `path`, with extra header lines.
 pub fn handshake(path: &str, extra: &str) -> String {
@@ -232,5 +234,15 @@ impl WsClient {
         assert!(self.conn.is_closed(server), "the server did not close TCP");
         server.settle();
         code
+    }
+}
+
+/// An async WebSocket session echoing every message until the peer closes (for
+/// `websocket(echo)` routes).
+pub async fn echo(ws: WebSocket, _req: Request) {
+    while let Some(message) = ws.recv().await {
+        if ws.send(message).await.is_err() {
+            break;
+        }
     }
 }
