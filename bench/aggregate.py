@@ -231,6 +231,30 @@ def write_syscalls(w, lines):
     w("")
 
 
+def write_rate_table(w, impls, base, rate, cpu, header, errors=False):
+    """One table of servers: the median rate with min–max, server CPU per operation, and
+    both as ratios against `base` (ioloop's runs); `errors` adds the summed error count."""
+    w(header)
+    w("|---|---:|---:|---:|---:|---:|%s" % ("---:|" if errors else ""))
+
+    def med(rs, k):
+        return statistics.median([x["metrics"][k] for x in rs])
+    for imp, rs in impls.items():
+        rates = [x["metrics"][rate] for x in rs]
+        per_op = med(rs, cpu)
+        r1 = r2 = "—"
+        if base is not None and rs is not base and statistics.median(rates):
+            r1 = "%.2f" % (med(base, rate) / statistics.median(rates))
+            r2 = "%.2f" % (med(base, cpu) / per_op) if per_op else "—"
+        row = "| %s | %s | %s–%s | %s | %s | %s |" % (
+            imp, fmt(statistics.median(rates)), fmt(min(rates)), fmt(max(rates)), r1,
+            fmt(per_op), r2)
+        if errors:
+            row += " %d |" % sum(x["metrics"]["errors"] for x in rs)
+        w(row)
+    w("")
+
+
 def write_http(w, runs):
     if not runs:
         return
@@ -253,25 +277,14 @@ def write_http(w, runs):
             "keep-alive" if mode == "keepalive" else "pipelined ×16", conns,
             ", two threads" if threads > 1 else "")
         w("**%s**\n" % title)
-        w("| server | req/s | min–max | ioloop/peer | server CPU µs/req | ioloop/peer | errors |")
-        w("|---|---:|---:|---:|---:|---:|---:|")
         base = None
         for imp, rs in impls.items():
             if imp.startswith("ioloop"):
                 base = rs
-        def med(rs, k):
-            return statistics.median([x["metrics"][k] for x in rs])
-        for imp, rs in impls.items():
-            rps = [x["metrics"]["req_per_s"] for x in rs]
-            cpu = med(rs, "server_cpu_us_per_req")
-            errs = sum(x["metrics"]["errors"] for x in rs)
-            r1 = r2 = "—"
-            if base is not None and rs is not base:
-                r1 = "%.2f" % (med(base, "req_per_s") / statistics.median(rps)) if statistics.median(rps) else "—"
-                r2 = "%.2f" % (med(base, "server_cpu_us_per_req") / cpu) if cpu else "—"
-            w("| %s | %s | %s–%s | %s | %s | %s | %d |" % (
-                imp, fmt(statistics.median(rps)), fmt(min(rps)), fmt(max(rps)), r1, fmt(cpu), r2, errs))
-        w("")
+        write_rate_table(
+            w, impls, base, "req_per_s", "server_cpu_us_per_req",
+            "| server | req/s | min–max | ioloop/peer | server CPU µs/req | ioloop/peer | errors |",
+            errors=True)
 
 
 def write_websocket(w, runs):
@@ -283,13 +296,15 @@ def write_websocket(w, runs):
       "quarter of the window warms up first. *echo*: 100 connections in ping-pong, each sending a "
       "binary message and waiting for its echo. *broadcast*: 1 000 members; one sends a 64 B "
       "message, and the next once all 1 000 received it (messages/s counts deliveries). Server CPU "
-      "= utime+stime of the server process per message. `ioloop`: callback style "
+      "= utime+stime of the server process over exactly the measured window (read by the load "
+      "client from /proc at its start and end), per message. `ioloop`: callback style "
       "(`WebSocketHandler`, `write_message`, `Broadcast`); `ioloop-async`: `recv().await` / "
       "`send().await`; `tungstenite`: tokio-tungstenite 0.28 on a tokio current_thread runtime, a "
       "task per connection, the room as an unbounded channel per member; `tornado`: "
       "`WebSocketHandler` (bench/python/ws_server.py). Ratio = ioloop / peer (messages/s: above 1 "
       "is faster; CPU: below 1 is cheaper). Idle memory: growth of the server's VmRSS with 1 000 "
-      "connections held after one 64 B echo each, per connection.\n")
+      "connections held after one 64 B echo each, per connection, counted after one warm-up "
+      "connection.\n")
     groups = OrderedDict()
     idle = []
     for r in runs:
@@ -301,22 +316,9 @@ def write_websocket(w, runs):
             r["impl"], []).append(r)
     for (mode, conns, size), impls in groups.items():
         w("**%s, %d connections × %s B**\n" % (mode, conns, "{:,}".format(size)))
-        w("| server | messages/s | min–max | ioloop/peer | server CPU µs/msg | ioloop/peer |")
-        w("|---|---:|---:|---:|---:|---:|")
-        base = impls.get("ioloop")
-        def med(rs, k):
-            return statistics.median([x["metrics"][k] for x in rs])
-        for imp, rs in impls.items():
-            rate = [x["metrics"]["msgs_per_s"] for x in rs]
-            cpu = med(rs, "server_cpu_us_per_msg")
-            r1 = r2 = "—"
-            if base is not None and rs is not base and statistics.median(rate):
-                r1 = "%.2f" % (med(base, "msgs_per_s") / statistics.median(rate))
-                r2 = "%.2f" % (med(base, "server_cpu_us_per_msg") / cpu) if cpu else "—"
-            w("| %s | %s | %s–%s | %s | %s | %s |" % (
-                imp, fmt(statistics.median(rate)), fmt(min(rate)), fmt(max(rate)), r1,
-                fmt(cpu), r2))
-        w("")
+        write_rate_table(
+            w, impls, impls.get("ioloop"), "msgs_per_s", "server_cpu_us_per_msg",
+            "| server | messages/s | min–max | ioloop/peer | server CPU µs/msg | ioloop/peer |")
     if idle:
         w("**memory per idle connection (1 000 connections)**\n")
         w("| server | bytes/connection |")
