@@ -70,10 +70,7 @@ impl IoStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_until(&self, delimiter: &[u8], max_bytes: usize) -> StreamRead {
-        let kind = ReadKind::Until {
-            delimiter: delimiter.to_vec(),
-            max_bytes,
-        };
+        let kind = ReadKind::until(delimiter, max_bytes);
         StreamRead {
             state: self.start_task_read(kind, false),
             stream: self.clone(),
@@ -236,7 +233,7 @@ impl IoStream {
         {
             let state = self.core.state.borrow();
             let pending = state.pending.as_ref()?;
-            let applies = pending.ticket == ticket
+            let applies = state.next_ticket == ticket
                 && state.read_buffer.is_empty()
                 && !state.closed
                 && pending.delivery.reads_direct(&pending.kind);
@@ -252,7 +249,7 @@ impl IoStream {
             Ok(None)
         };
         let mut state = self.core.state.borrow_mut();
-        let Some(pending) = state.pending.as_mut().filter(|p| p.ticket == ticket) else {
+        let Some(pending) = state.pending_read(ticket) else {
             return Some(Poll::Ready(Err(state.closed_error())));
         };
         match read {
@@ -280,7 +277,7 @@ impl IoStream {
     ) -> Poll<Result<T, StreamError>> {
         let mut state = self.core.state.borrow_mut();
         let mut pending = match state.pending.take() {
-            Some(pending) if pending.ticket == ticket => pending,
+            Some(pending) if state.next_ticket == ticket => pending,
             other => {
                 // Only this future removes its own read; closing keeps it pending.
                 state.pending = other;
@@ -361,7 +358,7 @@ impl Drop for StreamRead {
         if let ReadState::Waiting(ticket) = self.state {
             let withdrawn = {
                 let mut state = self.stream.core.state.borrow_mut();
-                let mine = state.pending.as_ref().is_some_and(|p| p.ticket == ticket);
+                let mine = state.pending_read(ticket).is_some();
                 if mine {
                     state.pending = None;
                 }

@@ -98,20 +98,36 @@ fn clear_retaining_little(data: &mut Vec<u8>) {
 
 /// Unread bytes are `data[start..end]`; `data[end..]` is initialised spare room the next
 /// socket read lands in. The region moves to the front only when the spare room runs out.
+///
+/// The offsets are 32 bits (a stream's limits keep the buffer under 4 GiB, see
+/// `Limits`): every idle connection holds one of these.
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuffer {
     data: Vec<u8>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
     /// Where the next delimiter scan starts (an absolute index into `data`): bytes before
     /// it were scanned already.
-    scanned: usize,
+    scanned: u32,
+}
+
+/// An index into a read buffer as stored.
+fn offset(index: usize) -> u32 {
+    u32::try_from(index).expect("a stream's limits keep its read buffer under 4 GiB")
 }
 
 impl ReadBuffer {
+    fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    fn end(&self) -> usize {
+        self.end as usize
+    }
+
     /// Number of unread bytes.
     pub(crate) fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -120,7 +136,7 @@ impl ReadBuffer {
 
     /// The unread bytes.
     pub(crate) fn unread(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.data[self.start()..self.end()]
     }
 
     /// Reads once from `read`, up to `max` bytes, and appends what it returned. Returns
@@ -136,16 +152,17 @@ impl ReadBuffer {
         max: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.start > 0 && self.data.len() - self.end < max {
+        if self.start > 0 && self.data.len() - self.end() < max {
             self.compact();
         }
-        let room = self.data.len() - self.end;
+        let end = self.end();
+        let room = self.data.len() - end;
         if room >= max || self.len() >= max {
             if room < max {
-                self.data.resize(self.end + max, 0);
+                self.data.resize(end + max, 0);
             }
-            let n = read(&mut self.data[self.end..self.end + max])?;
-            self.end += n;
+            let n = read(&mut self.data[end..end + max])?;
+            self.end = offset(end + n);
             return Ok(n);
         }
         READ_SCRATCH.with(|scratch| {
@@ -161,7 +178,8 @@ impl ReadBuffer {
 
     /// Moves the unread bytes (and the scan mark) to the front.
     fn compact(&mut self) {
-        self.data.copy_within(self.start..self.end, 0);
+        let unread = self.start()..self.end();
+        self.data.copy_within(unread, 0);
         self.scanned -= self.start.min(self.scanned);
         self.end -= self.start;
         self.start = 0;
@@ -172,15 +190,16 @@ impl ReadBuffer {
         if self.data.capacity() == 0 {
             self.data = with_room(bytes.len());
         }
-        let in_room = (self.data.len() - self.end).min(bytes.len());
-        self.data[self.end..self.end + in_room].copy_from_slice(&bytes[..in_room]);
+        let end = self.end();
+        let in_room = (self.data.len() - end).min(bytes.len());
+        self.data[end..end + in_room].copy_from_slice(&bytes[..in_room]);
         self.data.extend_from_slice(&bytes[in_room..]);
-        self.end += bytes.len();
+        self.end = offset(end + bytes.len());
     }
 
     /// Removes and returns the first `n` unread bytes.
     pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
-        let taken = self.data[self.start..self.start + n].to_vec();
+        let taken = self.data[self.start()..self.start() + n].to_vec();
         self.consume(n);
         taken
     }
@@ -193,13 +212,13 @@ impl ReadBuffer {
     pub(crate) fn take_all(&mut self, skip: usize) -> Vec<u8> {
         let wanted = self.len().saturating_sub(skip);
         if self.data.capacity() > 2 * wanted + RETAINED_CAPACITY {
-            let taken = self.data[(self.start + skip).min(self.end)..self.end].to_vec();
+            let taken = self.data[(self.start() + skip).min(self.end())..self.end()].to_vec();
             self.consume(self.len());
             return taken;
         }
         let mut data = std::mem::take(&mut self.data);
-        data.truncate(self.end);
-        data.drain(..(self.start + skip).min(self.end));
+        data.truncate(self.end());
+        data.drain(..(self.start() + skip).min(self.end()));
         self.start = 0;
         self.end = 0;
         self.scanned = 0;
@@ -207,13 +226,13 @@ impl ReadBuffer {
     }
 
     pub(crate) fn take_into(&mut self, out: &mut [u8]) {
-        out.copy_from_slice(&self.data[self.start..self.start + out.len()]);
+        out.copy_from_slice(&self.data[self.start()..self.start() + out.len()]);
         self.consume(out.len());
     }
 
     /// Drops the first `n` unread bytes; `n` is at most [`len`](Self::len).
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n;
+        self.start = offset(self.start() + n);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -228,18 +247,18 @@ impl ReadBuffer {
     /// The offset (from the first unread byte) just past the first `delimiter`, scanning
     /// only bytes not scanned by an earlier call.
     pub(crate) fn find(&mut self, delimiter: &[u8]) -> Option<usize> {
-        let from = self.scanned.max(self.start);
-        let window = &self.data[from..self.end];
+        let from = self.scanned.max(self.start) as usize;
+        let window = &self.data[from..self.end()];
         let found = match delimiter {
             [] => Some(0),
             [byte] => window.iter().position(|b| b == byte),
             _ => window.windows(delimiter.len()).position(|w| w == delimiter),
         };
         match found {
-            Some(at) => Some(from + at + delimiter.len() - self.start),
+            Some(at) => Some(from + at + delimiter.len() - self.start()),
             None => {
                 // A delimiter may straddle the end: rescan its length minus one next time.
-                let keep = delimiter.len().saturating_sub(1);
+                let keep = offset(delimiter.len().saturating_sub(1));
                 self.scanned = self.end.saturating_sub(keep).max(self.start);
                 None
             }

@@ -21,10 +21,7 @@ impl IoStream {
     where
         F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
     {
-        let kind = ReadKind::Until {
-            delimiter: delimiter.to_vec(),
-            max_bytes,
-        };
+        let kind = ReadKind::until(delimiter, max_bytes);
         self.start_read(kind, Delivery::Bytes(Box::new(callback)));
     }
 
@@ -246,7 +243,10 @@ impl IoStream {
     where
         F: FnOnce(&IoStream) + 'static,
     {
-        self.core.state.borrow_mut().close_callback = Some(Box::new(callback));
+        self.core
+            .state
+            .borrow_mut()
+            .set_close_callback(Box::new(callback));
         self.maybe_run_close_callback();
         self.update_interest();
     }

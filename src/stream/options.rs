@@ -19,8 +19,11 @@ pub struct StreamOptions {
     /// stream stops reading from the socket until a read takes bytes out; a read that
     /// could only be satisfied by buffering more fails with
     /// [`StreamError::BufferFull`](crate::StreamError::BufferFull).
+    ///
+    /// At most 2 GiB: a larger value counts as 2 GiB.
     pub max_buffer_size: usize,
-    /// The most bytes taken from the socket per `read` call (default 64 KiB).
+    /// The most bytes taken from the socket per `read` call (default 64 KiB; at most
+    /// 1 GiB, and 0 counts as 1).
     pub read_chunk_size: usize,
     /// The most bytes queued for writing (default 100 MiB, the same bound as the read
     /// side; `None`: unbounded, as in Tornado). A write that would pass it fails with
@@ -32,6 +35,7 @@ pub struct StreamOptions {
     /// without bound; it is large because a program that wants less should not rely on
     /// a refused write but apply backpressure (see
     /// [`IoStream::drained_then`](crate::IoStream::drained_then)) or set its own bound.
+    /// A bound of 4 GiB or more counts as none.
     pub max_write_buffer_size: Option<usize>,
 }
 
@@ -45,21 +49,81 @@ impl Default for StreamOptions {
     }
 }
 
-/// [`StreamOptions`] as a stream keeps them: one word each, no write bound being
-/// `usize::MAX`.
+/// The largest read buffer a stream keeps: a larger
+/// [`max_buffer_size`](StreamOptions::max_buffer_size) counts as this (so that the read
+/// buffer's offsets fit in 32 bits).
+const MAX_READ_BUFFER: usize = 1 << 31;
+
+/// The largest read chunk: a larger [`read_chunk_size`](StreamOptions::read_chunk_size)
+/// counts as this.
+const MAX_READ_CHUNK: usize = 1 << 30;
+
+/// [`StreamOptions`] as a stream keeps them: 32 bits each (a stream keeps its limits for
+/// its whole life, and an idle connection's size is mostly its stream). A write bound of
+/// `u32::MAX` means none.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    pub(crate) max_buffer_size: usize,
-    pub(crate) read_chunk_size: usize,
-    pub(crate) max_write_buffer_size: usize,
+    max_buffer_size: u32,
+    read_chunk_size: u32,
+    max_write_buffer_size: u32,
+}
+
+impl Limits {
+    /// The most unread bytes buffered; at most [`MAX_READ_BUFFER`].
+    pub(crate) fn max_buffer_size(self) -> usize {
+        self.max_buffer_size as usize
+    }
+
+    /// The most bytes taken per socket read; at least 1.
+    pub(crate) fn read_chunk_size(self) -> usize {
+        self.read_chunk_size as usize
+    }
+
+    /// The most bytes queued for writing; `usize::MAX` for no bound.
+    pub(crate) fn max_write_buffer_size(self) -> usize {
+        match self.max_write_buffer_size {
+            u32::MAX => usize::MAX,
+            bound => bound as usize,
+        }
+    }
 }
 
 impl From<StreamOptions> for Limits {
     fn from(options: StreamOptions) -> Limits {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Limits {
-            max_buffer_size: options.max_buffer_size,
-            read_chunk_size: options.read_chunk_size.max(1),
-            max_write_buffer_size: options.max_write_buffer_size.unwrap_or(usize::MAX),
+            max_buffer_size: narrow(options.max_buffer_size.min(MAX_READ_BUFFER)),
+            read_chunk_size: narrow(options.read_chunk_size.clamp(1, MAX_READ_CHUNK)),
+            max_write_buffer_size: narrow(options.max_write_buffer_size.unwrap_or(usize::MAX)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_beyond_32_bits_saturate() {
+        let huge = StreamOptions {
+            max_buffer_size: usize::MAX,
+            read_chunk_size: usize::MAX,
+            max_write_buffer_size: Some(u32::MAX as usize + 1),
+        };
+        let limits = Limits::from(huge);
+        assert_eq!(limits.max_buffer_size(), MAX_READ_BUFFER);
+        assert_eq!(limits.read_chunk_size(), MAX_READ_CHUNK);
+        assert_eq!(limits.max_write_buffer_size(), usize::MAX);
+        let default = Limits::from(StreamOptions::default());
+        assert_eq!(default.max_buffer_size(), 100 << 20);
+        assert_eq!(default.read_chunk_size(), 64 << 10);
+        assert_eq!(default.max_write_buffer_size(), 100 << 20);
+        let tiny = Limits::from(StreamOptions {
+            read_chunk_size: 0,
+            max_write_buffer_size: None,
+            ..StreamOptions::default()
+        });
+        assert_eq!(tiny.read_chunk_size(), 1);
+        assert_eq!(tiny.max_write_buffer_size(), usize::MAX);
     }
 }

@@ -112,7 +112,7 @@ impl IoStream {
             if state.closed {
                 return Err(state.closed_error());
             }
-            let max = state.limits.max_write_buffer_size;
+            let max = state.limits.max_write_buffer_size();
             if total > max.saturating_sub(state.write_buffer.len()) {
                 return Err(StreamError::BufferFull);
             }
