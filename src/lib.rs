@@ -101,9 +101,12 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+#[cfg(feature = "process")]
+pub mod process;
 pub mod reactor;
 pub mod stream;
 pub mod task;
+pub mod testing;
 pub mod time;
 #[cfg(feature = "web")]
 pub mod web;
@@ -111,7 +114,7 @@ pub mod web;
 pub mod websocket;
 
 pub use error::LoopError;
-pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer};
+pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer, UdpSocket};
 #[cfg(feature = "signals")]
 pub use reactor::SignalHandler;
 

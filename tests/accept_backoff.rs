@@ -5,8 +5,9 @@ mod common;
 
 use std::net::TcpStream;
 
-use common::{capture_logs, captured, manual_loop, step};
+use common::manual_loop;
 use ioloop::net::ACCEPT_BACKOFF;
+use ioloop::testing::{step, LogCapture};
 use ioloop::TcpServer;
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
@@ -21,7 +22,7 @@ fn highest_fd() -> u64 {
 
 #[test]
 fn emfile_pauses_the_listener_then_accepting_resumes() {
-    capture_logs();
+    let logs = LogCapture::start();
     let (ioloop, clock) = manual_loop();
     let server = TcpServer::new(&ioloop, |_, _, _| {});
     let addr = server.bind("127.0.0.1:0").unwrap();
@@ -50,7 +51,7 @@ fn emfile_pauses_the_listener_then_accepting_resumes() {
     drop(fillers);
     setrlimit(Resource::Nofile, limit).unwrap();
 
-    let errors = captured(log::Level::Error);
+    let errors = logs.messages(log::Level::Error);
     assert_eq!(
         errors.len(),
         1,

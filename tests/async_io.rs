@@ -6,7 +6,8 @@ mod common;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use common::{poll_once, step, tcp_pair, unix_pair};
+use common::{poll_once, tcp_pair, unix_pair};
+use ioloop::testing::step;
 use ioloop::{AsyncFd, IoLoop};
 
 #[test]

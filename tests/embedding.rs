@@ -8,7 +8,8 @@ use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{manual_loop, step};
+use common::manual_loop;
+use ioloop::testing::step;
 use ioloop::{Interest, IoLoop};
 
 /// Whether `fd` is readable right now (zero-timeout poll).

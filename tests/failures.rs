@@ -8,12 +8,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{capture_logs, captured, manual_loop, step, Trace};
+use common::{manual_loop, Trace};
+use ioloop::testing::{step, LogCapture};
 use ioloop::{CallbackKind, ExceptionPolicy, IoLoop, ManualClock};
 
 #[test]
 fn a_panic_is_logged_with_its_registration_site_and_the_batch_goes_on() {
-    capture_logs();
+    let logs = LogCapture::start();
     let (ioloop, clock) = manual_loop();
     let trace = Trace::default();
     let line = line!() + 1;
@@ -27,7 +28,7 @@ fn a_panic_is_logged_with_its_registration_site_and_the_batch_goes_on() {
     clock.advance(Duration::from_millis(1));
     step(&ioloop);
     assert_eq!(trace.take(), ["after the panic", "timeout after"]);
-    let errors = captured(log::Level::Error);
+    let errors = logs.messages(log::Level::Error);
     assert_eq!(errors.len(), 2, "{errors:?}");
     let site = format!("tests/failures.rs:{line}:");
     assert!(errors[0].contains(&site), "{} lacks {site}", errors[0]);
@@ -58,7 +59,7 @@ fn remote_callbacks_report_the_posting_site() {
 
 #[test]
 fn the_exception_handler_can_be_replaced_and_survives_its_own_panic() {
-    capture_logs();
+    let logs = LogCapture::start();
     let (ioloop, _) = manual_loop();
     let first = Rc::new(Cell::new(0));
     let f = first.clone();
@@ -70,7 +71,8 @@ fn the_exception_handler_can_be_replaced_and_survives_its_own_panic() {
     ioloop.add_callback(|_| panic!("two"));
     step(&ioloop);
     assert_eq!(first.get(), 2, "a panicking handler stays installed");
-    assert!(captured(log::Level::Error)
+    assert!(logs
+        .messages(log::Level::Error)
         .iter()
         .any(|m| m.contains("exception handler panicked")));
 
@@ -136,7 +138,7 @@ fn propagate_policy_out_of_start_leaves_the_loop_restartable() {
 
 #[test]
 fn a_callback_slower_than_the_threshold_is_logged_as_blocking() {
-    capture_logs();
+    let logs = LogCapture::start();
     let clock = ManualClock::new();
     let ioloop = IoLoop::builder()
         .clock(clock.clone())
@@ -149,7 +151,7 @@ fn a_callback_slower_than_the_threshold_is_logged_as_blocking() {
     let line = line!() + 1;
     ioloop.add_callback(move |_| c.advance(Duration::from_millis(250)));
     step(&ioloop);
-    let warnings = captured(log::Level::Warn);
+    let warnings = logs.messages(log::Level::Warn);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("blocked for 250ms"), "{}", warnings[0]);
     assert!(warnings[0].contains(&format!("tests/failures.rs:{line}:")));
@@ -157,9 +159,9 @@ fn a_callback_slower_than_the_threshold_is_logged_as_blocking() {
 
 #[test]
 fn without_a_threshold_nothing_is_timed() {
-    capture_logs();
+    let logs = LogCapture::start();
     let (ioloop, clock) = manual_loop();
     ioloop.add_callback(move |_| clock.advance(Duration::from_secs(10)));
     step(&ioloop);
-    assert!(captured(log::Level::Warn).is_empty());
+    assert!(logs.messages(log::Level::Warn).is_empty());
 }

@@ -9,7 +9,8 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 
-use common::{step, tcp_pair, unix_pair as pair, Trace};
+use common::{tcp_pair, unix_pair as pair, Trace};
+use ioloop::testing::step;
 use ioloop::{HandlerId, Interest, IoLoop};
 
 #[test]

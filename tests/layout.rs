@@ -19,6 +19,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("task", 1),
     ("stream", 2),
     ("net", 3),
+    ("process", 3),
+    ("testing", 7),
     ("http", 4),
     ("web", 5),
     ("websocket", 6),

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{manual_loop, step, Trace};
+use common::{manual_loop, Trace};
+use ioloop::testing::step;
 use ioloop::{Interest, IoLoop, LoopError};
 
 #[test]

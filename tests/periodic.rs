@@ -6,7 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::{advance_to_next_deadline, manual_loop, step};
+use common::manual_loop;
+use ioloop::testing::{advance_to_next_deadline, step};
 use ioloop::{IoLoop, ManualClock, PeriodicCallback};
 
 /// Runs a 10 s periodic callback starting at t=1000 on a manual clock; each call moves

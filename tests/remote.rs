@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::step;
+use ioloop::testing::step;
 use ioloop::{IoLoop, LoopError, Remote};
 
 #[test]

@@ -9,7 +9,8 @@ use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{step, tcp_pair, unix_pair, Trace};
+use common::{tcp_pair, unix_pair, Trace};
+use ioloop::testing::{step, LogCapture};
 use ioloop::{IoLoop, IoStream, StreamError, StreamOptions};
 
 /// Two connected streams on `ioloop`.
@@ -221,7 +222,7 @@ fn read_until_close_past_the_buffer_limit_is_buffer_full() {
 
 #[test]
 fn a_connection_reset_closes_quietly_keeping_the_os_error() {
-    common::capture_logs();
+    let logs = LogCapture::start();
     let ioloop = IoLoop::new().unwrap();
     let (a, b) = tcp_pair();
     let a = IoStream::new(&ioloop, a).unwrap();
@@ -233,10 +234,7 @@ fn a_connection_reset_closes_quietly_keeping_the_os_error() {
     let real = error.real_error().expect("the OS error is kept");
     assert_eq!(real.kind(), std::io::ErrorKind::ConnectionReset);
     assert!(a.closed());
-    assert!(
-        common::captured(log::Level::Warn).is_empty(),
-        "closed quietly"
-    );
+    assert!(logs.messages(log::Level::Warn).is_empty(), "closed quietly");
 }
 
 #[test]

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::{capture_logs, captured, manual_loop, poll_once, step, DropFlag};
+use common::{manual_loop, poll_once, DropFlag};
+use ioloop::testing::{step, LogCapture};
 use ioloop::{CallbackKind, IoLoop, RunSyncError, Task, TaskError};
 
 /// A future that counts its polls and stays pending, handing out its waker.
@@ -258,13 +259,13 @@ fn a_detached_task_panic_goes_to_the_exception_handler() {
 
 #[test]
 fn a_panic_in_a_task_that_is_dropped_unawaited_is_logged() {
-    capture_logs();
+    let logs = LogCapture::start();
     let (ioloop, _) = manual_loop();
     let task = ioloop.spawn(async { panic!("never looked at") });
     step(&ioloop);
     assert!(task.is_finished());
     drop(task);
-    let errors = captured(log::Level::Error);
+    let errors = logs.messages(log::Level::Error);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("never looked at"), "{errors:?}");
     assert!(errors[0].contains("tests/tasks.rs"), "{errors:?}");

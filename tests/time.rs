@@ -8,7 +8,8 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{manual_loop, poll_once, step, DropFlag};
+use common::{manual_loop, poll_once, DropFlag};
+use ioloop::testing::step;
 use ioloop::TimedOut;
 
 #[test]

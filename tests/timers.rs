@@ -6,7 +6,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{manual_loop, step, Trace};
+use common::{manual_loop, Trace};
+use ioloop::testing::step;
 use ioloop::IoLoop;
 
 const MS: Duration = Duration::from_millis(1);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::http::SteppedServer;
 use common::websocket::{close_payload, handshake, Frame, WsClient};
+use ioloop::testing::step;
 use ioloop::web::{get, Application};
 use ioloop::websocket::{
     websocket, websocket_connect, websocket_connect_with, Broadcast, ClientOptions, ConnectError,
@@ -206,6 +207,9 @@ fn close_code_for(frames: &[Vec<u8>]) -> Option<u16> {
         code = ws.expect_close(&server);
         if client_closes {
             drop(ws);
+            // What the client sent before closing (megabytes, for a flood) is drained
+            // first.
+            server.settle_until(|| !seen.borrow().closes.is_empty());
             server.settle();
         } else {
             // More bytes from the client are read and dropped meanwhile.
@@ -554,11 +558,7 @@ fn the_client_talks_to_this_server_and_reports_refusals_by_type() {
         )
         .bind(&ioloop, "127.0.0.1:0")
         .unwrap();
-    let unused_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_reserved, unused_port) = ioloop::testing::bind_refusing_port().unwrap();
     ioloop
         .run_sync(async move {
             let ws = websocket_connect(&format!("ws://{addr}/echo"))
@@ -633,12 +633,12 @@ fn a_server_that_never_answers_the_handshake_times_out() {
     };
     let task = ioloop.spawn(websocket_connect_with(&url, options));
     for _ in 0..64 {
-        common::step(&ioloop);
+        step(&ioloop);
     }
     assert!(!task.is_finished());
     clock.advance(Duration::from_secs(5));
     for _ in 0..4 {
-        common::step(&ioloop);
+        step(&ioloop);
     }
     let outcome = ioloop.run_sync(task).unwrap().unwrap();
     assert!(

@@ -1,12 +1,14 @@
 //! Networking: listening sockets ([`bind_sockets`], [`bind_unix_socket`]), servers that
 //! accept connections as streams ([`TcpServer`]) and a client that connects by host name
-//! without blocking the loop ([`TcpClient`]) (Tornado's `tcpserver`, `tcpclient` and
+//! without blocking the loop ([`TcpClient`]), and datagrams ([`UdpSocket`]) (Tornado's `tcpserver`, `tcpclient` and
 //! `netutil`). It builds on streams, tasks and time, and on the reactor.
 
 mod bind;
 mod tcp_client;
 mod tcp_server;
+mod udp;
 
 pub use self::bind::{bind_sockets, bind_unix_socket};
 pub use self::tcp_client::{ConnectError, TcpClient};
 pub use self::tcp_server::{TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF};
+pub use self::udp::UdpSocket;

@@ -297,9 +297,8 @@ mod tests {
     #[test]
     fn each_address_is_tried_until_one_accepts() {
         let ioloop = IoLoop::new().unwrap();
-        let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let refused = refusing.local_addr().unwrap();
-        drop(refusing);
+        let (_reserved, port) = crate::testing::bind_refusing_port().unwrap();
+        let refused = SocketAddr::from(([127, 0, 0, 1], port));
         let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let good = listening.local_addr().unwrap();
         let client = TcpClient::new(&ioloop);

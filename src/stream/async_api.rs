@@ -71,10 +71,7 @@ impl IoStream {
     /// ```
     pub fn read_until(&self, delimiter: &[u8], max_bytes: usize) -> StreamRead {
         let kind = ReadKind::until(delimiter, max_bytes);
-        StreamRead {
-            state: self.start_task_read(kind, false),
-            stream: self.clone(),
-        }
+        StreamRead::start(self, kind)
     }
 
     /// The async [`read_bytes_then`](IoStream::read_bytes_then): exactly `n` bytes, or
@@ -97,10 +94,7 @@ impl IoStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_bytes(&self, n: usize, partial: bool) -> StreamRead {
-        StreamRead {
-            state: self.start_task_read(ReadKind::Bytes { n, partial }, false),
-            stream: self.clone(),
-        }
+        StreamRead::start(self, ReadKind::Bytes { n, partial })
     }
 
     /// The async [`read_until_close_then`](IoStream::read_until_close_then): everything
@@ -124,10 +118,7 @@ impl IoStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_until_close(&self) -> StreamRead {
-        StreamRead {
-            state: self.start_task_read(ReadKind::UntilClose, false),
-            stream: self.clone(),
-        }
+        StreamRead::start(self, ReadKind::UntilClose)
     }
 
     /// The async [`read_into_then`](IoStream::read_into_then): fills `buffer` (with

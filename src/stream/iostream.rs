@@ -95,6 +95,12 @@ pub(crate) enum ReadKind {
         /// Saturated to 32 bits, more than a read buffer ever holds (see `Limits`).
         max_bytes: u32,
     },
+    /// Made by [`ReadKind::until_regex`].
+    #[cfg(feature = "regex")]
+    UntilRegex {
+        regex: Box<regex::bytes::Regex>,
+        max_bytes: u32,
+    },
     Bytes {
         n: usize,
         partial: bool,
@@ -130,9 +136,23 @@ impl ReadKind {
     pub(crate) fn until(delimiter: &[u8], max_bytes: usize) -> ReadKind {
         ReadKind::Until {
             delimiter: delimiter.into(),
-            max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
+            max_bytes: saturate(max_bytes),
         }
     }
+
+    /// A read up to the end of `regex`'s first match, failing past `max_bytes`.
+    #[cfg(feature = "regex")]
+    pub(crate) fn until_regex(regex: &regex::bytes::Regex, max_bytes: usize) -> ReadKind {
+        ReadKind::UntilRegex {
+            regex: Box::new(regex.clone()),
+            max_bytes: saturate(max_bytes),
+        }
+    }
+}
+
+/// `max_bytes` as a read keeps it.
+fn saturate(max_bytes: usize) -> u32 {
+    u32::try_from(max_bytes).unwrap_or(u32::MAX)
 }
 
 impl Delivery {
@@ -284,18 +304,15 @@ impl StreamState {
             ReadKind::Until {
                 delimiter,
                 max_bytes,
-            } => match self.read_buffer.find(delimiter) {
-                Some(end) if end > *max_bytes as usize => {
-                    Progress::Failed(StreamError::Unsatisfiable)
-                }
-                Some(end) => Progress::Ready(end),
-                None if buffered >= *max_bytes as usize => {
-                    Progress::Failed(StreamError::Unsatisfiable)
-                }
-                None if full => Progress::Failed(StreamError::BufferFull),
-                None if self.closed => Progress::Failed(self.closed_error()),
-                None => Progress::NeedsData,
-            },
+            } => {
+                let end = self.read_buffer.find(delimiter);
+                self.until_progress(end, *max_bytes as usize, full)
+            }
+            #[cfg(feature = "regex")]
+            ReadKind::UntilRegex { regex, max_bytes } => {
+                let end = regex.find(self.read_buffer.unread()).map(|m| m.end());
+                self.until_progress(end, *max_bytes as usize, full)
+            }
             ReadKind::Bytes { n, partial } => {
                 if buffered >= *n {
                     Progress::Ready(*n)
@@ -316,6 +333,21 @@ impl StreamState {
             ReadKind::More { .. } if full => Progress::Failed(StreamError::BufferFull),
             ReadKind::More { .. } if self.closed => Progress::Failed(self.closed_error()),
             ReadKind::More { .. } => Progress::NeedsData,
+        }
+    }
+
+    /// A read until a delimiter or a match whose end in the buffer is `end` (if found):
+    /// Tornado's `max_bytes` rule.
+    fn until_progress(&self, end: Option<usize>, max_bytes: usize, full: bool) -> Progress {
+        match end {
+            Some(end) if end > max_bytes => Progress::Failed(StreamError::Unsatisfiable),
+            Some(end) => Progress::Ready(end),
+            None if self.read_buffer.len() >= max_bytes => {
+                Progress::Failed(StreamError::Unsatisfiable)
+            }
+            None if full => Progress::Failed(StreamError::BufferFull),
+            None if self.closed => Progress::Failed(self.closed_error()),
+            None => Progress::NeedsData,
         }
     }
 

@@ -6,8 +6,8 @@
 //! close), `write.rs` (the write path), `buffer.rs` (the read and write buffers),
 //! `callbacks.rs` and `async_api.rs` (the two styles of the API), `in_place.rs` (a
 //! parser's access to the read buffer), `futures_io.rs` (`futures-io`'s traits, feature
-//! `futures-io`), `socket.rs`,
-//! `options.rs` and `error.rs` (the types around it). The stream is a source registered
+//! `futures-io`), `until_regex.rs` (reads up to a regular expression's match, feature
+//! `regex`), `socket.rs`, `options.rs` and `error.rs` (the types around it). The stream is a source registered
 //! with the loop; this layer builds on the reactor only.
 
 mod async_api;
@@ -23,6 +23,8 @@ mod in_place;
 mod iostream;
 mod options;
 mod socket;
+#[cfg(feature = "regex")]
+mod until_regex;
 mod write;
 
 pub use self::async_api::{StreamRead, StreamReadInto, StreamWrite};

@@ -33,12 +33,23 @@ pub enum StreamSocket {
     Pipe(File),
 }
 
+/// A read from the write end of a pipe fails with `EBADF`. The stream reads it only when
+/// the poller reports it in error, which for a write end means its reader closed: that
+/// is what the next write would say (`EPIPE`), so say it now.
+fn reader_gone(error: io::Error) -> io::Error {
+    if rustix::io::Errno::from_io_error(&error) == Some(rustix::io::Errno::BADF) {
+        io::ErrorKind::BrokenPipe.into()
+    } else {
+        error
+    }
+}
+
 impl StreamSocket {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             StreamSocket::Tcp(s) => (&*s).read(buf),
             StreamSocket::Unix(s) => (&*s).read(buf),
-            StreamSocket::Pipe(f) => (&*f).read(buf),
+            StreamSocket::Pipe(f) => (&*f).read(buf).map_err(reader_gone),
         }
     }
 

@@ -208,6 +208,18 @@ impl SteppedServer {
         }
     }
 
+    /// Runs zero-wait iterations until `done` holds (for work whose size depends on
+    /// how much the kernel buffered, such as draining a flood).
+    pub fn settle_until(&self, mut done: impl FnMut() -> bool) {
+        for _ in 0..MAX_STEPS {
+            if done() {
+                return;
+            }
+            self.step();
+        }
+        panic!("not done after {MAX_STEPS} iterations");
+    }
+
     /// Moves the clock by `by` and runs a few iterations (timers, then their I/O).
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);

@@ -1,12 +1,12 @@
-//! Small helpers shared by the integration tests: a loop on a manual clock, stepping, log
-//! capture and socket pairs.
+//! Small helpers shared by the integration tests: a loop on a manual clock, a client
+//! thread, socket pairs. Stepping and log capture are the library's own
+//! (`ioloop::testing`).
 #![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
-use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ioloop::{IoLoop, ManualClock};
 
@@ -40,18 +40,6 @@ pub fn with_client<T: Send + 'static>(
     thread.join().unwrap()
 }
 
-/// One non-blocking iteration.
-pub fn step(ioloop: &IoLoop) {
-    ioloop.run_once(Duration::ZERO).unwrap();
-}
-
-/// Advances the manual clock to the loop's next deadline and runs one iteration.
-pub fn advance_to_next_deadline(ioloop: &IoLoop, clock: &ManualClock) {
-    let wait = ioloop.poll_timeout().expect("something is scheduled");
-    clock.advance(wait);
-    step(ioloop);
-}
-
 /// Seconds since `t0`, as f64 (for comparing against Tornado's test tables).
 pub fn secs_since(t0: Instant, t: Instant) -> f64 {
     (t - t0).as_secs_f64()
@@ -71,46 +59,6 @@ impl Trace {
     pub fn len(&self) -> usize {
         self.0.borrow().len()
     }
-}
-
-thread_local! {
-    static CAPTURED: RefCell<Vec<(log::Level, String)>> = const { RefCell::new(Vec::new()) };
-}
-
-struct CaptureLogger;
-
-impl log::Log for CaptureLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        CAPTURED.with(|c| {
-            c.borrow_mut()
-                .push((record.level(), record.args().to_string()))
-        });
-    }
-    fn flush(&self) {}
-}
-
-/// Starts capturing log records made on this thread (tests run on separate threads).
-pub fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&CaptureLogger).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-    CAPTURED.with(|c| c.borrow_mut().clear());
-}
-
-/// The records captured on this thread so far, at `level` or more severe.
-pub fn captured(level: log::Level) -> Vec<String> {
-    CAPTURED.with(|c| {
-        c.borrow()
-            .iter()
-            .filter(|(l, _)| *l <= level)
-            .map(|(_, m)| m.clone())
-            .collect()
-    })
 }
 
 /// A small seeded generator (xorshift64*) for the randomized tests: reproducible from
