@@ -265,17 +265,19 @@ def write_http(w, runs):
       "Pipelined = 16 requests per write (`bench/wrk/pipeline.lua`). Server CPU = utime+stime of "
       "the server process over the window / requests. ioloop: `Application` with one async route; "
       "hyper: hyper 1 `http1::Builder` with `pipeline_flush` on a tokio current_thread runtime; "
-      "Tornado: `RequestHandler` (bench/python/http_plain.py). Ratio = ioloop / peer (req/s: above "
-      "1 is faster; CPU: below 1 is cheaper).\n")
+      "Tornado: `RequestHandler` (bench/python/http_plain.py). HTTPS: the same servers behind "
+      "TLS (ioloop's `HttpServer::set_tls`, hyper with tokio-rustls 0.26), rustls 0.23 on ring "
+      "with one ECDSA P-256 certificate; wrk makes one TLS connection per connection. Ratio = "
+      "ioloop / peer (req/s: above 1 is faster; CPU: below 1 is cheaper).\n")
     groups = OrderedDict()
     for r in runs:
         p = r["params"]
-        groups.setdefault((p["threads"], p["mode"], p["conns"]), OrderedDict()).setdefault(
-            r["impl"], []).append(r)
-    for (threads, mode, conns), impls in groups.items():
-        title = "%s, %d connections%s" % (
-            "keep-alive" if mode == "keepalive" else "pipelined ×16", conns,
-            ", two threads" if threads > 1 else "")
+        groups.setdefault((p["threads"], p["mode"], p["conns"], p.get("tls", False)),
+                          OrderedDict()).setdefault(r["impl"], []).append(r)
+    for (threads, mode, conns, tls), impls in groups.items():
+        title = "%s%s, %d connections%s" % (
+            "HTTPS " if tls else "", "keep-alive" if mode == "keepalive" else "pipelined ×16",
+            conns, ", two threads" if threads > 1 else "")
         w("**%s**\n" % title)
         base = None
         for imp, rs in impls.items():
@@ -328,6 +330,40 @@ def write_websocket(w, runs):
         w("")
 
 
+def write_tls(w, runs):
+    if not runs:
+        return
+    w("## TLS (`bench/tls.sh`)\n")
+    w("Each server alone on core 0, the load client (`ioloop-bench tls-load`, one ioloop loop of "
+      "rustls clients trusting the run's CA) on core 1; rounds interleave the servers, a quarter "
+      "of the window warms up first. Both servers use rustls 0.23 on its ring provider with one "
+      "ECDSA P-256 certificate. *echo*: 100 connections in ping-pong, each sending a message and "
+      "waiting for its echo. *handshake*: 16 clients, each connecting, completing a TLS 1.3 "
+      "handshake, exchanging one byte each way and closing, then again (rate = handshakes/s). "
+      "Server CPU = utime+stime of the server process over exactly the measured window, per "
+      "message or handshake. `ioloop`: `TcpServer::new_async` with a `TlsAcceptor`, a task per "
+      "connection (`read_into` a 16 KiB buffer, `write_all`); `tokio-rustls`: tokio-rustls 0.26 "
+      "on a tokio current_thread runtime, a task per connection (`read`, `write_all`). The load "
+      "client does as much TLS work per message as the server, so rates may be bound by it; "
+      "the CPU columns compare the servers. Ratio = ioloop / peer.\n")
+    groups = OrderedDict()
+    for r in runs:
+        p = r["params"]
+        groups.setdefault((p["mode"], p["conns"], p["size"]), OrderedDict()).setdefault(
+            r["impl"], []).append(r)
+    for (mode, conns, size), impls in groups.items():
+        if mode == "handshake":
+            w("**new handshakes, %d concurrent clients**\n" % conns)
+            header = ("| server | handshakes/s | min–max | ioloop/peer | server CPU µs/handshake "
+                      "| ioloop/peer |")
+        else:
+            w("**%s, %d connections × %s B**\n" % (mode, conns, "{:,}".format(size)))
+            header = ("| server | messages/s | min–max | ioloop/peer | server CPU µs/msg "
+                      "| ioloop/peer |")
+        write_rate_table(w, impls, impls.get("ioloop"), "msgs_per_s", "server_cpu_us_per_msg",
+                         header)
+
+
 def write_reliability(w, path):
     rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
     if not rows:
@@ -368,6 +404,7 @@ def main():
     echo_runs = []
     http_runs = []
     ws_runs = []
+    tls_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
@@ -380,6 +417,9 @@ def main():
             continue
         if r["workload"] in ("websocket", "websocket-idle"):
             ws_runs.append(r)
+            continue
+        if r["workload"] == "tls":
+            tls_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
@@ -442,6 +482,7 @@ def main():
     write_echo(w, echo_runs)
     write_http(w, http_runs)
     write_websocket(w, ws_runs)
+    write_tls(w, tls_runs)
     if reliability_path and os.path.exists(reliability_path):
         write_reliability(w, reliability_path)
     if strace_path:

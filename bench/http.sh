@@ -8,7 +8,8 @@
 # and 1 and wrk shares core 1 with it), wrk to core 1. Shapes: keep-alive at 16, 64 and
 # 256 connections, and pipelined x16 (bench/wrk/pipeline.lua) at 16, 64 and 256; then the
 # two-thread mode (SO_REUSEPORT, one loop or runtime per thread) keep-alive at 64 and
-# pipelined at 64. Rounds interleave the servers (A B C A B C ...); full mode 5 rounds of
+# pipelined at 64; then HTTPS keep-alive at 64 (ioloop and hyper with tokio-rustls).
+# Rounds interleave the servers (A B C A B C ...); full mode 5 rounds of
 # 5 s, --quick 3 rounds of 2 s. Server CPU per request comes from /proc/PID/stat
 # (utime+stime over the run, all threads). One JSON line per run goes to OUT.jsonl.
 set -euo pipefail
@@ -39,6 +40,7 @@ start_server() {
     if [ "$threads" -gt 1 ]; then pin=(); fi
     case "$impl" in
         tornado) launch_server "${pin[@]+"${pin[@]}"}" "$BENCH_DIR/.venv/bin/python" "$BENCH_DIR/python/http_plain.py" ;;
+        *-https) launch_server "${pin[@]+"${pin[@]}"}" "$BIN" http-server "${impl%-https}" --tls "$CERTS" ;;
         *) launch_server "${pin[@]+"${pin[@]}"}" "$BIN" http-server "$impl" --threads "$threads" ;;
     esac
 }
@@ -53,11 +55,13 @@ run_one() {
     start_server "$impl" "$threads"
     if [ "$mode" = pipelined ]; then script=(-s "$BENCH_DIR/wrk/pipeline.lua"); fi
     # Warm up: a short run the figures do not count.
+    local url="http://127.0.0.1:$PORT/plaintext"
+    case "$impl" in *-https) url="https://127.0.0.1:$PORT/plaintext" ;; esac
     "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" wrk -t1 -c"$conns" -d1s "${script[@]+"${script[@]}"}" \
-        "http://127.0.0.1:$PORT/plaintext" > /dev/null 2>&1 || true
+        "$url" > /dev/null 2>&1 || true
     before="$(cpu_ticks "$SERVER_PID")"
     out="$("${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" wrk -t1 -c"$conns" -d"${SECS}s" "${script[@]+"${script[@]}"}" \
-        "http://127.0.0.1:$PORT/plaintext" 2>&1)"
+        "$url" 2>&1)"
     after="$(cpu_ticks "$SERVER_PID")"
     stop_server
     python3 - "$out" "$round" "$impl" "$threads" "$conns" "$mode" "$before" "$after" "$CLK_TCK" "$SECS" >> "$OUT" <<'PY'
@@ -71,7 +75,8 @@ cpu_s = (int(after) - int(before)) / int(tck)
 print(json.dumps({
     "workload": "http", "impl": impl if int(threads) == 1 else "%s-%dthreads" % (impl, int(threads)),
     "round": int(rnd), "n": reqs,
-    "params": {"conns": int(conns), "mode": mode, "threads": int(threads)},
+    "params": {"conns": int(conns), "mode": mode, "threads": int(threads),
+               "tls": impl.endswith("-https")},
     "metrics": {
         "req_per_s": reqs / took if took else 0,
         "server_cpu_us_per_req": cpu_s * 1e6 / reqs if reqs else 0,
@@ -98,6 +103,21 @@ for shape in "64 keepalive" "64 pipelined"; do
     for round in $(seq 1 "$ROUNDS"); do
         for impl in ioloop hyper; do
             run_one "$round" "$impl" 2 "$conns" "$mode"
+        done
+    done
+done
+# HTTPS keep-alive: the same servers behind TLS (ioloop's HttpServer::set_tls, hyper with
+# tokio-rustls), one certificate from `ioloop-bench tls-cert`; wrk resumes no sessions
+# within a connection, so this measures record encryption, not handshakes.
+CERTS="$(mktemp -d)"
+trap 'rm -rf "$CERTS"' EXIT
+"$BIN" tls-cert "$CERTS"
+for shape in "64 keepalive"; do
+    read -r conns mode <<< "$shape"
+    echo "== https $mode c=$conns: ioloop hyper ($ROUNDS rounds)" >&2
+    for round in $(seq 1 "$ROUNDS"); do
+        for impl in ioloop-https hyper-https; do
+            run_one "$round" "$impl" 1 "$conns" "$mode"
         done
     done
 done

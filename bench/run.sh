@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -25,6 +25,7 @@ STRACE=1
 RELIABILITY=1
 HTTP=1
 WS=1
+TLS=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -34,6 +35,7 @@ for arg in "$@"; do
         --no-reliability) RELIABILITY=0 ;;
         --no-http) HTTP=0 ;;
         --no-ws) WS=0 ;;
+        --no-tls) TLS=0 ;;
         -h|--help) sed -n '2,13p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -263,6 +265,17 @@ if [ "$WS" = 1 ]; then
     fi
 else
     SKIPPED+=("websocket: --no-ws")
+fi
+
+if [ "$TLS" = 1 ]; then
+    echo "== [${SECONDS}s] tls: ioloop, tokio-rustls (tls.sh)" >&2
+    TLS_ARGS=()
+    if [ "$QUICK" = 1 ]; then TLS_ARGS+=(--quick); fi
+    if ! "$BENCH_DIR/tls.sh" "${TLS_ARGS[@]+"${TLS_ARGS[@]}"}" "$BIN" "$RESULTS"; then
+        SKIPPED+=("tls: tls.sh failed")
+    fi
+else
+    SKIPPED+=("tls: --no-tls")
 fi
 
 : > "$RELIABILITY_JSONL"

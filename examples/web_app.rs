@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --example web_app -- 8080
+//! cargo run --features tls --example web_app -- --tls cert.pem key.pem 8443
 //! curl -i http://localhost:8080/plaintext
 //! curl -i http://localhost:8080/json
 //! curl -i -d 'some data' http://localhost:8080/echo
@@ -121,13 +122,56 @@ async fn sleep(req: Request) -> Response {
     Response::text(format!("slept {ms}"))
 }
 
+/// The command line: `[PORT]`, or `--tls CERT.pem KEY.pem [PORT]`.
+struct Args {
+    port: u16,
+    tls: Option<(String, String)>,
+}
+
+fn args() -> Result<Args, Box<dyn std::error::Error>> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let tls = if args.first().is_some_and(|a| a == "--tls") {
+        if args.len() < 3 {
+            return Err("usage: web_app --tls CERT.pem KEY.pem [PORT]".into());
+        }
+        let mut taken = args.drain(..3).skip(1);
+        Some((taken.next().unwrap(), taken.next().unwrap()))
+    } else {
+        None
+    };
+    let port = args.first().map_or(Ok(8080), |p| p.parse())?;
+    Ok(Args { port, tls })
+}
+
+/// Makes `server` speak HTTPS (and wss://) with the certificate and key in PEM files.
+#[cfg(feature = "tls")]
+fn serve_tls(server: &ioloop::http::HttpServer, cert: &str, key: &str) -> std::io::Result<()> {
+    let config = ioloop::tls::server_config_from_pem(cert, key)?;
+    server.set_tls(ioloop::tls::TlsAcceptor::new(config));
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn serve_tls(_: &ioloop::http::HttpServer, _: &str, _: &str) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "built without TLS: cargo run --features tls --example web_app -- --tls CERT KEY",
+    ))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
-    let port: u16 = std::env::args().nth(1).map_or(Ok(8080), |p| p.parse())?;
+    let Args { port, tls } = args()?;
     let ioloop = IoLoop::new()?;
     let server = app().listen(&ioloop, port)?;
+    let scheme = match &tls {
+        Some((cert, key)) => {
+            serve_tls(&server, cert, key)?;
+            "https"
+        }
+        None => "http",
+    };
     for addr in server.local_addrs() {
-        println!("web_app listening on {addr}");
+        println!("web_app listening on {scheme}://{addr}");
     }
     let mut handlers = Vec::new();
     for signal in [SIGINT, SIGTERM] {

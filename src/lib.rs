@@ -114,6 +114,8 @@ pub mod web;
 pub mod websocket;
 
 pub use error::LoopError;
+#[cfg(feature = "tls")]
+pub use net::tls;
 pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer, UdpSocket};
 #[cfg(feature = "signals")]
 pub use reactor::SignalHandler;

@@ -2,26 +2,28 @@
 //! answers `Hello, World!` as `text/plain`, keep-alive on.
 //!
 //! ```text
-//! ioloop-bench http-server ioloop|hyper [--threads N]
+//! ioloop-bench http-server ioloop|hyper [--threads N] [--tls DIR]
 //! ```
 //!
 //! Prints `listening on 127.0.0.1:PORT` and serves until SIGTERM (or SIGINT). With
 //! `--threads N` every thread runs its own loop (runtime) on its own `SO_REUSEPORT`
 //! listener on the shared port: ioloop's `serve_on_threads`, and hyper with one
-//! current_thread runtime per thread (TechEmpower's hyper setup).
+//! current_thread runtime per thread (TechEmpower's hyper setup). With `--tls DIR` (one
+//! thread) it serves HTTPS with the certificate of `ioloop-bench tls-cert DIR`: ioloop
+//! through `HttpServer::set_tls`, hyper through tokio-rustls, both on rustls with ring.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub fn serve(imp: &str, threads: usize) -> Result<(), String> {
+pub fn serve(imp: &str, threads: usize, tls: Option<&str>) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone()).map_err(|e| e.to_string())?;
     }
     match imp {
-        "ioloop" => ioloop_server(threads, stop),
-        "hyper" => hyper_server(threads, stop),
+        "ioloop" => ioloop_server(threads, stop, tls),
+        "hyper" => hyper_server(threads, stop, tls),
         _ => Err(format!("http-server: unknown implementation {imp}")),
     }
 }
@@ -32,7 +34,14 @@ fn announce(addr: SocketAddr) {
     let _ = std::io::stdout().flush();
 }
 
-fn ioloop_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
+/// The TLS configuration of `--tls DIR`.
+fn tls_config(dir: &str) -> Result<ioloop::tls::rustls::ServerConfig, String> {
+    let dir = std::path::Path::new(dir);
+    ioloop::tls::server_config_from_pem(dir.join("cert.pem"), dir.join("key.pem"))
+        .map_err(|e| e.to_string())
+}
+
+fn ioloop_server(threads: usize, stop: Arc<AtomicBool>, tls: Option<&str>) -> Result<(), String> {
     use ioloop::http::{serve_on_threads, ServerOptions};
     use ioloop::web::{get, Application};
     let app = || Application::new().route("/plaintext", get(|_req| async { "Hello, World!" }));
@@ -47,9 +56,12 @@ fn ioloop_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
         return Ok(());
     }
     let ioloop = ioloop::IoLoop::new().map_err(|e| e.to_string())?;
-    let (_server, addr) = app()
+    let (server, addr) = app()
         .bind(&ioloop, "127.0.0.1:0")
         .map_err(|e| e.to_string())?;
+    if let Some(dir) = tls {
+        server.set_tls(ioloop::tls::TlsAcceptor::new(tls_config(dir)?));
+    }
     announce(addr);
     let watch = ioloop::PeriodicCallback::new(
         &ioloop,
@@ -64,7 +76,7 @@ fn ioloop_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
     ioloop.start().map_err(|e| e.to_string())
 }
 
-fn hyper_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
+fn hyper_server(threads: usize, stop: Arc<AtomicBool>, tls: Option<&str>) -> Result<(), String> {
     use std::convert::Infallible;
     use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -98,6 +110,10 @@ fn hyper_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
         Ok(socket)
     }
 
+    let acceptor = match tls {
+        Some(dir) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(dir)?))),
+        None => None,
+    };
     let first = listener(0).map_err(|e| e.to_string())?;
     let port = first.local_addr().map_err(|e| e.to_string())?.port();
     let mut sockets = vec![first];
@@ -107,6 +123,7 @@ fn hyper_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
     let mut handles = Vec::new();
     for socket in sockets {
         let stop = stop.clone();
+        let acceptor = acceptor.clone();
         handles.push(std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -120,11 +137,23 @@ fn hyper_server(threads: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
                             continue;
                         };
                         let _ = tcp.set_nodelay(true);
+                        let acceptor = acceptor.clone();
                         tokio::task::spawn(async move {
-                            let _ = http1::Builder::new()
-                                .pipeline_flush(true)
-                                .serve_connection(TokioIo::new(tcp), service_fn(plaintext))
-                                .await;
+                            let mut http = http1::Builder::new();
+                            http.pipeline_flush(true);
+                            let _ = match acceptor {
+                                Some(acceptor) => {
+                                    let Ok(tls) = acceptor.accept(tcp).await else {
+                                        return;
+                                    };
+                                    http.serve_connection(TokioIo::new(tls), service_fn(plaintext))
+                                        .await
+                                }
+                                None => {
+                                    http.serve_connection(TokioIo::new(tcp), service_fn(plaintext))
+                                        .await
+                                }
+                            };
                         });
                     }
                 };

@@ -21,6 +21,7 @@ mod http;
 mod idle;
 mod tasks;
 mod timers;
+mod tls;
 mod util;
 mod ws;
 
@@ -137,11 +138,14 @@ fn main() {
     if argv.first().map(String::as_str) == Some("http-server") {
         // A plaintext HTTP server for bench/http.sh (runs until SIGTERM).
         let imp = argv.get(1).cloned().unwrap_or_default();
-        let threads = match argv.get(2).map(String::as_str) {
-            Some("--threads") => argv.get(3).and_then(|n| n.parse().ok()).unwrap_or(1),
-            _ => 1,
+        let flag = |name: &str| {
+            argv.iter()
+                .position(|a| a == name)
+                .and_then(|at| argv.get(at + 1))
         };
-        if let Err(e) = http::serve(&imp, threads) {
+        let threads = flag("--threads").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let tls = flag("--tls").map(String::as_str);
+        if let Err(e) = http::serve(&imp, threads, tls) {
             eprintln!("{e}");
             std::process::exit(2);
         }
@@ -158,6 +162,22 @@ fn main() {
     if argv.first().map(String::as_str) == Some("ws-load") {
         // The load client of bench/ws.sh.
         if let Err(e) = ws::load(&argv[1..]) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if let Some(command @ ("tls-cert" | "tls-server" | "tls-load")) =
+        argv.first().map(String::as_str)
+    {
+        // bench/tls.sh: the certificate, a server (until SIGTERM), the load client.
+        let arg = |i: usize| argv.get(i).map_or("", String::as_str);
+        let result = match command {
+            "tls-cert" => tls::write_certificate(arg(1)),
+            "tls-server" => tls::serve(arg(1), arg(2)),
+            _ => tls::load(&argv[1..]),
+        };
+        if let Err(e) = result {
             eprintln!("{e}");
             std::process::exit(2);
         }

@@ -172,3 +172,25 @@ pub fn current_tid() -> u32 {
     // SAFETY: gettid has no arguments and cannot fail.
     unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
+
+/// The server process's CPU time (utime+stime), read from `/proc`.
+pub struct ServerCpu(pub Option<u32>);
+
+impl ServerCpu {
+    pub fn seconds(&self) -> f64 {
+        let Some(pid) = self.0 else { return 0.0 };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return 0.0;
+        };
+        // The fields after the parenthesised command name; utime and stime are the 12th
+        // and 13th of them (14 and 15 of the whole line).
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+            f.iter().filter_map(|t| t.parse::<f64>().ok()).sum()
+        });
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        ticks / per_second
+    }
+}

@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 use polling::{Event, Events, PollMode, Poller};
 
+use crate::util::ServerCpu;
+
 pub fn serve(imp: &str) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -376,28 +378,6 @@ pub fn load(args: &[String]) -> Result<(), String> {
     let (messages, secs, cpu_s) = result?;
     println!("{{\"messages\": {messages}, \"secs\": {secs:.6}, \"server_cpu_s\": {cpu_s:.6}}}");
     Ok(())
-}
-
-/// The server process's CPU time (utime+stime), read from `/proc`.
-struct ServerCpu(Option<u32>);
-
-impl ServerCpu {
-    fn seconds(&self) -> f64 {
-        let Some(pid) = self.0 else { return 0.0 };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return 0.0;
-        };
-        // The fields after the parenthesised command name; utime and stime are the 12th
-        // and 13th of them (14 and 15 of the whole line).
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-            f.iter().filter_map(|t| t.parse::<f64>().ok()).sum()
-        });
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        ticks / per_second
-    }
 }
 
 /// Waits for events and hands each client that is readable to `on_frames` with the

@@ -52,6 +52,10 @@ pub enum ConnectError {
     TimedOut,
     /// The loop was closed or dropped.
     LoopClosed,
+    /// The connection was made but its TLS handshake failed
+    /// ([`connect_tls`](TcpClient::connect_tls)).
+    #[cfg(feature = "tls")]
+    Tls(super::tls::TlsError),
 }
 
 impl fmt::Display for ConnectError {
@@ -63,6 +67,8 @@ impl fmt::Display for ConnectError {
             ConnectError::Failed(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
             ConnectError::TimedOut => f.write_str("the connection timed out"),
             ConnectError::LoopClosed => f.write_str("the IoLoop is closed"),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => e.fmt(f),
         }
     }
 }
@@ -71,6 +77,8 @@ impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConnectError::Resolve(e) | ConnectError::Failed(_, e) => Some(e),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => Some(e),
             _ => None,
         }
     }
@@ -181,6 +189,42 @@ impl TcpClient {
             timeout(limit, connect)
                 .await
                 .unwrap_or(Err(ConnectError::TimedOut))
+        }
+    }
+
+    /// Connects to `host` on `port` and speaks TLS, verifying the server's certificate
+    /// for `host` with `config` ([`tls::default_client_config`](super::tls::default_client_config)
+    /// trusts the Web PKI). Feature `tls`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](TcpClient::connect), and [`ConnectError::Tls`] when the handshake
+    /// fails (an untrusted certificate, the wrong name).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let client = ioloop::TcpClient::new(&ioloop);
+    /// let config = ioloop::tls::default_client_config();
+    /// let stream = ioloop.run_sync(client.connect_tls("example.com", 443, config))??;
+    /// assert!(stream.is_tls());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        &self,
+        host: &str,
+        port: u16,
+        config: std::sync::Arc<rustls::ClientConfig>,
+    ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
+        let connect = self.connect(host, port);
+        let host = host.to_owned();
+        async move {
+            let stream = connect.await?;
+            super::tls::connect_stream(&stream, config, &host)
+                .await
+                .map_err(ConnectError::Tls)
         }
     }
 

@@ -90,6 +90,9 @@ struct ServerInner {
     handler: ConnectionHandler,
     options: StreamOptions,
     listeners: RefCell<Vec<Listening>>,
+    /// Set: every accepted connection speaks TLS, handed over once its handshake is done.
+    #[cfg(feature = "tls")]
+    tls: RefCell<Option<super::tls::TlsAcceptor>>,
 }
 
 /// A listening socket the server watches.
@@ -138,6 +141,8 @@ impl TcpServer {
                 handler: Rc::new(handler),
                 options,
                 listeners: RefCell::new(Vec::new()),
+                #[cfg(feature = "tls")]
+                tls: RefCell::new(None),
             }),
         }
     }
@@ -341,6 +346,18 @@ impl TcpServer {
         self.inner.stop();
     }
 
+    /// Makes every connection accepted from now on speak TLS (feature `tls`): the handler
+    /// gets each stream once its handshake is done; a failed handshake is logged at debug
+    /// and closes the connection.
+    ///
+    /// # Examples
+    ///
+    /// See [`TlsAcceptor`](super::tls::TlsAcceptor).
+    #[cfg(feature = "tls")]
+    pub fn set_tls(&self, acceptor: super::tls::TlsAcceptor) {
+        *self.inner.tls.borrow_mut() = Some(acceptor);
+    }
+
     /// Accepts up to [`ACCEPTS_PER_EVENT`] connections from `listener`.
     fn accept_batch<L: AsFd + 'static>(
         &self,
@@ -386,6 +403,22 @@ impl TcpServer {
         let peer = peer
             .and_then(|p| SocketAddr::try_from(p).ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = self.inner.tls.borrow().clone() {
+            let handler = self.inner.handler.clone();
+            let options = self.inner.options;
+            let handshake = async move {
+                let Some(ioloop) = IoLoop::current() else {
+                    return;
+                };
+                match super::tls::accept_socket(&ioloop, socket, &acceptor, options).await {
+                    Ok(stream) => handler(&ioloop, stream, peer),
+                    Err(e) => log::debug!(target: "ioloop", "TLS with {peer}: {e}"),
+                }
+            };
+            drop(ioloop.spawn(handshake));
+            return;
+        }
         let stream = match IoStream::register(ioloop, socket, self.inner.options) {
             Ok(stream) => stream,
             Err(e) => {

@@ -109,14 +109,30 @@ pub(crate) struct ReadBuffer {
     /// Where the next delimiter scan starts (an absolute index into `data`): bytes before
     /// it were scanned already.
     scanned: u32,
+    /// The stream's `max_buffer_size`, kept here where the offsets leave room; the
+    /// stream enforces it.
+    max: u32,
 }
 
-/// An index into a read buffer as stored.
+/// An index into a buffer as stored.
 fn offset(index: usize) -> u32 {
-    u32::try_from(index).expect("a stream's limits keep its read buffer under 4 GiB")
+    u32::try_from(index).expect("a stream's limits keep its buffers under 4 GiB")
 }
 
 impl ReadBuffer {
+    /// An empty buffer for a stream whose bound is `max` (at most 2 GiB, see `Limits`).
+    pub(crate) fn new(max: usize) -> ReadBuffer {
+        ReadBuffer {
+            max: offset(max),
+            ..ReadBuffer::default()
+        }
+    }
+
+    /// The stream's bound on unread bytes.
+    pub(crate) fn max(&self) -> usize {
+        self.max as usize
+    }
+
     fn start(&self) -> usize {
         self.start as usize
     }
@@ -268,17 +284,38 @@ impl ReadBuffer {
 
 /// Bytes the socket has not taken yet, and the running total that orders write
 /// completions.
+///
+/// `data[start..]` waits. Bytes handed to the kernel are dropped from the front once they
+/// are as many as those waiting, so a buffer that never quite drains (a writer keeping it
+/// above a low-water mark) holds at most about twice what waits, and `start` stays under
+/// 4 GiB (the stream bounds what waits at 2 GiB, see `Limits`).
 #[derive(Debug, Default)]
 pub(crate) struct WriteBuffer {
     data: Vec<u8>,
-    start: usize,
     /// Bytes ever handed to the kernel.
     pub(crate) total_written: u64,
+    start: u32,
+    /// The stream's `max_write_buffer_size`, kept here where the offsets leave room; the
+    /// stream enforces it.
+    max: u32,
 }
 
 impl WriteBuffer {
+    /// An empty buffer for a stream whose bound is `max` (at most 2 GiB, see `Limits`).
+    pub(crate) fn new(max: usize) -> WriteBuffer {
+        WriteBuffer {
+            max: offset(max),
+            ..WriteBuffer::default()
+        }
+    }
+
+    /// The stream's bound on bytes waiting.
+    pub(crate) fn max(&self) -> usize {
+        self.max as usize
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.data.len() - self.start
+        self.data.len() - self.start as usize
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -286,7 +323,7 @@ impl WriteBuffer {
     }
 
     pub(crate) fn pending(&self) -> &[u8] {
-        &self.data[self.start..]
+        &self.data[self.start as usize..]
     }
 
     /// Bytes ever queued: those handed to the kernel and those still here.
@@ -308,14 +345,19 @@ impl WriteBuffer {
     pub(crate) fn reserve(&mut self, more: usize) {
         if self.data.capacity() == 0 {
             self.data = with_room(more);
-        } else {
-            self.data.reserve(more);
+            return;
         }
+        if self.start as usize >= self.len() {
+            // As many bytes sent as waiting: drop them (moving at most what waits).
+            self.data.drain(..self.start as usize);
+            self.start = 0;
+        }
+        self.data.reserve(more);
     }
 
     /// Marks `n` pending bytes as handed to the kernel.
     pub(crate) fn advance(&mut self, n: usize) {
-        self.start += n;
+        self.start = offset(self.start as usize + n);
         self.total_written += n as u64;
         if self.is_empty() {
             clear_retaining_little(&mut self.data);
@@ -340,6 +382,29 @@ mod tests {
                 Ok(bytes.len())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_write_buffer_that_never_drains_holds_about_what_waits() {
+        let mut buffer = WriteBuffer::new(1 << 20);
+        let chunk = [7u8; 1000];
+        // A writer keeping about 10 KB waiting while the socket takes 1 KB at a time.
+        for _ in 0..10 {
+            buffer.push(&chunk);
+        }
+        for _ in 0..10_000 {
+            buffer.push(&chunk);
+            buffer.advance(1000);
+            assert_eq!(buffer.len(), 10_000);
+            assert!(
+                buffer.data.len() <= 2 * buffer.len() + chunk.len(),
+                "{} bytes held for {} waiting",
+                buffer.data.len(),
+                buffer.len()
+            );
+        }
+        assert_eq!(buffer.total_queued(), 10_010 * 1000);
+        assert_eq!(buffer.pending(), &[7u8; 10_000][..]);
     }
 
     #[test]

@@ -184,7 +184,8 @@ pub(crate) struct StreamState {
     pub(crate) socket: Option<StreamSocket>,
     registration: Option<HandlerId<RegisteredFd>>,
     interest: Interest,
-    pub(crate) limits: Limits,
+    /// The most bytes taken per socket read (the bounds are the buffers' own).
+    read_chunk_size: u32,
     pub(crate) read_buffer: ReadBuffer,
     pub(crate) pending: Option<PendingRead>,
     /// The ticket of the latest read started: the pending read's, when there is one.
@@ -299,7 +300,7 @@ impl StreamState {
     /// Whether the pending read (`kind`) can complete from the buffer now.
     pub(crate) fn progress(&mut self, kind: &ReadKind) -> Progress {
         let buffered = self.read_buffer.len();
-        let full = buffered >= self.limits.max_buffer_size();
+        let full = buffered >= self.read_buffer.max();
         match kind {
             ReadKind::Until {
                 delimiter,
@@ -351,12 +352,25 @@ impl StreamState {
         }
     }
 
+    /// Whether a read waits for bytes not buffered yet, or the stream is idle with
+    /// nothing buffered.
+    fn needs_bytes(&mut self) -> bool {
+        match self.pending.take() {
+            Some(pending) => {
+                let needs = matches!(self.progress(&pending.kind), Progress::NeedsData);
+                self.pending = Some(pending);
+                needs
+            }
+            None => self.read_buffer.is_empty(),
+        }
+    }
+
     /// The interest the stream needs now.
     fn wanted_interest(&mut self) -> Interest {
         if self.closed {
             return Interest::NONE;
         }
-        let room = self.read_buffer.len() < self.limits.max_buffer_size();
+        let room = self.read_buffer.len() < self.read_buffer.max();
         let read = match self.pending.take() {
             Some(pending) => {
                 let keep = match self.progress(&pending.kind) {
@@ -375,7 +389,8 @@ impl StreamState {
             // while idle reads one chunk, which turns this off until a read takes it.
             None => room && (self.read_buffer.is_empty() || self.deliveries_in_flight > 0),
         };
-        let write = !self.write_buffer.is_empty();
+        let write = !self.write_buffer.is_empty()
+            || self.socket.as_ref().is_some_and(StreamSocket::wants_write);
         match (read, write) {
             (true, true) => Interest::BOTH,
             (true, false) => Interest::READ,
@@ -385,7 +400,9 @@ impl StreamState {
     }
 }
 
-/// Whether `e` means the peer went away (logged quietly, unlike other I/O errors).
+/// Whether `e` means the peer went away (logged quietly, unlike other I/O errors):
+/// including a TLS peer that closed the connection without close_notify, which the
+/// stream's [`error`](IoStream::error) then reports as `UnexpectedEof`.
 pub(crate) fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -393,6 +410,7 @@ pub(crate) fn is_reset(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
             | io::ErrorKind::NotConnected
+            | io::ErrorKind::UnexpectedEof
     )
 }
 
@@ -453,17 +471,18 @@ impl IoStream {
         options: StreamOptions,
     ) -> Result<IoStream, RegisterError<StreamSocket>> {
         let registered = RegisteredFd::of(&socket);
+        let limits = Limits::from(options);
         let core = Rc::new(StreamCore {
             ioloop: Rc::downgrade(&ioloop.inner),
             state: RefCell::new(StreamState {
                 socket: Some(socket),
                 registration: None,
                 interest: Interest::NONE,
-                limits: options.into(),
-                read_buffer: ReadBuffer::default(),
+                read_chunk_size: limits.read_chunk_size() as u32,
+                read_buffer: ReadBuffer::new(limits.max_buffer_size()),
                 pending: None,
                 next_ticket: 0,
-                write_buffer: WriteBuffer::default(),
+                write_buffer: WriteBuffer::new(limits.max_write_buffer_size()),
                 write_waiters: None,
                 closed: false,
                 readable: false,
@@ -531,12 +550,12 @@ impl IoStream {
                     // Idle: read one chunk at most, to notice the peer closing.
                     None => !state.read_buffer.is_empty(),
                 };
-                let room = state.limits.max_buffer_size()
-                    - state.read_buffer.len().min(state.limits.max_buffer_size());
+                let max = state.read_buffer.max();
+                let room = max - state.read_buffer.len().min(max);
                 if satisfied || room == 0 {
                     break;
                 }
-                let chunk = state.limits.read_chunk_size().min(room);
+                let chunk = (state.read_chunk_size as usize).min(room);
                 let StreamState {
                     socket,
                     read_buffer,
@@ -755,11 +774,29 @@ impl IoStream {
         }
     }
 
-    /// Changes the poller's interest if the stream now needs something else.
+    /// Changes the poller's interest if the stream now needs something else. When a read
+    /// needs bytes the transport holds already (TLS plaintext, which no readiness event
+    /// will announce), reads them on the next iteration instead of waiting.
     pub(crate) fn update_interest(&self) {
         let (registration, wanted) = {
             let mut state = self.core.state.borrow_mut();
             let wanted = state.wanted_interest();
+            // Cheapest first: false at once for anything but TLS.
+            if state
+                .socket
+                .as_ref()
+                .is_some_and(StreamSocket::has_unannounced_bytes)
+                && wanted.is_readable()
+                && state.needs_bytes()
+            {
+                if let Some(ioloop) = self.ioloop() {
+                    let stream = self.clone();
+                    ioloop.add_callback(move |_| {
+                        stream.read_from_socket();
+                        stream.update_interest();
+                    });
+                }
+            }
             if wanted == state.interest {
                 return;
             }
@@ -791,6 +828,9 @@ impl IoStream {
         self.settle_read();
         if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
             ioloop.remove_handler(id);
+        }
+        if let Some(socket) = &socket {
+            socket.end_session();
         }
         drop(socket); // closes the fd, now that the poller no longer watches it
         self.complete_writes();
@@ -959,10 +999,64 @@ impl IoStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        match &self.core.state.borrow().socket {
-            Some(StreamSocket::Tcp(s)) => s.set_nodelay(nodelay),
-            _ => Ok(()),
+        match self
+            .core
+            .state
+            .borrow()
+            .socket
+            .as_ref()
+            .and_then(StreamSocket::tcp)
+        {
+            Some(tcp) => tcp.set_nodelay(nodelay),
+            None => Ok(()),
         }
+    }
+
+    /// The options the stream was made with (as it keeps them).
+    #[cfg(feature = "tls")]
+    pub(crate) fn options(&self) -> StreamOptions {
+        let state = self.core.state.borrow();
+        let limits = Limits::new(
+            state.read_buffer.max(),
+            state.read_chunk_size as usize,
+            state.write_buffer.max(),
+        );
+        limits.into()
+    }
+
+    /// Takes the socket out of an idle stream for a TLS handshake (`start_tls`). Nothing
+    /// may be pending or buffered either way: bytes read before the handshake are
+    /// refused rather than trusted as if they had come through it. The stream is left
+    /// closed, without running its close callback (the connection goes on as a new
+    /// stream).
+    #[cfg(feature = "tls")]
+    pub(crate) fn take_socket_for_tls(&self) -> Result<StreamSocket, &'static str> {
+        let (registration, socket) = {
+            let mut state = self.core.state.borrow_mut();
+            let refusal = if state.closed {
+                Some("the stream is closed")
+            } else if state.pending.is_some() {
+                Some("a read is pending")
+            } else if !state.read_buffer.is_empty() {
+                Some("bytes arrived before the TLS handshake")
+            } else if !state.write_buffer.is_empty() || state.write_waiters.is_some() {
+                Some("writes are pending")
+            } else if matches!(state.socket, Some(StreamSocket::Tls(_))) {
+                Some("the stream speaks TLS already")
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                return Err(refusal);
+            }
+            state.closed = true;
+            state.close_state = None;
+            (state.registration.take(), state.socket.take())
+        };
+        if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
+            ioloop.remove_handler(id);
+        }
+        socket.ok_or("the stream is closed")
     }
 
     /// Runs `f` with the socket (for its addresses or options); `None` once closed.

@@ -7,7 +7,8 @@
 //! `callbacks.rs` and `async_api.rs` (the two styles of the API), `in_place.rs` (a
 //! parser's access to the read buffer), `futures_io.rs` (`futures-io`'s traits, feature
 //! `futures-io`), `until_regex.rs` (reads up to a regular expression's match, feature
-//! `regex`), `socket.rs`, `options.rs` and `error.rs` (the types around it). The stream is a source registered
+//! `regex`), `tls.rs` (a stream's TLS session as seen from outside, feature `tls`; the transport is
+//! `TlsSocket` in `socket.rs`), `socket.rs`, `options.rs` and `error.rs` (the types around it). The stream is a source registered
 //! with the loop; this layer builds on the reactor only.
 
 mod async_api;
@@ -23,6 +24,8 @@ mod in_place;
 mod iostream;
 mod options;
 mod socket;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "regex")]
 mod until_regex;
 mod write;
@@ -33,4 +36,8 @@ pub use self::error::StreamError;
 pub use self::futures_io::FuturesIo;
 pub use self::iostream::IoStream;
 pub use self::options::StreamOptions;
+#[cfg(feature = "tls")]
+pub(crate) use self::socket::SocketIo;
 pub use self::socket::StreamSocket;
+#[cfg(feature = "tls")]
+pub use self::socket::TlsSocket;

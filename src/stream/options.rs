@@ -35,7 +35,8 @@ pub struct StreamOptions {
     /// without bound; it is large because a program that wants less should not rely on
     /// a refused write but apply backpressure (see
     /// [`IoStream::drained_then`](crate::IoStream::drained_then)) or set its own bound.
-    /// A bound of 4 GiB or more counts as none.
+    /// `None`, or a bound of 2 GiB or more, counts as 2 GiB − 1: what a stream's write
+    /// buffer can hold.
     pub max_write_buffer_size: Option<usize>,
 }
 
@@ -58,9 +59,13 @@ const MAX_READ_BUFFER: usize = 1 << 31;
 /// counts as this.
 const MAX_READ_CHUNK: usize = 1 << 30;
 
+/// The largest write bound: `None` and larger bounds count as this (so that the write
+/// buffer's offsets fit in 32 bits).
+const MAX_WRITE_BUFFER: usize = (1 << 31) - 1;
+
 /// [`StreamOptions`] as a stream keeps them: 32 bits each (a stream keeps its limits for
-/// its whole life, and an idle connection's size is mostly its stream). A write bound of
-/// `u32::MAX` means none.
+/// its whole life, and an idle connection's size is mostly its stream). The stream keeps
+/// the two bounds in its read and write buffers, and the chunk size beside them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     max_buffer_size: u32,
@@ -79,12 +84,19 @@ impl Limits {
         self.read_chunk_size as usize
     }
 
-    /// The most bytes queued for writing; `usize::MAX` for no bound.
+    /// The most bytes queued for writing; at most [`MAX_WRITE_BUFFER`].
     pub(crate) fn max_write_buffer_size(self) -> usize {
-        match self.max_write_buffer_size {
-            u32::MAX => usize::MAX,
-            bound => bound as usize,
-        }
+        self.max_write_buffer_size as usize
+    }
+
+    /// The limits a stream keeps in its parts.
+    #[cfg(feature = "tls")]
+    pub(crate) fn new(max_buffer_size: usize, read_chunk_size: usize, max_write: usize) -> Limits {
+        Limits::from(StreamOptions {
+            max_buffer_size,
+            read_chunk_size,
+            max_write_buffer_size: Some(max_write),
+        })
     }
 }
 
@@ -94,7 +106,25 @@ impl From<StreamOptions> for Limits {
         Limits {
             max_buffer_size: narrow(options.max_buffer_size.min(MAX_READ_BUFFER)),
             read_chunk_size: narrow(options.read_chunk_size.clamp(1, MAX_READ_CHUNK)),
-            max_write_buffer_size: narrow(options.max_write_buffer_size.unwrap_or(usize::MAX)),
+            max_write_buffer_size: narrow(
+                options
+                    .max_write_buffer_size
+                    .map_or(MAX_WRITE_BUFFER, |max| max.min(MAX_WRITE_BUFFER)),
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl From<Limits> for StreamOptions {
+    fn from(limits: Limits) -> StreamOptions {
+        StreamOptions {
+            max_buffer_size: limits.max_buffer_size(),
+            read_chunk_size: limits.read_chunk_size(),
+            max_write_buffer_size: match limits.max_write_buffer_size() {
+                MAX_WRITE_BUFFER => None,
+                bound => Some(bound),
+            },
         }
     }
 }
@@ -113,7 +143,7 @@ mod tests {
         let limits = Limits::from(huge);
         assert_eq!(limits.max_buffer_size(), MAX_READ_BUFFER);
         assert_eq!(limits.read_chunk_size(), MAX_READ_CHUNK);
-        assert_eq!(limits.max_write_buffer_size(), usize::MAX);
+        assert_eq!(limits.max_write_buffer_size(), MAX_WRITE_BUFFER);
         let default = Limits::from(StreamOptions::default());
         assert_eq!(default.max_buffer_size(), 100 << 20);
         assert_eq!(default.read_chunk_size(), 64 << 10);
@@ -124,6 +154,6 @@ mod tests {
             ..StreamOptions::default()
         });
         assert_eq!(tiny.read_chunk_size(), 1);
-        assert_eq!(tiny.max_write_buffer_size(), usize::MAX);
+        assert_eq!(tiny.max_write_buffer_size(), MAX_WRITE_BUFFER);
     }
 }

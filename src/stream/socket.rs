@@ -1,6 +1,10 @@
 //! [`StreamSocket`]: the sockets and pipes an [`IoStream`](crate::IoStream) can own, and
 //! the byte-level I/O the stream does on them.
 
+#[cfg(feature = "tls")]
+use std::cell::RefCell;
+#[cfg(feature = "tls")]
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -31,6 +35,9 @@ pub enum StreamSocket {
     Unix(UnixStream),
     /// A pipe end, or any other non-blocking fd usable through `Read`/`Write` on `&File`.
     Pipe(File),
+    /// TLS over one of the others (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsSocket>),
 }
 
 /// A read from the write end of a pipe fails with `EBADF`. The stream reads it only when
@@ -50,6 +57,8 @@ impl StreamSocket {
             StreamSocket::Tcp(s) => (&*s).read(buf),
             StreamSocket::Unix(s) => (&*s).read(buf),
             StreamSocket::Pipe(f) => (&*f).read(buf).map_err(reader_gone),
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.read(buf),
         }
     }
 
@@ -58,6 +67,8 @@ impl StreamSocket {
             StreamSocket::Tcp(s) => (&*s).write(buf),
             StreamSocket::Unix(s) => (&*s).write(buf),
             StreamSocket::Pipe(f) => (&*f).write(buf),
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.write(buf),
         }
     }
 
@@ -66,6 +77,72 @@ impl StreamSocket {
             StreamSocket::Tcp(s) => (&*s).write_vectored(bufs),
             StreamSocket::Unix(s) => (&*s).write_vectored(bufs),
             StreamSocket::Pipe(f) => (&*f).write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.write_vectored(bufs),
+        }
+    }
+
+    /// Sends what the transport holds besides the stream's write buffer (a TLS
+    /// session's ciphertext), until the socket would block.
+    pub(crate) fn send_pending(&self) -> io::Result<()> {
+        match self {
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.send_pending(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the transport holds bytes to send besides the stream's write buffer.
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.wants_write(),
+            _ => false,
+        }
+    }
+
+    /// Whether bytes can be read now that no readiness event will announce (a TLS
+    /// session's decrypted plaintext).
+    pub(crate) fn has_unannounced_bytes(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.has_plaintext(),
+            _ => false,
+        }
+    }
+
+    /// The TCP socket, also under TLS.
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            StreamSocket::Tcp(s) => Some(s),
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.transport().tcp(),
+            _ => None,
+        }
+    }
+
+    /// Says "no more from this side" and keeps reading: TLS's close_notify (sent if the
+    /// socket takes it now), then a TCP or Unix socket's write shutdown.
+    #[cfg(feature = "websocket")]
+    pub(crate) fn shutdown_write(&self) {
+        match self {
+            StreamSocket::Tcp(s) => drop(s.shutdown(std::net::Shutdown::Write)),
+            StreamSocket::Unix(s) => drop(s.shutdown(std::net::Shutdown::Write)),
+            StreamSocket::Pipe(_) => {}
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => {
+                tls.close_notify();
+                tls.transport().shutdown_write();
+            }
+        }
+    }
+
+    /// Ends the transport's session before the socket closes (TLS: close_notify, sent
+    /// if the socket takes it at once).
+    pub(crate) fn end_session(&self) {
+        #[cfg(feature = "tls")]
+        if let StreamSocket::Tls(tls) = self {
+            tls.close_notify();
         }
     }
 
@@ -75,6 +152,8 @@ impl StreamSocket {
             StreamSocket::Unix(s) => s.set_nonblocking(true),
             // std cannot make a pipe non-blocking: `FIONBIO` does, for any fd.
             StreamSocket::Pipe(f) => Ok(rustix::io::ioctl_fionbio(f, true)?),
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.transport().set_nonblocking(),
         }
     }
 
@@ -84,6 +163,8 @@ impl StreamSocket {
             StreamSocket::Tcp(s) => s.take_error().ok().flatten(),
             StreamSocket::Unix(s) => s.take_error().ok().flatten(),
             StreamSocket::Pipe(_) => None,
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.transport().take_error(),
         }
     }
 }
@@ -94,6 +175,8 @@ impl AsFd for StreamSocket {
             StreamSocket::Tcp(s) => s.as_fd(),
             StreamSocket::Unix(s) => s.as_fd(),
             StreamSocket::Pipe(f) => f.as_fd(),
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) => tls.transport().as_fd(),
         }
     }
 }
@@ -150,5 +233,233 @@ impl AsFd for RegisteredFd {
         // SAFETY: the stream owning the socket removes this registration before closing
         // it (see `IoStream::close_with` and `StreamCore`'s `Drop`).
         unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
+// ---- TLS (feature `tls`) ----
+//
+// The TLS transport under `IoStream`: a socket and its rustls session,
+// read and written as one socket, so every stream operation works over TLS unchanged.
+//
+// rustls is sans-IO: ciphertext goes in with `read_tls` and out with `write_tls`,
+// plaintext comes out of its reader and goes into its writer. A read here returns the
+// plaintext rustls holds first and pulls ciphertext from the socket only when it holds
+// none; a write hands plaintext to rustls (which encrypts it at once, up to
+// `SEND_BUFFER_LIMIT` of ciphertext not yet sent) and sends what the socket takes.
+// The stream watches for writability while rustls has ciphertext to send
+// (`TlsSocket::wants_write`), and reads again without waiting for the poller when
+// rustls already holds plaintext a read needs (`TlsSocket::has_plaintext`): the socket
+// would never become readable for bytes that already left it.
+
+#[cfg(feature = "tls")]
+/// The most ciphertext rustls keeps waiting for the socket; a write beyond it stays in
+/// the stream's own (bounded) write buffer.
+pub(crate) const SEND_BUFFER_LIMIT: usize = 64 * 1024;
+
+#[cfg(feature = "tls")]
+/// A socket speaking TLS after its handshake: what [`StreamSocket::Tls`] holds. Made by
+/// the TLS handshakes of `ioloop::tls`.
+///
+/// # Examples
+///
+/// See [`transport`](TlsSocket::transport).
+pub struct TlsSocket {
+    transport: StreamSocket,
+    session: RefCell<rustls::Connection>,
+}
+
+#[cfg(feature = "tls")]
+/// `Read` and `Write` on a shared transport, for rustls's `read_tls` and `write_tls`
+/// (here and in the handshake).
+pub(crate) struct SocketIo<'a>(pub(crate) &'a StreamSocket);
+
+#[cfg(feature = "tls")]
+impl Read for SocketIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Write for SocketIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tls")]
+impl TlsSocket {
+    /// Wraps a transport whose handshake `session` completed.
+    pub(crate) fn new(transport: StreamSocket, mut session: rustls::Connection) -> TlsSocket {
+        session.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
+        TlsSocket {
+            transport,
+            session: RefCell::new(session),
+        }
+    }
+
+    /// The socket under the session (for its options and addresses; reading or writing
+    /// it directly would corrupt the session).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(stream: &ioloop::IoStream) {
+    /// use ioloop::StreamSocket;
+    /// stream.with_socket(|socket| {
+    ///     if let StreamSocket::Tls(tls) = socket {
+    ///         if let StreamSocket::Tcp(tcp) = tls.transport() {
+    ///             println!("TLS with {:?}", tcp.peer_addr());
+    ///         }
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn transport(&self) -> &StreamSocket {
+        &self.transport
+    }
+
+    /// Plaintext into `buf`: what rustls holds, else what the socket's next ciphertext
+    /// decrypts to. `Ok(0)` after the peer's close_notify; `UnexpectedEof` when the peer
+    /// closed the connection without one; `InvalidData` with the TLS error (after sending
+    /// its alert) when the peer broke the protocol.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut session = self.session.borrow_mut();
+        loop {
+            let got = read_plaintext(&mut session, buf)?;
+            if got > 0 || buf.is_empty() {
+                return Ok(got);
+            }
+            let arrived = session.read_tls(&mut SocketIo(&self.transport))?;
+            let processed = session.process_new_packets();
+            // What rustls has to say now (an alert, a key update's answer) goes out if
+            // the socket takes it; otherwise when it is writable.
+            let _ = send_pending(&mut session, &self.transport);
+            if let Err(e) = processed {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            if arrived == 0 {
+                // The peer ended the connection: with close_notify, plaintext reads say
+                // end of stream; without, `UnexpectedEof`.
+                return match session.reader().read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        Err(io::ErrorKind::UnexpectedEof.into())
+                    }
+                    result => result,
+                };
+            }
+        }
+    }
+
+    /// Hands `buf` to rustls and sends what the socket takes. `WouldBlock` when rustls
+    /// holds [`SEND_BUFFER_LIMIT`] of unsent ciphertext already.
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut session = self.session.borrow_mut();
+        let taken = session.writer().write(buf)?;
+        sent_or_blocked(send_pending(&mut session, &self.transport))?;
+        if taken == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(taken)
+    }
+
+    /// [`write`](Self::write) of several slices.
+    pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut session = self.session.borrow_mut();
+        let taken = session.writer().write_vectored(bufs)?;
+        sent_or_blocked(send_pending(&mut session, &self.transport))?;
+        if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(taken)
+    }
+
+    /// Sends the ciphertext rustls holds, until the socket would block.
+    pub(crate) fn send_pending(&self) -> io::Result<()> {
+        send_pending(&mut self.session.borrow_mut(), &self.transport)
+    }
+
+    /// Whether rustls holds ciphertext the socket has not taken.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.session.borrow().wants_write()
+    }
+
+    /// Whether rustls holds decrypted plaintext not read yet (bytes no readiness event
+    /// will announce: they left the socket already).
+    pub(crate) fn has_plaintext(&self) -> bool {
+        let mut session = self.session.borrow_mut();
+        session
+            .process_new_packets()
+            .is_ok_and(|state| state.plaintext_bytes_to_read() > 0)
+    }
+
+    /// Queues close_notify and sends it if the socket takes it now (closing does not
+    /// wait for it).
+    pub(crate) fn close_notify(&self) {
+        let mut session = self.session.borrow_mut();
+        session.send_close_notify();
+        let _ = send_pending(&mut session, &self.transport);
+    }
+
+    /// The protocol agreed through ALPN.
+    pub(crate) fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.session.borrow().alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// The name the client asked for (SNI), on the server's side.
+    pub(crate) fn server_name(&self) -> Option<String> {
+        match &*self.session.borrow() {
+            rustls::Connection::Server(server) => server.server_name().map(str::to_owned),
+            rustls::Connection::Client(_) => None,
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+/// Plaintext rustls holds, as much as fits (`Ok(0)`: none now, or the close_notify).
+fn read_plaintext(session: &mut rustls::Connection, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match session.reader().read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // Deliver what came first; the next read reports the error.
+            Err(_) if got > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+#[cfg(feature = "tls")]
+fn send_pending(session: &mut rustls::Connection, transport: &StreamSocket) -> io::Result<()> {
+    while session.wants_write() {
+        if session.write_tls(&mut SocketIo(transport))? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tls")]
+/// A send that stopped because the socket is full is not a failure of the write.
+fn sent_or_blocked(sent: io::Result<()>) -> io::Result<()> {
+    match sent {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(feature = "tls")]
+impl fmt::Debug for TlsSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSocket")
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
     }
 }

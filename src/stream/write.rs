@@ -112,7 +112,7 @@ impl IoStream {
             if state.closed {
                 return Err(state.closed_error());
             }
-            let max = state.limits.max_write_buffer_size();
+            let max = state.write_buffer.max();
             if total > max.saturating_sub(state.write_buffer.len()) {
                 return Err(StreamError::BufferFull);
             }
@@ -202,9 +202,15 @@ fn write_parts_now(
     (sent, None)
 }
 
-/// Writes the buffer to the socket until it is empty or the socket would block; returns
-/// the error that ends the stream, if one happened.
+/// Writes what the transport holds, then the buffer, until both are empty or the socket
+/// would block; returns the error that ends the stream, if one happened.
 fn write_all_now(socket: &StreamSocket, buffer: &mut WriteBuffer) -> Option<io::Error> {
+    // What the transport holds goes first (TLS ciphertext of earlier writes).
+    match socket.send_pending() {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+        Err(e) => return Some(e),
+        Ok(()) => {}
+    }
     let (sent, failure) = write_now(socket, buffer.pending());
     buffer.advance(sent);
     failure

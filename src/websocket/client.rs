@@ -38,6 +38,10 @@ pub struct ClientOptions {
     pub origin: Option<String>,
     /// The connection's limits and timers.
     pub options: WebSocketOptions,
+    /// For `wss://` URLs (feature `tls`): the TLS configuration; `None` trusts the Web
+    /// PKI ([`tls::default_client_config`](crate::tls::default_client_config)).
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientOptions {
@@ -47,6 +51,8 @@ impl Default for ClientOptions {
             subprotocols: Vec::new(),
             origin: None,
             options: WebSocketOptions::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -102,9 +108,11 @@ impl std::error::Error for ConnectError {
     }
 }
 
-/// A parsed `ws://host[:port]/path?query`.
+/// A parsed `ws://host[:port]/path?query` (or `wss://`).
 #[derive(Debug, PartialEq, Eq)]
 struct WsUrl {
+    /// `wss://`.
+    tls: bool,
     host: String,
     port: u16,
     /// `host[:port]` as the `Host` field has it.
@@ -114,7 +122,11 @@ struct WsUrl {
 
 fn parse_url(url: &str) -> Result<WsUrl, ConnectError> {
     let invalid = || ConnectError::InvalidUrl(url.to_owned());
-    let rest = url.strip_prefix("ws://").ok_or_else(invalid)?;
+    let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) if cfg!(feature = "tls") => (true, rest),
+        _ => return Err(invalid()),
+    };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, "/"),
@@ -141,6 +153,7 @@ fn parse_url(url: &str) -> Result<WsUrl, ConnectError> {
     };
     let port = match port {
         Some(port) => port.parse().map_err(|_| invalid())?,
+        None if tls => 443,
         None => 80,
     };
     // No userinfo, no fragment, and nothing that could end the request line or a field
@@ -154,6 +167,7 @@ fn parse_url(url: &str) -> Result<WsUrl, ConnectError> {
         return Err(invalid());
     }
     Ok(WsUrl {
+        tls,
         host: host.to_owned(),
         port,
         authority: authority.to_owned(),
@@ -254,10 +268,20 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, ConnectError> {
     let ioloop = IoLoop::current().ok_or(ConnectError::Closed)?;
-    let stream = TcpClient::new(&ioloop)
-        .connect(&url.host, url.port)
-        .await
-        .map_err(ConnectError::Connect)?;
+    let client = TcpClient::new(&ioloop);
+    // `wss://` parses only with the tls feature.
+    let stream = match url.tls {
+        #[cfg(feature = "tls")]
+        true => {
+            let config = options
+                .tls
+                .clone()
+                .unwrap_or_else(crate::net::tls::default_client_config);
+            client.connect_tls(&url.host, url.port, config).await
+        }
+        _ => client.connect(&url.host, url.port).await,
+    }
+    .map_err(ConnectError::Connect)?;
     let _ = stream.set_nodelay(true);
     let mut guard = CloseUnlessKept(Some(stream.clone()));
     let key = new_key(&mut MaskSource::new());
@@ -335,6 +359,14 @@ mod tests {
         assert_eq!((url.host.as_str(), url.port), ("::1", 9000));
         let url = parse_url("ws://h?x=1").unwrap();
         assert_eq!(url.path, "/?x=1");
+        assert!(!url.tls);
+        let secure = parse_url("wss://example.com/chat");
+        if cfg!(feature = "tls") {
+            let url = secure.unwrap();
+            assert_eq!((url.tls, url.port), (true, 443));
+        } else {
+            assert!(matches!(secure, Err(ConnectError::InvalidUrl(_))));
+        }
         for bad in [
             "http://h/",
             "ws://",

@@ -1155,11 +1155,7 @@ impl WebSocket {
         // close timeout) ends it; meanwhile its bytes are read and dropped.
         self.arm_close_timer();
         self.shared.stream.drained_then(0, |stream, _| {
-            stream.with_socket(|socket| {
-                if let StreamSocket::Tcp(tcp) = socket {
-                    let _ = tcp.shutdown(std::net::Shutdown::Write);
-                }
-            });
+            stream.with_socket(StreamSocket::shutdown_write);
         });
         self.wake_receiver();
         self.wait_for_bytes();

@@ -13,6 +13,8 @@ use ioloop::{IoLoop, ManualClock};
 pub mod example;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 

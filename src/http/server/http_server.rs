@@ -203,6 +203,27 @@ impl HttpServer {
         self.tcp.stop();
     }
 
+    /// Serves HTTPS from now on (feature `tls`): every connection accepted after this
+    /// call does a TLS handshake before its first request. A client speaking plain HTTP
+    /// to the port gets `400 Bad Request` in plain text, as from nginx.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::{tls, web::{get, Application}};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let app = Application::new().route("/", get(|_| async { "hello over HTTPS" }));
+    /// let (server, _addr) = app.bind(&ioloop, "127.0.0.1:8443")?;
+    /// server.set_tls(tls::TlsAcceptor::new(tls::server_config_from_pem("cert.pem", "key.pem")?));
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn set_tls(&self, acceptor: crate::net::tls::TlsAcceptor) {
+        self.tcp.set_tls(acceptor.answering_plain_http());
+    }
+
     /// Shuts down gracefully: stops accepting at once, closes idle keep-alive connections,
     /// lets requests in flight finish (their responses carry `Connection: close`), and
     /// after `deadline` closes whatever is left. `done` runs once every connection is
