@@ -120,6 +120,157 @@ fn plaintext_rustls_holds_is_read_without_waiting_for_the_socket() {
     });
 }
 
+#[test]
+fn the_server_picks_its_certificate_by_the_name_the_client_asks_for() {
+    let alpha = TestPki::for_names(&["alpha.test"]);
+    let beta = TestPki::for_names(&["beta.test"]);
+    let mut resolver = rustls::server::ResolvesServerCertUsingSni::new();
+    resolver.add("alpha.test", alpha.certified_key()).unwrap();
+    resolver.add("beta.test", beta.certified_key()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_cert_resolver(Arc::new(resolver));
+    run_test(LIMIT, move |ioloop| async move {
+        let names = Rc::new(RefCell::new(Vec::new()));
+        let record = names.clone();
+        let (_server, port) = tls_server(&ioloop, TlsAcceptor::new(config), move |stream| {
+            record.borrow_mut().push(stream.tls_server_name());
+            echo(stream)
+        });
+        let client = TcpClient::new(&ioloop);
+        // Each client trusts only its own name's CA: the handshake succeeds only with
+        // the certificate chosen for the name it asked for.
+        for (name, pki) in [("beta.test", &beta), ("alpha.test", &alpha)] {
+            let plain = client.connect("127.0.0.1", port).await.unwrap();
+            let secure = plain
+                .start_tls_client(pki.client_config(), name)
+                .await
+                .unwrap();
+            secure.write_all(b"sni\n").await.unwrap();
+            assert_eq!(secure.read_until(b"\n", 64).await.unwrap(), b"sni\n");
+        }
+        // An unknown name gets no certificate at all.
+        let plain = client.connect("127.0.0.1", port).await.unwrap();
+        let refused = plain
+            .start_tls_client(alpha.client_config(), "gamma.test")
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, TlsError::Handshake(_)), "{refused:?}");
+        assert_eq!(
+            *names.borrow(),
+            [Some("beta.test".to_owned()), Some("alpha.test".to_owned())]
+        );
+    });
+}
+
+/// Runs `f` with the TCP socket under a TLS stream.
+fn with_tcp(stream: &IoStream, f: impl FnOnce(&TcpStream)) {
+    stream.with_socket(|socket| {
+        if let ioloop::StreamSocket::Tls(tls) = socket {
+            if let ioloop::StreamSocket::Tcp(tcp) = tls.transport() {
+                f(tcp);
+            }
+        }
+    });
+}
+
+#[test]
+fn a_write_completes_only_once_its_ciphertext_left_so_a_close_then_loses_nothing() {
+    // The kernel's buffers shrunk to a few KiB: most of a 48 KiB write waits inside
+    // rustls as ciphertext, with nothing left in the stream's own buffer.
+    let pki = TestPki::new();
+    run_test(LIMIT, move |ioloop| async move {
+        let mut rng = common::Rng(0xc105e);
+        let data: Vec<u8> = (0..48 << 10).map(|_| rng.next() as u8).collect();
+        let expected = hash(&data);
+        let (_server, port) = tls_server(&ioloop, pki.acceptor(), move |stream: IoStream| {
+            let data = data.clone();
+            async move {
+                with_tcp(&stream, |tcp| {
+                    rustix::net::sockopt::set_socket_send_buffer_size(tcp, 4096).unwrap()
+                });
+                // Closes as soon as the write says it is done.
+                stream
+                    .write_then(&data, |stream, written| {
+                        written.unwrap();
+                        stream.close();
+                    })
+                    .unwrap();
+            }
+        });
+        let stream = TcpClient::new(&ioloop)
+            .connect_tls("localhost", port, pki.client_config())
+            .await
+            .unwrap();
+        with_tcp(&stream, |tcp| {
+            rustix::net::sockopt::set_socket_recv_buffer_size(tcp, 4096).unwrap()
+        });
+        let received = stream.read_until_close().await.unwrap();
+        assert_eq!(received.len(), 48 << 10);
+        assert_eq!(hash(&received), expected);
+        assert!(stream.error().is_none(), "ended by close_notify");
+    });
+}
+
+#[test]
+fn a_client_handshake_with_a_silent_server_times_out() {
+    let pki = TestPki::new();
+    let (ioloop, clock) = common::manual_loop();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let outcome = Rc::new(RefCell::new(None));
+    let slot = outcome.clone();
+    let config = pki.client_config();
+    ioloop.add_future(
+        async move {
+            let plain = TcpClient::new(&IoLoop::current().unwrap())
+                .connect("127.0.0.1", port)
+                .await
+                .unwrap();
+            plain.start_tls_client(config, "localhost").await
+        },
+        move |_, result| *slot.borrow_mut() = Some(result),
+    );
+    // The kernel completes the TCP handshake from the backlog; nothing ever answers.
+    run_until(&ioloop, || ioloop.stats().timeouts_pending > 0);
+    assert_eq!(
+        advance_to_next_deadline(&ioloop, &clock),
+        Some(ioloop::tls::DEFAULT_HANDSHAKE_TIMEOUT)
+    );
+    run_until(&ioloop, || outcome.borrow().is_some());
+    assert!(matches!(outcome.take().unwrap(), Err(TlsError::TimedOut)));
+}
+
+#[test]
+fn a_server_stopped_during_a_handshake_does_not_take_the_connection() {
+    let pki = TestPki::new();
+    run_test(LIMIT, move |ioloop| async move {
+        let handled = Rc::new(std::cell::Cell::new(0));
+        let count = handled.clone();
+        let (server, port) = tls_server(&ioloop, pki.acceptor(), move |stream: IoStream| {
+            count.set(count.get() + 1);
+            echo(stream)
+        });
+        let plain = TcpClient::new(&ioloop)
+            .connect("127.0.0.1", port)
+            .await
+            .unwrap();
+        // Accepted, its handshake waiting for the client's hello.
+        run_until_async(|| ioloop.stats().tasks > 1).await;
+        server.stop();
+        let secure = plain
+            .start_tls_client(pki.client_config(), "localhost")
+            .await
+            .unwrap();
+        assert_eq!(secure.read_until_close().await.unwrap(), b"");
+        assert_eq!(handled.get(), 0);
+    });
+}
+
 fn hash(bytes: &[u8]) -> u64 {
     let mut hasher = DefaultHasher::new();
     hasher.write(bytes);

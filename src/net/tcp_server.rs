@@ -405,14 +405,21 @@ impl TcpServer {
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
         #[cfg(feature = "tls")]
         if let Some(acceptor) = self.inner.tls.borrow().clone() {
-            let handler = self.inner.handler.clone();
+            let server = Rc::downgrade(&self.inner);
             let options = self.inner.options;
             let handshake = async move {
                 let Some(ioloop) = IoLoop::current() else {
                     return;
                 };
                 match super::tls::accept_socket(&ioloop, socket, &acceptor, options).await {
-                    Ok(stream) => handler(&ioloop, stream, peer),
+                    // A server stopped meanwhile (by a graceful shutdown, say) takes no
+                    // more connections.
+                    Ok(stream) => match server.upgrade() {
+                        Some(server) if !server.listeners.borrow().is_empty() => {
+                            (server.handler)(&ioloop, stream, peer)
+                        }
+                        _ => stream.close(),
+                    },
                     Err(e) => log::debug!(target: "ioloop", "TLS with {peer}: {e}"),
                 }
             };

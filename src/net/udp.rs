@@ -263,7 +263,7 @@ impl UdpSocket {
     where
         F: FnOnce(&UdpSocket, io::Result<(Vec<u8>, SocketAddr)>) + 'static,
     {
-        let Some(ioloop) = IoLoop::current() else {
+        let Some(ioloop) = self.fd.ioloop() else {
             return;
         };
         let socket = self.clone();

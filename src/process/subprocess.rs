@@ -6,12 +6,12 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::process::{Command, ExitStatus};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use super::exit::{watch, ExitState, Outcome, WatchMethod};
-use crate::reactor::ioloop::IoLoop;
-use crate::stream::IoStream;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::stream::{IoStream, StreamSocket};
 
 /// A child process run from the loop: each of its standard streams that the
 /// [`Command`] pipes (`Stdio::piped()`) is an [`IoStream`], and the loop observes its exit
@@ -50,6 +50,8 @@ pub struct Subprocess {
     stdout: Option<IoStream>,
     stderr: Option<IoStream>,
     exit: Rc<ExitState>,
+    /// The loop that watches the child (and runs late exit callbacks).
+    ioloop: Weak<LoopInner>,
 }
 
 impl Subprocess {
@@ -85,28 +87,35 @@ impl Subprocess {
         method: WatchMethod,
     ) -> io::Result<Subprocess> {
         let mut child = command.spawn()?;
-        let (stdin, stdout, stderr) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let pipes = [
+            child.stdin.take().map(StreamSocket::from),
+            child.stdout.take().map(StreamSocket::from),
+            child.stderr.take().map(StreamSocket::from),
+        ];
         let exit = ExitState::new(child);
+        let mut streams: [Option<IoStream>; 3] = Default::default();
         let registered = (|| {
-            let stdin = stdin.map(|s| IoStream::new(ioloop, s)).transpose()?;
-            let stdout = stdout.map(|s| IoStream::new(ioloop, s)).transpose()?;
-            let stderr = stderr.map(|s| IoStream::new(ioloop, s)).transpose()?;
-            watch(ioloop, &exit, method)?;
-            Ok::<_, io::Error>((stdin, stdout, stderr))
-        })();
-        match registered {
-            Ok((stdin, stdout, stderr)) => Ok(Subprocess {
-                stdin,
-                stdout,
-                stderr,
-                exit,
-            }),
-            Err(e) => {
-                exit.kill_and_reap();
-                Err(e)
+            for (stream, pipe) in streams.iter_mut().zip(pipes) {
+                if let Some(pipe) = pipe {
+                    *stream = Some(IoStream::new(ioloop, pipe)?);
+                }
             }
+            watch(ioloop, &exit, method)
+        })();
+        if let Err(e) = registered {
+            // The loop holds a registered stream until it is closed.
+            streams.iter().flatten().for_each(IoStream::close);
+            exit.kill_and_reap();
+            return Err(e);
         }
+        let [stdin, stdout, stderr] = streams;
+        Ok(Subprocess {
+            stdin,
+            stdout,
+            stderr,
+            exit,
+            ioloop: Rc::downgrade(&ioloop.inner),
+        })
     }
 
     /// The child's process id.
@@ -177,7 +186,8 @@ impl Subprocess {
     where
         F: FnOnce(ExitStatus) + 'static,
     {
-        self.exit.on_exit(IoLoop::current(), Box::new(callback));
+        let ioloop = self.ioloop.upgrade().map(|inner| IoLoop { inner });
+        self.exit.on_exit(ioloop, Box::new(callback));
     }
 
     /// Resolves with the exit status once the child has exited (Tornado's

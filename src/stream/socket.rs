@@ -92,6 +92,17 @@ impl StreamSocket {
         }
     }
 
+    /// How many of the bytes the stream counts as written may not have reached the
+    /// kernel: a TLS session holding ciphertext holds at most `SEND_BUFFER_LIMIT` bytes'
+    /// worth (0 when it holds none, and for other sockets).
+    pub(crate) fn held_back(&self) -> usize {
+        match self {
+            #[cfg(feature = "tls")]
+            StreamSocket::Tls(tls) if tls.wants_write() => SEND_BUFFER_LIMIT,
+            _ => 0,
+        }
+    }
+
     /// Whether the transport holds bytes to send besides the stream's write buffer.
     pub(crate) fn wants_write(&self) -> bool {
         match self {

@@ -15,6 +15,9 @@ impl IoStream {
     /// [`StreamError::Unsatisfiable`] (closing the stream) if the match does not end
     /// within the first `max_bytes` bytes, as
     /// [`read_until_then`](IoStream::read_until_then) does, whose other rules apply too.
+    /// Each arrival searches everything buffered again (a match can start anywhere, as
+    /// in Tornado), so the work grows with the square of what a match needs: keep
+    /// `max_bytes` near that.
     ///
     /// # Examples
     ///

@@ -73,16 +73,23 @@ impl IoStream {
     }
 
     /// Completes the write callbacks and wakes the write futures whose bytes are all
-    /// handed to the kernel (or that can never be, the stream being closed).
+    /// handed to the kernel (or that can never be, the stream being closed). Bytes a TLS
+    /// session took may still wait in it as ciphertext (see
+    /// [`StreamSocket::held_back`]): they complete once it has sent them, so a close
+    /// after a drain loses nothing.
     pub(crate) fn complete_writes(&self) {
         let (done, wakers) = {
             let mut state = self.core.state.borrow_mut();
             let state = &mut *state;
+            let held_back = state.socket.as_ref().map_or(0, StreamSocket::held_back);
             let closed_error = state.closed.then(|| state.closed_error());
             let Some(waiters) = state.write_waiters.as_deref_mut() else {
                 return;
             };
-            let written = state.write_buffer.total_written;
+            let written = state
+                .write_buffer
+                .total_written
+                .saturating_sub(held_back as u64);
             let (done, wakers) = waiters.take_completed(written, closed_error.as_ref());
             if waiters.is_empty() {
                 state.write_waiters = None;
@@ -143,7 +150,9 @@ impl IoStream {
                 skip -= taken;
                 write_buffer.push(&part[taken..]);
             }
-            let left_over = sent < total;
+            // Waiting: bytes the socket did not take, or ciphertext a TLS session could
+            // not send yet.
+            let left_over = sent < total || socket.as_ref().is_some_and(StreamSocket::wants_write);
             (write_buffer.total_queued(), failure, left_over)
         };
         if let Some(e) = failure {

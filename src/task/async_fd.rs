@@ -110,6 +110,13 @@ impl<S> Watch<S> {
     }
 }
 
+impl<S: AsFd + 'static> AsyncFd<S> {
+    /// The loop the source is registered with, while it exists.
+    pub(crate) fn ioloop(&self) -> Option<IoLoop> {
+        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+    }
+}
+
 fn loop_gone() -> io::Error {
     io::Error::other(LoopError::Closed)
 }

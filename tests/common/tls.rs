@@ -19,7 +19,13 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// A CA and a certificate for `localhost` and `127.0.0.1`.
     pub fn new() -> TestPki {
+        TestPki::for_names(&["localhost", "127.0.0.1"])
+    }
+
+    /// A CA and a certificate it signed for `names`.
+    pub fn for_names(names: &[&str]) -> TestPki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -29,8 +35,8 @@ impl TestPki {
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let params = CertificateParams::new(names).unwrap();
         let cert = params.signed_by(&key, &issuer).unwrap();
         TestPki {
             ca: ca_cert.der().clone(),
@@ -40,6 +46,12 @@ impl TestPki {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         }
+    }
+
+    /// The certificate and key as rustls signs with them, for a certificate resolver.
+    pub fn certified_key(&self) -> rustls::sign::CertifiedKey {
+        let key = rustls::crypto::ring::sign::any_supported_type(&self.key()).unwrap();
+        rustls::sign::CertifiedKey::new(self.chain.clone(), key)
     }
 
     pub fn key(&self) -> PrivateKeyDer<'static> {

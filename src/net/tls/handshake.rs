@@ -191,7 +191,7 @@ pub(crate) async fn accept_socket(
 }
 
 /// The client's handshake on a connected stream, for `server_name` (checked against the
-/// server's certificate and sent as SNI).
+/// server's certificate and sent as SNI), within [`DEFAULT_HANDSHAKE_TIMEOUT`].
 pub(crate) async fn connect_stream(
     stream: &IoStream,
     config: Arc<ClientConfig>,
@@ -203,7 +203,10 @@ pub(crate) async fn connect_stream(
     let ioloop = stream.ioloop().ok_or(TlsError::LoopClosed)?;
     let options = stream.options();
     let socket = stream.take_socket_for_tls().map_err(TlsError::NotReady)?;
-    handshake(&ioloop, socket, session.into(), options, None).await
+    let handshake = handshake(&ioloop, socket, session.into(), options, None);
+    timeout(DEFAULT_HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .unwrap_or(Err(TlsError::TimedOut))
 }
 
 impl IoStream {
@@ -239,12 +242,13 @@ impl IoStream {
 
     /// Starts TLS as the client on this plain stream, verifying the server's certificate
     /// for `server_name` with `config` (use [`default_client_config`](super::default_client_config)
-    /// for the Web PKI), and resolves with the new TLS stream; this one is done with.
+    /// for the Web PKI), and resolves with the new TLS stream; this one is done with. The
+    /// handshake may take [`DEFAULT_HANDSHAKE_TIMEOUT`].
     ///
     /// # Errors
     ///
-    /// As [`start_tls_server`](IoStream::start_tls_server), and
-    /// [`TlsError::InvalidServerName`].
+    /// As [`start_tls_server`](IoStream::start_tls_server) ([`TlsError::TimedOut`] past
+    /// the time limit), and [`TlsError::InvalidServerName`].
     ///
     /// # Examples
     ///
@@ -306,10 +310,15 @@ async fn refuse_plain_text(fd: &AsyncFd<StreamSocket>, answer_http: bool) -> Res
             Ok(0) => return Ok(()), // the handshake reports the end
             Ok(_) if first[0].is_ascii_alphabetic() => {
                 if answer_http {
-                    // Take the request first: closing with unread bytes would reset the
-                    // connection, and the reset could destroy the answer in flight.
+                    // Take what the client sent first (up to 64 KiB): closing with unread
+                    // bytes would reset the connection, and the reset could destroy the
+                    // answer in flight.
                     let mut request = [0u8; 8192];
-                    let _ = (&*tcp).read(&mut request);
+                    for _ in 0..8 {
+                        if !matches!((&*tcp).read(&mut request), Ok(n) if n > 0) {
+                            break;
+                        }
+                    }
                     let _ = (&*tcp).write(PLAIN_HTTP_ANSWER.as_bytes());
                     let _ = tcp.shutdown(std::net::Shutdown::Write);
                 }
