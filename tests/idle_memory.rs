@@ -5,41 +5,14 @@
 //! process's resident growth, which `bench/run.sh`'s `idle` workload reports, adds the
 //! allocator's rounding to them.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::mpsc;
 
+use common::counting_alloc::{held, Counting};
 use ioloop::{IoLoop, IoStream, TcpServer};
-
-/// Counts the bytes held.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator with the same arguments; the
-// counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's layout is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: as for `dealloc`, and `new_size` is the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -121,10 +94,10 @@ fn bytes_per_idle_connection(tasks: bool) -> f64 {
     ioloop.start().unwrap();
     // Let the warm-up connection's close be seen (it arrived before `stop` was asked).
     ioloop.run_once(std::time::Duration::ZERO).unwrap();
-    let before = HELD.load(Ordering::Relaxed);
+    let before = held();
     batches.send(CONNECTIONS).unwrap();
     ioloop.start().unwrap();
-    let held = HELD.load(Ordering::Relaxed) - before;
+    let held = held() - before;
     drop(batches);
     release.send(()).unwrap();
     client.join().unwrap();

@@ -7,43 +7,13 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
+use common::counting_alloc::{held, Counting};
 use ioloop::web::Application;
 use ioloop::websocket::{
     websocket, websocket_connect_with, ClientOptions, DeflateOptions, WebSocket, WebSocketOptions,
     MEMORY_PER_CONNECTION,
 };
 use ioloop::IoLoop;
-
-/// Counts the bytes held.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator with the same arguments; the
-// counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's layout is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: as for `dealloc`, and `new_size` is the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -70,7 +40,7 @@ fn held_by_connections(compression: Option<DeflateOptions>) -> isize {
         ..ClientOptions::default()
     };
     let message = "measure me ".repeat(100);
-    let before = HELD.load(Ordering::Relaxed);
+    let before = held();
     let sockets: Vec<WebSocket> = ioloop
         .run_sync(async move {
             let mut sockets = Vec::new();
@@ -85,7 +55,7 @@ fn held_by_connections(compression: Option<DeflateOptions>) -> isize {
             sockets
         })
         .unwrap();
-    let held = HELD.load(Ordering::Relaxed) - before;
+    let held = held() - before;
     drop(sockets);
     held
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use ioloop::{IoLoop, ManualClock};
 
+pub mod counting_alloc;
 pub mod example;
 #[cfg(feature = "http")]
 pub mod http;
