@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use ioloop::tls::rustls;
 
-use crate::util::ServerCpu;
+use crate::util::{LoadArgs, ServerCpu};
 
 /// The most a connection reads at once.
 const READ_BUFFER: usize = 16 * 1024;
@@ -176,18 +176,17 @@ fn tokio_server(stop: Arc<AtomicBool>, config: rustls::ServerConfig) -> Result<(
 // ---- the load client ----
 
 pub fn load(args: &[String]) -> Result<(), String> {
-    let arg = |i: usize| {
-        args.get(i)
-            .cloned()
-            .ok_or("usage: tls-load PORT MODE CONNS SIZE MS DIR [SERVER_PID]")
-    };
-    let port: u16 = arg(0)?.parse().map_err(|_| "bad port")?;
-    let mode = arg(1)?;
-    let conns: usize = arg(2)?.parse().map_err(|_| "bad conns")?;
-    let size: usize = arg(3)?.parse().map_err(|_| "bad size")?;
-    let window = Duration::from_millis(arg(4)?.parse().map_err(|_| "bad ms")?);
-    let dir = arg(5)?;
-    let cpu = ServerCpu(args.get(6).and_then(|p| p.parse().ok()));
+    const USAGE: &str = "usage: tls-load PORT MODE CONNS SIZE MS DIR [SERVER_PID]";
+    let LoadArgs {
+        port,
+        mode,
+        conns,
+        size,
+        window,
+        rest,
+    } = LoadArgs::parse(args, USAGE)?;
+    let dir = rest.first().cloned().ok_or(USAGE)?;
+    let cpu = ServerCpu(rest.get(1).and_then(|p| p.parse().ok()));
     let mut roots = rustls::RootCertStore::empty();
     for ca in ioloop::tls::load_certs(Path::new(&dir).join("ca.pem")).map_err(|e| e.to_string())? {
         roots.add(ca).map_err(|e| e.to_string())?;

@@ -194,3 +194,32 @@ impl ServerCpu {
         ticks / per_second
     }
 }
+
+/// The arguments the load clients of `ws.sh` and `tls.sh` share:
+/// `PORT MODE CONNS SIZE MS`, then each client's own (`rest`).
+pub struct LoadArgs {
+    pub port: u16,
+    pub mode: String,
+    pub conns: usize,
+    pub size: usize,
+    pub window: Duration,
+    pub rest: Vec<String>,
+}
+
+impl LoadArgs {
+    /// Parses `args`, naming `usage` when one is missing.
+    pub fn parse(args: &[String], usage: &'static str) -> Result<LoadArgs, String> {
+        let arg = |i: usize| args.get(i).cloned().ok_or(usage);
+        let number = |i: usize, what: &str| -> Result<u64, String> {
+            arg(i)?.parse().map_err(|_| format!("bad {what}"))
+        };
+        Ok(LoadArgs {
+            port: u16::try_from(number(0, "port")?).map_err(|_| "bad port")?,
+            mode: arg(1)?,
+            conns: number(2, "conns")? as usize,
+            size: number(3, "size")? as usize,
+            window: Duration::from_millis(number(4, "ms")?),
+            rest: args.get(5..).unwrap_or_default().to_vec(),
+        })
+    }
+}

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use polling::{Event, Events, PollMode, Poller};
 
-use crate::util::ServerCpu;
+use crate::util::{LoadArgs, ServerCpu};
 
 pub fn serve(imp: &str) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -332,17 +332,15 @@ impl Client {
 }
 
 pub fn load(args: &[String]) -> Result<(), String> {
-    let arg = |i: usize| {
-        args.get(i)
-            .cloned()
-            .ok_or("usage: ws-load PORT MODE CONNS SIZE MS")
-    };
-    let port: u16 = arg(0)?.parse().map_err(|_| "bad port")?;
-    let mode = arg(1)?;
-    let conns: usize = arg(2)?.parse().map_err(|_| "bad conns")?;
-    let size: usize = arg(3)?.parse().map_err(|_| "bad size")?;
-    let window = Duration::from_millis(arg(4)?.parse().map_err(|_| "bad ms")?);
-    let server_pid: Option<u32> = args.get(5).and_then(|p| p.parse().ok());
+    let LoadArgs {
+        port,
+        mode,
+        conns,
+        size,
+        window,
+        rest,
+    } = LoadArgs::parse(args, "usage: ws-load PORT MODE CONNS SIZE MS [SERVER_PID]")?;
+    let server_pid: Option<u32> = rest.first().and_then(|p| p.parse().ok());
     let path = if mode == "broadcast" {
         "/broadcast"
     } else {

@@ -277,6 +277,10 @@ pub(crate) const SEND_BUFFER_LIMIT: usize = 64 * 1024;
 pub struct TlsSocket {
     transport: StreamSocket,
     session: RefCell<rustls::Connection>,
+    /// rustls may hold plaintext not read yet: the last read filled its buffer (or, at
+    /// first, the handshake's last flight brought some). Kept by [`read`](Self::read), so
+    /// asking costs nothing.
+    plaintext_left: std::cell::Cell<bool>,
 }
 
 #[cfg(feature = "tls")]
@@ -307,9 +311,13 @@ impl TlsSocket {
     /// Wraps a transport whose handshake `session` completed.
     pub(crate) fn new(transport: StreamSocket, mut session: rustls::Connection) -> TlsSocket {
         session.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
+        let plaintext_left = session
+            .process_new_packets()
+            .is_ok_and(|state| state.plaintext_bytes_to_read() > 0);
         TlsSocket {
             transport,
             session: RefCell::new(session),
+            plaintext_left: std::cell::Cell::new(plaintext_left),
         }
     }
 
@@ -339,6 +347,14 @@ impl TlsSocket {
     /// closed the connection without one; `InvalidData` with the TLS error (after sending
     /// its alert) when the peer broke the protocol.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // A short read (or none) leaves rustls without plaintext; a full one may not.
+        let read = self.read_session(buf);
+        self.plaintext_left
+            .set(matches!(read, Ok(n) if n == buf.len() && n > 0));
+        read
+    }
+
+    fn read_session(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut session = self.session.borrow_mut();
         loop {
             let got = read_plaintext(&mut session, buf)?;
@@ -399,13 +415,10 @@ impl TlsSocket {
         self.session.borrow().wants_write()
     }
 
-    /// Whether rustls holds decrypted plaintext not read yet (bytes no readiness event
-    /// will announce: they left the socket already).
+    /// Whether rustls may hold decrypted plaintext not read yet (bytes no readiness event
+    /// will announce: they left the socket already). At worst a read finds none.
     pub(crate) fn has_plaintext(&self) -> bool {
-        let mut session = self.session.borrow_mut();
-        session
-            .process_new_packets()
-            .is_ok_and(|state| state.plaintext_bytes_to_read() > 0)
+        self.plaintext_left.get()
     }
 
     /// Queues close_notify and sends it if the socket takes it now (closing does not
