@@ -680,3 +680,43 @@ mod vectored {
             .unwrap();
     }
 }
+
+/// A request/response exchange parsed in place (`fill`, then `consume` of a head, then of
+/// a body), as the HTTP client does: in steady state it makes no `epoll_ctl`.
+#[test]
+fn in_place_parsing_of_messages_changes_poller_interest_only_at_the_start() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, b) = tcp_pair();
+    let client = IoStream::new(&ioloop, a).unwrap();
+    let server = IoStream::new(&ioloop, b).unwrap();
+    let rounds = 200;
+    drop(ioloop.spawn(async move {
+        for _ in 0..rounds {
+            if server.read_until(b"\n", 64).await.is_err() {
+                return;
+            }
+            let _ = server.write_all(b"HEAD\nbody").await;
+        }
+    }));
+    let handle = ioloop.clone();
+    let modifications = ioloop
+        .run_sync(async move {
+            let mut first = 0;
+            for round in 0..rounds {
+                drop(client.write_all(b"ask\n"));
+                while client.buffered() < 9 {
+                    client.fill(client.buffered()).await.unwrap();
+                }
+                // The head, then the body: READ stays on in between.
+                client.consume(5);
+                assert_eq!(client.with_buffered(|b| b.to_vec()), b"body");
+                client.consume(4);
+                if round == 0 {
+                    first = handle.stats().poller_modifications;
+                }
+            }
+            handle.stats().poller_modifications - first
+        })
+        .unwrap();
+    assert_eq!(modifications, 0, "steady state makes no epoll_ctl");
+}

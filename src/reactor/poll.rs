@@ -1,17 +1,23 @@
 //! Waiting for readiness: one call to the OS poller per iteration, made as cheap as the
 //! iteration allows.
 //!
-//! `polling::Poller::wait` costs about five syscalls on Linux (it re-arms a timerfd and
-//! its notifier every time). An iteration that must not block (callbacks are queued) asks
-//! first whether anything is ready at all with a single zero-timeout `poll(2)` on the
-//! poller's own fd, which is readable exactly when some registered source or a wakeup is
-//! pending; only then does it pay for `wait`. An iteration that must not block, has no
-//! registered source and has seen no wakeup since its last wait skips the poller
-//! altogether: cross-thread callbacks are found in their queue, not through the poller.
-//! (A pending wakeup is always consumed, so a host waiting on the loop's fd never spins.)
+//! `polling::Poller::wait` costs five syscalls on Linux (it re-arms a timerfd for the
+//! timeout and its notifier every time), where one `epoll_wait` would do. So on Linux
+//! the loop waits on the poller's epoll fd itself, with the timeout in `epoll_wait`
+//! (milliseconds, rounded up, as Tornado's and tokio's waits are), and reads the events
+//! as `polling` registered them (the key in the event's data). Only when the poller's
+//! notifier fired (a wakeup from another thread) does it call `Poller::wait` with a zero
+//! timeout, which clears and re-arms the notifier and reports the level-triggered
+//! sources again. Elsewhere, an iteration that must not block first asks whether
+//! anything is ready at all with a single zero-timeout `poll(2)` on the poller's fd.
 //!
-//! Even that one probe costs more than a short callback, so a running loop that keeps
-//! finding callbacks queued probes only as its [`IoCheck`] policy says: at least every
+//! An iteration that must not block, has no registered source and has seen no wakeup
+//! since its last wait skips the poller altogether: cross-thread callbacks are found in
+//! their queue, not through the poller. (A pending wakeup is always consumed, so a host
+//! waiting on the loop's fd never spins.)
+//!
+//! Even that one check costs more than a short callback, so a running loop that keeps
+//! finding callbacks queued checks only as its [`IoCheck`] policy says: at least every
 //! `interval` iterations, and as soon as `max_delay` has passed on the loop's clock since
 //! the last check (tokio checks for I/O every 61 scheduler ticks; Tornado polls on every
 //! iteration, which `interval` 1 restores).
@@ -46,6 +52,9 @@ impl Default for IoCheck {
 /// The poller's event buffer and the readiness collected from it.
 pub(crate) struct ReadinessBuffer {
     events: Events,
+    /// The events of a direct `epoll_wait` on the poller's fd.
+    #[cfg(target_os = "linux")]
+    epoll_events: Vec<rustix::event::epoll::Event>,
     /// `(key, readiness)` of the last wait, in the order the OS reported them.
     pub(crate) ready: Vec<(usize, Readiness)>,
     /// The wakeup count (see `CrossThread::wakeups`) read before the
@@ -61,6 +70,8 @@ impl ReadinessBuffer {
     pub(crate) fn new(capacity: NonZeroUsize, policy: IoCheck) -> Self {
         ReadinessBuffer {
             events: Events::with_capacity(capacity),
+            #[cfg(target_os = "linux")]
+            epoll_events: Vec::with_capacity(capacity.get()),
             ready: Vec::with_capacity(capacity.get().min(1024)),
             wakeups_consumed: 0,
             policy,
@@ -90,24 +101,84 @@ impl ReadinessBuffer {
                 return Ok(());
             }
             self.checked(now());
+            #[cfg(not(target_os = "linux"))]
             if !anything_ready(poller)? {
                 return Ok(());
             }
         }
-        self.events.clear();
-        poller.wait(&mut self.events, timeout)?;
+        #[cfg(target_os = "linux")]
+        let notified = self.wait_on_epoll(poller, timeout)?;
+        #[cfg(not(target_os = "linux"))]
+        let notified = true;
+        if notified {
+            self.ready.clear();
+            self.events.clear();
+            // A wakeup (or, on other systems, every wait): `polling` consumes it.
+            let timeout = if cfg!(target_os = "linux") {
+                Some(Duration::ZERO)
+            } else {
+                timeout
+            };
+            poller.wait(&mut self.events, timeout)?;
+            self.ready.extend(
+                self.events
+                    .iter()
+                    .filter(|ev| ev.key != NOTIFY_KEY)
+                    .map(|ev| (ev.key, Readiness::from_event(&ev))),
+            );
+        }
         if timeout != Some(Duration::ZERO) {
             self.checked(now());
         }
         self.wakeups_consumed = wakeups_sent;
-        self.ready.extend(
-            self.events
-                .iter()
-                .map(|ev| (ev.key, Readiness::from_event(&ev))),
-        );
         Ok(())
     }
+
+    /// One `epoll_wait` on the poller's fd, filling `ready`; says whether the poller's
+    /// notifier (or its timerfd, which shares the notifier's key) was among the events.
+    #[cfg(target_os = "linux")]
+    fn wait_on_epoll(&mut self, poller: &Poller, timeout: Option<Duration>) -> io::Result<bool> {
+        use rustix::event::epoll::{self, EventFlags};
+        use rustix::event::Timespec;
+
+        let timeout = timeout.map(|t| Timespec {
+            tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
+            tv_nsec: t.subsec_nanos().into(),
+        });
+        self.epoll_events.clear();
+        let buffer = rustix::buffer::spare_capacity(&mut self.epoll_events);
+        match epoll::wait(poller, buffer, timeout.as_ref()) {
+            Ok(_) => {}
+            // Interrupted by a signal: the loop goes round and waits again.
+            Err(rustix::io::Errno::INTR) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let mut notified = false;
+        for event in &self.epoll_events {
+            let key = event.data.u64() as usize;
+            if key == NOTIFY_KEY {
+                notified = true;
+                continue;
+            }
+            // `polling`'s own reading of the flags (its epoll backend).
+            let flags = event.flags;
+            let readiness = Readiness {
+                readable: flags.intersects(
+                    EventFlags::IN | EventFlags::HUP | EventFlags::ERR | EventFlags::PRI,
+                ),
+                writable: flags.intersects(EventFlags::OUT | EventFlags::HUP | EventFlags::ERR),
+                error: flags.contains(EventFlags::ERR),
+                hangup: flags.contains(EventFlags::HUP),
+            };
+            self.ready.push((key, readiness));
+        }
+        Ok(notified)
+    }
 }
+
+/// The key `polling` gives its notifier and timerfd (`usize::MAX`), which it refuses for
+/// sources.
+const NOTIFY_KEY: usize = usize::MAX;
 
 impl ReadinessBuffer {
     /// Counts an iteration that may skip its check; says whether the policy allows it.
@@ -137,7 +208,7 @@ impl std::fmt::Debug for ReadinessBuffer {
 }
 
 /// Whether the poller has anything to report right now, in one syscall.
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "linux")))]
 fn anything_ready(poller: &Poller) -> io::Result<bool> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let mut fds = [PollFd::new(poller, PollFlags::IN)];
@@ -156,4 +227,61 @@ fn anything_ready(poller: &Poller) -> io::Result<bool> {
 #[cfg(not(unix))]
 fn anything_ready(_poller: &Poller) -> io::Result<bool> {
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn buffer() -> ReadinessBuffer {
+        ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), IoCheck::default())
+    }
+
+    fn wait(buffer: &mut ReadinessBuffer, poller: &Poller, timeout: Duration, wakeups: u64) {
+        let now = Instant::now();
+        buffer
+            .wait(poller, Some(timeout), true, wakeups, false, || now)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_timed_wait_reports_sources_and_times_out_without_events() {
+        let poller = Poller::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let level = polling::PollMode::Level;
+        // SAFETY: `a` outlives its registration (deleted below).
+        unsafe { poller.add_with_mode(&a, polling::Event::readable(7), level) }.unwrap();
+        let mut ready = buffer();
+        let started = Instant::now();
+        wait(&mut ready, &poller, Duration::from_millis(20), 0);
+        assert!(ready.ready.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(20), "woke early");
+        std::io::Write::write_all(&mut b, b"x").unwrap();
+        wait(&mut ready, &poller, Duration::from_secs(5), 0);
+        assert_eq!(ready.ready.len(), 1);
+        let (key, readiness) = ready.ready[0];
+        assert_eq!(key, 7);
+        assert!(readiness.readable && !readiness.writable && !readiness.hangup);
+        drop(b);
+        wait(&mut ready, &poller, Duration::from_secs(5), 0);
+        assert!(ready.ready[0].1.hangup);
+        poller.delete(&a).unwrap();
+    }
+
+    #[test]
+    fn a_wakeup_ends_a_wait_is_consumed_and_is_armed_again() {
+        let poller = Poller::new().unwrap();
+        let mut ready = buffer();
+        for round in 1..=3 {
+            poller.notify().unwrap();
+            let started = Instant::now();
+            wait(&mut ready, &poller, Duration::from_secs(5), round);
+            assert!(started.elapsed() < Duration::from_secs(4), "round {round}");
+            assert!(ready.ready.is_empty(), "the notifier is no source");
+            // Consumed: the next wait times out.
+            wait(&mut ready, &poller, Duration::from_millis(1), round);
+            assert!(ready.ready.is_empty());
+        }
+    }
 }

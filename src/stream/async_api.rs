@@ -286,7 +286,12 @@ impl IoStream {
             Progress::Ready(n) => {
                 let taken = take(&mut state.read_buffer, n);
                 drop(state);
-                self.update_interest();
+                // A fill takes nothing: its task is about to look at the buffer and then
+                // consume or read again, either of which settles the interest. Leaving it
+                // as it is spares turning READ off and on again around every message.
+                if !matches!(pending.kind, ReadKind::More { .. }) {
+                    self.update_interest();
+                }
                 Poll::Ready(Ok(taken))
             }
             Progress::Failed(error) => {

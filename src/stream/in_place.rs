@@ -40,13 +40,19 @@ impl IoStream {
     ///
     /// See [`with_buffered`](IoStream::with_buffered).
     pub fn consume(&self, n: usize) {
-        {
+        let leave_as_is = {
             let mut state = self.core.state.borrow_mut();
             let n = n.min(state.read_buffer.len());
             state.read_buffer.consume(n);
+            // A parser consuming a message with more bytes left after it is about to
+            // consume or read again: turning READ off for the bytes left would be undone
+            // at once. If an event comes first, it reads one chunk and turns READ off.
+            state.pending.is_none() && !state.read_buffer.is_empty() && state.interest.is_readable()
+        };
+        // Otherwise, room in a full buffer means the socket may be read again.
+        if !leave_as_is {
+            self.update_interest();
         }
-        // Room in a full buffer means the socket may be read again.
-        self.update_interest();
     }
 
     /// Takes every buffered byte after the first `skip` as a vector, handing over the

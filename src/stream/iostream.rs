@@ -183,7 +183,7 @@ pub(crate) struct StreamState {
     /// The socket, owned here; `None` once closed.
     pub(crate) socket: Option<StreamSocket>,
     registration: Option<HandlerId<RegisteredFd>>,
-    interest: Interest,
+    pub(crate) interest: Interest,
     /// The most bytes taken per socket read (the bounds are the buffers' own).
     read_chunk_size: u32,
     pub(crate) read_buffer: ReadBuffer,
