@@ -364,6 +364,33 @@ def write_tls(w, runs):
                          header)
 
 
+def write_http_client(w, runs):
+    if not runs:
+        return
+    w("## HTTP clients (`bench/http_client.sh`)\n")
+    w("Each client fetches `GET /plaintext` from one local server (hyper's, "
+      "`ioloop-bench http-server hyper`, a fresh process per run, alone on core 0), the client "
+      "on core 1; rounds interleave the clients. 10 000 requests one at a time (c=1) and "
+      "10 000 requests 64 at a time (c=64). Client CPU = utime+stime of the client process "
+      "over the run / requests. `ioloop`: `HttpClient` with `max_clients` = concurrency, one "
+      "task per concurrent request fetching in a loop; `hyper`: hyper-util's legacy pooled "
+      "`Client` on a tokio current_thread runtime, one local task per concurrent request; "
+      "`tornado`: `AsyncHTTPClient(max_clients=c)` (the simple client, a new connection per "
+      "request; 1 000 requests per run). Both Rust clients keep connections alive. Ratio = "
+      "ioloop / peer.\n")
+    groups = OrderedDict()
+    for r in runs:
+        groups.setdefault(r["params"]["concurrency"], OrderedDict()).setdefault(
+            r["impl"], []).append(r)
+    for concurrency, impls in groups.items():
+        w("**%s**\n" % ("sequential (c=1)" if concurrency == 1 else
+                         "%d concurrent" % concurrency))
+        header = ("| client | requests/s | min–max | ioloop/peer | client CPU µs/req "
+                  "| ioloop/peer |")
+        write_rate_table(w, impls, impls.get("ioloop"), "req_per_s", "client_cpu_us_per_req",
+                         header)
+
+
 def write_reliability(w, path):
     rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
     if not rows:
@@ -405,6 +432,7 @@ def main():
     http_runs = []
     ws_runs = []
     tls_runs = []
+    client_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
@@ -420,6 +448,9 @@ def main():
             continue
         if r["workload"] == "tls":
             tls_runs.append(r)
+            continue
+        if r["workload"] == "http-client":
+            client_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
@@ -483,6 +514,7 @@ def main():
     write_http(w, http_runs)
     write_websocket(w, ws_runs)
     write_tls(w, tls_runs)
+    write_http_client(w, client_runs)
     if reliability_path and os.path.exists(reliability_path):
         write_reliability(w, reliability_path)
     if strace_path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls] [--no-client]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -26,6 +26,7 @@ RELIABILITY=1
 HTTP=1
 WS=1
 TLS=1
+CLIENT=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -36,6 +37,7 @@ for arg in "$@"; do
         --no-http) HTTP=0 ;;
         --no-ws) WS=0 ;;
         --no-tls) TLS=0 ;;
+        --no-client) CLIENT=0 ;;
         -h|--help) sed -n '2,13p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -276,6 +278,17 @@ if [ "$TLS" = 1 ]; then
     fi
 else
     SKIPPED+=("tls: --no-tls")
+fi
+
+if [ "$CLIENT" = 1 ]; then
+    echo "== [${SECONDS}s] http clients: ioloop, hyper, tornado (http_client.sh)" >&2
+    CLIENT_ARGS=()
+    if [ "$QUICK" = 1 ]; then CLIENT_ARGS+=(--quick); fi
+    if ! "$BENCH_DIR/http_client.sh" "${CLIENT_ARGS[@]+"${CLIENT_ARGS[@]}"}" "$BIN" "$RESULTS"; then
+        SKIPPED+=("http clients: http_client.sh failed")
+    fi
+else
+    SKIPPED+=("http clients: --no-client")
 fi
 
 : > "$RELIABILITY_JSONL"

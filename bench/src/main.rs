@@ -6,6 +6,7 @@
 //! ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] [--worker-cpu C]
 //! ioloop-bench timer-batch ioloop
 //! ioloop-bench http-server ioloop|hyper [--threads N]
+//! ioloop-bench http-client-load ioloop|hyper PORT REQUESTS CONCURRENCY
 //! ioloop-bench ws-server ioloop|ioloop-async|tungstenite
 //! ioloop-bench ws-load PORT echo|broadcast|idle CONNS SIZE MS
 //! ioloop-bench list
@@ -18,6 +19,7 @@ mod callbacks;
 mod cross;
 mod echo;
 mod http;
+mod http_client;
 mod idle;
 mod tasks;
 mod timers;
@@ -154,6 +156,13 @@ fn main() {
     if argv.first().map(String::as_str) == Some("ws-server") {
         // A WebSocket server for bench/ws.sh (runs until SIGTERM).
         if let Err(e) = ws::serve(argv.get(1).map_or("", String::as_str)) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if argv.first().map(String::as_str) == Some("http-client-load") {
+        if let Err(e) = http_client::load(&argv[1..]) {
             eprintln!("{e}");
             std::process::exit(2);
         }

@@ -118,6 +118,58 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
 }
 
+/// Whether `s` is a token (RFC 9110 §5.6.2), as a method or a field name must be.
+pub(crate) fn is_token(s: &str) -> bool {
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+/// Whether a field value can be written as is: free of line breaks and NUL.
+pub(crate) fn is_safe_value(value: &str) -> bool {
+    !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// A head's header fields: (name, value) ranges into its bytes.
+pub(crate) type FieldRanges = Vec<(Range<u16>, Range<u16>)>;
+
+/// The (name, value) bytes of `fields`, ranges into `bytes`, in order.
+pub(crate) fn field_bytes<'a>(
+    bytes: &'a [u8],
+    fields: &'a [(Range<u16>, Range<u16>)],
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+    fields.iter().map(move |(n, v)| {
+        (
+            &bytes[n.start as usize..n.end as usize],
+            &bytes[v.start as usize..v.end as usize],
+        )
+    })
+}
+
+/// The value of the first of `fields` named `name` (case-insensitive).
+pub(crate) fn first_field<'a>(
+    mut fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    name: &str,
+) -> Option<&'a [u8]> {
+    fields
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v)
+}
+
+/// Whether some of `fields` named `name` lists `token` (comma-separated,
+/// case-insensitive).
+pub(crate) fn lists_token<'a>(
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    name: &str,
+    token: &str,
+) -> bool {
+    fields
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .any(|(_, v)| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+}
+
 /// A parsed request head, owning its bytes: the method, target and header fields are
 /// ranges into them. The method and the target are ASCII (checked by [`parse_head`]).
 #[derive(Debug, Clone)]
@@ -126,7 +178,7 @@ pub(crate) struct ParsedHead {
     pub(crate) method: Range<u16>,
     pub(crate) target: Range<u16>,
     pub(crate) version: Version,
-    pub(crate) headers: Vec<(Range<u16>, Range<u16>)>,
+    pub(crate) headers: FieldRanges,
 }
 
 /// Header lines parsed without a heap allocation (a larger `max_headers` allocates).

@@ -8,6 +8,8 @@
 //! (routing, handlers in both styles, static files) builds on it.
 
 mod body;
+#[cfg(feature = "http-client")]
+mod client;
 mod encode;
 mod head;
 mod request;
@@ -15,7 +17,14 @@ mod responder;
 mod response;
 mod server;
 mod service;
+#[cfg(any(feature = "http-client", feature = "websocket"))]
+pub(crate) mod url;
 
+#[cfg(feature = "http-client")]
+pub use self::client::{
+    ClientRequest, ClientResponse, FetchError, HttpClient, HttpClientOptions, ResponseHead,
+    StreamedResponse, DEFAULT_MAX_BODY_SIZE,
+};
 pub use self::head::Version;
 pub use self::request::Request;
 // The web layer's hooks on a responder; unused by the `http` feature alone.

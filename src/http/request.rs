@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use percent_encoding::percent_decode;
 
-use super::head::{ParsedHead, Version};
+use super::head::{field_bytes, first_field, lists_token, ParsedHead, Version};
 
 /// An HTTP request, as a handler receives it.
 ///
@@ -147,9 +147,7 @@ impl Request {
     /// assert_eq!(req.header("x"), None);
     /// ```
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.header_fields()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        first_field(self.header_fields(), name)
     }
 
     /// Every header field as (name, value) bytes, in order.
@@ -161,13 +159,7 @@ impl Request {
     /// assert_eq!(req.header_fields().count(), 2);
     /// ```
     pub fn header_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let bytes = &self.head.bytes;
-        self.head.headers.iter().map(move |(n, v)| {
-            (
-                &bytes[n.start as usize..n.end as usize],
-                &bytes[v.start as usize..v.end as usize],
-            )
-        })
+        field_bytes(&self.head.bytes, &self.head.headers)
     }
 
     /// Whether some header field `name` lists `token` (comma-separated, case-insensitive):
@@ -180,12 +172,7 @@ impl Request {
     /// assert!(req.has_token("connection", "upgrade"));
     /// ```
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.header_fields()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .any(|(_, v)| {
-                v.split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-            })
+        lists_token(self.header_fields(), name, token)
     }
 
     /// The body (empty for a route that streams it).

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::head::{is_safe_value, is_token};
+
 /// An HTTP response with its whole body (for a body sent piece by piece, see
 /// [`Responder::start`](crate::http::Responder::start)).
 ///
@@ -31,10 +33,7 @@ pub struct Response {
 /// Whether a header field can be written as is: the name a token (RFC 9110 §5.6.2), the
 /// value free of line breaks and NUL. Logs a warning when not.
 fn is_safe_field(name: &str, value: &str) -> bool {
-    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    let safe = !name.is_empty()
-        && name.bytes().all(is_tchar)
-        && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+    let safe = is_token(name) && is_safe_value(value);
     if !safe {
         log::warn!(target: "ioloop::http", "dropped an unsafe response header field {name:?}");
     }

@@ -178,7 +178,10 @@ impl IoStream {
 
     /// [`write_all`](IoStream::write_all) of the concatenation of `parts`, handed to the
     /// socket in one vectored write when nothing waits before them.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "websocket", feature = "http-client")),
+        allow(dead_code)
+    )]
     pub(crate) fn write_all_parts(&self, parts: &[&[u8]]) -> StreamWrite {
         StreamWrite {
             target: self.queue_write_parts(parts),

@@ -11,6 +11,7 @@ use super::handshake::{check_response, client_request, new_key};
 use super::mask::MaskSource;
 use super::options::WebSocketOptions;
 use super::socket::WebSocket;
+use crate::http::url::{HttpUrl, Schemes};
 use crate::net::{ConnectError as TcpConnectError, TcpClient};
 use crate::reactor::ioloop::IoLoop;
 use crate::time::timeout;
@@ -108,71 +109,18 @@ impl std::error::Error for ConnectError {
     }
 }
 
-/// A parsed `ws://host[:port]/path?query` (or `wss://`).
-#[derive(Debug, PartialEq, Eq)]
-struct WsUrl {
-    /// `wss://`.
-    tls: bool,
-    host: String,
-    port: u16,
-    /// `host[:port]` as the `Host` field has it.
-    authority: String,
-    path: String,
-}
+/// The WebSocket schemes, plain and secure.
+const WS: Schemes = ["ws", "wss"];
 
-fn parse_url(url: &str) -> Result<WsUrl, ConnectError> {
-    let invalid = || ConnectError::InvalidUrl(url.to_owned());
-    let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
-        (Some(rest), _) => (false, rest),
-        (None, Some(rest)) if cfg!(feature = "tls") => (true, rest),
-        _ => return Err(invalid()),
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_owned()
-    };
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        // An IPv6 literal: [addr] or [addr]:port.
-        let (host, after) = bracketed.split_once(']').ok_or_else(invalid)?;
-        let port = match after.strip_prefix(':') {
-            Some(port) => Some(port),
-            None if after.is_empty() => None,
-            None => return Err(invalid()),
-        };
-        (host, port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
+/// Parses a `ws://host[:port]/path?query` (or, with the `tls` feature, `wss://`) URL; a
+/// fragment is refused (RFC 6455 §3).
+fn parse_url(url: &str) -> Result<HttpUrl, ConnectError> {
+    match HttpUrl::parse(url, WS) {
+        Some(parsed) if !url.contains('#') && (cfg!(feature = "tls") || !parsed.secure) => {
+            Ok(parsed)
         }
-    };
-    let port = match port {
-        Some(port) => port.parse().map_err(|_| invalid())?,
-        None if tls => 443,
-        None => 80,
-    };
-    // No userinfo, no fragment, and nothing that could end the request line or a field
-    // (spaces, CR, LF, other controls).
-    let unsafe_byte = |b: u8| b <= b' ' || b == 0x7F;
-    if host.is_empty()
-        || authority.contains('@')
-        || path.contains('#')
-        || url.bytes().any(unsafe_byte)
-    {
-        return Err(invalid());
+        _ => Err(ConnectError::InvalidUrl(url.to_owned())),
     }
-    Ok(WsUrl {
-        tls,
-        host: host.to_owned(),
-        port,
-        authority: authority.to_owned(),
-        path,
-    })
 }
 
 /// Connects to a WebSocket server at `url` (`ws://host[:port]/path`) with the default
@@ -266,11 +214,11 @@ impl Drop for CloseUnlessKept {
 /// The most bytes a server's handshake answer may take.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
-async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, ConnectError> {
+async fn handshake(url: HttpUrl, options: ClientOptions) -> Result<WebSocket, ConnectError> {
     let ioloop = IoLoop::current().ok_or(ConnectError::Closed)?;
     let client = TcpClient::new(&ioloop);
     // `wss://` parses only with the tls feature.
-    let stream = match url.tls {
+    let stream = match url.secure {
         #[cfg(feature = "tls")]
         true => {
             let config = options
@@ -301,7 +249,7 @@ async fn handshake(url: WsUrl, options: ClientOptions) -> Result<WebSocket, Conn
     let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let request = client_request(
         &url.authority,
-        &url.path,
+        &url.target,
         &key,
         &options.subprotocols,
         &fields,
@@ -349,21 +297,21 @@ mod tests {
                 url.host.as_str(),
                 url.port,
                 url.authority.as_str(),
-                url.path.as_str()
+                url.target.as_str()
             ),
             ("example.com", 8080, "example.com:8080", "/chat?room=1")
         );
         let url = parse_url("ws://example.com").unwrap();
-        assert_eq!((url.port, url.path.as_str()), (80, "/"));
+        assert_eq!((url.port, url.target.as_str()), (80, "/"));
         let url = parse_url("ws://[::1]:9000/ws").unwrap();
         assert_eq!((url.host.as_str(), url.port), ("::1", 9000));
         let url = parse_url("ws://h?x=1").unwrap();
-        assert_eq!(url.path, "/?x=1");
-        assert!(!url.tls);
+        assert_eq!(url.target, "/?x=1");
+        assert!(!url.secure);
         let secure = parse_url("wss://example.com/chat");
         if cfg!(feature = "tls") {
             let url = secure.unwrap();
-            assert_eq!((url.tls, url.port), (true, 443));
+            assert_eq!((url.secure, url.port), (true, 443));
         } else {
             assert!(matches!(secure, Err(ConnectError::InvalidUrl(_))));
         }

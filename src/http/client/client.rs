@@ -1,0 +1,553 @@
+//! [`HttpClient`]: fetching URLs on the loop (Tornado's `AsyncHTTPClient`), with a
+//! future or a callback, a whole body or one streamed chunk by chunk; redirects,
+//! timeouts on the loop's timers, and the connection pool of `pool.rs`.
+
+#[cfg(feature = "tls")]
+use std::cell::OnceCell;
+use std::future::Future;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use super::error::FetchError;
+use super::exchange::{send_request, AttemptError, Connection, Exchange};
+use super::pool::{Origin, Pool};
+use super::request::ClientRequest;
+use super::response::{ClientResponse, ResponseHead};
+use crate::http::url::{HttpUrl, HTTP};
+use crate::net::TcpClient;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::stream::IoStream;
+use crate::time::timeout;
+
+/// How a client pools connections and how many requests it runs at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let options = ioloop::http::HttpClientOptions {
+///     max_clients: 64,
+///     idle_timeout: Duration::from_secs(30),
+///     ..Default::default()
+/// };
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let client = ioloop::http::HttpClient::with_options(&ioloop, options);
+/// # let _ = client;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpClientOptions {
+    /// Requests in progress at once (default 10, Tornado's); more wait in a FIFO queue.
+    pub max_clients: usize,
+    /// Idle keep-alive connections kept per origin (scheme, host, port); more are
+    /// closed (default 16; 0 turns keep-alive off, Tornado's behaviour).
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept (default 60 s).
+    pub idle_timeout: Duration,
+    /// For `https://` URLs (feature `tls`): the TLS configuration; `None` trusts the Web
+    /// PKI ([`tls::default_client_config`](crate::tls::default_client_config)).
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Default for HttpClientOptions {
+    fn default() -> HttpClientOptions {
+        HttpClientOptions {
+            max_clients: 10,
+            max_idle_per_host: 16,
+            idle_timeout: Duration::from_secs(60),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+/// An HTTP/1.1 client bound to a loop. Clones share one pool. Loop thread only.
+///
+/// Unlike Tornado's, it keeps connections alive: a request to an origin with an idle
+/// connection reuses it. A reused connection that turns out closed before any byte of
+/// the answer is replaced and the request sent again, once, if its method is idempotent.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::{HttpClient, HttpServer};
+/// use ioloop::web::{get, Application};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let app = Application::new().route("/", get(|_req| async { "hi" }));
+/// let server = HttpServer::new(&ioloop, app);
+/// let port = server.bind("127.0.0.1:0")?.port();
+/// let client = HttpClient::new(&ioloop);
+/// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
+/// assert_eq!((response.status(), response.body()), (200, &b"hi"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    shared: Rc<ClientShared>,
+}
+
+struct ClientShared {
+    /// Weak: a client kept in a loop's task must not keep the loop alive.
+    ioloop: Weak<LoopInner>,
+    tcp: TcpClient,
+    pool: Rc<Pool>,
+    #[cfg(feature = "tls")]
+    tls: OnceCell<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl HttpClient {
+    /// A client with the default [`HttpClientOptions`].
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient`].
+    pub fn new(ioloop: &IoLoop) -> HttpClient {
+        HttpClient::with_options(ioloop, HttpClientOptions::default())
+    }
+
+    /// A client with `options`.
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClientOptions`].
+    pub fn with_options(ioloop: &IoLoop, options: HttpClientOptions) -> HttpClient {
+        let pool = Pool::new(
+            ioloop,
+            options.max_clients,
+            options.max_idle_per_host,
+            options.idle_timeout,
+        );
+        #[cfg(feature = "tls")]
+        let tls = match options.tls {
+            Some(config) => OnceCell::from(config),
+            None => OnceCell::new(),
+        };
+        HttpClient {
+            shared: Rc::new(ClientShared {
+                ioloop: Rc::downgrade(&ioloop.inner),
+                tcp: TcpClient::new(ioloop),
+                pool,
+                #[cfg(feature = "tls")]
+                tls,
+            }),
+        }
+    }
+
+    /// Fetches `request` (a [`ClientRequest`], or a URL for a `GET`) and resolves to the
+    /// whole response, whatever its status. Polled on the loop's thread, in a task of
+    /// the loop or [`run_sync`](IoLoop::run_sync).
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError`]: a bad URL or request, a failed connection, a timeout, a
+    /// malformed or truncated response, too many redirects, a body over its limit.
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient`].
+    pub fn fetch(
+        &self,
+        request: impl Into<ClientRequest>,
+    ) -> impl Future<Output = Result<ClientResponse, FetchError>> + 'static {
+        let shared = self.shared.clone();
+        let request = request.into();
+        async move {
+            let limit = request.request_timeout;
+            let whole = async {
+                let (exchange, head, url) = shared.start(request).await?;
+                let mut body = Vec::new();
+                exchange.read_to_end(&mut body).await?;
+                Ok(ClientResponse { head, body, url })
+            };
+            timeout(limit, whole)
+                .await
+                .unwrap_or(Err(FetchError::Timeout))
+        }
+    }
+
+    /// [`fetch`](HttpClient::fetch) calling `callback` with the outcome on the loop
+    /// (Tornado's `fetch(request, callback)`). Loop thread only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{HttpClient, HttpServer};
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let app = Application::new().route("/", get(|_req| async { "hi" }));
+    /// let server = HttpServer::new(&ioloop, app);
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// HttpClient::new(&ioloop).fetch_then(format!("http://127.0.0.1:{port}/"), |ioloop, response| {
+    ///     assert_eq!(response.unwrap().body(), b"hi");
+    ///     ioloop.stop();
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fetch_then<F>(&self, request: impl Into<ClientRequest>, callback: F)
+    where
+        F: FnOnce(&IoLoop, Result<ClientResponse, FetchError>) + 'static,
+    {
+        if let Some(ioloop) = self.ioloop() {
+            ioloop.add_future(self.fetch(request), callback);
+        }
+    }
+
+    /// Fetches `request` and resolves once the response head is in; the body is then
+    /// read chunk by chunk with [`StreamedResponse::next_chunk`], and the connection
+    /// reads no further than the chunk asked for (backpressure: a slow consumer holds
+    /// the server back instead of filling memory).
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch`](HttpClient::fetch), up to the head.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{HttpClient, HttpServer};
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let app = Application::new().route("/", get(|_req| async { "x".repeat(200_000) }));
+    /// let server = HttpServer::new(&ioloop, app);
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// let total = ioloop.run_sync(async move {
+    ///     let mut response = client.fetch_streaming(format!("http://127.0.0.1:{port}/")).await?;
+    ///     let mut total = 0;
+    ///     while let Some(chunk) = response.next_chunk().await? {
+    ///         total += chunk.len();
+    ///     }
+    ///     Ok::<_, ioloop::http::FetchError>(total)
+    /// })??;
+    /// assert_eq!(total, 200_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fetch_streaming(
+        &self,
+        request: impl Into<ClientRequest>,
+    ) -> impl Future<Output = Result<StreamedResponse, FetchError>> + 'static {
+        let shared = self.shared.clone();
+        let request = request.into();
+        async move {
+            let ioloop = shared.ioloop()?;
+            let limit = request.request_timeout;
+            let deadline = ioloop.time() + limit;
+            let (exchange, head, url) = timeout(limit, shared.start(request))
+                .await
+                .unwrap_or(Err(FetchError::Timeout))?;
+            Ok(StreamedResponse {
+                head,
+                url,
+                exchange: Some(exchange),
+                deadline,
+            })
+        }
+    }
+
+    /// Idle keep-alive connections in the pool that are still open (one the server has
+    /// closed is not counted, and is never handed out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// assert_eq!(ioloop::http::HttpClient::new(&ioloop).idle_connections(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn idle_connections(&self) -> usize {
+        self.shared.pool.idle_count()
+    }
+
+    /// Requests waiting for one of the `max_clients` places.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// assert_eq!(ioloop::http::HttpClient::new(&ioloop).queued_requests(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn queued_requests(&self) -> usize {
+        self.shared.pool.queued()
+    }
+
+    /// Closes the idle connections (requests in progress are left alone; their
+    /// connections close when they end, if the pool is gone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let client = ioloop::http::HttpClient::new(&ioloop);
+    /// client.close_idle();
+    /// assert_eq!(client.idle_connections(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_idle(&self) {
+        self.shared.pool.close_idle();
+    }
+
+    fn ioloop(&self) -> Option<IoLoop> {
+        self.shared.ioloop().ok()
+    }
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("idle_connections", &self.idle_connections())
+            .field("queued_requests", &self.queued_requests())
+            .finish()
+    }
+}
+
+impl ClientShared {
+    fn ioloop(&self) -> Result<IoLoop, FetchError> {
+        self.ioloop
+            .upgrade()
+            .map(|inner| IoLoop { inner })
+            .ok_or(FetchError::LoopClosed)
+    }
+
+    /// Sends `request`, following redirects, and gives back the final response's
+    /// exchange, head and URL.
+    async fn start(
+        &self,
+        mut request: ClientRequest,
+    ) -> Result<(Exchange, ResponseHead, String), FetchError> {
+        request.check()?;
+        let mut url = parse_url(&request.url)?;
+        let mut redirects = 0;
+        loop {
+            let (exchange, head) = self.send(&url, &request).await?;
+            let status = head.status();
+            let location = match head.header("location") {
+                Some(location) if request.follow_redirects && is_redirect(status) => location,
+                _ => return Ok((exchange, head, url.display(HTTP).to_string())),
+            };
+            exchange.discard();
+            if redirects == request.max_redirects {
+                return Err(FetchError::TooManyRedirects {
+                    limit: request.max_redirects,
+                });
+            }
+            let next = url
+                .join(location, HTTP)
+                .filter(|next| cfg!(feature = "tls") || !next.secure)
+                .ok_or_else(|| FetchError::Protocol(format!("a bad Location {location:?}")))?;
+            request.redirect(status, url.same_origin(&next));
+            url = next;
+            redirects += 1;
+        }
+    }
+
+    /// One request to `url` (waiting for a place, on a pooled connection or a new one),
+    /// sent again once on a new connection if a pooled one was found closed.
+    async fn send(
+        &self,
+        url: &HttpUrl,
+        request: &ClientRequest,
+    ) -> Result<(Exchange, ResponseHead), FetchError> {
+        let permit = Pool::acquire(&self.pool).await;
+        let origin = Origin::of(url);
+        let (stream, reused) = match self.pool.checkout(&origin) {
+            Some(stream) => (stream, true),
+            None => (self.connect(url, request).await?, false),
+        };
+        let mut connection = Connection::new(stream, origin.clone(), &self.pool);
+        let head = match send_request(&mut connection, url, request).await {
+            Err(AttemptError::Stale) if reused && request.is_idempotent() => {
+                let stream = self.connect(url, request).await?;
+                connection = Connection::new(stream, origin, &self.pool);
+                send_request(&mut connection, url, request).await?
+            }
+            head => head?,
+        };
+        let exchange = Exchange::new(connection, &head, request, permit)?;
+        Ok((exchange, head))
+    }
+
+    /// A new connection to `url`'s origin, TLS for `https://`, within the request's
+    /// connect timeout.
+    async fn connect(
+        &self,
+        url: &HttpUrl,
+        request: &ClientRequest,
+    ) -> Result<IoStream, FetchError> {
+        let limit = request.connect_timeout;
+        let stream = match url.secure {
+            #[cfg(feature = "tls")]
+            true => {
+                let config = self
+                    .tls
+                    .get_or_init(crate::net::tls::default_client_config)
+                    .clone();
+                timeout(limit, self.tcp.connect_tls(&url.host, url.port, config))
+                    .await
+                    .map_err(|_| FetchError::ConnectTimeout)??
+            }
+            _ => self.tcp.connect_timeout(&url.host, url.port, limit).await?,
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// A redirect status that names where to go (RFC 9110 §15.4).
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Parses a request URL: `http://`, or `https://` with the `tls` feature.
+fn parse_url(url: &str) -> Result<HttpUrl, FetchError> {
+    match HttpUrl::parse(url, HTTP) {
+        Some(parsed) if cfg!(feature = "tls") || !parsed.secure => Ok(parsed),
+        _ => Err(FetchError::InvalidUrl(url.to_owned())),
+    }
+}
+
+/// The most bytes one [`StreamedResponse::next_chunk`] takes from the connection's
+/// buffer (the read buffer holds at most a read chunk more).
+const STREAMED_CHUNK: usize = 64 * 1024;
+
+/// A response whose head is in and whose body is read on demand, chunk by chunk
+/// ([`HttpClient::fetch_streaming`]). Dropping it before the end closes the connection.
+///
+/// # Examples
+///
+/// See [`HttpClient::fetch_streaming`].
+pub struct StreamedResponse {
+    head: ResponseHead,
+    url: String,
+    /// `None` once the body is over.
+    exchange: Option<Exchange>,
+    deadline: Instant,
+}
+
+impl StreamedResponse {
+    /// The status code.
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient::fetch_streaming`].
+    pub fn status(&self) -> u16 {
+        self.head.status()
+    }
+
+    /// The status line and header fields.
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient::fetch_streaming`].
+    pub fn head(&self) -> &ResponseHead {
+        &self.head
+    }
+
+    /// The URL the response came from, after any redirects.
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient::fetch_streaming`].
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next piece of the body (decompressed if it came gzipped), at most about
+    /// 64 KiB; `None` once the body is over, when the connection has gone back to the
+    /// pool. Nothing more is read from the connection until this is called again.
+    ///
+    /// # Errors
+    ///
+    /// As [`HttpClient::fetch`]; the request's timeout is a deadline for the whole
+    /// body. After an error the body is over (the connection is closed).
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient::fetch_streaming`].
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, FetchError> {
+        let Some(exchange) = self.exchange.as_mut() else {
+            return Ok(None);
+        };
+        let now = IoLoop::current().map_or_else(Instant::now, |ioloop| ioloop.time());
+        let left = self.deadline.saturating_duration_since(now);
+        let mut chunk = Vec::new();
+        let stream = exchange.connection.stream.clone();
+        let read = timeout(
+            left,
+            exchange.body.read_some(&stream, &mut chunk, STREAMED_CHUNK),
+        )
+        .await
+        .unwrap_or(Err(FetchError::Timeout));
+        if let Err(e) = read {
+            self.exchange = None;
+            return Err(e);
+        }
+        if exchange.body.is_done() {
+            if let Some(exchange) = self.exchange.take() {
+                exchange.finish();
+            }
+        }
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+
+    /// [`next_chunk`](StreamedResponse::next_chunk) calling `callback` with this
+    /// response back and the chunk, on the loop. Loop thread only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{HttpClient, HttpServer, StreamedResponse};
+    /// use ioloop::web::{get, Application};
+    ///
+    /// fn read_all(response: StreamedResponse, mut total: usize) {
+    ///     response.next_chunk_then(move |ioloop, response, chunk| match chunk.unwrap() {
+    ///         Some(chunk) => read_all(response, total + chunk.len()),
+    ///         None => {
+    ///             assert_eq!(total, 100_000);
+    ///             ioloop.stop();
+    ///         }
+    ///     });
+    /// }
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let app = Application::new().route("/", get(|_req| async { "y".repeat(100_000) }));
+    /// let server = HttpServer::new(&ioloop, app);
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// ioloop.add_future(client.fetch_streaming(format!("http://127.0.0.1:{port}/")), |_, response| {
+    ///     read_all(response.unwrap(), 0)
+    /// });
+    /// ioloop.start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_chunk_then<F>(mut self, callback: F)
+    where
+        F: FnOnce(&IoLoop, StreamedResponse, Result<Option<Vec<u8>>, FetchError>) + 'static,
+    {
+        let Some(ioloop) = IoLoop::current() else {
+            return;
+        };
+        let read = async move {
+            let chunk = self.next_chunk().await;
+            (self, chunk)
+        };
+        ioloop.add_future(read, move |ioloop, (response, chunk)| {
+            callback(ioloop, response, chunk)
+        });
+    }
+}
+
+impl std::fmt::Debug for StreamedResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamedResponse")
+            .field("head", &self.head)
+            .field("url", &self.url)
+            .field("done", &self.exchange.is_none())
+            .finish()
+    }
+}

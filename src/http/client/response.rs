@@ -1,0 +1,282 @@
+//! What a fetch gives back: [`ResponseHead`] (the status line and header fields, parsed
+//! with `httparse` from the connection's buffer) and [`ClientResponse`] (a head with its
+//! whole body).
+
+use std::fmt;
+use std::ops::Range;
+
+use super::error::FetchError;
+use crate::http::head::{field_bytes, first_field, lists_token, FieldRanges, Version};
+
+/// The most bytes of a response head (64 KiB, less one so that every offset in it fits
+/// in 16 bits), and the most header lines in one.
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024 - 1;
+const MAX_HEADERS: usize = 100;
+
+/// A response's status line and header fields, kept as received (one buffer) and read
+/// through accessors.
+///
+/// # Examples
+///
+/// ```
+/// use ioloop::http::ResponseHead;
+/// let head = ResponseHead::parse(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").unwrap();
+/// assert_eq!((head.status(), head.reason()), (404, "Not Found"));
+/// assert_eq!(head.header("content-length"), Some("0"));
+/// ```
+#[derive(Clone)]
+pub struct ResponseHead {
+    bytes: Vec<u8>,
+    status: u16,
+    reason: Range<u16>,
+    version: Version,
+    fields: FieldRanges,
+}
+
+impl ResponseHead {
+    /// Parses a whole response head (the client parses its own; this is for tests and
+    /// tools).
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Protocol`] for a malformed or incomplete head,
+    /// [`FetchError::BodyTooLarge`] past 64 KiB or 100 header lines.
+    ///
+    /// # Examples
+    ///
+    /// See [`ResponseHead`].
+    pub fn parse(head: &[u8]) -> Result<ResponseHead, FetchError> {
+        let too_large = FetchError::BodyTooLarge {
+            limit: MAX_HEAD_BYTES as u64,
+        };
+        if head.len() > MAX_HEAD_BYTES {
+            return Err(too_large);
+        }
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut fields);
+        match response.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(FetchError::Protocol("an incomplete head".into()))
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(too_large),
+            Err(e) => return Err(FetchError::Protocol(e.to_string())),
+        }
+        let version = match response.version {
+            Some(0) => Version::Http10,
+            Some(1) => Version::Http11,
+            _ => return Err(FetchError::Protocol("unsupported HTTP version".into())),
+        };
+        let base = head.as_ptr() as usize;
+        let range = |s: &[u8]| -> Range<u16> {
+            let start = s.as_ptr() as usize - base;
+            start as u16..(start + s.len()) as u16
+        };
+        let reason = response.reason.unwrap_or_default();
+        let reason = if reason.is_empty() {
+            0..0
+        } else {
+            range(reason.as_bytes())
+        };
+        let fields = response
+            .headers
+            .iter()
+            .map(|h| (range(h.name.as_bytes()), range(h.value)))
+            .collect();
+        Ok(ResponseHead {
+            status: response.code.unwrap_or_default(),
+            bytes: head.to_vec(),
+            reason,
+            version,
+            fields,
+        })
+    }
+
+    /// The status code.
+    ///
+    /// # Examples
+    ///
+    /// See [`ResponseHead`].
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase as sent (it may be empty).
+    ///
+    /// # Examples
+    ///
+    /// See [`ResponseHead`].
+    pub fn reason(&self) -> &str {
+        let bytes = &self.bytes[self.reason.start as usize..self.reason.end as usize];
+        // httparse takes a reason of visible ASCII, spaces and obs-text.
+        std::str::from_utf8(bytes).unwrap_or("")
+    }
+
+    /// The version the server answered with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{ResponseHead, Version};
+    /// let head = ResponseHead::parse(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+    /// assert_eq!(head.version(), Version::Http10);
+    /// ```
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The value of the first header field named `name` (case-insensitive), if UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// See [`ResponseHead`].
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The raw value of the first header field named `name` (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let head = ioloop::http::ResponseHead::parse(b"HTTP/1.1 200 OK\r\nX: \xff\r\n\r\n").unwrap();
+    /// assert_eq!(head.header_bytes("x"), Some(&b"\xff"[..]));
+    /// ```
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        first_field(self.header_fields(), name)
+    }
+
+    /// Every header field as (name, value) bytes, in order (`Set-Cookie` may repeat).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let head = ioloop::http::ResponseHead::parse(
+    ///     b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+    /// ).unwrap();
+    /// let cookies = head.header_fields().filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"));
+    /// assert_eq!(cookies.count(), 2);
+    /// ```
+    pub fn header_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        field_bytes(&self.bytes, &self.fields)
+    }
+
+    /// Whether some header field `name` lists `token` (comma-separated, case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let head = ioloop::http::ResponseHead::parse(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").unwrap();
+    /// assert!(head.has_token("connection", "close"));
+    /// ```
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        lists_token(self.header_fields(), name, token)
+    }
+
+    /// Whether the server lets the connection carry another request: HTTP/1.1 unless it
+    /// says `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+    pub(crate) fn keeps_alive(&self) -> bool {
+        match self.version {
+            Version::Http11 => !self.has_token("connection", "close"),
+            Version::Http10 => self.has_token("connection", "keep-alive"),
+        }
+    }
+}
+
+impl fmt::Debug for ResponseHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseHead")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("head", &String::from_utf8_lossy(&self.bytes))
+            .finish()
+    }
+}
+
+/// A whole response: its head, its body (decompressed when it came gzipped), and the URL
+/// it came from after any redirects.
+///
+/// # Examples
+///
+/// ```no_run
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let client = ioloop::http::HttpClient::new(&ioloop);
+/// let response = ioloop.run_sync(client.fetch("http://127.0.0.1:8888/"))??;
+/// println!("{} {}: {} bytes", response.status(), response.url(), response.body().len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientResponse {
+    pub(crate) head: ResponseHead,
+    pub(crate) body: Vec<u8>,
+    pub(crate) url: String,
+}
+
+impl ClientResponse {
+    /// The status code.
+    ///
+    /// # Examples
+    ///
+    /// See [`ClientResponse`].
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// The status line and header fields.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let ioloop = ioloop::IoLoop::new()?;
+    /// # let client = ioloop::http::HttpClient::new(&ioloop);
+    /// let response = ioloop.run_sync(client.fetch("http://127.0.0.1:8888/"))??;
+    /// println!("{:?}", response.head().header("content-type"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn head(&self) -> &ResponseHead {
+        &self.head
+    }
+
+    /// The value of the first header field named `name`, as
+    /// [`ResponseHead::header`].
+    ///
+    /// # Examples
+    ///
+    /// See [`head`](ClientResponse::head).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+
+    /// The body.
+    ///
+    /// # Examples
+    ///
+    /// See [`ClientResponse`].
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let ioloop = ioloop::IoLoop::new()?;
+    /// # let client = ioloop::http::HttpClient::new(&ioloop);
+    /// let body: Vec<u8> = ioloop.run_sync(client.fetch("http://127.0.0.1:8888/"))??.into_body();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
+    /// The URL the response came from: the request's, or the last redirect's.
+    ///
+    /// # Examples
+    ///
+    /// See [`ClientResponse`].
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
