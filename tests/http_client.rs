@@ -268,7 +268,7 @@ fn a_head_over_64_kib_and_a_body_over_the_limit_are_refused() {
     });
     assert!(matches!(
         fetch(server.url("/")),
-        Err(FetchError::BodyTooLarge { limit: 65535 })
+        Err(FetchError::HeadTooLarge)
     ));
     let declared = RawServer::answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n");
     let request = ClientRequest::get(&declared.url("/")).max_body_size(1000);
@@ -302,6 +302,44 @@ fn a_gzip_bomb_stops_at_the_limit() {
     ));
     let whole = ClientRequest::get(&server.url("/")).max_body_size(64 << 20);
     assert_eq!(fetch(whole).unwrap().body().len(), 64 << 20);
+}
+
+#[test]
+fn a_gzipped_chunked_body_with_long_chunk_extensions_is_read_whole() {
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&b"inflated ".repeat(20_000)).unwrap();
+    let body = gzip.finish().unwrap();
+    // Chunks of 700 bytes, each size line carrying a 2 KiB extension.
+    let mut response =
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let extension = format!(";ext={}", "e".repeat(2048));
+    for chunk in body.chunks(700) {
+        response.extend_from_slice(format!("{:x}{extension}\r\n", chunk.len()).as_bytes());
+        response.extend_from_slice(chunk);
+        response.extend_from_slice(b"\r\n");
+    }
+    response.extend_from_slice(b"0\r\n\r\n");
+    let server = RawServer::answering(response.leak());
+    let got = fetch(server.url("/")).unwrap();
+    assert_eq!(got.body(), b"inflated ".repeat(20_000));
+}
+
+#[test]
+fn a_streamed_response_without_a_body_gives_its_connection_back_at_once() {
+    let ioloop = IoLoop::new().unwrap();
+    let app = Application::new().route("/", get(|_req: Request| async { Response::new(204) }));
+    let server = HttpServer::new(&ioloop, app);
+    let port = server.bind("127.0.0.1:0").unwrap().port();
+    let client = HttpClient::new(&ioloop);
+    let url = format!("http://127.0.0.1:{port}/");
+    let response = ioloop
+        .run_sync(client.fetch_streaming(url.as_str()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(client.idle_connections(), 1, "before any next_chunk");
+    drop(response);
+    assert_eq!(client.idle_connections(), 1);
 }
 
 #[test]

@@ -71,7 +71,7 @@ impl HttpUrl {
     /// removed. `None` if it is none of those.
     pub(crate) fn join(&self, location: &str, schemes: Schemes) -> Option<HttpUrl> {
         let location = location.trim();
-        if location.contains("://") {
+        if has_scheme(location) {
             return HttpUrl::parse(location, schemes);
         }
         if let Some(rest) = location.strip_prefix("//") {
@@ -128,6 +128,17 @@ impl HttpUrl {
         }
         Shown(self, schemes)
     }
+}
+
+/// Whether `reference` starts with a scheme (RFC 3986 §3.1: a letter, then letters,
+/// digits, `+`, `-` or `.`, then `:`), so is absolute; `/a?next=http://b` is not.
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 /// Splits `host[:port]` or `[v6]`/`[v6]:port` into the host and the port's digits.
@@ -227,6 +238,12 @@ mod tests {
         assert_eq!(join("/x?y").unwrap(), "http://h:81/x?y");
         assert_eq!(join("?z").unwrap(), "http://h:81/a/b/c?z");
         assert_eq!(join("d").unwrap(), "http://h:81/a/b/d");
+        assert_eq!(
+            join("/login?next=https://x/").unwrap(),
+            "http://h:81/login?next=https://x/"
+        );
+        assert_eq!(join("d?u=a://b").unwrap(), "http://h:81/a/b/d?u=a://b");
+        assert!(join("mailto:someone@example.com").is_none());
         assert_eq!(join("../d").unwrap(), "http://h:81/a/d");
         assert_eq!(join("./").unwrap(), "http://h:81/a/b/");
         assert_eq!(join("../../../../d").unwrap(), "http://h:81/d");

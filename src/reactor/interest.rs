@@ -89,6 +89,14 @@ pub(crate) struct Readiness {
 }
 
 impl Readiness {
+    /// Adds what `other` reports for the same source.
+    pub(crate) fn merge(&mut self, other: Readiness) {
+        self.readable |= other.readable;
+        self.writable |= other.writable;
+        self.error |= other.error;
+        self.hangup |= other.hangup;
+    }
+
     pub(crate) fn from_event(ev: &polling::Event) -> Readiness {
         Readiness {
             readable: ev.readable,

@@ -6,9 +6,8 @@
 //! the loop waits on the poller's epoll fd itself, with the timeout in `epoll_wait`
 //! (milliseconds, rounded up, as Tornado's and tokio's waits are), and reads the events
 //! as `polling` registered them (the key in the event's data). Only when the poller's
-//! notifier fired (a wakeup from another thread) does it call `Poller::wait` with a zero
-//! timeout, which clears and re-arms the notifier and reports the level-triggered
-//! sources again. Elsewhere, an iteration that must not block first asks whether
+//! notifier fired (a wakeup from another thread) does it also call `Poller::wait` with a
+//! zero timeout, which clears and re-arms the notifier. Elsewhere, an iteration that must not block first asks whether
 //! anything is ready at all with a single zero-timeout `poll(2)` on the poller's fd.
 //!
 //! An iteration that must not block, has no registered source and has seen no wakeup
@@ -111,20 +110,20 @@ impl ReadinessBuffer {
         #[cfg(not(target_os = "linux"))]
         let notified = true;
         if notified {
-            self.ready.clear();
-            self.events.clear();
-            // A wakeup (or, on other systems, every wait): `polling` consumes it.
+            // A wakeup (or, on other systems, every wait): `polling` consumes it. On Linux
+            // the sources it reports again (level-triggered ones) are merged into what the
+            // direct wait found; oneshot ones it cannot report twice.
             let timeout = if cfg!(target_os = "linux") {
                 Some(Duration::ZERO)
             } else {
                 timeout
             };
+            self.events.clear();
             poller.wait(&mut self.events, timeout)?;
-            self.ready.extend(
-                self.events
-                    .iter()
-                    .filter(|ev| ev.key != NOTIFY_KEY)
-                    .map(|ev| (ev.key, Readiness::from_event(&ev))),
+            let reported = self.events.iter().filter(|ev| ev.key != NOTIFY_KEY);
+            merge_ready(
+                &mut self.ready,
+                reported.map(|ev| (ev.key, Readiness::from_event(&ev))),
             );
         }
         if timeout != Some(Duration::ZERO) {
@@ -141,9 +140,15 @@ impl ReadinessBuffer {
         use rustix::event::epoll::{self, EventFlags};
         use rustix::event::Timespec;
 
-        let timeout = timeout.map(|t| Timespec {
-            tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
-            tv_nsec: t.subsec_nanos().into(),
+        // At most an hour: a longer wait is only woken early and waits again, and
+        // `epoll_wait` takes at most `i32::MAX` milliseconds (rustix would turn to
+        // `epoll_pwait2`, missing before Linux 5.11 and in some seccomp profiles).
+        let timeout = timeout.map(|t| {
+            let t = t.min(MAX_EPOLL_WAIT);
+            Timespec {
+                tv_sec: t.as_secs() as i64,
+                tv_nsec: t.subsec_nanos().into(),
+            }
         });
         self.epoll_events.clear();
         let buffer = rustix::buffer::spare_capacity(&mut self.epoll_events);
@@ -175,6 +180,39 @@ impl ReadinessBuffer {
         Ok(notified)
     }
 }
+
+/// Adds `more` to `ready`, a source already there getting the union of both reports.
+fn merge_ready(
+    ready: &mut Vec<(usize, Readiness)>,
+    more: impl Iterator<Item = (usize, Readiness)>,
+) {
+    let found = ready.len();
+    // A short list is searched; a long one indexed.
+    let index: std::collections::HashMap<usize, usize> = if found > 32 {
+        ready
+            .iter()
+            .enumerate()
+            .map(|(at, (key, _))| (*key, at))
+            .collect()
+    } else {
+        std::collections::HashMap::new()
+    };
+    for (key, readiness) in more {
+        let at = if found > 32 {
+            index.get(&key).copied()
+        } else {
+            ready[..found].iter().position(|(seen, _)| *seen == key)
+        };
+        match at {
+            Some(at) => ready[at].1.merge(readiness),
+            None => ready.push((key, readiness)),
+        }
+    }
+}
+
+/// The longest single `epoll_wait`.
+#[cfg(target_os = "linux")]
+const MAX_EPOLL_WAIT: Duration = Duration::from_secs(3600);
 
 /// The key `polling` gives its notifier and timerfd (`usize::MAX`), which it refuses for
 /// sources.
@@ -266,6 +304,56 @@ mod tests {
         drop(b);
         wait(&mut ready, &poller, Duration::from_secs(5), 0);
         assert!(ready.ready[0].1.hangup);
+        poller.delete(&a).unwrap();
+    }
+
+    #[test]
+    fn a_wait_longer_than_epoll_takes_is_capped_not_refused() {
+        let poller = Poller::new().unwrap();
+        poller.notify().unwrap();
+        let mut ready = buffer();
+        // Years: more milliseconds than an i32 holds.
+        wait(&mut ready, &poller, Duration::from_secs(1 << 40), 1);
+        assert!(ready.ready.is_empty());
+    }
+
+    #[test]
+    fn reports_of_one_source_are_merged_and_others_kept() {
+        let readable = Readiness {
+            readable: true,
+            writable: false,
+            error: false,
+            hangup: false,
+        };
+        let writable = Readiness {
+            readable: false,
+            writable: true,
+            ..readable
+        };
+        for first in [2, 40] {
+            let mut ready: Vec<_> = (0..first).map(|key| (key, readable)).collect();
+            merge_ready(&mut ready, [(1, writable), (100, writable)].into_iter());
+            assert_eq!(ready.len(), first + 1);
+            assert!(ready[1].1.readable && ready[1].1.writable);
+            assert_eq!(ready[first], (100, writable));
+        }
+    }
+
+    #[test]
+    fn a_oneshot_event_is_kept_when_a_wakeup_comes_with_it() {
+        let poller = Poller::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let oneshot = polling::PollMode::Oneshot;
+        // SAFETY: `a` outlives its registration (deleted below).
+        unsafe { poller.add_with_mode(&a, polling::Event::readable(3), oneshot) }.unwrap();
+        std::io::Write::write_all(&mut b, b"x").unwrap();
+        poller.notify().unwrap();
+        let mut ready = buffer();
+        wait(&mut ready, &poller, Duration::from_secs(5), 1);
+        assert_eq!(
+            ready.ready.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+            [3]
+        );
         poller.delete(&a).unwrap();
     }
 

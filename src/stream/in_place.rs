@@ -46,7 +46,7 @@ impl IoStream {
             state.read_buffer.consume(n);
             // A parser consuming a message with more bytes left after it is about to
             // consume or read again: turning READ off for the bytes left would be undone
-            // at once. If an event comes first, it reads one chunk and turns READ off.
+            // at once. If an event comes first, it reads nothing and turns READ off.
             state.pending.is_none() && !state.read_buffer.is_empty() && state.interest.is_readable()
         };
         // Otherwise, room in a full buffer means the socket may be read again.

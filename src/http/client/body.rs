@@ -16,7 +16,7 @@ use crate::http::body::{request_framing, BodyDecoder, Framing};
 use crate::stream::{IoStream, StreamError};
 
 /// How much compressed input is gunzipped between two checks of the output's size: a
-/// gzip bomb (about 1000:1 at most) overshoots the limit by at most about 1 MiB.
+/// gzip bomb (about 1000:1 at most) overshoots a limit by at most about 1 MiB.
 const GZIP_STEP: usize = 1024;
 
 /// Decodes one response body from a connection's read buffer.
@@ -109,22 +109,26 @@ impl BodyDecoding {
         out: &mut Vec<u8>,
         soft_max: usize,
     ) -> Result<(), FetchError> {
-        let step = if self.sink.gzip.is_some() {
+        // Gzipped, the body's bytes are taken a step at a time, so that `soft_max` stops
+        // the output near it; a step that holds no whole chunk-size or trailer line
+        // grows until one fits.
+        let mut step = if self.sink.gzip.is_some() {
             GZIP_STEP
         } else {
             usize::MAX
         };
         while !self.done && out.len() < soft_max {
             let (decoder, sink) = (&mut self.decoder, &mut self.sink);
-            let (consumed, done) = stream.with_buffered(|buffered| {
+            let (consumed, done, cut_short) = stream.with_buffered(|buffered| {
                 let input = &buffered[..buffered.len().min(step)];
+                let cut_short = input.len() < buffered.len();
                 let mut failed = None;
                 let mut deliver = |data: &[u8]| {
                     if failed.is_none() {
                         failed = sink.deliver(data, out).err();
                     }
                 };
-                let progress = match decoder {
+                let (consumed, done) = match decoder {
                     Some(decoder) => {
                         let progress = decoder
                             .decode(input, &mut deliver)
@@ -136,11 +140,13 @@ impl BodyDecoding {
                         (input.len(), false)
                     }
                 };
-                failed.map_or(Ok(progress), Err)
+                failed.map_or(Ok((consumed, done, cut_short)), Err)
             })?;
             stream.consume(consumed);
             if done {
                 self.finish(out)?;
+            } else if consumed == 0 && cut_short {
+                step = step.saturating_mul(8);
             } else if consumed == 0 {
                 break;
             }
@@ -210,15 +216,19 @@ impl BodyDecoding {
 impl BodySink {
     /// Hands body bytes (still compressed, if gzipped) to `out`.
     fn deliver(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), FetchError> {
-        let before = out.len();
-        match &mut self.gzip {
-            Some(gzip) => {
-                gzip.write_all(data).map_err(|_| bad_gzip())?;
-                out.append(gzip.get_mut());
-            }
-            None => out.extend_from_slice(data),
+        let Some(gzip) = &mut self.gzip else {
+            out.extend_from_slice(data);
+            return count(&mut self.delivered, self.limit, data.len());
+        };
+        // A slice at a time, checking the limit after each: a bomb overshoots it by
+        // what one slice expands to (about 1 MiB at most).
+        for slice in data.chunks(GZIP_STEP) {
+            let at = out.len();
+            gzip.write_all(slice).map_err(|_| bad_gzip())?;
+            out.append(gzip.get_mut());
+            count(&mut self.delivered, self.limit, out.len() - at)?;
         }
-        self.count(out.len() - before)
+        Ok(())
     }
 
     /// Flushes the rest of a gzip stream, refusing one cut short.
@@ -227,18 +237,19 @@ impl BodySink {
             let before = out.len();
             gzip.try_finish().map_err(|_| bad_gzip())?;
             out.append(gzip.get_mut());
-            self.count(out.len() - before)?;
+            count(&mut self.delivered, self.limit, out.len() - before)?;
         }
         Ok(())
     }
+}
 
-    fn count(&mut self, n: usize) -> Result<(), FetchError> {
-        self.delivered += n as u64;
-        if self.delivered > self.limit {
-            return Err(FetchError::BodyTooLarge { limit: self.limit });
-        }
-        Ok(())
+/// Adds `n` bytes to those `delivered`, refusing to pass `limit`.
+fn count(delivered: &mut u64, limit: u64, n: usize) -> Result<(), FetchError> {
+    *delivered += n as u64;
+    if *delivered > limit {
+        return Err(FetchError::BodyTooLarge { limit });
     }
+    Ok(())
 }
 
 /// A gunzipper when `decompress` is on and the body's `Content-Encoding` is gzip.

@@ -236,14 +236,25 @@ impl HttpClient {
         async move {
             let ioloop = shared.ioloop()?;
             let limit = request.request_timeout;
-            let deadline = ioloop.time() + limit;
+            // A limit too far to add is as good as none: a century.
+            let now = ioloop.time();
+            let deadline = now
+                .checked_add(limit)
+                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
             let (exchange, head, url) = timeout(limit, shared.start(request))
                 .await
                 .unwrap_or(Err(FetchError::Timeout))?;
+            // A response without a body (HEAD, 204, 304) is over already.
+            let exchange = if exchange.body.is_done() {
+                exchange.finish();
+                None
+            } else {
+                Some(exchange)
+            };
             Ok(StreamedResponse {
                 head,
                 url,
-                exchange: Some(exchange),
+                exchange,
                 deadline,
             })
         }
@@ -457,9 +468,10 @@ impl StreamedResponse {
         &self.url
     }
 
-    /// The next piece of the body (decompressed if it came gzipped), at most about
-    /// 64 KiB; `None` once the body is over, when the connection has gone back to the
-    /// pool. Nothing more is read from the connection until this is called again.
+    /// The next piece of the body: about 64 KiB at most (decompressed, a gzipped body's
+    /// piece may be up to about 1 MiB more); `None` once the body is over, when the
+    /// connection has gone back to the pool. Nothing more is read from the connection
+    /// until this is called again.
     ///
     /// # Errors
     ///

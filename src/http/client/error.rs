@@ -30,7 +30,8 @@ pub enum FetchError {
     Tls(crate::net::tls::TlsError),
     /// The connect timeout passed before the connection (and its TLS handshake) was up.
     ConnectTimeout,
-    /// The request timeout passed before the response was complete.
+    /// The request timeout passed before the response was complete (it also ends a
+    /// body that keeps coming without end, such as gzip's empty blocks).
     Timeout,
     /// The server's answer is not valid HTTP/1.1 (a malformed status line or header, a
     /// bad chunk size, a `Content-Length` with a `Transfer-Encoding`, a bad gzip body).
@@ -43,12 +44,13 @@ pub enum FetchError {
         /// The request's limit.
         limit: u32,
     },
-    /// The body, or its decompressed form, is over the request's `max_body_size`; or the
-    /// response head is over 64 KiB.
+    /// The body, or its decompressed form, is over the request's `max_body_size`.
     BodyTooLarge {
         /// The limit passed, in bytes.
         limit: u64,
     },
+    /// The response head is over 64 KiB or 100 header fields.
+    HeadTooLarge,
     /// The loop was closed or dropped.
     LoopClosed,
 }
@@ -70,6 +72,9 @@ impl fmt::Display for FetchError {
             FetchError::TooManyRedirects { limit } => write!(f, "more than {limit} redirects"),
             FetchError::BodyTooLarge { limit } => {
                 write!(f, "the response is over its limit of {limit} bytes")
+            }
+            FetchError::HeadTooLarge => {
+                f.write_str("the response head is over 64 KiB or 100 fields")
             }
             FetchError::LoopClosed => f.write_str("the IoLoop is closed"),
         }

@@ -131,9 +131,7 @@ async fn read_final_head(
         }
         let buffered = stream.buffered();
         if buffered > MAX_HEAD_BYTES {
-            return Err(AttemptError::Failed(FetchError::BodyTooLarge {
-                limit: MAX_HEAD_BYTES as u64,
-            }));
+            return Err(AttemptError::Failed(FetchError::HeadTooLarge));
         }
         if stream.fill(buffered).await.is_err() {
             return Err(if answered || buffered > 0 {

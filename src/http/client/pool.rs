@@ -185,11 +185,26 @@ impl Pool {
             return;
         };
         let mut state = pool.state.borrow_mut();
+        let max_idle = state.max_idle_per_host;
+        // Connections the server closed meanwhile make no room count.
+        let mut closed = Vec::new();
+        if let Some(kept) = state.idle.get_mut(&origin) {
+            kept.retain(|idle| {
+                let open = !idle.stream.closed();
+                if !open {
+                    closed.push(idle.expiry);
+                }
+                open
+            });
+        }
+        for expiry in closed {
+            ioloop.remove_timeout(expiry);
+        }
         let full = state
             .idle
             .get(&origin)
-            .is_some_and(|kept| kept.len() >= state.max_idle_per_host);
-        if full || state.max_idle_per_host == 0 {
+            .is_some_and(|kept| kept.len() >= max_idle);
+        if full || max_idle == 0 {
             drop(state);
             stream.close();
             return;

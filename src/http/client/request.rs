@@ -270,8 +270,8 @@ impl ClientRequest {
 
     /// Becomes the request a redirect with `status` asks for (RFC 9110 §15.4): a `POST`
     /// answered with 301 or 302, or anything but `HEAD` answered with 303, becomes a
-    /// `GET` without a body; 307 and 308 keep both. Credentials and cookies are not sent
-    /// to another origin.
+    /// `GET` without a body; 307 and 308 keep both. Credentials, cookies and a `Host` set
+    /// by hand are not sent to another origin.
     pub(crate) fn redirect(&mut self, status: u16, same_origin: bool) {
         let to_get = match status {
             301 | 302 => self.method == "POST",
@@ -288,7 +288,7 @@ impl ClientRequest {
         }
         if !same_origin {
             self.headers.retain(|(name, _)| {
-                !["authorization", "cookie", "proxy-authorization"]
+                !["authorization", "cookie", "proxy-authorization", "host"]
                     .iter()
                     .any(|n| name.eq_ignore_ascii_case(n))
             });
@@ -416,9 +416,10 @@ mod tests {
             assert_eq!(request.has_header("content-type"), method == "POST");
             assert!(request.has_header("authorization"));
         }
-        let mut request = post();
+        let mut request = post().header("Host", "virtual.example");
         request.redirect(307, false);
         assert!(!request.has_header("authorization"));
+        assert!(!request.has_header("host"));
         let mut head = ClientRequest::new("HEAD", "http://h/");
         head.redirect(303, true);
         assert_eq!(head.method, "HEAD");

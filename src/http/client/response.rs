@@ -40,17 +40,14 @@ impl ResponseHead {
     /// # Errors
     ///
     /// [`FetchError::Protocol`] for a malformed or incomplete head,
-    /// [`FetchError::BodyTooLarge`] past 64 KiB or 100 header lines.
+    /// [`FetchError::HeadTooLarge`] past 64 KiB or 100 header lines.
     ///
     /// # Examples
     ///
     /// See [`ResponseHead`].
     pub fn parse(head: &[u8]) -> Result<ResponseHead, FetchError> {
-        let too_large = FetchError::BodyTooLarge {
-            limit: MAX_HEAD_BYTES as u64,
-        };
         if head.len() > MAX_HEAD_BYTES {
-            return Err(too_large);
+            return Err(FetchError::HeadTooLarge);
         }
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut fields);
@@ -59,7 +56,7 @@ impl ResponseHead {
             Ok(httparse::Status::Partial) => {
                 return Err(FetchError::Protocol("an incomplete head".into()))
             }
-            Err(httparse::Error::TooManyHeaders) => return Err(too_large),
+            Err(httparse::Error::TooManyHeaders) => return Err(FetchError::HeadTooLarge),
             Err(e) => return Err(FetchError::Protocol(e.to_string())),
         }
         let version = match response.version {
