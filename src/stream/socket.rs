@@ -301,6 +301,12 @@ impl Write for SocketIo<'_> {
         self.0.write(buf)
     }
 
+    /// `write_tls` hands every queued record over at once: one `writev` sends them all
+    /// (the default would send only the first, a syscall and a segment per record).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
