@@ -889,3 +889,52 @@ fn the_fetch_example_reports_each_url_and_fails_on_a_bad_one() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_connection_that_never_completes_ends_at_the_connect_timeout() {
+    // A listener whose accept queue is full: the kernel drops further SYNs, so a new
+    // connection stays pending.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fd = std::os::fd::AsFd::as_fd(&listener);
+    rustix::net::listen(fd, 0).unwrap();
+    let mut queued = Vec::new();
+    let full = (0..8).any(|_| {
+        let probe = std::net::TcpStream::connect_timeout(
+            &([127, 0, 0, 1], port).into(),
+            Duration::from_millis(200),
+        );
+        match probe {
+            Ok(stream) => {
+                queued.push(stream);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    if !full {
+        eprintln!("skipped: the kernel accepted every connection (no full accept queue)");
+        return;
+    }
+    let (ioloop, clock) = common::manual_loop();
+    let client = HttpClient::new(&ioloop);
+    let request = ClientRequest::get(&format!("http://127.0.0.1:{port}/"))
+        .connect_timeout(Duration::from_secs(3));
+    let outcome: Rc<RefCell<Option<Result<_, FetchError>>>> = Rc::default();
+    let seen = outcome.clone();
+    client.fetch_then(request, move |_, result| *seen.borrow_mut() = Some(result));
+    for _ in 0..10 {
+        ioloop::testing::step(&ioloop);
+    }
+    assert!(outcome.borrow().is_none(), "{:?}", outcome.borrow());
+    let start = clock.now();
+    while outcome.borrow().is_none() {
+        advance_to_next_deadline(&ioloop, &clock).expect("a pending deadline");
+        ioloop::testing::step(&ioloop);
+    }
+    assert!(matches!(
+        outcome.take(),
+        Some(Err(FetchError::ConnectTimeout))
+    ));
+    assert_eq!(clock.now() - start, Duration::from_secs(3));
+}
