@@ -6,6 +6,9 @@
 //! into logs), no percent-decoding (the target is sent as written), and nothing that
 //! could end a request line or a header field (spaces and controls are refused).
 
+// Without the HTTP client only `parse` is used (by the WebSocket client).
+#![cfg_attr(not(feature = "http-client"), allow(dead_code))]
+
 use std::fmt;
 
 /// A parsed absolute URL.

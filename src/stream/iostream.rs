@@ -829,10 +829,15 @@ impl IoStream {
         if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
             ioloop.remove_handler(id);
         }
-        if let Some(socket) = &socket {
+        if let Some(socket) = socket {
             socket.end_session();
+            // A TLS socket whose close_notify is still in rustls stays open until it is
+            // sent; any other closes here, now that the poller no longer watches it.
+            #[cfg(feature = "tls")]
+            if let Some(ioloop) = self.ioloop() {
+                super::linger::close_when_sent(&ioloop, socket);
+            }
         }
-        drop(socket); // closes the fd, now that the poller no longer watches it
         self.complete_writes();
         self.maybe_run_close_callback();
     }

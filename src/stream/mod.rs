@@ -8,8 +8,10 @@
 //! parser's access to the read buffer), `futures_io.rs` (`futures-io`'s traits, feature
 //! `futures-io`), `until_regex.rs` (reads up to a regular expression's match, feature
 //! `regex`), `tls.rs` (a stream's TLS session as seen from outside, feature `tls`; the transport is
-//! `TlsSocket` in `socket.rs`), `socket.rs`, `options.rs` and `error.rs` (the types around it). The stream is a source registered
-//! with the loop; this layer builds on the reactor only.
+//! `TlsSocket` in `socket.rs`), `linger.rs` (a closed TLS socket kept open until its
+//! close_notify is sent), `socket.rs`, `options.rs` and `error.rs` (the types around it).
+//! The stream is a source registered with the loop; this layer builds on the reactor,
+//! `task` and `time` only.
 
 mod async_api;
 mod buffer;
@@ -22,6 +24,8 @@ mod error;
 mod futures_io;
 mod in_place;
 mod iostream;
+#[cfg(feature = "tls")]
+mod linger;
 mod options;
 mod socket;
 #[cfg(feature = "tls")]
