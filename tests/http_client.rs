@@ -938,3 +938,30 @@ fn a_connection_that_never_completes_ends_at_the_connect_timeout() {
     ));
     assert_eq!(clock.now() - start, Duration::from_secs(3));
 }
+
+#[test]
+fn at_most_max_idle_per_host_connections_are_kept() {
+    let ioloop = IoLoop::new().unwrap();
+    let seen = Rc::default();
+    let port = own_server(&ioloop, Application::new(), &seen);
+    let options = HttpClientOptions {
+        max_clients: 4,
+        max_idle_per_host: 2,
+        ..Default::default()
+    };
+    let client = HttpClient::with_options(&ioloop, options);
+    let done = Rc::new(std::cell::Cell::new(0));
+    for i in 0..4 {
+        let done = done.clone();
+        client.fetch_then(format!("http://127.0.0.1:{port}/echo/{i}"), move |_, r| {
+            r.unwrap();
+            done.set(done.get() + 1);
+        });
+    }
+    run_until(&ioloop, || done.get() == 4);
+    let mut ports: Vec<u16> = seen.borrow().iter().map(|(_, p)| *p).collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 4, "four at once: four connections");
+    assert_eq!(client.idle_connections(), 2, "two kept, two closed");
+}

@@ -115,10 +115,11 @@ impl Pool {
         match waiting {
             None => Permit { pool: pool.clone() },
             // The pool outlives its queue, so a queued request is always answered; were
-            // it dropped, a fresh place is as good.
-            Some(waiting) => waiting
-                .await
-                .unwrap_or_else(|_| Permit { pool: pool.clone() }),
+            // its place dropped unanswered, a place counted afresh is as good.
+            Some(waiting) => waiting.await.unwrap_or_else(|_| {
+                pool.state.borrow_mut().active += 1;
+                Permit { pool: pool.clone() }
+            }),
         }
     }
 
