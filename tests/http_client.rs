@@ -87,20 +87,27 @@ fn python_http_1_1_server_keeps_one_connection_for_every_request() {
             }
             let chunked = client2.fetch(format!("{url}/chunked")).await.unwrap();
             assert_eq!(chunked.body(), b"one two three");
-            let gzipped = client2.fetch(format!("{url}/gzip")).await.unwrap();
+            let gzip_url = format!("{url}/gzip");
+            let gzipped = client2.fetch(&gzip_url).await.unwrap();
             assert_eq!(gzipped.body(), "squeezed ".repeat(1000).as_bytes());
+            // As Tornado does: the fields that described the compressed body go.
+            assert_eq!(gzipped.header("content-encoding"), None);
+            assert_eq!(gzipped.header("content-length"), None);
+            assert_eq!(gzipped.header("x-consumed-content-encoding"), Some("gzip"));
+            assert_eq!((gzipped.status(), gzipped.reason()), (200, "OK"));
             let raw = client2
-                .fetch(ClientRequest::get(&format!("{url}/gzip")).decompress(false))
+                .fetch(ClientRequest::get(format!("{url}/gzip")).decompress(false))
                 .await
                 .unwrap();
             assert_eq!(&raw.body()[..2], b"\x1f\x8b");
+            assert_eq!(raw.header("content-encoding"), Some("gzip"));
             let redirected = client2.fetch(format!("{url}/redirect")).await.unwrap();
             assert_eq!(redirected.body(), b"hello from python");
             assert_eq!(redirected.url(), format!("{url}/hello"));
             let missing = client2.fetch(format!("{url}/missing")).await.unwrap();
             assert_eq!(missing.status(), 404);
             // http.server answers Expect: 100-continue itself.
-            let upload = ClientRequest::new("POST", &format!("{url}/upload"))
+            let upload = ClientRequest::new("POST", format!("{url}/upload"))
                 .body(vec![b'u'; 300_000])
                 .expect_continue(true);
             let uploaded = client2.fetch(upload).await.unwrap();
@@ -130,7 +137,7 @@ fn python_http_1_0_server_gets_a_connection_per_request() {
             }
             let until_close = client.fetch(format!("{url}/until-close")).await.unwrap();
             assert_eq!(until_close.body(), b"until the end");
-            let upload = ClientRequest::new("POST", &format!("{url}/upload")).body("abc");
+            let upload = ClientRequest::new("POST", format!("{url}/upload")).body("abc");
             let uploaded = client.fetch(upload).await.unwrap();
             assert_eq!(text(uploaded.body()), "3 bytes, expect=");
             assert_eq!(client.idle_connections(), 0);
@@ -271,7 +278,7 @@ fn a_head_over_64_kib_and_a_body_over_the_limit_are_refused() {
         Err(FetchError::HeadTooLarge)
     ));
     let declared = RawServer::answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n");
-    let request = ClientRequest::get(&declared.url("/")).max_body_size(1000);
+    let request = ClientRequest::get(declared.url("/")).max_body_size(1000);
     assert!(matches!(
         fetch(request),
         Err(FetchError::BodyTooLarge { limit: 1000 })
@@ -295,12 +302,12 @@ fn a_gzip_bomb_stops_at_the_limit() {
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(bomb);
     });
-    let request = ClientRequest::get(&server.url("/")).max_body_size(1 << 20);
+    let request = ClientRequest::get(server.url("/")).max_body_size(1 << 20);
     assert!(matches!(
         fetch(request),
         Err(FetchError::BodyTooLarge { limit: 1048576 })
     ));
-    let whole = ClientRequest::get(&server.url("/")).max_body_size(64 << 20);
+    let whole = ClientRequest::get(server.url("/")).max_body_size(64 << 20);
     assert_eq!(fetch(whole).unwrap().body().len(), 64 << 20);
 }
 
@@ -356,7 +363,7 @@ fn a_response_that_never_ends_times_out_on_the_loop_clock() {
     });
     let (ioloop, clock) = common::manual_loop();
     let client = HttpClient::new(&ioloop);
-    let request = ClientRequest::get(&server.url("/")).request_timeout(Duration::from_secs(30));
+    let request = ClientRequest::get(server.url("/")).request_timeout(Duration::from_secs(30));
     let outcome: Rc<RefCell<Option<Result<_, FetchError>>>> = Rc::default();
     let seen = outcome.clone();
     client.fetch_then(request, move |_, result| *seen.borrow_mut() = Some(result));
@@ -486,7 +493,7 @@ fn the_body_is_read_only_as_fast_as_it_is_asked_for() {
     let ioloop = IoLoop::new().unwrap();
     let client = HttpClient::new(&ioloop);
     let client2 = client.clone();
-    let request = ClientRequest::get(&server.url("/")).request_timeout(Duration::from_secs(120));
+    let request = ClientRequest::get(server.url("/")).request_timeout(Duration::from_secs(120));
     let (mut response, first) = ioloop
         .run_sync(async move {
             let mut response = client2.fetch_streaming(request).await.unwrap();
@@ -543,7 +550,7 @@ fn expect_continue_holds_the_body_until_the_server_says_continue() {
             .write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone")
             .unwrap();
     });
-    let request = ClientRequest::new("PUT", &server.url("/"))
+    let request = ClientRequest::new("PUT", server.url("/"))
         .body(vec![1u8; 5000])
         .expect_continue(true);
     let response = fetch(request).unwrap();
@@ -575,7 +582,7 @@ fn hostile_responses_never_panic_or_hang() {
         }
         let response: &'static [u8] = response.leak();
         let server = RawServer::answering(response);
-        let request = ClientRequest::get(&server.url("/")).request_timeout(Duration::from_secs(10));
+        let request = ClientRequest::get(server.url("/")).request_timeout(Duration::from_secs(10));
         // Any outcome but a panic or a timeout.
         if let Err(e) = fetch(request) {
             assert!(!matches!(e, FetchError::Timeout), "{e}");
@@ -717,16 +724,16 @@ fn redirects_follow_rfc_9110_and_stop_at_the_limit() {
         too_many,
         Err(FetchError::TooManyRedirects { limit: 5 })
     ));
-    let unfollowed = ClientRequest::get(&format!("{base}/hop/1")).follow_redirects(false);
+    let unfollowed = ClientRequest::get(format!("{base}/hop/1")).follow_redirects(false);
     let response = ioloop.run_sync(client.fetch(unfollowed)).unwrap().unwrap();
     assert_eq!(
         (response.status(), response.header("location")),
         (302, Some("0"))
     );
-    let form = ClientRequest::new("POST", &format!("{base}/form")).body("a=1");
+    let form = ClientRequest::new("POST", format!("{base}/form")).body("a=1");
     let after = ioloop.run_sync(client.fetch(form)).unwrap().unwrap();
     assert_eq!(after.body(), b"/echo/after-post", "303 turns POST into GET");
-    let keep = ClientRequest::new("POST", &format!("{base}/keep")).body("payload");
+    let keep = ClientRequest::new("POST", format!("{base}/keep")).body("payload");
     let kept = ioloop.run_sync(client.fetch(keep)).unwrap().unwrap();
     assert_eq!(
         kept.body(),
@@ -764,7 +771,7 @@ fn gzip_from_our_own_server_and_a_refused_upload_with_expect() {
         .unwrap()
         .unwrap();
     assert_eq!(gz.body(), b"zipped ".repeat(5000));
-    let upload = ClientRequest::new("POST", &format!("http://127.0.0.1:{port}/small"))
+    let upload = ClientRequest::new("POST", format!("http://127.0.0.1:{port}/small"))
         .body(vec![0u8; 4 << 20])
         .expect_continue(true);
     let refused = ioloop.run_sync(client.fetch(upload)).unwrap().unwrap();
@@ -918,7 +925,7 @@ fn a_connection_that_never_completes_ends_at_the_connect_timeout() {
     }
     let (ioloop, clock) = common::manual_loop();
     let client = HttpClient::new(&ioloop);
-    let request = ClientRequest::get(&format!("http://127.0.0.1:{port}/"))
+    let request = ClientRequest::get(format!("http://127.0.0.1:{port}/"))
         .connect_timeout(Duration::from_secs(3));
     let outcome: Rc<RefCell<Option<Result<_, FetchError>>>> = Rc::default();
     let seen = outcome.clone();

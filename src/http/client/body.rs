@@ -90,6 +90,11 @@ impl BodyDecoding {
         self.done
     }
 
+    /// Whether the body is being decompressed.
+    pub(crate) fn decompresses(&self) -> bool {
+        self.sink.gzip.is_some()
+    }
+
     /// Whether the body is delimited by the connection closing (so the connection
     /// cannot carry another request).
     pub(crate) fn ends_at_close(&self) -> bool {

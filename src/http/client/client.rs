@@ -37,7 +37,8 @@ use crate::time::timeout;
 /// ```
 #[derive(Debug, Clone)]
 pub struct HttpClientOptions {
-    /// Requests in progress at once (default 10, Tornado's); more wait in a FIFO queue.
+    /// Requests in progress at once (default 10, Tornado's; 0 counts as 1); more wait in
+    /// a FIFO queue.
     pub max_clients: usize,
     /// Idle keep-alive connections kept per origin (scheme, host, port); more are
     /// closed (default 16; 0 turns keep-alive off, Tornado's behaviour).
@@ -136,8 +137,11 @@ impl HttpClient {
     }
 
     /// Fetches `request` (a [`ClientRequest`], or a URL for a `GET`) and resolves to the
-    /// whole response, whatever its status. Polled on the loop's thread, in a task of
-    /// the loop or [`run_sync`](IoLoop::run_sync).
+    /// whole response, whatever its status (a 404 is a response, not an error). Polled
+    /// on the loop's thread, in a task of the loop or [`run_sync`](IoLoop::run_sync).
+    /// Like every Rust future, it starts when first polled: to run requests at once,
+    /// poll them together (a join, [`spawn`](IoLoop::spawn)) or use
+    /// [`fetch_then`](HttpClient::fetch_then), which starts at once.
     ///
     /// # Errors
     ///
@@ -199,7 +203,8 @@ impl HttpClient {
     /// Fetches `request` and resolves once the response head is in; the body is then
     /// read chunk by chunk with [`StreamedResponse::next_chunk`], and the connection
     /// reads no further than the chunk asked for (backpressure: a slow consumer holds
-    /// the server back instead of filling memory).
+    /// the server back instead of filling memory). The request timeout is a deadline
+    /// for the whole body too: give a long download a long one.
     ///
     /// # Errors
     ///
@@ -380,6 +385,10 @@ impl ClientShared {
             head => head?,
         };
         let exchange = Exchange::new(connection, &head, request, permit)?;
+        let mut head = head;
+        if exchange.body.decompresses() {
+            head.mark_decompressed();
+        }
         Ok((exchange, head))
     }
 
@@ -457,6 +466,15 @@ impl StreamedResponse {
     /// See [`HttpClient::fetch_streaming`].
     pub fn head(&self) -> &ResponseHead {
         &self.head
+    }
+
+    /// The value of the first header field named `name`, as [`ResponseHead::header`].
+    ///
+    /// # Examples
+    ///
+    /// See [`HttpClient::fetch_streaming`].
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
     }
 
     /// The URL the response came from, after any redirects.

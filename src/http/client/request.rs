@@ -48,7 +48,8 @@ pub struct ClientRequest {
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 100 * 1024 * 1024;
 
 impl ClientRequest {
-    /// A request with `method` (a token such as `GET`, sent as given) for `url`
+    /// A request with `method` (a token such as `GET`, sent as given: methods are
+    /// case-sensitive, `post` is not `POST`) for `url`
     /// (`http://` or, with the `tls` feature, `https://`). Both are checked when it is
     /// fetched.
     ///
@@ -58,10 +59,10 @@ impl ClientRequest {
     /// let request = ioloop::http::ClientRequest::new("DELETE", "http://localhost/items/7");
     /// assert_eq!(request.method(), "DELETE");
     /// ```
-    pub fn new(method: &str, url: &str) -> ClientRequest {
+    pub fn new(method: impl AsRef<str>, url: impl AsRef<str>) -> ClientRequest {
         ClientRequest {
-            method: method.to_owned(),
-            url: url.to_owned(),
+            method: method.as_ref().to_owned(),
+            url: url.as_ref().to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
             connect_timeout: Duration::from_secs(20),
@@ -82,7 +83,7 @@ impl ClientRequest {
     /// let request = ioloop::http::ClientRequest::get("http://localhost/");
     /// assert_eq!(request.method(), "GET");
     /// ```
-    pub fn get(url: &str) -> ClientRequest {
+    pub fn get(url: impl AsRef<str>) -> ClientRequest {
         ClientRequest::new("GET", url)
     }
 
@@ -91,7 +92,8 @@ impl ClientRequest {
     /// # Examples
     ///
     /// See [`ClientRequest`].
-    pub fn header(mut self, name: &str, value: &str) -> ClientRequest {
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> ClientRequest {
+        let (name, value) = (name.as_ref(), value.as_ref());
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
@@ -337,7 +339,13 @@ impl From<&str> for ClientRequest {
 
 impl From<String> for ClientRequest {
     fn from(url: String) -> ClientRequest {
-        ClientRequest::get(&url)
+        ClientRequest::get(url)
+    }
+}
+
+impl From<&String> for ClientRequest {
+    fn from(url: &String) -> ClientRequest {
+        ClientRequest::get(url)
     }
 }
 

@@ -171,6 +171,28 @@ impl ResponseHead {
         lists_token(self.header_fields(), name, token)
     }
 
+    /// Marks the body as decompressed, as Tornado does: the `Content-Encoding` and
+    /// `Content-Length` fields, which described the compressed body, are dropped, and
+    /// `X-Consumed-Content-Encoding` says what was undone (when the head has room).
+    pub(crate) fn mark_decompressed(&mut self) {
+        let coding = self.header("content-encoding").unwrap_or("gzip").to_owned();
+        let bytes = &self.bytes;
+        self.fields.retain(|(name, _)| {
+            let name = &bytes[name.start as usize..name.end as usize];
+            !name.eq_ignore_ascii_case(b"content-encoding")
+                && !name.eq_ignore_ascii_case(b"content-length")
+        });
+        let field = b"X-Consumed-Content-Encoding";
+        if self.bytes.len() + field.len() + coding.len() <= MAX_HEAD_BYTES {
+            let at = self.bytes.len() as u16;
+            self.bytes.extend_from_slice(field);
+            self.bytes.extend_from_slice(coding.as_bytes());
+            let value = at + field.len() as u16;
+            self.fields
+                .push((at..value, value..value + coding.len() as u16));
+        }
+    }
+
     /// Whether the server lets the connection carry another request: HTTP/1.1 unless it
     /// says `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
     pub(crate) fn keeps_alive(&self) -> bool {
@@ -220,7 +242,18 @@ impl ClientResponse {
         self.head.status
     }
 
-    /// The status line and header fields.
+    /// The reason phrase as sent, as [`ResponseHead::reason`].
+    ///
+    /// # Examples
+    ///
+    /// See [`ClientResponse`].
+    pub fn reason(&self) -> &str {
+        self.head.reason()
+    }
+
+    /// The status line and header fields. A body that came gzipped and was
+    /// decompressed has lost its `Content-Encoding` and `Content-Length` fields and
+    /// gained `X-Consumed-Content-Encoding`, as in Tornado.
     ///
     /// # Examples
     ///
