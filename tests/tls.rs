@@ -736,3 +736,43 @@ fn websockets_over_wss_with_python_and_this_client() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "over wss");
 }
+
+/// Write-family syscalls (`write`, `writev`; the kernel does not count `send`) made so
+/// far by this thread.
+fn thread_write_syscalls() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    let line = io.lines().find(|l| l.starts_with("syscw:")).unwrap();
+    line["syscw:".len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn every_record_of_a_write_leaves_in_one_writev() {
+    // Over a Unix socket pair (its buffers take all of it at once): 40 KiB is three TLS
+    // records, which one `writev` sends, not one `write` each.
+    let pki = TestPki::new();
+    run_test(LIMIT, move |ioloop| async move {
+        let (a, b) = common::unix_pair();
+        let (a, b) = (
+            IoStream::new(&ioloop, a).unwrap(),
+            IoStream::new(&ioloop, b).unwrap(),
+        );
+        let acceptor = pki.acceptor();
+        let server = ioloop.spawn(async move { b.start_tls_server(&acceptor).await });
+        let client = a
+            .start_tls_client(pki.client_config(), "localhost")
+            .await
+            .unwrap();
+        let server = server.await.unwrap().unwrap();
+        let data = vec![7u8; 40 << 10];
+        let before = thread_write_syscalls();
+        server.write(&data).unwrap();
+        assert_eq!(
+            thread_write_syscalls() - before,
+            1,
+            "one writev for three records"
+        );
+        assert_eq!(server.write_buffered(), 0);
+        let received = client.read_bytes(data.len(), false).await.unwrap();
+        assert_eq!(received, data);
+    });
+}

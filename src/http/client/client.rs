@@ -17,7 +17,7 @@ use crate::http::url::{HttpUrl, HTTP};
 use crate::net::TcpClient;
 use crate::reactor::ioloop::{IoLoop, LoopInner};
 use crate::stream::IoStream;
-use crate::time::timeout;
+use crate::time::{timeout, Deadline};
 
 /// How a client pools connections and how many requests it runs at once.
 ///
@@ -241,11 +241,8 @@ impl HttpClient {
         async move {
             let ioloop = shared.ioloop()?;
             let limit = request.request_timeout;
-            // A limit too far to add is as good as none: a century.
-            let now = ioloop.time();
-            let deadline = now
-                .checked_add(limit)
-                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+            // As a timer's: a limit too far to add is as good as none.
+            let deadline = limit.resolve(ioloop.time());
             let (exchange, head, url) = timeout(limit, shared.start(request))
                 .await
                 .unwrap_or(Err(FetchError::Timeout))?;
