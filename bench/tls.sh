@@ -54,12 +54,4 @@ PY
     echo "  round $round tls $mode c=$conns size=$size $impl: $(tail -n 1 "$OUT")" >&2
 }
 
-for shape in "echo 100 64" "echo 100 16384" "handshake 16 1"; do
-    read -r mode conns size <<< "$shape"
-    echo "== tls $mode c=$conns size=$size: ${IMPLS[*]} ($ROUNDS rounds)" >&2
-    for round in $(seq 1 "$ROUNDS"); do
-        for impl in "${IMPLS[@]}"; do
-            run_one "$round" "$impl" "$mode" "$conns" "$size"
-        done
-    done
-done
+run_shapes tls "echo 100 64" "echo 100 16384" "handshake 16 1"

@@ -67,15 +67,7 @@ PY
     echo "  round $round websocket $mode c=$conns size=$size $impl: $(tail -n 1 "$OUT")" >&2
 }
 
-for shape in "echo 100 64" "echo 100 16384" "broadcast 1000 64"; do
-    read -r mode conns size <<< "$shape"
-    echo "== websocket $mode c=$conns size=$size: ${IMPLS[*]} ($ROUNDS rounds)" >&2
-    for round in $(seq 1 "$ROUNDS"); do
-        for impl in "${IMPLS[@]}"; do
-            run_one "$round" "$impl" "$mode" "$conns" "$size"
-        done
-    done
-done
+run_shapes websocket "echo 100 64" "echo 100 16384" "broadcast 1000 64"
 
 # Memory per idle connection: 1 000 connections held after one 64 B echo each.
 echo "== websocket idle memory, 1000 connections: ${IMPLS[*]}" >&2

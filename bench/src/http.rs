@@ -157,15 +157,7 @@ fn hyper_server(threads: usize, stop: Arc<AtomicBool>, tls: Option<&str>) -> Res
                         });
                     }
                 };
-                let watch = async {
-                    while !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                };
-                tokio::select! {
-                    _ = serve => {}
-                    _ = watch => {}
-                }
+                crate::util::serve_until_stopped(&stop, serve).await;
             });
         }));
     }

@@ -160,15 +160,7 @@ fn tokio_server(stop: Arc<AtomicBool>, config: rustls::ServerConfig) -> Result<(
                 });
             }
         };
-        let watch = async {
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        tokio::select! {
-            _ = accept => {}
-            _ = watch => {}
-        }
+        crate::util::serve_until_stopped(&stop, accept).await;
         Ok(())
     })
 }

@@ -2,6 +2,8 @@
 //! JSON-line output.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// User + system CPU time and peak RSS of this process, from `getrusage(RUSAGE_SELF)`.
@@ -221,5 +223,19 @@ impl LoadArgs {
             window: Duration::from_millis(number(4, "ms")?),
             rest: args.get(5..).unwrap_or_default().to_vec(),
         })
+    }
+}
+
+/// Runs `serving` (a tokio server's accept loop) until `stop` is set (by SIGTERM),
+/// looking at the flag every 50 ms.
+pub async fn serve_until_stopped(stop: &AtomicBool, serving: impl Future) {
+    let watch = async {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        _ = serving => {}
+        _ = watch => {}
     }
 }

@@ -189,15 +189,7 @@ fn tungstenite_server(stop: Arc<AtomicBool>) -> Result<(), String> {
                 }
             }
         };
-        let watch = async {
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        tokio::select! {
-            _ = accept => {}
-            _ = watch => {}
-        }
+        crate::util::serve_until_stopped(&stop, accept).await;
         Ok(())
     })
 }
