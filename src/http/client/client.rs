@@ -5,7 +5,7 @@
 #[cfg(feature = "tls")]
 use std::cell::OnceCell;
 use std::future::Future;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::error::FetchError;
@@ -15,7 +15,7 @@ use super::request::ClientRequest;
 use super::response::{ClientResponse, ResponseHead};
 use crate::http::url::{HttpUrl, HTTP};
 use crate::net::TcpClient;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::IoLoop;
 use crate::stream::IoStream;
 use crate::time::{timeout, Deadline};
 
@@ -90,8 +90,6 @@ pub struct HttpClient {
 }
 
 struct ClientShared {
-    /// Weak: a client kept in a loop's task must not keep the loop alive.
-    ioloop: Weak<LoopInner>,
     tcp: TcpClient,
     pool: Rc<Pool>,
     #[cfg(feature = "tls")]
@@ -127,7 +125,6 @@ impl HttpClient {
         };
         HttpClient {
             shared: Rc::new(ClientShared {
-                ioloop: Rc::downgrade(&ioloop.inner),
                 tcp: TcpClient::new(ioloop),
                 pool,
                 #[cfg(feature = "tls")]
@@ -321,10 +318,7 @@ impl std::fmt::Debug for HttpClient {
 
 impl ClientShared {
     fn ioloop(&self) -> Result<IoLoop, FetchError> {
-        self.ioloop
-            .upgrade()
-            .map(|inner| IoLoop { inner })
-            .ok_or(FetchError::LoopClosed)
+        self.pool.ioloop().ok_or(FetchError::LoopClosed)
     }
 
     /// Sends `request`, following redirects, and gives back the final response's
@@ -503,10 +497,10 @@ impl StreamedResponse {
         let now = IoLoop::current().map_or_else(Instant::now, |ioloop| ioloop.time());
         let left = self.deadline.saturating_duration_since(now);
         let mut chunk = Vec::new();
-        let stream = exchange.connection.stream.clone();
+        let stream = &exchange.connection.stream;
         let read = timeout(
             left,
-            exchange.body.read_some(&stream, &mut chunk, STREAMED_CHUNK),
+            exchange.body.read_some(stream, &mut chunk, STREAMED_CHUNK),
         )
         .await
         .unwrap_or(Err(FetchError::Timeout));

@@ -198,10 +198,10 @@ impl Exchange {
     /// has already arrived whole, else closed.
     pub(crate) fn discard(mut self) {
         let mut ignored = Vec::new();
-        let stream = self.connection.stream.clone();
+        let stream = &self.connection.stream;
         if self
             .body
-            .take_buffered(&stream, &mut ignored, 64 * 1024)
+            .take_buffered(stream, &mut ignored, 64 * 1024)
             .is_ok()
         {
             self.finish();

@@ -254,7 +254,8 @@ impl Pool {
         }
     }
 
-    fn ioloop(&self) -> Option<IoLoop> {
+    /// The loop, while it exists.
+    pub(crate) fn ioloop(&self) -> Option<IoLoop> {
         self.ioloop.upgrade().map(|inner| IoLoop { inner })
     }
 
