@@ -355,18 +355,31 @@ impl Future for StreamRead {
 impl Drop for StreamRead {
     fn drop(&mut self) {
         if let ReadState::Waiting(ticket) = self.state {
-            let withdrawn = {
-                let mut state = self.stream.core.state.borrow_mut();
-                let mine = state.pending_read(ticket).is_some();
-                if mine {
-                    state.pending = None;
+            // Never a panic in a destructor: a read dropped while the stream's state is
+            // borrowed is withdrawn on the next iteration instead.
+            if self.stream.core.state.try_borrow_mut().is_err() {
+                let stream = self.stream.clone();
+                if let Some(ioloop) = stream.ioloop() {
+                    ioloop.add_callback(move |_| withdraw_read(&stream, ticket));
                 }
-                mine
-            };
-            if withdrawn {
-                self.stream.update_interest();
+                return;
             }
+            withdraw_read(&self.stream, ticket);
         }
+    }
+}
+
+/// Withdraws the pending read `ticket` if it is still the stream's; what it held (a
+/// waker) is dropped after the borrow.
+fn withdraw_read(stream: &IoStream, ticket: u32) {
+    let withdrawn = {
+        let mut state = stream.core.state.borrow_mut();
+        let mine = state.pending_read(ticket).is_some();
+        mine.then(|| state.pending.take())
+    };
+    if let Some(read) = withdrawn {
+        drop(read);
+        stream.update_interest();
     }
 }
 

@@ -492,9 +492,9 @@ impl IoStream {
         });
         // The registration holds the stream: it stays open until closed (by `close`, the
         // peer or an error), whether or not the user keeps a handle, as in Tornado.
-        let stream = IoStream { core: core.clone() };
+        let hold = LoopHold(IoStream { core: core.clone() });
         let handler = move |_: &IoLoop, _: &mut RegisteredFd, event: IoEvent<RegisteredFd>| {
-            stream.on_event(&event);
+            hold.0.on_event(&event);
         };
         match ioloop.add_handler(registered, Interest::NONE, handler) {
             Ok(id) => {
@@ -745,9 +745,12 @@ impl IoStream {
         }
     }
 
-    /// Runs `f` on a later iteration; the close callback waits until it has run.
+    /// Runs `f` on a later iteration; the close callback waits until it has run. On a
+    /// closed loop nothing runs later: `f` is dropped.
     pub(super) fn deliver(&self, f: impl FnOnce(&IoStream) + 'static) {
-        let Some(ioloop) = self.ioloop() else { return };
+        let Some(ioloop) = self.ioloop().filter(|ioloop| !ioloop.is_closed()) else {
+            return;
+        };
         self.core.state.borrow_mut().deliveries_in_flight += 1;
         let stream = self.clone();
         ioloop.add_callback(move |_| {
@@ -759,7 +762,9 @@ impl IoStream {
     }
 
     /// Schedules the close callback once the stream is closed and every read result
-    /// queued before has been delivered.
+    /// queued before has been delivered. When the loop is closed or gone (the stream is
+    /// being closed by the loop's own end), nothing runs later: the callback runs now, so
+    /// what it owns (a connection, the writers of its responses) is let go.
     pub(crate) fn maybe_run_close_callback(&self) {
         let callback = {
             let mut state = self.core.state.borrow_mut();
@@ -768,9 +773,11 @@ impl IoStream {
             }
             state.close_state.as_mut().and_then(|c| c.callback.take())
         };
-        if let (Some(callback), Some(ioloop)) = (callback, self.ioloop()) {
-            let stream = self.clone();
-            ioloop.add_callback(move |_| callback(&stream));
+        let Some(callback) = callback else { return };
+        let stream = self.clone();
+        match self.ioloop().filter(|ioloop| !ioloop.is_closed()) {
+            Some(ioloop) => ioloop.add_callback(move |_| callback(&stream)),
+            None => callback(&stream),
         }
     }
 
@@ -1036,7 +1043,7 @@ impl IoStream {
     /// stream).
     #[cfg(feature = "tls")]
     pub(crate) fn take_socket_for_tls(&self) -> Result<StreamSocket, &'static str> {
-        let (registration, socket) = {
+        let detached = {
             let mut state = self.core.state.borrow_mut();
             let refusal = if state.closed {
                 Some("the stream is closed")
@@ -1055,9 +1062,15 @@ impl IoStream {
                 return Err(refusal);
             }
             state.closed = true;
-            state.close_state = None;
-            (state.registration.take(), state.socket.take())
+            (
+                state.close_state.take(),
+                state.registration.take(),
+                state.socket.take(),
+            )
         };
+        // The close callback is a user value: dropped here, after the borrow.
+        let (close_state, registration, socket) = detached;
+        drop(close_state);
         if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
             ioloop.remove_handler(id);
         }
@@ -1079,6 +1092,27 @@ impl IoStream {
     /// ```
     pub fn with_socket<R>(&self, f: impl FnOnce(&StreamSocket) -> R) -> Option<R> {
         self.core.state.borrow().socket.as_ref().map(f)
+    }
+}
+
+/// The loop's hold on an open stream, inside its fd handler. The stream drops it by
+/// removing the handler once it is closed; if the loop drops it first (the loop is closed
+/// or dropped with the stream open), the stream closes then, and its close callback runs.
+struct LoopHold(IoStream);
+
+impl Drop for LoopHold {
+    fn drop(&mut self) {
+        // A stream whose state is busy (dropped from inside one of its own borrows, which
+        // no path does) is left as it is rather than panicking in a destructor.
+        let open = self
+            .0
+            .core
+            .state
+            .try_borrow()
+            .is_ok_and(|state| !state.closed);
+        if open {
+            self.0.close();
+        }
     }
 }
 

@@ -93,13 +93,16 @@ struct ConnState {
     out_waiters: Vec<WrittenCallback>,
     /// Callbacks waiting for the connection to close, by the request whose responder
     /// registered them (dropped once that request is answered).
-    on_close: Vec<(u64, Box<dyn FnOnce()>)>,
+    on_close: Vec<CloseCallback>,
     /// A drain callback is set to resume reading.
     resume_scheduled: bool,
     /// The close is scheduled for when the last response is sent.
     close_scheduled: bool,
     closed: bool,
 }
+
+/// A callback waiting for the connection to close, with the request it is for.
+type CloseCallback = (u64, Box<dyn FnOnce()>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deadline {
@@ -516,12 +519,12 @@ impl Connection {
             pending
         };
         self.write_out();
-        let timer = {
+        let (timer, close_callbacks) = {
             let mut state = self.state.borrow_mut();
             state.closed = true;
-            state.on_close.clear();
-            state.timer.take()
+            (state.timer.take(), std::mem::take(&mut state.on_close))
         };
+        drop(close_callbacks);
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
             ioloop.remove_timeout(timer);
         }
@@ -621,7 +624,7 @@ impl Connection {
     /// is never read, so nothing after it can be parsed, and the connection closes after
     /// this answer (which says so).
     fn drop_unread_body(self: &Rc<Self>, seq: u64) {
-        let waiting = {
+        let body = {
             let mut state = self.state.borrow_mut();
             if !matches!(&state.phase, Phase::StreamedBody(body) if body.seq == seq) {
                 return;
@@ -630,8 +633,9 @@ impl Connection {
                 unreachable!("checked above")
             };
             state.closing = true;
-            body.waiting
+            body
         };
+        let waiting = body.waiting;
         self.slot_mut(seq, |slot| slot.keep_alive = false);
         self.clear_deadline();
         if let Some(waiting) = waiting {
@@ -652,11 +656,18 @@ impl Connection {
         if self.stream.write_buffered() > self.server.options.max_response_buffer {
             return Err(StreamError::BufferFull);
         }
-        if self.slot_mut(seq, |slot| slot.write_body(data, written)) != Some(true) {
-            return Err(closed_error());
+        match self.slot_mut(seq, |slot| slot.write_body(data, written)) {
+            Some(Ok(())) => {
+                self.pump();
+                Ok(())
+            }
+            // The refused callback (a user value) is dropped here, outside the borrow.
+            Some(Err(refused)) => {
+                drop(refused);
+                Err(closed_error())
+            }
+            None => Err(closed_error()),
         }
-        self.pump();
-        Ok(())
     }
 
     /// Ends the streamed body of slot `seq`.
@@ -683,6 +694,9 @@ impl Connection {
     /// Moves the answered slots at the front of the pipeline into the output, in order,
     /// and writes it unless a batch is being processed (which writes once at its end).
     fn pump(self: &Rc<Self>) {
+        // Close callbacks of answered requests and slots never to be sent: user values,
+        // dropped once the borrow has ended.
+        let mut released = Released::default();
         {
             let mut state = self.state.borrow_mut();
             let state = &mut *state;
@@ -704,14 +718,15 @@ impl Connection {
                 state.front_seq += 1;
                 // Close callbacks are for requests in flight.
                 let answered_below = state.front_seq;
-                state.on_close.retain(|(seq, _)| *seq >= answered_below);
+                released.close_callbacks_answered_below(&mut state.on_close, answered_below);
                 if !slot.keep_alive {
                     state.closing = true;
-                    state.pipeline.clear();
+                    released.slots.extend(state.pipeline.drain(..));
                     break;
                 }
             }
         }
+        drop(released);
         // The request now at the front may owe its client a `100 Continue`, or switch
         // protocols.
         self.send_continue_if_owed();
@@ -855,21 +870,23 @@ impl Connection {
     /// it (a malformed request, an oversized head or body, a timeout).
     fn fail(self: &Rc<Self>, status: u16, why: &'static str) {
         log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
-        let seq = {
+        let phase = {
             let mut state = self.state.borrow_mut();
             state.closing = true;
-            match std::mem::replace(&mut state.phase, Phase::Head) {
-                Phase::Body(read) => Some(read.seq),
-                Phase::StreamedBody(body) => {
-                    drop(state);
-                    if let Some(waiting) = body.waiting {
-                        waiting(BodyChunk::Failed(status));
-                    }
-                    Some(body.seq)
+            std::mem::replace(&mut state.phase, Phase::Head)
+        };
+        // The request being read (its handler, a waiting body reader, an upgrade
+        // callback) is dropped here, outside the borrow.
+        let seq = match phase {
+            Phase::Body(read) => Some(read.seq),
+            Phase::StreamedBody(body) => {
+                if let Some(waiting) = body.waiting {
+                    waiting(BodyChunk::Failed(status));
                 }
-                Phase::Upgrade(pending) => Some(pending.seq),
-                Phase::Head => None,
+                Some(body.seq)
             }
+            Phase::Upgrade(pending) => Some(pending.seq),
+            Phase::Head => None,
         };
         let seq = match seq {
             Some(seq) => {
@@ -910,19 +927,25 @@ impl Connection {
     }
 
     fn on_stream_closed(self: &Rc<Self>) {
-        let (callbacks, waiters, timer) = {
+        // The slots (with the write completions of their streamed bodies) and the phase
+        // (a waiting body reader, an upgrade) hold user values: they are dropped after the
+        // borrow ends, as the callbacks are called.
+        let (callbacks, waiters, timer, slots, phase) = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
             }
             state.closed = true;
-            state.pipeline.clear();
             (
                 std::mem::take(&mut state.on_close),
                 std::mem::take(&mut state.out_waiters),
                 state.timer.take(),
+                std::mem::take(&mut state.pipeline),
+                std::mem::replace(&mut state.phase, Phase::Head),
             )
         };
+        drop(slots);
+        drop(phase);
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
             ioloop.remove_timeout(timer);
         }
@@ -932,7 +955,16 @@ impl Connection {
     }
 
     fn is_closed(&self) -> bool {
-        self.state.borrow().closed
+        // Asked by user code (a writer, a responder): a busy state is an open one.
+        self.state.try_borrow().is_ok_and(|state| state.closed)
+    }
+
+    /// Runs `work` on the next loop iteration, for a `Drop` that finds the state busy.
+    /// Without a running loop the connection is gone with it, and there is nothing to do.
+    fn defer(self: Rc<Self>, work: impl FnOnce(Rc<Connection>) + 'static) {
+        if let Some(ioloop) = self.ioloop() {
+            ioloop.add_callback(move |_| work(self));
+        }
     }
 
     /// Runs `f` once the connection closes (at once if it is closed), unless request
@@ -1037,7 +1069,8 @@ impl Connection {
         match waiting {
             Some(waiting) => {
                 if decoded.done {
-                    self.state.borrow_mut().phase = Phase::Head;
+                    let done = std::mem::replace(&mut self.state.borrow_mut().phase, Phase::Head);
+                    drop(done);
                     self.clear_deadline();
                 }
                 // After the last data, the next ask gets the end.
@@ -1096,7 +1129,8 @@ impl Connection {
     }
 
     fn arm_timer(self: &Rc<Self>, ioloop: &IoLoop, at: Instant) {
-        if let Some((old, _)) = self.state.borrow_mut().timer.take() {
+        let old = self.state.borrow_mut().timer.take();
+        if let Some((old, _)) = old {
             ioloop.remove_timeout(old);
         }
         let weak: Weak<Connection> = Rc::downgrade(self);
@@ -1194,6 +1228,11 @@ impl Connection {
 // and the server's shutdown have of a connection.
 impl RequestConnection for Connection {
     fn answer(self: Rc<Self>, seq: u64, response: ResponseParts) {
+        // A responder dropped while the state is borrowed (by user code that runs inside
+        // a borrow it should not) answers on the next iteration instead of panicking.
+        if self.state.try_borrow_mut().is_err() {
+            return self.defer(move |conn| Connection::answer(&conn, seq, response));
+        }
         Connection::answer(&self, seq, response);
     }
 
@@ -1215,6 +1254,10 @@ impl RequestConnection for Connection {
     }
 
     fn abandon_body(self: Rc<Self>, seq: u64) {
+        // Called from a writer's `Drop`: never a panic, whatever holds the state.
+        if self.state.try_borrow_mut().is_err() {
+            return self.defer(move |conn| Connection::abandon_body(&conn, seq));
+        }
         Connection::abandon_body(&self, seq);
     }
 
@@ -1244,6 +1287,34 @@ impl LiveConnection for Connection {
 enum Step {
     Head,
     Body,
+}
+
+/// User values taken out of the connection's state while it is borrowed, dropped when
+/// this is, after the borrow has ended: a slot's write completions may own a
+/// [`BodyWriter`](crate::http::BodyWriter), whose `Drop` reaches the state again.
+#[derive(Default)]
+struct Released {
+    slots: Vec<Slot>,
+    close_callbacks: Vec<CloseCallback>,
+}
+
+impl Released {
+    /// Moves the close callbacks of requests numbered below `answered_below` out of
+    /// `on_close` (they were for requests now answered).
+    fn close_callbacks_answered_below(
+        &mut self,
+        on_close: &mut Vec<CloseCallback>,
+        answered_below: u64,
+    ) {
+        if on_close.iter().all(|(seq, _)| *seq >= answered_below) {
+            return;
+        }
+        let (answered, pending) = std::mem::take(on_close)
+            .into_iter()
+            .partition(|(seq, _)| *seq < answered_below);
+        *on_close = pending;
+        self.close_callbacks.extend::<Vec<_>>(answered);
+    }
 }
 
 enum HeadScan {

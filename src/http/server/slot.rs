@@ -161,8 +161,16 @@ impl Slot {
     }
 
     /// Adds a piece of the streamed body; `written` waits for it to reach the kernel.
-    /// Returns false if no body is being streamed or the piece is over the declared length.
-    pub(crate) fn write_body(&mut self, data: &[u8], written: Option<WrittenCallback>) -> bool {
+    ///
+    /// # Errors
+    ///
+    /// No body is being streamed, or the piece is over the declared length: `written` is
+    /// handed back, so the caller drops it (a user value) outside any borrow.
+    pub(crate) fn write_body(
+        &mut self,
+        data: &[u8],
+        written: Option<WrittenCallback>,
+    ) -> Result<(), Option<WrittenCallback>> {
         let head_only = self.head_only;
         let SlotState::Bytes {
             bytes,
@@ -170,11 +178,11 @@ impl Slot {
             waiters,
         } = &mut self.state
         else {
-            return false;
+            return Err(written);
         };
         if let BodyFraming::Length(left) = framing {
             if data.len() as u64 > *left {
-                return false;
+                return Err(written);
             }
             *left -= data.len() as u64;
         }
@@ -186,7 +194,7 @@ impl Slot {
             }
         }
         waiters.extend(written);
-        true
+        Ok(())
     }
 
     /// Ends the streamed body. `None` if none was being streamed.
@@ -304,12 +312,15 @@ mod tests {
     fn a_streamed_body_is_chunked_for_http_1_1() {
         let mut slot = Slot::new(true, false, Version::Http11);
         assert!(slot.start_body(parts(200, b""), None));
-        assert!(slot.write_body(b"abc", None));
+        assert!(slot.write_body(b"abc", None).is_ok());
         assert_eq!(slot.finish_body(), Some(BodyEnd::Complete));
         let text = bytes(&slot);
         assert!(text.contains("Transfer-Encoding: chunked\r\n"));
         assert!(text.ends_with("\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), "{text}");
-        assert!(!slot.write_body(b"late", None), "written after the end");
+        assert!(
+            slot.write_body(b"late", None).is_err(),
+            "written after the end"
+        );
         assert_eq!(slot.finish_body(), None);
     }
 
@@ -318,7 +329,7 @@ mod tests {
         let mut slot = Slot::new(true, false, Version::Http10);
         slot.start_body(parts(200, b""), None);
         assert!(!slot.keep_alive);
-        slot.write_body(b"abc", None);
+        assert!(slot.write_body(b"abc", None).is_ok());
         let text = bytes(&slot);
         assert!(text.contains("Connection: close\r\n") && text.ends_with("\r\n\r\nabc"));
     }
@@ -327,8 +338,11 @@ mod tests {
     fn a_sized_body_refuses_more_and_is_cut_with_less() {
         let mut slot = Slot::new(true, false, Version::Http11);
         slot.start_body(parts(200, b""), Some(4));
-        assert!(slot.write_body(b"abc", None));
-        assert!(!slot.write_body(b"de", None), "over the declared length");
+        assert!(slot.write_body(b"abc", None).is_ok());
+        assert!(
+            slot.write_body(b"de", None).is_err(),
+            "over the declared length"
+        );
         assert_eq!(slot.finish_body(), Some(BodyEnd::Cut));
         assert!(!slot.keep_alive);
         assert!(bytes(&slot).contains("Content-Length: 4\r\n"));
@@ -350,6 +364,23 @@ mod tests {
             slot.answer_whole(parts(status, b"x"), None);
             assert!(bytes(&slot).starts_with("HTTP/1.1 500 "), "{status}");
         }
+    }
+
+    #[test]
+    fn a_refused_write_hands_its_callback_back() {
+        // The caller drops it outside any borrow (issue 24: a callback may own a writer).
+        let mut slot = Slot::new(true, false, Version::Http11);
+        let refused = slot.write_body(b"early", Some(Box::new(|_| {})));
+        assert!(
+            matches!(refused, Err(Some(_))),
+            "not streaming: handed back"
+        );
+        slot.start_body(parts(200, b""), Some(2));
+        let refused = slot.write_body(b"long", Some(Box::new(|_| {})));
+        assert!(
+            matches!(refused, Err(Some(_))),
+            "over the length: handed back"
+        );
     }
 
     #[test]
