@@ -132,6 +132,15 @@ fn app(live: &LiveWriters, dir: &std::path::Path) -> Application {
             get(|_req: Request, _responder: Responder| -> () { panic!("a handler panics") }),
         )
         .route("/small", get(|_| async { "still serving" }))
+        .route(
+            "/later",
+            get(|_req: Request, responder: Responder| {
+                let ioloop = IoLoop::current().unwrap();
+                ioloop.add_timeout(Duration::from_secs(1), move |_| {
+                    responder.send(Response::text("answered later"));
+                });
+            }),
+        )
 }
 
 impl Scenario {
@@ -393,6 +402,72 @@ endings! {
     tls_handler_panic_with_queued_streamed_responses: Ending::HandlerPanic, true;
     tls_graceful_shutdown_with_queued_streamed_responses: Ending::GracefulShutdown, true;
     tls_loop_close_with_queued_streamed_responses: Ending::LoopClose, true;
+}
+
+/// A client that half-closes (FIN) after whole requests still gets every answer, then the
+/// connection closes (nginx and Tornado answer such a client).
+#[test]
+fn a_client_that_half_closes_after_its_requests_gets_every_answer() {
+    for pipelined in [1, 3] {
+        let scenario = Scenario::start("half-close", false);
+        let server = &scenario.server;
+        let mut client = server.connect();
+        let request = "GET /later HTTP/1.1\r\nHost: endings\r\n\r\n".repeat(pipelined);
+        client.send(server, request.as_bytes());
+        client.stream.shutdown(Shutdown::Write).unwrap();
+        server.settle(); // the server reads the requests and the end of input
+        server.advance(Duration::from_secs(1));
+        for i in 0..pipelined {
+            let reply = client.reply(server);
+            assert_eq!(reply.status, 200, "answer {i} of {pipelined}");
+            assert_eq!(reply.text(), "answered later");
+            let last = i + 1 == pipelined;
+            assert_eq!(reply.header("connection"), last.then_some("close"));
+        }
+        assert!(
+            client.is_closed(server),
+            "closed once every answer is written"
+        );
+        server.settle_until(|| server.server.connections() == 0);
+    }
+}
+
+/// An idle keep-alive client that half-closes is owed nothing: the connection closes.
+#[test]
+fn an_idle_client_that_half_closes_is_closed() {
+    let scenario = Scenario::start("half-close-idle", false);
+    let server = &scenario.server;
+    let mut client = server.connect();
+    let reply = client.request(server, "GET /small HTTP/1.1\r\nHost: endings\r\n\r\n");
+    assert_eq!(reply.status, 200);
+    client.stream.shutdown(Shutdown::Write).unwrap();
+    assert!(client.is_closed(server));
+    server.settle_until(|| server.server.connections() == 0);
+}
+
+/// Graceful shutdown answers every request already read, not only the first of a
+/// pipelined batch; the last answer says `Connection: close`.
+#[test]
+fn graceful_shutdown_answers_every_pipelined_request() {
+    let scenario = Scenario::start("shutdown-pipelined", false);
+    let server = &scenario.server;
+    let mut client = server.connect();
+    let request = "GET /later HTTP/1.1\r\nHost: endings\r\n\r\n".repeat(3);
+    client.send(server, request.as_bytes());
+    server.settle();
+    let done = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    server
+        .server
+        .shutdown_then(Duration::from_secs(5), move |_| flag.set(true));
+    server.advance(Duration::from_secs(1));
+    for i in 0..3 {
+        let reply = client.reply(server);
+        assert_eq!(reply.status, 200, "answer {i}");
+        assert_eq!(reply.header("connection"), (i == 2).then_some("close"));
+    }
+    assert!(client.is_closed(server));
+    server.settle_until(|| done.get());
 }
 
 /// The attack as it was reported, from Python's socket module: 16 pipelined requests for

@@ -243,10 +243,12 @@ impl IoStream {
     where
         F: FnOnce(&IoStream) + 'static,
     {
-        self.core
+        let replaced = self
+            .core
             .state
             .borrow_mut()
             .set_close_callback(Box::new(callback));
+        drop(replaced);
         self.maybe_run_close_callback();
         self.update_interest();
     }

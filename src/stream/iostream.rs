@@ -193,6 +193,11 @@ pub(crate) struct StreamState {
     pub(crate) write_buffer: WriteBuffer,
     pub(crate) write_waiters: Option<Box<WriteWaiters>>,
     pub(crate) closed: bool,
+    /// The peer ending its side (a read of 0 bytes) leaves the stream open for writing
+    /// (see [`IoStream::allow_half_close`]).
+    allow_half_close: bool,
+    /// The peer has ended its side; this one still writes.
+    input_ended: bool,
     /// The poller said the socket is readable since the last read that found it empty:
     /// a task's direct read tries the socket only then (see `Delivery::Task`).
     pub(crate) readable: bool,
@@ -273,6 +278,11 @@ pub(crate) enum Progress {
 }
 
 impl StreamState {
+    /// Closed, or the peer ended its side: no byte will arrive any more.
+    fn no_more_input(&self) -> bool {
+        self.closed || self.input_ended
+    }
+
     pub(crate) fn closed_error(&self) -> StreamError {
         StreamError::Closed {
             real_error: self.error(),
@@ -288,8 +298,11 @@ impl StreamState {
         self.close_state.get_or_insert_with(Box::default)
     }
 
-    pub(crate) fn set_close_callback(&mut self, callback: CloseCallback) {
-        self.close_state().callback = Some(callback);
+    /// Sets the close callback; returns the one it replaces, for the caller to drop
+    /// after its borrow (a user value).
+    #[must_use]
+    pub(crate) fn set_close_callback(&mut self, callback: CloseCallback) -> Option<CloseCallback> {
+        self.close_state().callback.replace(callback)
     }
 
     /// The pending read, if it is the one started under `ticket`.
@@ -321,18 +334,18 @@ impl StreamState {
                     Progress::Ready(buffered)
                 } else if full {
                     Progress::Failed(StreamError::BufferFull)
-                } else if self.closed {
+                } else if self.no_more_input() {
                     Progress::Failed(self.closed_error())
                 } else {
                     Progress::NeedsData
                 }
             }
-            ReadKind::UntilClose if self.closed => Progress::Ready(buffered),
+            ReadKind::UntilClose if self.no_more_input() => Progress::Ready(buffered),
             ReadKind::UntilClose if full => Progress::Failed(StreamError::BufferFull),
             ReadKind::UntilClose => Progress::NeedsData,
             ReadKind::More { seen } if buffered > *seen => Progress::Ready(0),
             ReadKind::More { .. } if full => Progress::Failed(StreamError::BufferFull),
-            ReadKind::More { .. } if self.closed => Progress::Failed(self.closed_error()),
+            ReadKind::More { .. } if self.no_more_input() => Progress::Failed(self.closed_error()),
             ReadKind::More { .. } => Progress::NeedsData,
         }
     }
@@ -370,7 +383,7 @@ impl StreamState {
         if self.closed {
             return Interest::NONE;
         }
-        let room = self.read_buffer.len() < self.read_buffer.max();
+        let room = self.read_buffer.len() < self.read_buffer.max() && !self.input_ended;
         let read = match self.pending.take() {
             Some(pending) => {
                 let keep = match self.progress(&pending.kind) {
@@ -485,6 +498,8 @@ impl IoStream {
                 write_buffer: WriteBuffer::new(limits.max_write_buffer_size()),
                 write_waiters: None,
                 closed: false,
+                allow_half_close: false,
+                input_ended: false,
                 readable: false,
                 close_state: None,
                 deliveries_in_flight: 0,
@@ -565,7 +580,7 @@ impl IoStream {
                 read_buffer.fill_from(chunk, |buf| socket.read(buf))
             };
             match read {
-                Ok(0) => return self.close_with(None),
+                Ok(0) => return self.end_of_input(),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -612,8 +627,8 @@ impl IoStream {
                 }
             };
             match read {
-                // The close settles the read with the error.
-                Ok(0) => self.close_with(None),
+                // The close (or the end of input) settles the read with the error.
+                Ok(0) => self.end_of_input(),
                 Ok(got) => {
                     let pending = self.core.state.borrow_mut().pending.take();
                     if let Some(PendingRead {
@@ -642,7 +657,7 @@ impl IoStream {
                 None => return Err(self.core.state.borrow().closed_error()),
             };
             match read {
-                Ok(0) => self.close_with(None),
+                Ok(0) => self.end_of_input(),
                 Ok(got) => {
                     // A short read drained the socket: wait for the poller again. (A full
                     // one likely left more, which the next read takes at once.)
@@ -660,6 +675,32 @@ impl IoStream {
             }
             return Err(self.core.state.borrow().closed_error());
         }
+    }
+
+    /// The peer ended its side. A stream that allows half-closed connections goes on
+    /// writing (reads that need more bytes fail as on a closed stream); any other closes.
+    fn end_of_input(&self) {
+        let keep_writing = {
+            let mut state = self.core.state.borrow_mut();
+            if state.allow_half_close && !state.closed {
+                state.input_ended = true;
+            }
+            state.input_ended
+        };
+        if !keep_writing {
+            return self.close_with(None);
+        }
+        self.settle_read();
+        self.update_interest();
+    }
+
+    /// Keeps the stream open for writing when the peer ends its side (a TCP half-close:
+    /// its FIN), as Node's `allowHalfOpen` does; reads then fail as on a closed stream.
+    /// The HTTP server sets it, so a client that sends its requests and then shuts down
+    /// its writing side still gets its answers. Off by default (Tornado's behaviour:
+    /// the end of input closes the stream). Loop thread only; for a stream of this loop.
+    pub(crate) fn allow_half_close(&self, allow: bool) {
+        self.core.state.borrow_mut().allow_half_close = allow;
     }
 
     /// Closes the stream after a read error, logging errors other than a peer leaving.

@@ -101,6 +101,18 @@ struct ConnState {
     closed: bool,
 }
 
+impl ConnState {
+    /// No more requests are read: every request already read is answered, the last
+    /// answer with `Connection: close` (a slot that does not keep the connection alive
+    /// ends the pipeline, so only the last one may say so), then the connection closes.
+    fn read_no_more(&mut self) {
+        self.closing = true;
+        if let Some(last) = self.pipeline.back_mut() {
+            last.keep_alive = false;
+        }
+    }
+}
+
 /// A callback waiting for the connection to close, with the request it is for.
 type CloseCallback = (u64, Box<dyn FnOnce()>);
 
@@ -155,6 +167,7 @@ impl Connection {
     /// Starts serving `stream`: the header timeout runs from now.
     pub(crate) fn start(stream: IoStream, peer: SocketAddr, server: Rc<ServerShared>) {
         let _ = stream.set_nodelay(true);
+        stream.allow_half_close(true);
         let conn = Rc::new(Connection {
             stream,
             server,
@@ -529,8 +542,10 @@ impl Connection {
             ioloop.remove_timeout(timer);
         }
         self.server.unregister(self.registry_key.get());
-        // The close callback owned this connection; the new protocol sets its own.
+        // The close callback owned this connection; the new protocol sets its own, and
+        // decides for itself what the peer ending its side means.
         self.stream.set_close_callback(|_| {});
+        self.stream.allow_half_close(false);
         let PendingUpgrade {
             request, upgrade, ..
         } = *pending;
@@ -904,7 +919,13 @@ impl Connection {
         self.clear_deadline();
     }
 
-    /// The peer closed or reset the connection while a request was being read.
+    /// The peer closed or reset the connection, or ended its side, while more bytes were
+    /// awaited. A client that half-closed after whole requests still gets their answers
+    /// (as nginx and Tornado give them): nothing more is read, and the connection closes
+    /// once they are written. Otherwise (nothing owed, a request cut short, a reset) it
+    /// closes now; so does a connection whose handlers asked to be told when the client
+    /// leaves (`Responder::on_connection_close`, a long poll): TCP cannot tell a half-close
+    /// from a client that is gone, and such a handler is waiting for exactly that.
     fn peer_gone(self: &Rc<Self>) {
         let waiting = match &mut self.state.borrow_mut().phase {
             Phase::StreamedBody(body) => body.waiting.take(),
@@ -912,6 +933,19 @@ impl Connection {
         };
         if let Some(waiting) = waiting {
             waiting(BodyChunk::Failed(400));
+        }
+        let answers_owed = {
+            let mut state = self.state.borrow_mut();
+            let owed = matches!(state.phase, Phase::Head)
+                && !state.pipeline.is_empty()
+                && state.on_close.is_empty();
+            if owed {
+                state.read_no_more();
+            }
+            owed
+        };
+        if answers_owed && !self.stream.closed() {
+            return self.after_progress();
         }
         self.close();
     }
@@ -991,10 +1025,7 @@ impl Connection {
         }
         let idle = {
             let mut state = self.state.borrow_mut();
-            state.closing = true;
-            for slot in state.pipeline.iter_mut() {
-                slot.keep_alive = false;
-            }
+            state.read_no_more();
             state.pipeline.is_empty() && matches!(state.phase, Phase::Head)
         };
         // Bytes still unsent are a response in flight: it closes once they are sent (or
