@@ -78,3 +78,57 @@ fn a_bare_cr_in_a_chunk_extension_or_a_trailer_line_gets_400_and_closes() {
         assert_eq!((status, closed), (400, true), "{bad:?}");
     }
 }
+
+// ---- methods are case-sensitive ----
+
+#[test]
+fn a_method_in_the_wrong_case_is_an_unknown_method_405_with_allow() {
+    // RFC 9110 §9.1: "The method token is case-sensitive". `get` is not GET: on a known
+    // path it is a method the route does not answer, 405 with Allow (as Tornado answers).
+    let server = serve(app());
+    let mut client = server.connect();
+    for method in ["get", "Get", "head", "hEAD", "post"] {
+        let reply = client.request(
+            &server,
+            &format!("{method} /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"), "{method}");
+        // Not HEAD: the answer has its body (the client read it whole to get here).
+        assert!(!reply.body.is_empty(), "{method}: 405 with its body");
+    }
+    // The exact methods still work, on the same connection.
+    let reply = client.request(&server, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((reply.status, reply.text()), (200, "Hello, World!".into()));
+    let reply = client.request(&server, "HEAD /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((reply.status, reply.body.len()), (200, 0));
+    assert_eq!(reply.header("content-length"), Some("13"));
+    let reply = client.request(&server, "REPORT /report HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((reply.status, reply.text()), (200, "report".into()));
+    let reply = client.request(&server, "report /report HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((reply.status, reply.header("allow")), (405, Some("REPORT")));
+}
+
+#[cfg(feature = "websocket")]
+#[test]
+fn a_lowercase_get_on_a_websocket_route_is_405() {
+    // RFC 9110 §9.1: methods are case-sensitive; a WebSocket handshake is a GET (RFC 6455
+    // §4.1), so `get` does not switch protocols.
+    let app = Application::new().route(
+        "/ws",
+        ioloop::websocket::websocket(|_ws, _req| async {}).allow_any_origin(),
+    );
+    let server = serve(app);
+    let handshake = |method: &str| {
+        format!(
+            "{method} /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    let mut client = server.connect();
+    let reply = client.request(&server, &handshake("get"));
+    assert_eq!((reply.status, reply.header("allow")), (405, Some("GET")));
+    let mut client = server.connect();
+    let reply = client.request(&server, &handshake("GET"));
+    assert_eq!(reply.status, 101);
+}

@@ -147,7 +147,7 @@ impl Handler for StaticFiles {
                 Err(_) => responder.send(Response::error(500)),
             };
         }
-        let head_only = request.method().eq_ignore_ascii_case("HEAD");
+        let head_only = request.method() == "HEAD";
         let writer = responder.start_sized(response, length);
         if head_only {
             return writer.finish();

@@ -340,7 +340,8 @@ impl Connection {
         // connection closes after it (RFC 9112 §6.1).
         let keep_alive = keeps_alive(&request)
             && !(request.version() == Version::Http10 && framing == Framing::Chunked);
-        let head_only = request.method().eq_ignore_ascii_case("HEAD");
+        // Exactly `HEAD`: methods are case-sensitive (RFC 9110 §9.1).
+        let head_only = request.method() == "HEAD";
         let expects_continue = request.version() == Version::Http11
             && request
                 .header("expect")
