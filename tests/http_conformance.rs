@@ -56,6 +56,101 @@ fn once(server: &SteppedServer, request: &str) -> (u16, String, bool) {
     (reply.status, reply.text(), closed)
 }
 
+// ---- If-Range on static files ----
+
+/// Python's `http.client` asks for bytes 100-199 of `data.bin` with each `If-Range`
+/// value on its line of stdin (`ETAG` and `DATE` stand for the file's own validators,
+/// read from a first plain GET) and prints, per request: status, Content-Range (or `-`),
+/// body length, first body byte.
+const PYTHON_IF_RANGE: &str = r#"
+import http.client, sys
+port = int(sys.argv[1])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+conn.request("GET", "/files/data.bin")
+first = conn.getresponse()
+first.read()
+etag, date = first.getheader("ETag"), first.getheader("Last-Modified")
+for line in sys.stdin.read().splitlines():
+    value = line.replace("ETAG", etag).replace("DATE", date)
+    conn.request("GET", "/files/data.bin", headers={"Range": "bytes=100-199", "If-Range": value})
+    r = conn.getresponse()
+    body = r.read()
+    print(r.status, r.getheader("Content-Range") or "-", len(body), body[0])
+"#;
+
+#[test]
+fn a_range_request_whose_if_range_does_not_match_gets_the_whole_file() {
+    // RFC 9110 §13.1.5: a range request whose If-Range entity-tag (strong comparison; a
+    // weak tag never matches) or HTTP-date (an exact match of Last-Modified) does not
+    // match the representation gets it whole: 200, not 206.
+    use common::{has_tool, require_tool, with_client};
+    use ioloop::web::StaticFiles;
+    use ioloop::IoLoop;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    if !has_tool("python3", &["--version"]) {
+        return require_tool("python3");
+    }
+    let dir = std::env::temp_dir().join(format!("ioloop-if-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("data.bin"), &data).unwrap();
+    // Modified long ago (whole seconds): Last-Modified is a strong validator.
+    let modified = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("data.bin"))
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+
+    let ioloop = IoLoop::new().unwrap();
+    let (_server, addr) = Application::new()
+        .route("/files/{*path}", get(StaticFiles::new(&dir)))
+        .bind(&ioloop, "127.0.0.1:0")
+        .unwrap();
+    let cases = [
+        ("ETAG", "206 bytes 100-199/1000 100 100"),
+        ("DATE", "206 bytes 100-199/1000 100 100"),
+        // A tag of an older version of the file: the whole new file, not new bytes
+        // spliced onto an old download.
+        ("\"3e8-0-0\"", "200 - 1000 0"),
+        ("W/ETAG", "200 - 1000 0"),
+        ("Tue, 14 Nov 2023 22:13:21 GMT", "200 - 1000 0"),
+        ("not a validator", "200 - 1000 0"),
+    ];
+    let input: String = cases
+        .iter()
+        .map(|(value, _)| format!("{value}\n"))
+        .collect();
+    let out = with_client(&ioloop, addr, move |addr| {
+        let mut child = Command::new("python3")
+            .args(["-c", PYTHON_IF_RANGE, &addr.port().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    });
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let expected: Vec<String> = cases.iter().map(|(_, want)| want.to_string()).collect();
+    assert_eq!(lines, expected, "If-Range values: {cases:?}");
+}
+
 // ---- a bare CR in the chunked coding ----
 
 #[test]
