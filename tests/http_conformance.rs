@@ -227,3 +227,70 @@ fn a_lowercase_get_on_a_websocket_route_is_405() {
     let reply = client.request(&server, &handshake("GET"));
     assert_eq!(reply.status, 101);
 }
+
+// ---- the default body limit ----
+
+use common::http::SteppedClient;
+use ioloop::http::ServerOptions;
+
+const MIB: usize = 1 << 20;
+
+/// Sends a `len`-byte POST to `path` and returns the reply.
+fn upload(server: &SteppedServer, client: &mut SteppedClient, path: &str, len: usize) -> u16 {
+    client.send(
+        server,
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes(),
+    );
+    client.send(server, &vec![b'b'; len]);
+    client.reply(server).status
+}
+
+fn counting() -> MethodRouter {
+    post(|req: Request| async move { req.body().len().to_string() })
+}
+
+#[test]
+fn the_default_body_limit_is_2_mib_and_a_route_or_the_server_can_raise_it() {
+    // RFC 9110 §15.5.14: a body over the limit is 413 Content Too Large, before it is
+    // read when its length is declared. The default guards memory: 2 MiB (axum's).
+    assert_eq!(ServerOptions::default().max_body_size, 2 * MIB as u64);
+    let server = serve(
+        Application::new()
+            .route("/count", counting())
+            .route("/big", counting().body_limit(4 * MIB as u64)),
+    );
+    let mut client = server.connect();
+    assert_eq!(upload(&server, &mut client, "/count", 2 * MIB), 200);
+    let mut client = server.connect();
+    client.send(
+        &server,
+        format!(
+            "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            2 * MIB + 1
+        )
+        .as_bytes(),
+    );
+    assert_eq!(client.reply(&server).status, 413, "declared over 2 MiB");
+    assert!(client.is_closed(&server));
+    let mut client = server.connect();
+    assert_eq!(
+        upload(&server, &mut client, "/big", 3 * MIB),
+        200,
+        "a route"
+    );
+
+    let server = serve(
+        Application::new()
+            .route("/count", counting())
+            .options(ServerOptions {
+                max_body_size: 4 * MIB as u64,
+                ..Default::default()
+            }),
+    );
+    let mut client = server.connect();
+    assert_eq!(
+        upload(&server, &mut client, "/count", 3 * MIB),
+        200,
+        "the server"
+    );
+}

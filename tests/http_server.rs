@@ -156,7 +156,8 @@ fn gated_upload(gates: Rc<RefCell<Vec<ioloop::task::Completer<()>>>>) -> Applica
             responder.send(Response::text(format!("{total} bytes")));
         }
     };
-    Application::new().route("/upload", post(upload).stream_body())
+    // Over the 2 MiB default: the streamed uploads here are up to 64 MiB.
+    Application::new().route("/upload", post(upload).stream_body().body_limit(1 << 30))
 }
 
 fn open_gate(gates: &RefCell<Vec<ioloop::task::Completer<()>>>) {

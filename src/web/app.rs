@@ -169,8 +169,10 @@ impl MethodRouter {
         self
     }
 
-    /// The most body bytes this route accepts (default: the server's `max_body_size`);
-    /// a larger body gets 413, before it is read when its length is declared.
+    /// The most body bytes this route accepts (default: the server's
+    /// [`max_body_size`](ServerOptions::max_body_size), 2 MiB unless set); a larger body
+    /// gets 413, before it is read when its length is declared. It may be larger or
+    /// smaller than the server's.
     ///
     /// # Examples
     ///
