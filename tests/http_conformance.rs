@@ -45,14 +45,15 @@ fn app() -> Application {
 }
 
 /// One request on a new connection: the reply's status and body, and whether the server
-/// closed the connection after it. The connection is gone when this returns (so the
-/// next `connect` counts from zero).
+/// closed the connection after it. The connection is gone from the server when this
+/// returns (so that the next `connect` sees the count it waits for rise).
 fn once(server: &SteppedServer, request: &str) -> (u16, String, bool) {
+    let before = server.server.connections();
     let mut client = server.connect();
     let reply = client.request(server, request);
     let closed = client.is_closed(server);
     drop(client);
-    server.settle_until(|| server.server.connections() == 0);
+    server.settle_until(|| server.server.connections() <= before);
     (reply.status, reply.text(), closed)
 }
 
@@ -226,6 +227,85 @@ fn a_lowercase_get_on_a_websocket_route_is_405() {
     let mut client = server.connect();
     let reply = client.request(&server, &handshake("GET"));
     assert_eq!(reply.status, 101);
+}
+
+// ---- Host ----
+
+#[test]
+fn an_http_1_1_request_without_host_or_with_an_invalid_host_gets_400() {
+    // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+    // HTTP/1.1 request message that lacks a Host header field and to any request message
+    // that contains more than one Host header field line or a Host header field with an
+    // invalid field value." Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2).
+    let server = serve(app());
+    let (status, _, closed) = once(&server, "GET /plaintext HTTP/1.1\r\n\r\n");
+    assert_eq!((status, closed), (400, true), "no Host");
+    for bad in [
+        "a b",
+        "a@b",
+        "user@example.com",
+        "a/b",
+        "a?b",
+        "a#b",
+        "a:b",
+        "a:1x",
+        "a:65536",
+        "a:1:2",
+        "a\"b",
+        "%zz",
+        "%4",
+        "[::1",
+        "[::1]x",
+        "[::1]:x",
+        "[not-ip]",
+        "::1",
+    ] {
+        let request = format!("GET /plaintext HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+        let (status, _, closed) = once(&server, &request);
+        assert_eq!((status, closed), (400, true), "Host: {bad}");
+    }
+    for good in [
+        "example.com",
+        "example.com:8080",
+        "127.0.0.1",
+        "127.0.0.1:80",
+        "[::1]",
+        "[::1]:8080",
+        "[v1.fe80::a+en1]",
+        "xn--bcher-kva.example",
+        "a%41b",
+        "under_score~-.!$&'()*+,;=",
+        "localhost:",
+    ] {
+        let request = format!("GET /plaintext HTTP/1.1\r\nHost: {good}\r\n\r\n");
+        let (status, body, closed) = once(&server, &request);
+        assert_eq!(
+            (status, body.as_str(), closed),
+            (200, "Hello, World!", false),
+            "Host: {good}"
+        );
+    }
+    // Two Host fields stay refused (same section).
+    let (status, _, closed) = once(
+        &server,
+        "GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!((status, closed), (400, true), "two Host fields");
+}
+
+#[test]
+fn http_1_0_without_host_is_accepted_and_with_an_invalid_one_refused() {
+    // RFC 9112 §3.2: only HTTP/1.1 requires Host; an invalid value is refused in "any
+    // request message".
+    let server = serve(app());
+    let mut client = server.connect();
+    let reply = client.request(
+        &server,
+        "GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert_eq!((reply.status, reply.text()), (200, "Hello, World!".into()));
+    let (status, _, closed) = once(&server, "GET /plaintext HTTP/1.0\r\nHost: a b\r\n\r\n");
+    assert_eq!((status, closed), (400, true));
 }
 
 // ---- the default body limit ----

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use percent_encoding::percent_decode;
 
-use super::head::{field_bytes, first_field, lists_token, ParsedHead, Version};
+use super::head::{field_bytes, first_field, lists_token, split_host, ParsedHead, Version};
 
 /// An HTTP request, as a handler receives it.
 ///
@@ -68,6 +68,24 @@ impl Request {
         // SAFETY: `parse_head` refuses a head whose method or target is not ASCII, and the
         // head's bytes are never changed after it; ASCII is UTF-8.
         unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// Refuses a request whose `Host` does not name the resource as RFC 9112 §3.2 asks:
+    /// an HTTP/1.1 request without one, or any request with more than one or with a
+    /// value that is not `uri-host [ ":" port ]`. The server answers it with 400.
+    pub(crate) fn check_host(&self) -> Result<(), &'static str> {
+        let mut hosts = self
+            .header_fields()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(b"host"))
+            .map(|(_, value)| value);
+        match (hosts.next(), hosts.next()) {
+            (Some(_), Some(_)) => Err("more than one Host field"),
+            (None, _) if self.version() == Version::Http11 => {
+                Err("an HTTP/1.1 request without Host")
+            }
+            (Some(host), None) if split_host(host).is_none() => Err("an invalid Host"),
+            _ => Ok(()),
+        }
     }
 
     /// The method (`GET`, `POST`, ...), as sent.

@@ -328,13 +328,9 @@ impl Connection {
                 return self.fail(400, e.0);
             }
         };
-        let hosts = request
-            .header_fields()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(b"host"))
-            .count();
-        if hosts > 1 {
-            // Which one names the resource? Refused (RFC 9112 §3.2).
-            return self.fail(400, "more than one Host field");
+        // One valid Host, which HTTP/1.1 requires: else 400 (RFC 9112 §3.2).
+        if let Err(why) = request.check_host() {
+            return self.fail(400, why);
         }
         // HTTP/1.0 has no transfer codings: a chunked 1.0 request is framed, but the
         // connection closes after it (RFC 9112 §6.1).
