@@ -29,7 +29,7 @@ fn app() -> Application {
                     req.param("id").unwrap_or(""),
                     req.path(),
                     req.query(),
-                    req.header("host").unwrap_or("-"),
+                    req.host().unwrap_or("-"),
                     req.header("host").unwrap_or("-"),
                 )
             }),
@@ -306,6 +306,61 @@ fn http_1_0_without_host_is_accepted_and_with_an_invalid_one_refused() {
     assert_eq!((reply.status, reply.text()), (200, "Hello, World!".into()));
     let (status, _, closed) = once(&server, "GET /plaintext HTTP/1.0\r\nHost: a b\r\n\r\n");
     assert_eq!((status, closed), (400, true));
+}
+
+// ---- absolute-form ----
+
+#[test]
+fn an_absolute_form_target_routes_by_its_path_and_its_authority_is_the_host() {
+    // RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests"; the server
+    // "MUST ignore the received Host header field (if any) and instead use the host
+    // information of the request-target".
+    let server = serve(app());
+    let mut client = server.connect();
+    let reply = client.request(
+        &server,
+        "GET http://example.com:8080/users/7?name=x HTTP/1.1\r\nHost: other.example\r\n\r\n",
+    );
+    assert_eq!(
+        (reply.status, reply.text()),
+        (
+            200,
+            "id=7 path=/users/7 query=name=x host=example.com:8080 \
+             host-field=example.com:8080"
+                .into()
+        )
+    );
+    // The scheme is case-insensitive (RFC 3986 §3.1); an empty path is "/".
+    let reply = client.request(
+        &server,
+        "GET HTTPS://Example.COM HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!((reply.status, reply.text()), (200, "root".into()));
+    let reply = client.request(
+        &server,
+        "GET http://a.example?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!((reply.status, reply.text()), (200, "root".into()));
+    // The origin form on the same connection is unchanged.
+    let reply = client.request(&server, "GET /users/8 HTTP/1.1\r\nHost: h:1\r\n\r\n");
+    assert_eq!(
+        reply.text(),
+        "id=8 path=/users/8 query= host=h:1 host-field=h:1"
+    );
+    // The authority is validated as Host is: userinfo, a bad port.
+    for bad in [
+        "http://u@a/users/1",
+        "http://a:x/users/1",
+        "http:///users/1",
+    ] {
+        let request = format!("GET {bad} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let (status, _, closed) = once(&server, &request);
+        assert_eq!((status, closed), (400, true), "{bad}");
+    }
+    // HTTP/1.1 still needs a Host field (RFC 9112 §3.2, "MUST send a Host header field
+    // in all HTTP/1.1 request messages").
+    let (status, _, _) = once(&server, "GET http://a/users/1 HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 400);
 }
 
 // ---- the default body limit ----
