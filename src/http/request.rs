@@ -88,7 +88,7 @@ impl Request {
             // and an `http` URI names a host (RFC 9110 §4.2.1).
             _ => match absolute_form(self.target()) {
                 Some((authority, _))
-                    if !split_host(authority.as_bytes()).is_some_and(|(h, _)| !h.is_empty()) =>
+                    if split_host(authority.as_bytes()).is_none_or(|(h, _)| h.is_empty()) =>
                 {
                     Err("an invalid authority in the request target")
                 }

@@ -28,8 +28,8 @@ pub struct ServerOptions {
     /// The most body bytes (decoded) unless a route sets its own (default 2 MiB, axum's;
     /// Tornado's is 100 MiB, which let three clients cost a server 178 MiB on a route that
     /// never reads its body): over it, `413 Content Too Large` and close. Raise it here
-    /// for the whole server or with
-    /// [`MethodRouter::body_limit`](crate::web::MethodRouter::body_limit) for one route.
+    /// for the whole server, or for one route with the web layer's
+    /// `MethodRouter::body_limit`.
     pub max_body_size: u64,
     /// How long a client has to send a request head, from accept (not from its first
     /// byte), and from the first byte of a later head (default 30 s): then
