@@ -561,6 +561,46 @@ fn expect_continue_holds_the_body_until_the_server_says_continue() {
 }
 
 #[test]
+fn a_bare_cr_in_a_chunk_extension_or_a_trailer_line_is_a_protocol_error() {
+    // RFC 9112 §7.1.1 and §7.1.2: the client shares the server's chunked decoder and
+    // refuses what the server refuses.
+    let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for body in [
+        "3;ext=a\rb\r\nabc\r\n0\r\n\r\n",
+        "3\r\nabc\r\n0\r\nTrailer: a\rb\r\n\r\n",
+    ] {
+        let response: &'static [u8] = format!("{chunked}{body}").leak().as_bytes();
+        let server = RawServer::answering(response);
+        let error = fetch(server.url("/")).unwrap_err();
+        assert!(
+            matches!(error, FetchError::Protocol(_)),
+            "{body:?}: {error:?}"
+        );
+    }
+    let server = RawServer::answering(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=a\r\nabc\r\n0\r\nT: b\r\n\r\n",
+    );
+    assert_eq!(fetch(server.url("/")).unwrap().body(), b"abc");
+}
+
+#[test]
+fn a_method_is_sent_as_written_and_only_head_means_head() {
+    // RFC 9110 §9.1: methods are case-sensitive. `head` is not HEAD: the request line
+    // keeps it as written, and the answer to it has a body.
+    let server = RawServer::start(|_, mut stream| {
+        let head = read_head(&mut stream).unwrap();
+        let answer: &[u8] = if head.starts_with(b"head / HTTP/1.1\r\n") {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody"
+        } else {
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+        };
+        stream.write_all(answer).unwrap();
+    });
+    let response = fetch(ClientRequest::new("head", server.url("/"))).unwrap();
+    assert_eq!((response.status(), response.body()), (200, &b"body"[..]));
+}
+
+#[test]
 fn hostile_responses_never_panic_or_hang() {
     let mut rng = common::Rng(0x5eed_1234);
     let pieces: [&[u8]; 12] = [

@@ -23,11 +23,11 @@ const SEEDS: &[&[u8]] = &[
     b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /users/42?a=b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-    b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-    b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
     b"HEAD /plain HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /plain HTTP/1.1\nHost: x\n\n",
-    b"PUT /plain HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    b"PUT /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
 ];
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {

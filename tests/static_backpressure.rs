@@ -34,7 +34,7 @@ fn a_large_file_to_a_client_that_does_not_read_holds_the_server_to_a_few_pieces(
     });
     let mut client = server.connect();
     let before = resident_bytes();
-    client.send(&server, b"GET /files/big.bin HTTP/1.1\r\n\r\n");
+    client.send(&server, b"GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
     for _ in 0..20 {
         server.settle();
     }

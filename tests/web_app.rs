@@ -146,10 +146,10 @@ fn malformed_requests_get_400_and_the_connection_closes() {
     for bad in [
         &b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"[..],
         b"GARBAGE\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
-        b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ] {
         let mut client = Client::connect(app.port);
         client.send(bad);
@@ -535,7 +535,8 @@ fn a_slowloris_of_500_connections_leaves_normal_requests_fast() {
     let mut trickling = Vec::new();
     for _ in 0..500 {
         let mut c = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
-        c.write_all(b"GET /plaintext HTTP/1.1\r\nX-Slow: ").unwrap();
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
         trickling.push(c);
     }
     for round in 0..3 {

@@ -5,8 +5,8 @@
 //! Stricter than Tornado where RFC 9112 allows it and request smuggling depends on it:
 //! `Transfer-Encoding` together with `Content-Length`, any transfer coding but `chunked`,
 //! differing `Content-Length` values and anything but digits in one are all refused.
-//! Chunk extensions and trailer fields are accepted and ignored (§7.1.1, §7.1.2); a
-//! malformed or overlong chunk-size line is refused.
+//! Chunk extensions and trailer fields are accepted and ignored (§7.1.1, §7.1.2), but a
+//! bare CR in either is refused, as is a malformed or overlong chunk-size line.
 
 use std::fmt;
 
@@ -286,18 +286,25 @@ struct LineEnd {
 ///
 /// A line ending in a bare LF: within the chunked coding only CRLF ends a line (RFC 9112
 /// §7.1), and a parser lenient about it can disagree with a proxy about where a chunk
-/// ends (request smuggling).
+/// ends (request smuggling). A bare CR inside the line, for the same reason: a chunk
+/// extension (§7.1.1) or a trailer field line (§7.1.2) cannot hold one, and a proxy that
+/// ends lines at CR would see another line there. It is refused as soon as the byte
+/// after it arrives.
 fn line(input: &[u8]) -> Result<Option<LineEnd>, BodyError> {
-    let Some(lf) = input.iter().position(|&b| b == b'\n') else {
+    let Some(end) = input.iter().position(|&b| b == b'\r' || b == b'\n') else {
         return Ok(None);
     };
-    if lf == 0 || input[lf - 1] != b'\r' {
+    if input[end] == b'\n' {
         return Err(BodyError("a chunked-coding line ends without CR"));
     }
-    Ok(Some(LineEnd {
-        content: lf - 1,
-        total: lf + 1,
-    }))
+    match input.get(end + 1) {
+        None => Ok(None),
+        Some(b'\n') => Ok(Some(LineEnd {
+            content: end,
+            total: end + 2,
+        })),
+        Some(_) => Err(BodyError("a bare CR in a chunked-coding line")),
+    }
 }
 
 /// `1*HEXDIG` then optional whitespace and `;` extensions (ignored).
@@ -415,6 +422,40 @@ mod tests {
         }
         let long = [b"1;".to_vec(), vec![b'a'; MAX_CHUNK_LINE + 10]].concat();
         assert!(ChunkedDecoder::new().decode(&long).is_err());
+    }
+
+    #[test]
+    fn a_bare_cr_in_a_chunk_extension_or_a_trailer_line_is_refused() {
+        // RFC 9112 §7.1.1: a chunk extension is tokens and quoted strings, §7.1.2: a
+        // trailer line is a field line; neither holds a CR that does not end the line. A
+        // proxy that ends lines at CR would frame the body differently (nginx and hyper
+        // refuse it too).
+        for bad in [
+            &b"3;ext=a\rb\r\nabc\r\n0\r\n\r\n"[..],
+            b"3;ext=a\r\r\nabc\r\n0\r\n\r\n",
+            b"3;\r\r\nabc\r\n0\r\n\r\n",
+            b"3;e=\"a\rb\"\r\nabc\r\n0\r\n\r\n",
+            b"3\r\nabc\r\n0;x\ry\r\n\r\n",
+            b"3\r\nabc\r\n0\r\nTrailer: a\rb\r\n\r\n",
+            b"3\r\nabc\r\n0\r\nTrailer: a\r\r\n\r\n",
+            b"3\r\nabc\r\n0\r\n\rX: 1\r\n\r\n",
+        ] {
+            for step in 1..=bad.len() {
+                assert!(
+                    decode_in_steps(bad, step).is_err(),
+                    "{:?} in steps of {step}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
+        }
+        // Refused as soon as the byte after the CR is there, before the line ends.
+        assert!(ChunkedDecoder::new().decode(b"3;ext=a\rb").is_err());
+        assert!(ChunkedDecoder::new().decode(b"0\r\nX: a\rb").is_err());
+        // A CR that may still be followed by its LF waits.
+        assert_eq!(
+            ChunkedDecoder::new().decode(b"3;ext=a\r").unwrap().consumed,
+            0
+        );
     }
 
     #[test]

@@ -129,6 +129,89 @@ pub(crate) fn is_safe_value(value: &str) -> bool {
     !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
+/// Splits a `Host` field value (or the authority of an absolute-form target) into its host
+/// and its port, if it is `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2-3.2.3):
+/// a registered name (unreserved characters, percent-encodings and sub-delimiters, so no
+/// space, `@`, `/`, `?` or `#`), an IPv4 address, or an IPv6 or IPvFuture literal in
+/// brackets; then, after a colon, a port of at most 65535 (empty is allowed, as the
+/// grammar allows it). `None` if it is not; the host may be empty.
+pub(crate) fn split_host(value: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (host, port) = if value.first() == Some(&b'[') {
+        let close = value.iter().position(|&b| b == b']')?;
+        if !is_ip_literal(&value[1..close]) {
+            return None;
+        }
+        match &value[close + 1..] {
+            [] => (&value[..=close], None),
+            [b':', port @ ..] => (&value[..=close], Some(port)),
+            _ => return None,
+        }
+    } else {
+        let (host, port) = match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], Some(&value[colon + 1..])),
+            None => (value, None),
+        };
+        if !is_reg_name(host) {
+            return None;
+        }
+        (host, port)
+    };
+    let port = match port {
+        None | Some([]) => None,
+        Some(digits) if digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit) => {
+            let n = digits
+                .iter()
+                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+            Some(u16::try_from(n).ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some((host, port))
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2), which an
+/// IPv4 address also is.
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut at = 0;
+    while at < name.len() {
+        match name[at] {
+            b'%' => {
+                let hex = name.get(at + 1..at + 3);
+                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                at += 3;
+            }
+            b if is_unreserved(b) || is_sub_delim(b) => at += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
+}
+
+/// `IPv6address / IPvFuture`, the inside of an IP-literal's brackets (RFC 3986 §3.2.2).
+fn is_ip_literal(literal: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = literal {
+        // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+        let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        return match rest.get(digits..) {
+            Some([b'.', tail @ ..]) if digits > 0 && !tail.is_empty() => tail
+                .iter()
+                .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':'),
+            _ => false,
+        };
+    }
+    std::str::from_utf8(literal).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
 /// A head's header fields: (name, value) ranges into its bytes.
 pub(crate) type FieldRanges = Vec<(Range<u16>, Range<u16>)>;
 
@@ -308,6 +391,64 @@ mod tests {
         assert_eq!(head.headers.len(), 2);
         assert_eq!(text(&head.headers[1].0), b"X-A");
         assert_eq!(text(&head.headers[1].1), b"b");
+    }
+
+    #[test]
+    fn host_values_are_a_uri_host_and_an_optional_port() {
+        // RFC 9110 §7.2 (Host = uri-host [ ":" port ]), RFC 3986 §3.2.2-3.2.3.
+        let split = |v: &str| split_host(v.as_bytes()).map(|(h, p)| (h.to_vec(), p));
+        assert_eq!(split("example.com"), Some((b"example.com".to_vec(), None)));
+        assert_eq!(
+            split("example.com:8080"),
+            Some((b"example.com".to_vec(), Some(8080)))
+        );
+        assert_eq!(split("[::1]:80"), Some((b"[::1]".to_vec(), Some(80))));
+        assert_eq!(split("127.0.0.1:65535").unwrap().1, Some(65535));
+        assert_eq!(
+            split(""),
+            Some((Vec::new(), None)),
+            "empty: the grammar allows it"
+        );
+        assert_eq!(split("a:"), Some((b"a".to_vec(), None)), "an empty port");
+        for good in [
+            "[v1.fe80::a+en1]",
+            "[V7.x:y]",
+            "a%2Fb",
+            "a_b~c-d!$&'()*+,;=",
+            "[::ffff:1.2.3.4]",
+        ] {
+            assert!(split(good).is_some(), "{good}");
+        }
+        for bad in [
+            "a b",
+            "a@b",
+            "a/b",
+            "a?b",
+            "a#b",
+            "a\"b",
+            "a\\b",
+            "a<b",
+            "a:b",
+            "a:-1",
+            "a:65536",
+            "a:123456",
+            "a:1:2",
+            "::1",
+            "%",
+            "%4",
+            "%zz",
+            "[::1",
+            "[::1]x",
+            "[::1]:x",
+            "[::1]]",
+            "[not-ip]",
+            "[v.x]",
+            "[v1.]",
+            "[fe80::1%25eth0]",
+            "é",
+        ] {
+            assert_eq!(split(bad), None, "{bad}");
+        }
     }
 
     #[test]

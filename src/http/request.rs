@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use percent_encoding::percent_decode;
 
-use super::head::{field_bytes, first_field, lists_token, ParsedHead, Version};
+use super::head::{field_bytes, first_field, lists_token, split_host, ParsedHead, Version};
 
 /// An HTTP request, as a handler receives it.
 ///
@@ -70,6 +70,33 @@ impl Request {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
+    /// Refuses a request whose `Host` does not name the resource as RFC 9112 §3.2 asks:
+    /// an HTTP/1.1 request without one, or any request with more than one or with a
+    /// value that is not `uri-host [ ":" port ]`. The server answers it with 400.
+    pub(crate) fn check_host(&self) -> Result<(), &'static str> {
+        let mut hosts = self
+            .header_fields()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(b"host"))
+            .map(|(_, value)| value);
+        match (hosts.next(), hosts.next()) {
+            (Some(_), Some(_)) => Err("more than one Host field"),
+            (None, _) if self.version() == Version::Http11 => {
+                Err("an HTTP/1.1 request without Host")
+            }
+            (Some(host), None) if split_host(host).is_none() => Err("an invalid Host"),
+            // The authority of an absolute-form target stands for Host (RFC 9112 §3.2.2),
+            // and an `http` URI names a host (RFC 9110 §4.2.1).
+            _ => match absolute_form(self.target()) {
+                Some((authority, _))
+                    if split_host(authority.as_bytes()).is_none_or(|(h, _)| h.is_empty()) =>
+                {
+                    Err("an invalid authority in the request target")
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// The method (`GET`, `POST`, ...), as sent.
     ///
     /// # Examples
@@ -79,7 +106,8 @@ impl Request {
         self.request_line_part(&self.head.method)
     }
 
-    /// The request target as sent (path and query).
+    /// The request target as sent: path and query (the origin form), or a whole URI
+    /// (the absolute form, `http://host/path?query`).
     ///
     /// # Examples
     ///
@@ -91,14 +119,28 @@ impl Request {
         self.request_line_part(&self.head.target)
     }
 
-    /// The path (the target before `?`), not decoded.
+    /// The path and query of the target: the target itself, or what follows the
+    /// authority of an absolute-form target.
+    fn path_and_query(&self) -> &str {
+        let target = self.target();
+        absolute_form(target).map_or(target, |(_, rest)| rest)
+    }
+
+    /// The path (the target before `?`), not decoded. For an absolute-form target
+    /// (RFC 9112 §3.2.2) it is the URI's path, `/` if it has none.
     ///
     /// # Examples
     ///
-    /// See [`Request`].
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET http://a.example/b?c HTTP/1.1\r\n\r\n").unwrap();
+    /// assert_eq!(req.path(), "/b");
+    /// ```
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        let rest = self.path_and_query();
+        match rest.split_once('?').map_or(rest, |(path, _)| path) {
+            "" => "/",
+            path => path,
+        }
     }
 
     /// The query string (after `?`), not decoded; empty without one.
@@ -110,7 +152,27 @@ impl Request {
     /// assert_eq!(req.query(), "b=c");
     /// ```
     pub fn query(&self) -> &str {
-        self.target().split_once('?').map_or("", |(_, query)| query)
+        self.path_and_query()
+            .split_once('?')
+            .map_or("", |(_, query)| query)
+    }
+
+    /// The host the request is for, `host[:port]` as sent: the authority of an
+    /// absolute-form target, which replaces the `Host` field (RFC 9112 §3.2.2), else the
+    /// `Host` field. The server has checked it (400 otherwise); `None` only for an
+    /// HTTP/1.0 request without `Host`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::Request;
+    /// let req = Request::parse(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n").unwrap();
+    /// assert_eq!(req.host(), Some("example.com:8080"));
+    /// let req = Request::parse(b"GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n").unwrap();
+    /// assert_eq!(req.host(), Some("a.example"));
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        self.header("host")
     }
 
     /// The HTTP version.
@@ -127,7 +189,8 @@ impl Request {
     }
 
     /// The value of the first header field named `name` (case-insensitive), if it is
-    /// UTF-8.
+    /// UTF-8. For an absolute-form target, `host` reads as the target's authority, which
+    /// replaces the field (RFC 9112 §3.2.2; see [`host`](Request::host)).
     ///
     /// # Examples
     ///
@@ -147,10 +210,16 @@ impl Request {
     /// assert_eq!(req.header("x"), None);
     /// ```
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        if name.eq_ignore_ascii_case("host") {
+            if let Some((authority, _)) = absolute_form(self.target()) {
+                return Some(authority.as_bytes());
+            }
+        }
         first_field(self.header_fields(), name)
     }
 
-    /// Every header field as (name, value) bytes, in order.
+    /// Every header field as (name, value) bytes, in order, as sent (a `Host` field
+    /// included, even where an absolute-form target replaces it).
     ///
     /// # Examples
     ///
@@ -305,6 +374,24 @@ impl Request {
     }
 }
 
+/// The authority and the rest (path and query) of an absolute-form target,
+/// `scheme "://" authority [path] ["?" query]` (RFC 9112 §3.2.2, RFC 3986 §3); `None` for
+/// the origin form (`/path`) and the others.
+fn absolute_form(target: &str) -> Option<(&str, &str)> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    let mut scheme = scheme.bytes();
+    let valid_scheme = scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !valid_scheme {
+        return None;
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some(rest.split_at(end))
+}
+
 /// The first `name=value` pair of a urlencoded string, decoded.
 fn form_arg(encoded: &[u8], name: &str) -> Option<String> {
     encoded.split(|&b| b == b'&').find_map(|pair| {
@@ -333,5 +420,70 @@ impl fmt::Debug for Request {
             .field("body_len", &self.body.len())
             .field("peer", &self.peer)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absolute_form_target_gives_its_path_query_and_authority() {
+        // RFC 9112 §3.2.2: the server accepts the absolute-form and uses its authority
+        // in place of the Host field.
+        let req =
+            Request::parse(b"GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: other\r\n\r\n")
+                .unwrap();
+        assert_eq!(req.target(), "http://example.com:8080/a/b?c=d");
+        assert_eq!((req.path(), req.query()), ("/a/b", "c=d"));
+        assert_eq!(req.host(), Some("example.com:8080"));
+        assert_eq!(req.header("Host"), Some("example.com:8080"));
+        assert_eq!(
+            req.header_fields().next().unwrap().1,
+            b"other",
+            "the field as sent"
+        );
+        assert_eq!(req.check_host(), Ok(()));
+
+        for (target, path, query) in [
+            ("HTTPS://a", "/", ""),
+            ("http://a?x=1", "/", "x=1"),
+            ("svn+ssh.1://a/p", "/p", ""),
+        ] {
+            let req =
+                Request::parse(format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+                    .unwrap();
+            assert_eq!(
+                (req.path(), req.query(), req.host()),
+                (path, query, Some("a")),
+                "{target}"
+            );
+        }
+        // Not the absolute-form: as sent.
+        for target in ["/http://a/b", "1http://a/b", "*", "a/b?u=http://c/d"] {
+            let req =
+                Request::parse(format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes())
+                    .unwrap();
+            assert_eq!(req.host(), Some("h"), "{target}");
+            assert_eq!(req.path(), target.split('?').next().unwrap(), "{target}");
+        }
+        // Its authority is checked as Host is, and names a host.
+        for bad in ["http://u@a/", "http://a:x/", "http:///x", "http://:80/x"] {
+            let req = Request::parse(format!("GET {bad} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+                .unwrap();
+            assert!(req.check_host().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_is_required_in_http_1_1_and_valid_in_any_version() {
+        // RFC 9112 §3.2.
+        let check = |head: &str| Request::parse(head.as_bytes()).unwrap().check_host();
+        assert!(check("GET / HTTP/1.1\r\n\r\n").is_err());
+        assert!(check("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n").is_err());
+        assert!(check("GET / HTTP/1.1\r\nHost: a b\r\n\r\n").is_err());
+        assert!(check("GET / HTTP/1.0\r\nHost: a/b\r\n\r\n").is_err());
+        assert_eq!(check("GET / HTTP/1.0\r\n\r\n"), Ok(()));
+        assert_eq!(check("GET / HTTP/1.1\r\nhOST: a:1\r\n\r\n"), Ok(()));
     }
 }

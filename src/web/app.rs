@@ -4,7 +4,8 @@
 //! Routes are tried in the order they were added; the first whose pattern matches the
 //! path answers. A matching route without a handler for the method answers 405 with an
 //! `Allow` field (a GET handler answers HEAD too, without the body); no matching route
-//! answers 404.
+//! answers 404. Methods are compared exactly (RFC 9110 §9.1): `get` is not `GET`, and
+//! gets 405.
 
 use std::io;
 use std::net::SocketAddr;
@@ -148,7 +149,10 @@ method_fns! {
 }
 
 impl MethodRouter {
-    /// Answers `method` (any token, such as `"PROPFIND"`) with `handler`.
+    /// Answers `method` (any token, such as `"PROPFIND"`) with `handler`. The name is
+    /// registered in upper case, as every standard method is spelled; requests must then
+    /// spell it exactly so (methods are case-sensitive, RFC 9110 §9.1): `on("report", ..)`
+    /// answers `REPORT`, and a request for `report` gets 405.
     ///
     /// # Examples
     ///
@@ -165,8 +169,10 @@ impl MethodRouter {
         self
     }
 
-    /// The most body bytes this route accepts (default: the server's `max_body_size`);
-    /// a larger body gets 413, before it is read when its length is declared.
+    /// The most body bytes this route accepts (default: the server's
+    /// [`max_body_size`](ServerOptions::max_body_size), 2 MiB unless set); a larger body
+    /// gets 413, before it is read when its length is declared. It may be larger or
+    /// smaller than the server's.
     ///
     /// # Examples
     ///
@@ -215,19 +221,16 @@ impl MethodRouter {
         }
     }
 
+    /// The handler of `method`, compared exactly: methods are case-sensitive (RFC 9110
+    /// §9.1), so `get` is not `GET` but a method the route does not answer.
     fn handler(&self, method: &str) -> Option<&Rc<dyn Handler>> {
         let find = |m: &str| {
             self.handlers
                 .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(m))
+                .find(|(name, _)| name == m)
                 .map(|(_, h)| h)
         };
-        find(method).or_else(|| {
-            method
-                .eq_ignore_ascii_case("HEAD")
-                .then(|| find("GET"))
-                .flatten()
-        })
+        find(method).or_else(|| (method == "HEAD").then(|| find("GET")).flatten())
     }
 
     /// The `Allow` field: the methods answered (HEAD with GET).
@@ -467,7 +470,8 @@ impl Service for Application {
                 continue;
             };
             if let Some(upgrade) = &route.methods.upgrade {
-                if !request.method().eq_ignore_ascii_case("GET") {
+                // Exactly `GET` (RFC 9110 §9.1: methods are case-sensitive).
+                if request.method() != "GET" {
                     let response = self.error(405, request).header("Allow", "GET");
                     return Dispatch::Respond(response);
                 }

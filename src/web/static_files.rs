@@ -1,7 +1,7 @@
 //! [`StaticFiles`]: files under a folder, with Tornado's `StaticFileHandler` rules:
 //! `Content-Type` by extension, `ETag` and `Last-Modified` with 304, a single byte range
-//! with 206 (416 when unsatisfiable), no escape from the folder, and large files sent in
-//! 64 KiB pieces under backpressure.
+//! with 206 (416 when unsatisfiable) unless a stale `If-Range` asks for the whole file, no
+//! escape from the folder, and large files sent in 64 KiB pieces under backpressure.
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -110,7 +110,11 @@ impl Handler for StaticFiles {
         if not_modified(&request, &etag, modified) {
             return responder.send(base.status_code(304));
         }
+        // A stale `If-Range` asks for the whole new file, not a part of it to splice onto
+        // an old download.
+        let if_range = request.header_bytes("if-range");
         let range = match request.header("range") {
+            Some(_) if !if_range_holds(if_range, &etag, modified, SystemTime::now()) => None,
             Some(range) => match byte_range(range, size) {
                 RangeAnswer::Whole => None,
                 RangeAnswer::Part(start, end) => Some((start, end)),
@@ -147,7 +151,7 @@ impl Handler for StaticFiles {
                 Err(_) => responder.send(Response::error(500)),
             };
         }
-        let head_only = request.method().eq_ignore_ascii_case("HEAD");
+        let head_only = request.method() == "HEAD";
         let writer = responder.start_sized(response, length);
         if head_only {
             return writer.finish();
@@ -214,6 +218,41 @@ fn not_modified(request: &Request, etag: &str, modified: SystemTime) -> bool {
         }
     }
     false
+}
+
+/// Whether a range request may be answered with a part of the file: it has no
+/// `If-Range`, or its validator matches the file (RFC 9110 §13.1.5). An entity-tag
+/// matches by strong comparison, so a weak one never does; an HTTP-date matches when it is
+/// exactly the file's `Last-Modified` and that date is a strong validator (§8.8.2.2): the
+/// file was last modified at least a second before `now`, so no second change can hide
+/// within the second it names. Anything else (an unparsable value included) does not
+/// match, and the whole file is sent.
+fn if_range_holds(
+    if_range: Option<&[u8]>,
+    etag: &str,
+    modified: SystemTime,
+    now: SystemTime,
+) -> bool {
+    let Some(value) = if_range else {
+        return true;
+    };
+    let Ok(value) = std::str::from_utf8(value).map(str::trim) else {
+        return false;
+    };
+    if value.starts_with("W/") {
+        return false;
+    }
+    if value.starts_with('"') {
+        return value == etag && !etag.starts_with("W/");
+    }
+    let Ok(date) = httpdate::parse_http_date(value) else {
+        return false;
+    };
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let strong = now
+        .duration_since(modified)
+        .is_ok_and(|age| age >= Duration::from_secs(1));
+    strong && secs(date) == secs(modified)
 }
 
 enum RangeAnswer {
@@ -285,6 +324,50 @@ mod tests {
         assert_eq!(range("bytes=5-1", 1000), None, "malformed: ignored");
         assert_eq!(range("bytes=1000-", 1000), Some((u64::MAX, u64::MAX)));
         assert_eq!(range("bytes=-0", 1000), Some((u64::MAX, u64::MAX)));
+    }
+
+    #[test]
+    fn if_range_matches_a_strong_etag_or_the_exact_last_modified_only() {
+        // RFC 9110 §13.1.5 (strong comparison, §8.8.3.2; an HTTP-date only as a strong
+        // validator, §8.8.2.2).
+        let modified = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        let later = modified + Duration::from_secs(60);
+        let etag = entity_tag(1000, modified);
+        let holds = |value: &str, now| if_range_holds(Some(value.as_bytes()), &etag, modified, now);
+        assert!(if_range_holds(None, &etag, modified, later), "no If-Range");
+        assert!(holds(&etag, later));
+        assert!(holds(&format!("  {etag} "), later), "whitespace around it");
+        assert!(
+            !holds(&format!("W/{etag}"), later),
+            "a weak tag never matches"
+        );
+        assert!(!holds("\"3e8-0-0\"", later), "another version's tag");
+        assert!(!holds("*", later));
+        let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+        assert_eq!(httpdate::fmt_http_date(modified), date);
+        assert!(holds(date, later), "exactly Last-Modified");
+        assert!(
+            holds("Tuesday, 14-Nov-23 22:13:20 GMT", later),
+            "the same date, RFC 850"
+        );
+        assert!(
+            !holds("Tue, 14 Nov 2023 22:13:21 GMT", later),
+            "a second later"
+        );
+        assert!(
+            !holds("Tue, 14 Nov 2023 22:13:19 GMT", later),
+            "a second earlier"
+        );
+        assert!(
+            !holds(date, modified + Duration::from_millis(500)),
+            "modified within the last second: the date is weak"
+        );
+        assert!(
+            !holds(date, modified - Duration::from_secs(5)),
+            "modified in the future"
+        );
+        assert!(!holds("yesterday", later));
+        assert!(!if_range_holds(Some(b"\xff"), &etag, modified, later));
     }
 
     #[test]

@@ -344,19 +344,16 @@ impl Connection {
                 return self.fail(400, e.0);
             }
         };
-        let hosts = request
-            .header_fields()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(b"host"))
-            .count();
-        if hosts > 1 {
-            // Which one names the resource? Refused (RFC 9112 §3.2).
-            return self.fail(400, "more than one Host field");
+        // One valid Host, which HTTP/1.1 requires: else 400 (RFC 9112 §3.2).
+        if let Err(why) = request.check_host() {
+            return self.fail(400, why);
         }
         // HTTP/1.0 has no transfer codings: a chunked 1.0 request is framed, but the
         // connection closes after it (RFC 9112 §6.1).
         let keep_alive = keeps_alive(&request)
             && !(request.version() == Version::Http10 && framing == Framing::Chunked);
-        let head_only = request.method().eq_ignore_ascii_case("HEAD");
+        // Exactly `HEAD`: methods are case-sensitive (RFC 9110 §9.1).
+        let head_only = request.method() == "HEAD";
         let expects_continue = request.version() == Version::Http11
             && request
                 .header("expect")
