@@ -297,7 +297,12 @@ impl TcpServer {
         Ok(id)
     }
 
-    fn ioloop(&self) -> io::Result<IoLoop> {
+    /// The server's loop.
+    ///
+    /// # Errors
+    ///
+    /// The loop is gone.
+    pub(crate) fn ioloop(&self) -> io::Result<IoLoop> {
         self.inner
             .ioloop
             .upgrade()

@@ -14,6 +14,11 @@
 //! the handshake is complete, the client waits for it; either side aborts after
 //! `close_timeout`. [`WebSocketHandler::on_close`] runs exactly once, when the TCP
 //! connection ends for any reason (handshake, protocol failure, reset, ping timeout).
+//! A loop closed or dropped with the connection open sends 1001 ("going away") as far as
+//! the socket takes it, closes TCP and runs `on_close` there and then (a task per
+//! connection, waiting for its close, is what notices). A server's connection counts
+//! among its [`HttpServer`](crate::http::HttpServer)'s: a graceful shutdown sends it 1001
+//! and waits for the closing handshake, until the shutdown's deadline.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -25,13 +30,13 @@ use std::task::{Context, Poll, Waker};
 
 use super::frame::{
     apply_mask, check_utf8, close_payload, is_valid_close_code, parse_close, read_header,
-    write_header, Opcode, Role, Violation, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
+    write_header, Opcode, Role, Violation, GOING_AWAY, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
 };
 use super::handshake::Negotiated;
 use super::mask::MaskSource;
 use super::options::WebSocketOptions;
+use crate::http::{register_upgraded, LiveConnection, Upgraded};
 use crate::reactor::failure::CallbackKind;
-use crate::reactor::ioloop::IoLoop;
 use crate::reactor::timer_heap::Timeout;
 use crate::stream::{IoStream, StreamError, StreamSocket, StreamWrite};
 
@@ -251,6 +256,9 @@ struct State {
     pong_timer: Option<Timeout>,
     /// Tasks awaiting [`WebSocket::closed`].
     closed_waiters: Vec<Waker>,
+    /// The server's count of this connection (a server's WebSocket), ended when TCP
+    /// closes.
+    registration: Option<Upgraded>,
     /// permessage-deflate's compressor and decompressor, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
@@ -342,6 +350,7 @@ impl WebSocket {
                 ping_timer: None,
                 pong_timer: None,
                 closed_waiters: Vec::new(),
+                registration: None,
                 #[cfg(feature = "deflate")]
                 deflate,
                 #[cfg(feature = "deflate")]
@@ -355,9 +364,61 @@ impl WebSocket {
             .stream
             .set_close_callback(move |_| owner.on_stream_closed());
         let ws = WebSocket { shared };
+        ws.watch_for_the_loop_closing();
         ws.schedule_ping();
         ws.read_frames();
         ws
+    }
+
+    /// Counts the connection among those of the server whose upgrade is running (a
+    /// server route's connection, from its upgrade callback): its graceful shutdown
+    /// sends 1001 and waits for the closing handshake, until its deadline.
+    pub(crate) fn count_in_server(&self) {
+        let Some(registration) = register_upgraded(&self.shared) else {
+            return;
+        };
+        // Closed already (a shutdown's abort): the count ends at once.
+        let left = {
+            let mut state = self.shared.state.borrow_mut();
+            if state.closed {
+                Some(registration)
+            } else {
+                state.registration = Some(registration);
+                None
+            }
+        };
+        if let Some(registration) = left {
+            registration.end();
+        }
+    }
+
+    /// A task that lives as long as the connection is open: the loop drops it only when
+    /// it closes (or is dropped) with the connection still open, and then the connection
+    /// says 1001 ("going away") and closes TCP, since no timer of the loop will run
+    /// again.
+    fn watch_for_the_loop_closing(&self) {
+        let Some(ioloop) = self.shared.stream.ioloop() else {
+            return;
+        };
+        let guard = LoopClosing(self.weak());
+        let closed = self.closed();
+        drop(ioloop.spawn(async move {
+            let _guard = guard;
+            closed.await;
+        }));
+    }
+
+    /// The loop is closing, or dropped, with the connection open: sends 1001 ("going
+    /// away") as far as the socket takes it now, closes TCP and reports the close. A
+    /// connection busy in a method of its own (its state borrowed) is left alone.
+    pub(crate) fn going_away(&self) {
+        match self.shared.state.try_borrow() {
+            Ok(state) if !state.closed => {}
+            _ => return,
+        }
+        self.send_close(Some((GOING_AWAY, "going away")));
+        self.shared.stream.close();
+        self.shared.clone().on_stream_closed();
     }
 
     fn weak(&self) -> Weak<Shared> {
@@ -491,7 +552,7 @@ impl WebSocket {
         callback: impl FnOnce(Result<(), SendError>) + 'static,
     ) {
         let sent = self.send(message);
-        match IoLoop::current() {
+        match self.shared.stream.ioloop() {
             Some(ioloop) => ioloop.add_future(sent, move |_, result| callback(result)),
             None => callback(Err(SendError::Closed)),
         }
@@ -816,7 +877,7 @@ impl WebSocket {
                 }
                 Step::Pong(payload) => {
                     let timer = self.shared.state.borrow_mut().pong_timer.take();
-                    if let (Some(timer), Some(ioloop)) = (timer, IoLoop::current()) {
+                    if let (Some(timer), Some(ioloop)) = (timer, self.shared.stream.ioloop()) {
                         ioloop.remove_timeout(timer);
                     }
                     self.with_handler(|h, ws| h.on_pong(ws, &payload));
@@ -1090,7 +1151,7 @@ impl WebSocket {
             f();
             completed = true;
         });
-        match IoLoop::current() {
+        match self.shared.stream.ioloop() {
             Some(ioloop) => {
                 ioloop.run_guarded(CallbackKind::Callback, std::panic::Location::caller(), call)
             }
@@ -1171,7 +1232,8 @@ impl WebSocket {
     }
 
     fn arm_close_timer(&self) {
-        let Some(ioloop) = IoLoop::current() else {
+        // No loop to time the handshake (it is closed or gone): TCP closes now.
+        let Some(ioloop) = self.shared.stream.ioloop().filter(|l| !l.is_closed()) else {
             return self.shared.stream.close();
         };
         if self.shared.state.borrow().close_timer.is_some() {
@@ -1193,7 +1255,7 @@ impl WebSocket {
         let Some(interval) = self.shared.options.ping_interval else {
             return;
         };
-        let Some(ioloop) = IoLoop::current() else {
+        let Some(ioloop) = self.shared.stream.ioloop() else {
             return;
         };
         let weak = self.weak();
@@ -1252,7 +1314,7 @@ impl WebSocket {
 impl Shared {
     /// TCP closed, for whatever reason: timers go, the receiver learns, `on_close` runs.
     fn on_stream_closed(self: Rc<Self>) {
-        let (timers, waiters) = {
+        let (timers, waiters, registration) = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
@@ -1263,10 +1325,18 @@ impl Shared {
                 state.ping_timer.take(),
                 state.pong_timer.take(),
             ];
-            (timers, std::mem::take(&mut state.closed_waiters))
+            (
+                timers,
+                std::mem::take(&mut state.closed_waiters),
+                state.registration.take(),
+            )
         };
         waiters.into_iter().for_each(Waker::wake);
-        if let Some(ioloop) = IoLoop::current() {
+        // The server no longer counts it (the last to go completes a shutdown).
+        if let Some(registration) = registration {
+            registration.end();
+        }
+        if let Some(ioloop) = self.stream.ioloop() {
             for timer in timers.into_iter().flatten() {
                 ioloop.remove_timeout(timer);
             }
@@ -1274,6 +1344,29 @@ impl Shared {
         let ws = WebSocket { shared: self };
         ws.wake_receiver();
         ws.call_on_close();
+    }
+}
+
+/// A server's graceful shutdown asks the connection to go, and closes it at its deadline.
+impl LiveConnection for Shared {
+    fn shut_down(self: Rc<Self>) {
+        WebSocket { shared: self }.close(GOING_AWAY, "server shutting down");
+    }
+
+    fn close(self: Rc<Self>) {
+        self.stream.close();
+    }
+}
+
+/// Held by the task of [`WebSocket::watch_for_the_loop_closing`]: dropped with the
+/// connection open, the loop is closing.
+struct LoopClosing(Weak<Shared>);
+
+impl Drop for LoopClosing {
+    fn drop(&mut self) {
+        if let Some(ws) = WebSocket::from_weak(&self.0) {
+            ws.going_away();
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use slab::Slab;
 
 use super::super::service::Service;
 use super::options::ServerOptions;
-use crate::reactor::ioloop::IoLoop;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
 
 /// An open connection as the server's shutdown sees it.
 pub(crate) trait LiveConnection {
@@ -64,8 +64,7 @@ impl ServerShared {
         let removed = self.connections.borrow_mut().try_remove(key);
         drop(removed);
         if self.shutting_down.get() && self.connections.borrow().is_empty() {
-            let callbacks = std::mem::take(&mut *self.on_drained.borrow_mut());
-            callbacks.into_iter().for_each(|f| f());
+            self.drained();
         }
     }
 
@@ -82,41 +81,44 @@ impl ServerShared {
             .collect()
     }
 
-    /// Shuts every connection down gracefully, closes what is left after `deadline`, and
-    /// runs `done` on the loop once every connection is closed.
+    /// Shuts every connection down gracefully (upgraded ones too: a WebSocket is sent
+    /// 1001 and waited for), closes what is left after `deadline`, and runs `done` on the
+    /// loop once every connection is closed; the deadline's timer goes then, so a loop
+    /// that has nothing else to do sleeps on.
     pub(crate) fn shut_down(
         self: &Rc<Self>,
+        ioloop: &IoLoop,
         deadline: Duration,
         done: impl FnOnce(&IoLoop) + 'static,
     ) {
         self.shutting_down.set(true);
-        let Some(ioloop) = IoLoop::current() else {
-            return;
-        };
-        let finished = Cell::new(Some(done));
-        let handle = ioloop.clone();
-        let on_drained = Rc::new(move || {
-            if let Some(done) = finished.take() {
-                handle.add_callback(move |ioloop| done(ioloop));
-            }
-        });
-        let drained = on_drained.clone();
-        self.on_drained
-            .borrow_mut()
-            .push(Box::new(move || drained()));
         let weak = Rc::downgrade(self);
-        ioloop.call_later(deadline, move |_| {
+        let timer = ioloop.call_later(deadline, move |_| {
             if let Some(shared) = weak.upgrade() {
                 for conn in shared.live() {
                     conn.close();
                 }
             }
         });
+        let handle: Weak<LoopInner> = Rc::downgrade(&ioloop.inner);
+        self.on_drained.borrow_mut().push(Box::new(move || {
+            if let Some(inner) = handle.upgrade() {
+                let ioloop = IoLoop { inner };
+                ioloop.remove_timeout(timer);
+                ioloop.add_callback(move |ioloop| done(ioloop));
+            }
+        }));
         for conn in self.live() {
             conn.shut_down();
         }
         if self.connections.borrow().is_empty() {
-            on_drained();
+            self.drained();
         }
+    }
+
+    /// Every connection is closed during a shutdown: its completions run.
+    fn drained(&self) {
+        let callbacks = std::mem::take(&mut *self.on_drained.borrow_mut());
+        callbacks.into_iter().for_each(|f| f());
     }
 }
