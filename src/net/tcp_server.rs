@@ -6,9 +6,10 @@
 //! `accept4(SOCK_NONBLOCK)`, and hands each connection to the server's handler through
 //! [`IoLoop::add_callback`], so a panicking handler loses one connection, not the batch.
 //! Running out of file descriptors (`EMFILE`, `ENFILE`) pauses accepting for
-//! [`ACCEPT_BACKOFF`] instead of spinning on a listener that stays readable.
+//! [`ACCEPT_BACKOFF`] instead of spinning on a listener that stays readable, and is
+//! logged as an error at most once a second (the retries in between at debug level).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -16,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAdd
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::net::SocketFlags;
 
@@ -90,6 +91,8 @@ struct ServerInner {
     handler: ConnectionHandler,
     options: StreamOptions,
     listeners: RefCell<Vec<Listening>>,
+    /// When running out of descriptors was last logged as an error.
+    out_of_resources: ErrorLog,
     /// Set: every accepted connection speaks TLS, handed over once its handshake is done.
     #[cfg(feature = "tls")]
     tls: RefCell<Option<super::tls::TlsAcceptor>>,
@@ -141,6 +144,7 @@ impl TcpServer {
                 handler: Rc::new(handler),
                 options,
                 listeners: RefCell::new(Vec::new()),
+                out_of_resources: ErrorLog::default(),
                 #[cfg(feature = "tls")]
                 tls: RefCell::new(None),
             }),
@@ -383,11 +387,9 @@ impl TcpServer {
                     | rustix::io::Errno::NOBUFS
                     | rustix::io::Errno::NOMEM),
                 ) => {
-                    log::error!(
-                        target: "ioloop",
-                        "cannot accept a connection ({}); pausing the listener for {ACCEPT_BACKOFF:?}",
-                        io::Error::from(e)
-                    );
+                    self.inner
+                        .out_of_resources
+                        .report(ioloop, io::Error::from(e));
                     pause(ioloop, id);
                     return;
                 }
@@ -440,6 +442,52 @@ impl TcpServer {
         };
         let handler = self.inner.handler.clone();
         ioloop.add_callback(move |ioloop| handler(ioloop, stream, peer));
+    }
+}
+
+/// How often running out of descriptors (or memory) is logged as an error: a process
+/// short of them for a while retries after every [`ACCEPT_BACKOFF`], and one line a
+/// second says as much as ten.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The rate limit of one kind of error's log lines, on the loop's clock: an error at most
+/// once per [`ERROR_LOG_INTERVAL`] (saying how many were quiet since), the others at
+/// debug level.
+#[derive(Default)]
+struct ErrorLog {
+    last: Cell<Option<Instant>>,
+    quiet: Cell<u64>,
+}
+
+impl ErrorLog {
+    fn report(&self, ioloop: &IoLoop, error: io::Error) {
+        let now = ioloop.time();
+        let due = self
+            .last
+            .get()
+            .is_none_or(|last| now.saturating_duration_since(last) >= ERROR_LOG_INTERVAL);
+        if !due {
+            self.quiet.set(self.quiet.get() + 1);
+            log::debug!(
+                target: "ioloop",
+                "cannot accept a connection ({error}); pausing the listener for {ACCEPT_BACKOFF:?}"
+            );
+            return;
+        }
+        self.last.set(Some(now));
+        let quiet = self.quiet.replace(0);
+        if quiet == 0 {
+            log::error!(
+                target: "ioloop",
+                "cannot accept a connection ({error}); pausing the listener for {ACCEPT_BACKOFF:?}"
+            );
+        } else {
+            log::error!(
+                target: "ioloop",
+                "cannot accept a connection ({error}); pausing the listener for {ACCEPT_BACKOFF:?} \
+                 ({quiet} more since the last report)"
+            );
+        }
     }
 }
 
