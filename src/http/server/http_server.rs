@@ -27,7 +27,9 @@ use crate::task::{completion, Completion};
 /// the responses of a batch sent in one write; `Content-Length` and chunked bodies both
 /// ways; `Expect: 100-continue` answered once the body is accepted; HEAD with the GET
 /// headers; a `Date` cached per second; `TCP_NODELAY`. The limits and timeouts of
-/// [`ServerOptions`] give 400, 408, 413 and 431 answers. Like a [`TcpServer`] it lives
+/// [`ServerOptions`] give 400, 408, 413 and 431 answers, and its optional
+/// `max_connections` caps the open connections (at the cap, clients wait in the kernel's
+/// backlog). Like a [`TcpServer`] it lives
 /// until [`stop`](HttpServer::stop), [`shutdown`](HttpServer::shutdown) or the loop
 /// closes, whatever happens to this handle.
 ///
@@ -119,6 +121,17 @@ impl HttpServer {
         let tcp = TcpServer::with_options(ioloop, stream_options, move |_, stream, peer| {
             Connection::start(stream, peer, conn_shared.clone());
         });
+        if let Some(max) = options.max_connections {
+            // The registry counts the open connections, WebSockets included; the accept
+            // path adds those accepted and not yet started.
+            let registry = Rc::downgrade(&shared);
+            let notice = tcp.limit_connections(max, move || {
+                registry
+                    .upgrade()
+                    .map_or(0, |shared| shared.connection_count())
+            });
+            shared.notify_closes_to(notice);
+        }
         HttpServer { shared, tcp }
     }
 

@@ -10,6 +10,7 @@ use slab::Slab;
 
 use super::super::service::Service;
 use super::options::ServerOptions;
+use crate::net::ConnectionClosed;
 use crate::reactor::ioloop::{IoLoop, LoopInner};
 
 /// An open connection as the server's shutdown sees it.
@@ -29,6 +30,9 @@ pub(crate) struct ServerShared {
     connections: RefCell<Slab<Weak<dyn LiveConnection>>>,
     shutting_down: Cell<bool>,
     on_drained: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Told when a connection closes: the accept path's cap
+    /// ([`ServerOptions::max_connections`]).
+    closed_notice: RefCell<Option<ConnectionClosed>>,
 }
 
 impl ServerShared {
@@ -44,6 +48,7 @@ impl ServerShared {
             connections: RefCell::new(Slab::new()),
             shutting_down: Cell::new(false),
             on_drained: RefCell::new(Vec::new()),
+            closed_notice: RefCell::new(None),
         }
     }
 
@@ -51,6 +56,11 @@ impl ServerShared {
     pub(crate) fn register<C: LiveConnection + 'static>(&self, conn: &Rc<C>) -> usize {
         let weak: Weak<dyn LiveConnection> = Rc::downgrade(conn) as Weak<dyn LiveConnection>;
         self.connections.borrow_mut().insert(weak)
+    }
+
+    /// Tells `notice` whenever a connection closes (the accept path's cap counts them).
+    pub(crate) fn notify_closes_to(&self, notice: ConnectionClosed) {
+        *self.closed_notice.borrow_mut() = Some(notice);
     }
 
     /// Whether the server is shutting down (a connection accepted now is shut down).
@@ -63,6 +73,10 @@ impl ServerShared {
     pub(crate) fn unregister(&self, key: usize) {
         let removed = self.connections.borrow_mut().try_remove(key);
         drop(removed);
+        let notice = self.closed_notice.borrow().clone();
+        if let Some(notice) = notice {
+            notice.notify();
+        }
         if self.shutting_down.get() && self.connections.borrow().is_empty() {
             self.drained();
         }
