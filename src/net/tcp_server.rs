@@ -419,7 +419,9 @@ impl TcpServer {
     /// See [`TlsAcceptor`](super::tls::TlsAcceptor).
     #[cfg(feature = "tls")]
     pub fn set_tls(&self, acceptor: super::tls::TlsAcceptor) {
-        *self.inner.tls.borrow_mut() = Some(acceptor);
+        let replaced = self.inner.tls.borrow_mut().replace(acceptor);
+        // Dropped with no borrow held (its config may hold the user's resolvers).
+        drop(replaced);
     }
 
     /// Caps the connections open at once at `max` (at least 1), as counted by `open`
@@ -432,10 +434,11 @@ impl TcpServer {
         max: usize,
         open: impl Fn() -> usize + 'static,
     ) -> ConnectionClosed {
-        *self.inner.cap.borrow_mut() = Some(Cap {
+        let replaced = self.inner.cap.borrow_mut().replace(Cap {
             max: max.max(1),
             open: Rc::new(open),
         });
+        drop(replaced);
         ConnectionClosed(Rc::downgrade(&self.inner))
     }
 
@@ -488,7 +491,9 @@ impl TcpServer {
             .and_then(|p| SocketAddr::try_from(p).ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
         #[cfg(feature = "tls")]
-        if let Some(acceptor) = self.inner.tls.borrow().clone() {
+        let acceptor = self.inner.tls.borrow().clone();
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = acceptor {
             let server = Rc::downgrade(&self.inner);
             let options = self.inner.options;
             // The handshake counts against the cap until it ends, however it ends.
@@ -499,7 +504,7 @@ impl TcpServer {
                     return;
                 };
                 let accepted = super::tls::accept_socket(&ioloop, socket, &acceptor, options).await;
-                drop(in_handshake);
+                in_handshake.end();
                 match accepted {
                     // A server stopped meanwhile (by a graceful shutdown, say) takes no
                     // more connections.
@@ -527,14 +532,15 @@ impl TcpServer {
         // Counted against the cap until the handler has it.
         let queued = Pending::start(&self.inner);
         ioloop.add_callback(move |ioloop| {
-            drop(queued);
+            queued.end();
             handler(ioloop, stream, peer);
         });
     }
 }
 
 /// An accepted connection not yet handed to the handler, counted in
-/// [`ServerInner::pending`] until dropped (then the cap is checked again).
+/// [`ServerInner::pending`] until [`end`](Pending::end) (or its drop, when the loop drops
+/// the queued callback or the handshake's task).
 struct Pending(Weak<ServerInner>);
 
 impl Pending {
@@ -542,13 +548,22 @@ impl Pending {
         inner.pending.set(inner.pending.get() + 1);
         Pending(Rc::downgrade(inner))
     }
+
+    /// Handed over (or failed): no longer pending, and the cap is checked again on the
+    /// next iteration.
+    fn end(self) {
+        if let Some(inner) = self.0.upgrade() {
+            drop(self);
+            inner.recheck_cap_later();
+        }
+    }
 }
 
 impl Drop for Pending {
+    /// Only counts: a destructor (run when the loop closes, say) schedules nothing.
     fn drop(&mut self) {
         if let Some(inner) = self.0.upgrade() {
             inner.pending.set(inner.pending.get().saturating_sub(1));
-            inner.recheck_cap_later();
         }
     }
 }

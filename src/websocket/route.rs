@@ -290,8 +290,8 @@ struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         match self.end {
-            SessionEnd::Returned => self.ws.close(1000, ""),
-            SessionEnd::Panicked => self.ws.close(1011, "internal error"),
+            SessionEnd::Returned => self.ws.close_from_drop(1000, ""),
+            SessionEnd::Panicked => self.ws.close_from_drop(1011, "internal error"),
             SessionEnd::Running => self.ws.going_away(),
         }
     }

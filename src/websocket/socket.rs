@@ -412,9 +412,13 @@ impl WebSocket {
     /// away") as far as the socket takes it now, closes TCP and reports the close. A
     /// connection busy in a method of its own (its state borrowed) is left alone.
     pub(crate) fn going_away(&self) {
-        match self.shared.state.try_borrow() {
+        match self.shared.state.try_borrow_mut() {
             Ok(state) if !state.closed => {}
-            _ => return,
+            Ok(_) => return,
+            Err(_) => {
+                log::debug!(target: "ioloop::websocket", "loop closing while the WebSocket is busy: not closed");
+                return;
+            }
         }
         self.send_close(Some((GOING_AWAY, "going away")));
         self.shared.stream.close();
@@ -453,12 +457,17 @@ impl WebSocket {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_handler(&self, handler: impl WebSocketHandler) {
-        let (waiting, waker) = {
-            let mut state = self.shared.state.borrow_mut();
-            let old = std::mem::replace(&mut state.sink, Sink::Handler(None));
-            match old {
-                Sink::Inbox { message, waker } => (message, waker),
-                Sink::Handler(_) => (None, None),
+        let old = std::mem::replace(
+            &mut self.shared.state.borrow_mut().sink,
+            Sink::Handler(None),
+        );
+        // The handler replaced (if any) is dropped here, with no borrow held: its
+        // destructor may use the socket.
+        let (waiting, waker) = match old {
+            Sink::Inbox { message, waker } => (message, waker),
+            Sink::Handler(replaced) => {
+                drop(replaced);
+                (None, None)
             }
         };
         // A task awaiting `recv` gets `None`: the handler takes the messages now.
@@ -616,6 +625,18 @@ impl WebSocket {
             self.arm_close_timer();
             // Read on for the peer's answer (a message that waited for `recv` is dropped).
             self.read_frames();
+        }
+    }
+
+    /// [`close`](WebSocket::close) from a destructor, which must not panic: on the next
+    /// iteration if the connection is busy in a method of its own now.
+    pub(crate) fn close_from_drop(&self, code: u16, reason: &'static str) {
+        if self.shared.state.try_borrow_mut().is_ok() {
+            return self.close(code, reason);
+        }
+        if let Some(ioloop) = self.shared.stream.ioloop() {
+            let ws = self.clone();
+            ioloop.add_callback(move |_| ws.close(code, reason));
         }
     }
 
@@ -782,41 +803,63 @@ impl WebSocket {
     }
 
     fn write_unchecked(&self, opcode: Opcode, payload: &[u8]) -> Result<StreamWrite, SendError> {
-        let mut state = self.shared.state.borrow_mut();
-        let state = &mut *state;
-        #[cfg(feature = "deflate")]
-        let (payload, compressed) = match state.deflate.as_deref_mut() {
-            Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
-                state.deflated.clear();
-                deflate.compress(payload, &mut state.deflated);
-                (&state.deflated[..], true)
-            }
-            _ => (payload, false),
+        // Encoded under the borrow, into the reused buffers taken out of the state; written
+        // with no borrow held (a write that fails closes the stream, which wakes the
+        // tasks awaiting its writes).
+        let (mut frame, deflated, compressed, mask) = {
+            let mut state = self.shared.state.borrow_mut();
+            let state = &mut *state;
+            let mut frame = std::mem::take(&mut state.scratch);
+            #[cfg(feature = "deflate")]
+            let mut deflated = std::mem::take(&mut state.deflated);
+            #[cfg(not(feature = "deflate"))]
+            let deflated: Vec<u8> = Vec::new();
+            #[cfg(feature = "deflate")]
+            let compressed = match state.deflate.as_deref_mut() {
+                Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
+                    deflated.clear();
+                    deflate.compress(payload, &mut deflated);
+                    true
+                }
+                _ => false,
+            };
+            #[cfg(not(feature = "deflate"))]
+            let compressed = false;
+            let len = if compressed {
+                deflated.len()
+            } else {
+                payload.len()
+            };
+            frame.clear();
+            let mask = state.masks.as_mut().map(MaskSource::next_mask);
+            write_header(&mut frame, true, compressed, opcode, len, mask);
+            (frame, deflated, compressed, mask)
         };
-        #[cfg(not(feature = "deflate"))]
-        let compressed = false;
-        let frame = &mut state.scratch;
-        frame.clear();
-        let mask = state.masks.as_mut().map(MaskSource::next_mask);
-        write_header(frame, true, compressed, opcode, payload.len(), mask);
+        let payload = if compressed { &deflated[..] } else { payload };
         let write = match mask {
             // A server's frame: the header and the payload as they are, in one write.
-            None => self.shared.stream.write_all_parts(&[frame, payload]),
+            None => self.shared.stream.write_all_parts(&[&frame, payload]),
             Some(mask) => {
                 let start = frame.len();
                 frame.extend_from_slice(payload);
                 apply_mask(&mut frame[start..], mask, 0);
-                self.shared.stream.write_all(frame)
+                self.shared.stream.write_all(&frame)
             }
         };
-        // A big message's buffer is not kept for the small ones after it.
-        if frame.capacity() > 64 * 1024 {
-            *frame = Vec::new();
+        // The buffers go back for the next frame; a big message's are not kept for the
+        // small ones after it.
+        {
+            let mut state = self.shared.state.borrow_mut();
+            if frame.capacity() <= 64 * 1024 {
+                state.scratch = frame;
+            }
+            #[cfg(feature = "deflate")]
+            if deflated.capacity() <= 64 * 1024 {
+                state.deflated = deflated;
+            }
         }
-        #[cfg(feature = "deflate")]
-        if state.deflated.capacity() > 64 * 1024 {
-            state.deflated = Vec::new();
-        }
+        #[cfg(not(feature = "deflate"))]
+        drop(deflated);
         match write.refused() {
             None => Ok(write),
             Some(refusal) => {
@@ -824,6 +867,7 @@ impl WebSocket {
                     // The compressor's context now holds bytes the peer will never see:
                     // later messages could refer to them. The connection cannot go on.
                     log::debug!(target: "ioloop::websocket", "a compressed write was refused: closed");
+                    drop(write);
                     self.shared.stream.close();
                     return Err(SendError::Closed);
                 }
@@ -1138,9 +1182,16 @@ impl WebSocket {
     }
 
     fn put_back(&self, handler: Box<dyn WebSocketHandler>) {
-        if let Sink::Handler(slot @ None) = &mut self.shared.state.borrow_mut().sink {
-            *slot = Some(handler);
-        }
+        let left_over = match &mut self.shared.state.borrow_mut().sink {
+            Sink::Handler(slot @ None) => {
+                *slot = Some(handler);
+                None
+            }
+            // Replaced (by `set_handler` from inside one of its methods) meanwhile.
+            _ => Some(handler),
+        };
+        // Dropped with no borrow held: its destructor may use the socket.
+        drop(left_over);
     }
 
     /// Runs `f` under the loop's exception policy; a panic closes with 1011. Returns
@@ -1280,7 +1331,8 @@ impl WebSocket {
                     ws.close(1000, "ping timed out");
                 }
             });
-            if let Some(old) = ws.shared.state.borrow_mut().pong_timer.replace(pong_timer) {
+            let old = ws.shared.state.borrow_mut().pong_timer.replace(pong_timer);
+            if let Some(old) = old {
                 ioloop.remove_timeout(old);
             }
             ws.schedule_ping();
@@ -1385,21 +1437,22 @@ impl Future for Recv {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         let ws = &self.ws;
-        let taken = {
+        let (taken, replaced) = {
             let mut state = ws.shared.state.borrow_mut();
             let done = state.closed || state.discarding || state.close_received || state.close_sent;
             let Sink::Inbox { message, waker } = &mut state.sink else {
                 return Poll::Ready(None); // the callback style takes the messages
             };
             match message.take() {
-                Some(message) => Some(message),
+                Some(message) => (Some(message), None),
                 None if done => return Poll::Ready(None),
-                None => {
-                    *waker = Some(cx.waker().clone());
-                    None
-                }
+                None if waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) => (None, None),
+                None => (None, waker.replace(cx.waker().clone())),
             }
         };
+        // The waker of an earlier poll is dropped with no borrow held (a waker's
+        // destructor is its executor's code).
+        drop(replaced);
         match taken {
             Some(message) => {
                 // Room in the inbox: read on.

@@ -71,7 +71,14 @@ impl ServerShared {
     /// Removes a closed connection; the last one to go during a shutdown runs the
     /// shutdown's completions.
     pub(crate) fn unregister(&self, key: usize) {
-        let removed = self.connections.borrow_mut().try_remove(key);
+        // Also called from a destructor (an upgraded connection's registration): never
+        // panics. The registry is never borrowed across other code, so this succeeds.
+        let Ok(mut connections) = self.connections.try_borrow_mut() else {
+            log::debug!(target: "ioloop", "connection registry busy: not unregistered");
+            return;
+        };
+        let removed = connections.try_remove(key);
+        drop(connections);
         drop(removed);
         let notice = self.closed_notice.borrow().clone();
         if let Some(notice) = notice {
