@@ -150,3 +150,43 @@ fn no_cap_by_default() {
     }
     assert_eq!(server.server.connections(), 20);
 }
+
+/// A TLS handshake in progress holds a place under the cap: a client that connects and
+/// says nothing keeps the next one waiting until it goes.
+#[cfg(feature = "tls")]
+#[test]
+fn a_tls_handshake_in_progress_counts_against_the_cap() {
+    let pki = common::tls::TestPki::new();
+    let server = server(Some(1));
+    server.server.set_tls(pki.acceptor());
+    let silent = TcpStream::connect(server.addr).unwrap();
+    server.settle();
+    // A client speaking plain HTTP to the TLS port is answered 400, once accepted.
+    let mut plain = Raw::connect(&server);
+    plain.ask();
+    let mut got = Vec::new();
+    let mut answered = |server: &SteppedServer, steps: usize| {
+        let mut chunk = [0u8; 4096];
+        for _ in 0..steps {
+            match plain.stream.read(&mut chunk) {
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            if got.starts_with(b"HTTP/1.1 400") {
+                return true;
+            }
+            server.step();
+        }
+        false
+    };
+    assert!(
+        !answered(&server, 200),
+        "accepted during another's handshake"
+    );
+    drop(silent);
+    assert!(
+        answered(&server, 1000),
+        "not accepted once the handshake failed"
+    );
+}
