@@ -224,6 +224,38 @@ fn the_rfc_example_message_is_read() {
     assert_eq!(ws.read(&server).unwrap().payload, b"Hello");
 }
 
+#[test]
+fn bytes_after_the_final_deflate_block_close_with_1007() {
+    let server = stepped(compressed(false));
+    // A message ended by a block with BFINAL set is a whole message (RFC 7692 §7.2.3.4).
+    let (mut ws, _) = open_compressed(&server, "permessage-deflate");
+    let ended = deflate_final(b"the last block");
+    ws.send_raw(&server, &Frame::text(&ended).encode_with_rsv1());
+    assert_eq!(ws.read(&server).unwrap().payload, b"the last block");
+    // Bytes after that block belong to no deflate stream: invalid data, 1007.
+    let (mut ws, _) = open_compressed(&server, "permessage-deflate");
+    let junk = [&ended[..], b"junk"].concat();
+    ws.send_raw(&server, &Frame::text(&junk).encode_with_rsv1());
+    assert_eq!(ws.expect_close(&server), Some(1007));
+    // The same over two frames (the junk in the continuation).
+    let (mut ws, _) = open_compressed(&server, "permessage-deflate");
+    ws.send_raw(&server, &Frame::text(&ended).fin(false).encode_with_rsv1());
+    ws.send_raw(&server, &Frame::new(0x0, b"\x01\x02").encode());
+    assert_eq!(ws.expect_close(&server), Some(1007));
+}
+
+/// `data` as a raw deflate stream ended by a block with BFINAL set.
+fn deflate_final(data: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut compress = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    let status = compress
+        .compress_vec(data, &mut out, FlushCompress::Finish)
+        .unwrap();
+    assert_eq!(status, Status::StreamEnd);
+    out
+}
+
 /// `data` as a raw deflate stream ended by a sync flush, without its tail.
 fn deflate_raw(data: &[u8]) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress};

@@ -32,5 +32,7 @@ pub use self::request::Request;
 pub(crate) use self::responder::AnswerHooks;
 pub use self::responder::{BodyChunk, BodyReader, BodyWriter, Responder};
 pub use self::response::{reason_phrase, Body, IntoResponse, Response};
+#[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
+pub(crate) use self::server::{register_upgraded, LiveConnection, Upgraded};
 pub use self::server::{serve_on_threads, HttpServer, ServerOptions, ThreadedServer};
 pub use self::service::{Dispatch, Handler, Service};

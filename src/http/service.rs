@@ -90,8 +90,10 @@ pub enum Dispatch {
     /// status should be `101 Switching Protocols`; the server adds `Connection: Upgrade`)
     /// and hands the connection to `upgrade`, with the request. The bytes that came after
     /// the request's head are still in the stream's buffer: they belong to the new
-    /// protocol. The server no longer times, counts or shuts down the connection. A
-    /// request with a body cannot be upgraded (400).
+    /// protocol. The server no longer times, counts or shuts down the connection, unless
+    /// the new protocol counts itself in again, as WebSocket routes do (then
+    /// [`HttpServer::connections`](crate::http::HttpServer::connections) and a graceful
+    /// shutdown see it). A request with a body cannot be upgraded (400).
     Upgrade {
         /// The `101` response head (its body is not sent).
         response: Response,

@@ -6,9 +6,13 @@
 //! `accept4(SOCK_NONBLOCK)`, and hands each connection to the server's handler through
 //! [`IoLoop::add_callback`], so a panicking handler loses one connection, not the batch.
 //! Running out of file descriptors (`EMFILE`, `ENFILE`) pauses accepting for
-//! [`ACCEPT_BACKOFF`] instead of spinning on a listener that stays readable.
+//! [`ACCEPT_BACKOFF`] instead of spinning on a listener that stays readable, and is
+//! logged as an error at most once a second (the retries in between at debug level).
+//! A server with a cap on its open connections (the HTTP server's `max_connections`)
+//! stops watching its listeners at the cap, so the kernel's backlog holds the clients
+//! that come, and watches them again once a connection closes.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -16,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAdd
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::net::SocketFlags;
 
@@ -90,9 +94,56 @@ struct ServerInner {
     handler: ConnectionHandler,
     options: StreamOptions,
     listeners: RefCell<Vec<Listening>>,
+    /// When running out of descriptors was last logged as an error.
+    out_of_resources: ErrorLog,
+    /// The cap on open connections and what counts them (none: no cap).
+    cap: RefCell<Option<Cap>>,
+    /// Accepted connections not yet handed to the handler: its callback is queued, or
+    /// their TLS handshake runs. They count against the cap.
+    pending: Cell<usize>,
+    /// The listeners are paused after running out of descriptors.
+    backing_off: Cell<bool>,
+    /// The listeners are paused at the cap.
+    at_capacity: Cell<bool>,
+    /// A check of the cap, after a connection closed, is queued.
+    recheck_queued: Cell<bool>,
+    /// Whether the listeners are watched for readiness now.
+    watching: Cell<bool>,
     /// Set: every accepted connection speaks TLS, handed over once its handshake is done.
     #[cfg(feature = "tls")]
     tls: RefCell<Option<super::tls::TlsAcceptor>>,
+}
+
+/// A cap on open connections: at most `max`, counting the connections the server
+/// handed to its handler as `open` says (a layer above knows when they close) and those
+/// not yet handed over.
+struct Cap {
+    max: usize,
+    open: Rc<dyn Fn() -> usize>,
+}
+
+/// Tells a server's accept path that one of the connections its cap counts has closed
+/// (see [`TcpServer::limit_connections`]). A weak handle: it does not keep the server.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct ConnectionClosed(Weak<ServerInner>);
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl ConnectionClosed {
+    /// A counted connection closed: if the server paused at its cap, it checks again on
+    /// the next iteration (so a connection handed from one protocol to another, which
+    /// leaves the count for a moment, does not resume it).
+    pub(crate) fn notify(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.recheck_cap_later();
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionClosed").finish_non_exhaustive()
+    }
 }
 
 /// A listening socket the server watches.
@@ -141,6 +192,13 @@ impl TcpServer {
                 handler: Rc::new(handler),
                 options,
                 listeners: RefCell::new(Vec::new()),
+                out_of_resources: ErrorLog::default(),
+                cap: RefCell::new(None),
+                pending: Cell::new(0),
+                backing_off: Cell::new(false),
+                at_capacity: Cell::new(false),
+                recheck_queued: Cell::new(false),
+                watching: Cell::new(true),
                 #[cfg(feature = "tls")]
                 tls: RefCell::new(None),
             }),
@@ -291,13 +349,19 @@ impl TcpServer {
         // The listener's handler holds the server: it serves until `stop` removes the
         // listener (or the loop closes), whatever happens to the handles.
         let server = self.clone();
-        let id = ioloop.add_handler(listener, Interest::READ, move |ioloop, listener, event| {
-            server.accept_batch(ioloop, &*listener, event.id(), wrap);
+        let interest = self.inner.listening_interest();
+        let id = ioloop.add_handler(listener, interest, move |ioloop, listener, _| {
+            server.accept_batch(ioloop, &*listener, wrap);
         })?;
         Ok(id)
     }
 
-    fn ioloop(&self) -> io::Result<IoLoop> {
+    /// The server's loop.
+    ///
+    /// # Errors
+    ///
+    /// The loop is gone.
+    pub(crate) fn ioloop(&self) -> io::Result<IoLoop> {
         self.inner
             .ioloop
             .upgrade()
@@ -355,18 +419,43 @@ impl TcpServer {
     /// See [`TlsAcceptor`](super::tls::TlsAcceptor).
     #[cfg(feature = "tls")]
     pub fn set_tls(&self, acceptor: super::tls::TlsAcceptor) {
-        *self.inner.tls.borrow_mut() = Some(acceptor);
+        let replaced = self.inner.tls.borrow_mut().replace(acceptor);
+        // Dropped with no borrow held (its config may hold the user's resolvers).
+        drop(replaced);
     }
 
-    /// Accepts up to [`ACCEPTS_PER_EVENT`] connections from `listener`.
+    /// Caps the connections open at once at `max` (at least 1), as counted by `open`
+    /// plus those accepted and not yet handed over: at the cap the listeners are not
+    /// watched (the kernel's backlog holds the clients that come) until a connection
+    /// closes, which the returned handle is told.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn limit_connections(
+        &self,
+        max: usize,
+        open: impl Fn() -> usize + 'static,
+    ) -> ConnectionClosed {
+        let replaced = self.inner.cap.borrow_mut().replace(Cap {
+            max: max.max(1),
+            open: Rc::new(open),
+        });
+        drop(replaced);
+        ConnectionClosed(Rc::downgrade(&self.inner))
+    }
+
+    /// Accepts up to [`ACCEPTS_PER_EVENT`] connections from `listener`, fewer at the
+    /// cap.
     fn accept_batch<L: AsFd + 'static>(
         &self,
         ioloop: &IoLoop,
         listener: &L,
-        id: HandlerId<L>,
         wrap: fn(OwnedFd) -> StreamSocket,
     ) {
         for _ in 0..ACCEPTS_PER_EVENT {
+            if self.inner.full() {
+                self.inner.at_capacity.set(true);
+                self.inner.refresh_listening(ioloop);
+                return;
+            }
             let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
             match rustix::net::acceptfrom_with(listener, flags) {
                 Ok((fd, peer)) => self.hand_over(ioloop, wrap(fd), peer),
@@ -378,12 +467,10 @@ impl TcpServer {
                     | rustix::io::Errno::NOBUFS
                     | rustix::io::Errno::NOMEM),
                 ) => {
-                    log::error!(
-                        target: "ioloop",
-                        "cannot accept a connection ({}); pausing the listener for {ACCEPT_BACKOFF:?}",
-                        io::Error::from(e)
-                    );
-                    pause(ioloop, id);
+                    self.inner
+                        .out_of_resources
+                        .report(ioloop, io::Error::from(e));
+                    self.inner.back_off(ioloop);
                     return;
                 }
                 Err(e) => {
@@ -404,19 +491,27 @@ impl TcpServer {
             .and_then(|p| SocketAddr::try_from(p).ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
         #[cfg(feature = "tls")]
-        if let Some(acceptor) = self.inner.tls.borrow().clone() {
+        let acceptor = self.inner.tls.borrow().clone();
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = acceptor {
             let server = Rc::downgrade(&self.inner);
             let options = self.inner.options;
+            // The handshake counts against the cap until it ends, however it ends.
+            let in_handshake = Pending::start(&self.inner);
             let handshake = async move {
+                let in_handshake = in_handshake;
                 let Some(ioloop) = IoLoop::current() else {
                     return;
                 };
-                match super::tls::accept_socket(&ioloop, socket, &acceptor, options).await {
+                let accepted = super::tls::accept_socket(&ioloop, socket, &acceptor, options).await;
+                in_handshake.end();
+                match accepted {
                     // A server stopped meanwhile (by a graceful shutdown, say) takes no
                     // more connections.
                     Ok(stream) => match server.upgrade() {
                         Some(server) if !server.listeners.borrow().is_empty() => {
-                            (server.handler)(&ioloop, stream, peer)
+                            let handler = server.handler.clone();
+                            handler(&ioloop, stream, peer);
                         }
                         _ => stream.close(),
                     },
@@ -434,21 +529,182 @@ impl TcpServer {
             }
         };
         let handler = self.inner.handler.clone();
-        ioloop.add_callback(move |ioloop| handler(ioloop, stream, peer));
-    }
-}
-
-/// Stops watching a listener for [`ACCEPT_BACKOFF`] (out of file descriptors). A listener
-/// removed meanwhile (the server stopped) is not resumed: its id is stale by then.
-fn pause<L: 'static>(ioloop: &IoLoop, id: HandlerId<L>) {
-    if ioloop.update_handler(id, Interest::NONE).is_ok() {
-        ioloop.call_later(ACCEPT_BACKOFF, move |ioloop| {
-            let _ = ioloop.update_handler(id, Interest::READ);
+        // Counted against the cap until the handler has it.
+        let queued = Pending::start(&self.inner);
+        ioloop.add_callback(move |ioloop| {
+            queued.end();
+            handler(ioloop, stream, peer);
         });
     }
 }
 
+/// An accepted connection not yet handed to the handler, counted in
+/// [`ServerInner::pending`] until [`end`](Pending::end) (or its drop, when the loop drops
+/// the queued callback or the handshake's task).
+struct Pending(Weak<ServerInner>);
+
+impl Pending {
+    fn start(inner: &Rc<ServerInner>) -> Pending {
+        inner.pending.set(inner.pending.get() + 1);
+        Pending(Rc::downgrade(inner))
+    }
+
+    /// Handed over (or failed): no longer pending, and the cap is checked again on the
+    /// next iteration.
+    fn end(self) {
+        if let Some(inner) = self.0.upgrade() {
+            drop(self);
+            inner.recheck_cap_later();
+        }
+    }
+}
+
+impl Drop for Pending {
+    /// Only counts: a destructor (run when the loop closes, say) schedules nothing.
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.pending.set(inner.pending.get().saturating_sub(1));
+        }
+    }
+}
+
+/// How often running out of descriptors (or memory) is logged as an error: a process
+/// short of them for a while retries after every [`ACCEPT_BACKOFF`], and one line a
+/// second says as much as ten.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The rate limit of one kind of error's log lines, on the loop's clock: an error at most
+/// once per [`ERROR_LOG_INTERVAL`] (saying how many were quiet since), the others at
+/// debug level.
+#[derive(Default)]
+struct ErrorLog {
+    last: Cell<Option<Instant>>,
+    quiet: Cell<u64>,
+}
+
+impl ErrorLog {
+    fn report(&self, ioloop: &IoLoop, error: io::Error) {
+        let now = ioloop.time();
+        let due = self
+            .last
+            .get()
+            .is_none_or(|last| now.saturating_duration_since(last) >= ERROR_LOG_INTERVAL);
+        if !due {
+            self.quiet.set(self.quiet.get() + 1);
+            log::debug!(
+                target: "ioloop",
+                "cannot accept a connection ({error}); pausing the listener for {ACCEPT_BACKOFF:?}"
+            );
+            return;
+        }
+        self.last.set(Some(now));
+        let quiet = self.quiet.replace(0);
+        if quiet == 0 {
+            log::error!(
+                target: "ioloop",
+                "cannot accept a connection ({error}); pausing the listener for {ACCEPT_BACKOFF:?}"
+            );
+        } else {
+            log::error!(
+                target: "ioloop",
+                "cannot accept a connection ({error}); pausing the listener for {ACCEPT_BACKOFF:?} \
+                 ({quiet} more since the last report)"
+            );
+        }
+    }
+}
+
 impl ServerInner {
+    fn ioloop(&self) -> Option<IoLoop> {
+        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+    }
+
+    /// Whether the open connections (and those not yet handed over) reach the cap.
+    fn full(&self) -> bool {
+        let cap = self
+            .cap
+            .borrow()
+            .as_ref()
+            .map(|cap| (cap.max, cap.open.clone()));
+        // Called with no borrow held.
+        cap.is_some_and(|(max, open)| self.pending.get() + open() >= max)
+    }
+
+    /// The interest the listeners should have now.
+    fn listening_interest(&self) -> Interest {
+        if self.backing_off.get() || self.at_capacity.get() {
+            Interest::NONE
+        } else {
+            Interest::READ
+        }
+    }
+
+    /// Watches the listeners, or stops, as the backoff and the cap say.
+    fn refresh_listening(&self, ioloop: &IoLoop) {
+        let interest = self.listening_interest();
+        let watch = interest.is_readable();
+        if self.watching.replace(watch) == watch {
+            return;
+        }
+        // The ids are copied out: no borrow is held while the loop changes them.
+        let ids: Vec<_> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|l| match l {
+                Listening::Tcp(id, _) => Ok(*id),
+                Listening::Unix(id) => Err(*id),
+            })
+            .collect();
+        for id in ids {
+            let changed = match id {
+                Ok(id) => ioloop.update_handler(id, interest),
+                Err(id) => ioloop.update_handler(id, interest),
+            };
+            if let Err(e) = changed {
+                log::debug!(target: "ioloop", "cannot change a listener's interest: {e}");
+            }
+        }
+    }
+
+    /// Stops watching the listeners for [`ACCEPT_BACKOFF`] (out of file descriptors:
+    /// every listener of the process would fail alike). A listener removed meanwhile
+    /// (the server stopped) is not resumed.
+    fn back_off(self: &Rc<Self>, ioloop: &IoLoop) {
+        if self.backing_off.replace(true) {
+            return;
+        }
+        self.refresh_listening(ioloop);
+        let server = Rc::downgrade(self);
+        ioloop.call_later(ACCEPT_BACKOFF, move |ioloop| {
+            if let Some(server) = server.upgrade() {
+                server.backing_off.set(false);
+                server.refresh_listening(ioloop);
+            }
+        });
+    }
+
+    /// At the cap, checks on the next iteration whether a connection closed meanwhile
+    /// and the listeners can be watched again.
+    fn recheck_cap_later(self: &Rc<Self>) {
+        if !self.at_capacity.get() || self.recheck_queued.replace(true) {
+            return;
+        }
+        let Some(ioloop) = self.ioloop() else {
+            return;
+        };
+        let server = Rc::downgrade(self);
+        ioloop.add_callback(move |ioloop| {
+            if let Some(server) = server.upgrade() {
+                server.recheck_queued.set(false);
+                if server.at_capacity.get() && !server.full() {
+                    server.at_capacity.set(false);
+                    server.refresh_listening(ioloop);
+                }
+            }
+        });
+    }
+
     fn stop(&self) {
         let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
         if let Some(inner) = self.ioloop.upgrade() {

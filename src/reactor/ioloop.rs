@@ -795,6 +795,10 @@ impl IoLoop {
 impl Drop for LoopInner {
     fn drop(&mut self) {
         self.shared.close();
+        // Tasks end first, as in `close`: a task that watches a stream (a WebSocket
+        // saying "going away") still finds it open; the streams close after, when the
+        // loop lets go of their registrations.
+        cancel_all(self.tasks.get_mut().take_all());
         // The poller outlives us while Remotes hold it: unregister every source before it
         // is dropped, as polling requires.
         let registrations = self.handlers.get_mut().unregister_all(&self.shared.poller);

@@ -288,7 +288,7 @@ impl Deflate {
         // At most one byte past the limit is ever produced (that byte proves it crossed).
         let cap = limit.saturating_add(1);
         let mut out = Vec::with_capacity(data.len().saturating_mul(3).max(64).min(cap));
-        for part in [data, &TAIL[..]] {
+        for (part, ours) in [(data, false), (&TAIL[..], true)] {
             let mut at = 0;
             loop {
                 if out.len() == out.capacity() {
@@ -309,8 +309,12 @@ impl Deflate {
                 }
                 if status == Status::StreamEnd {
                     // A block with BFINAL set ends the stream (RFC 7692 §7.2.3.4): the
-                    // next message starts a new one.
+                    // next message starts a new one. Only the tail appended here may
+                    // follow it; the peer's bytes after it belong to no deflate stream.
                     self.decompress.reset(false);
+                    if !ours && at < part.len() {
+                        return Err(InflateError::Corrupt);
+                    }
                     return Ok(out);
                 }
                 if at == part.len() && out.len() < out.capacity() {
@@ -430,6 +434,43 @@ mod tests {
             client.decompress(&[0xFF; 32], 1 << 20),
             Err(InflateError::Corrupt)
         );
+    }
+
+    /// `data` deflated as one stream ended by a block with BFINAL set (RFC 7692 §7.2.3.4
+    /// lets a sender end a message so).
+    fn deflate_final(data: &[u8]) -> Vec<u8> {
+        let mut compress = Compress::new(Compression::default(), false);
+        let mut out = Vec::with_capacity(data.len() + 64);
+        let status = compress
+            .compress_vec(data, &mut out, FlushCompress::Finish)
+            .unwrap();
+        assert_eq!(status, Status::StreamEnd);
+        out
+    }
+
+    #[test]
+    fn bytes_after_the_final_block_are_corrupt() {
+        let (_, mut client) = pair(false);
+        let ended = deflate_final(b"Hello, final block");
+        // A message ended by a final block inflates (and the next starts a new stream).
+        assert_eq!(
+            client.decompress(&ended, 1 << 20).unwrap(),
+            b"Hello, final block"
+        );
+        assert_eq!(
+            client.decompress(&ended, 1 << 20).unwrap(),
+            b"Hello, final block"
+        );
+        // Junk after it, or a second stream after it, is not one deflate stream.
+        for junk in [&[0xde, 0xad, 0xbe, 0xef][..], &[0x00], &ended[..]] {
+            let (_, mut client) = pair(false);
+            let wire = [&ended[..], junk].concat();
+            assert_eq!(
+                client.decompress(&wire, 1 << 20),
+                Err(InflateError::Corrupt),
+                "junk {junk:?}"
+            );
+        }
     }
 
     #[test]

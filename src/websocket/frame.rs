@@ -71,6 +71,8 @@ impl fmt::Display for Violation {
     }
 }
 
+/// An endpoint going away: a server shutting down, a loop closing (RFC 6455 §7.4.1).
+pub(crate) const GOING_AWAY: u16 = 1001;
 pub(crate) const PROTOCOL_ERROR: u16 = 1002;
 pub(crate) const INVALID_PAYLOAD: u16 = 1007;
 pub(crate) const MESSAGE_TOO_BIG: u16 = 1009;

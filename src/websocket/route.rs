@@ -3,7 +3,10 @@
 //! callback style ([`WebSocketRoute::with_handler`]).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use super::frame::Role;
 use super::handshake::{check_request, HandshakePolicy, OriginPolicy};
@@ -55,7 +58,8 @@ pub struct WebSocketRoute {
 
 /// A route running `session` for each connection, in the async style: a task that
 /// receives with [`WebSocket::recv`] and sends with [`WebSocket::send`]. The connection
-/// closes with 1000 when the task returns (1011 if it panics), unless it closed before.
+/// closes with 1000 when the task returns (1011 if it panics; 1001, "going away", if the
+/// loop closes or is dropped first), unless it closed before.
 ///
 /// # Examples
 ///
@@ -85,13 +89,11 @@ impl WebSocketRoute {
             };
             let guard = SessionGuard {
                 ws: ws.clone(),
-                finished: false,
+                end: SessionEnd::Running,
             };
-            let future = session(ws, request);
-            drop(ioloop.spawn(async move {
-                let mut guard = guard;
-                future.await;
-                guard.finished = true;
+            drop(ioloop.spawn(SessionTask {
+                future: Box::pin(session(ws, request)),
+                guard,
             }));
         }))
     }
@@ -217,6 +219,7 @@ impl Service for WebSocketRoute {
             response: accepted.response,
             upgrade: Box::new(move |request: Request, stream: IoStream| {
                 let ws = WebSocket::start(stream, Role::Server, options, negotiated);
+                ws.count_in_server();
                 session(ws, request);
             }),
         }
@@ -238,19 +241,58 @@ impl std::fmt::Debug for WebSocketRoute {
     }
 }
 
+/// How an async session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionEnd {
+    /// Not yet: dropped so, the loop closed (or was dropped) under it.
+    Running,
+    /// Its future returned.
+    Returned,
+    /// Its future panicked.
+    Panicked,
+}
+
+/// An async session's task: its future, and the guard that closes the connection when
+/// the task ends, however it ends.
+struct SessionTask {
+    future: Pin<Box<dyn Future<Output = ()>>>,
+    guard: SessionGuard,
+}
+
+impl Future for SessionTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| this.future.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => {
+                this.guard.end = SessionEnd::Returned;
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                // The loop reports the panic; the connection closes with 1011.
+                this.guard.end = SessionEnd::Panicked;
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
 /// Closes the connection when an async session ends: 1000 when it returned, 1011 when it
-/// panicked or was dropped unfinished (the loop closed).
+/// panicked, 1001 ("going away") when the loop closed or was dropped under it.
 struct SessionGuard {
     ws: WebSocket,
-    finished: bool,
+    end: SessionEnd,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        if self.finished {
-            self.ws.close(1000, "");
-        } else {
-            self.ws.close(1011, "internal error");
+        match self.end {
+            SessionEnd::Returned => self.ws.close_from_drop(1000, ""),
+            SessionEnd::Panicked => self.ws.close_from_drop(1011, "internal error"),
+            SessionEnd::Running => self.ws.going_away(),
         }
     }
 }

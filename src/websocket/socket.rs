@@ -14,6 +14,11 @@
 //! the handshake is complete, the client waits for it; either side aborts after
 //! `close_timeout`. [`WebSocketHandler::on_close`] runs exactly once, when the TCP
 //! connection ends for any reason (handshake, protocol failure, reset, ping timeout).
+//! A loop closed or dropped with the connection open sends 1001 ("going away") as far as
+//! the socket takes it, closes TCP and runs `on_close` there and then (a task per
+//! connection, waiting for its close, is what notices). A server's connection counts
+//! among its [`HttpServer`](crate::http::HttpServer)'s: a graceful shutdown sends it 1001
+//! and waits for the closing handshake, until the shutdown's deadline.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -25,13 +30,13 @@ use std::task::{Context, Poll, Waker};
 
 use super::frame::{
     apply_mask, check_utf8, close_payload, is_valid_close_code, parse_close, read_header,
-    write_header, Opcode, Role, Violation, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
+    write_header, Opcode, Role, Violation, GOING_AWAY, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
 };
 use super::handshake::Negotiated;
 use super::mask::MaskSource;
 use super::options::WebSocketOptions;
+use crate::http::{register_upgraded, LiveConnection, Upgraded};
 use crate::reactor::failure::CallbackKind;
-use crate::reactor::ioloop::IoLoop;
 use crate::reactor::timer_heap::Timeout;
 use crate::stream::{IoStream, StreamError, StreamSocket, StreamWrite};
 
@@ -251,6 +256,9 @@ struct State {
     pong_timer: Option<Timeout>,
     /// Tasks awaiting [`WebSocket::closed`].
     closed_waiters: Vec<Waker>,
+    /// The server's count of this connection (a server's WebSocket), ended when TCP
+    /// closes.
+    registration: Option<Upgraded>,
     /// permessage-deflate's compressor and decompressor, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
@@ -342,6 +350,7 @@ impl WebSocket {
                 ping_timer: None,
                 pong_timer: None,
                 closed_waiters: Vec::new(),
+                registration: None,
                 #[cfg(feature = "deflate")]
                 deflate,
                 #[cfg(feature = "deflate")]
@@ -355,9 +364,65 @@ impl WebSocket {
             .stream
             .set_close_callback(move |_| owner.on_stream_closed());
         let ws = WebSocket { shared };
+        ws.watch_for_the_loop_closing();
         ws.schedule_ping();
         ws.read_frames();
         ws
+    }
+
+    /// Counts the connection among those of the server whose upgrade is running (a
+    /// server route's connection, from its upgrade callback): its graceful shutdown
+    /// sends 1001 and waits for the closing handshake, until its deadline.
+    pub(crate) fn count_in_server(&self) {
+        let Some(registration) = register_upgraded(&self.shared) else {
+            return;
+        };
+        // Closed already (a shutdown's abort): the count ends at once.
+        let left = {
+            let mut state = self.shared.state.borrow_mut();
+            if state.closed {
+                Some(registration)
+            } else {
+                state.registration = Some(registration);
+                None
+            }
+        };
+        if let Some(registration) = left {
+            registration.end();
+        }
+    }
+
+    /// A task that lives as long as the connection is open: the loop drops it only when
+    /// it closes (or is dropped) with the connection still open, and then the connection
+    /// says 1001 ("going away") and closes TCP, since no timer of the loop will run
+    /// again.
+    fn watch_for_the_loop_closing(&self) {
+        let Some(ioloop) = self.shared.stream.ioloop() else {
+            return;
+        };
+        let guard = LoopClosing(self.weak());
+        let closed = self.closed();
+        drop(ioloop.spawn(async move {
+            let _guard = guard;
+            closed.await;
+        }));
+    }
+
+    /// The loop is closing, or dropped, with the connection open: sends 1001 ("going
+    /// away") as far as the socket takes it now, closes TCP and reports the close. A
+    /// connection busy in a method of its own (its state borrowed) is left alone.
+    pub(crate) fn going_away(&self) {
+        match self.shared.state.try_borrow_mut() {
+            Ok(state) if !state.closed => {}
+            Ok(_) => return,
+            Err(_) => {
+                log::debug!(target: "ioloop::websocket", "loop closing while the WebSocket is busy: not closed");
+                return;
+            }
+        }
+        self.send_close(Some((GOING_AWAY, "going away")));
+        self.shared.stream.close();
+        self.shared.clone().on_stream_closed();
     }
 
     fn weak(&self) -> Weak<Shared> {
@@ -392,12 +457,17 @@ impl WebSocket {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_handler(&self, handler: impl WebSocketHandler) {
-        let (waiting, waker) = {
-            let mut state = self.shared.state.borrow_mut();
-            let old = std::mem::replace(&mut state.sink, Sink::Handler(None));
-            match old {
-                Sink::Inbox { message, waker } => (message, waker),
-                Sink::Handler(_) => (None, None),
+        let old = std::mem::replace(
+            &mut self.shared.state.borrow_mut().sink,
+            Sink::Handler(None),
+        );
+        // The handler replaced (if any) is dropped here, with no borrow held: its
+        // destructor may use the socket.
+        let (waiting, waker) = match old {
+            Sink::Inbox { message, waker } => (message, waker),
+            Sink::Handler(replaced) => {
+                drop(replaced);
+                (None, None)
             }
         };
         // A task awaiting `recv` gets `None`: the handler takes the messages now.
@@ -491,7 +561,7 @@ impl WebSocket {
         callback: impl FnOnce(Result<(), SendError>) + 'static,
     ) {
         let sent = self.send(message);
-        match IoLoop::current() {
+        match self.shared.stream.ioloop() {
             Some(ioloop) => ioloop.add_future(sent, move |_, result| callback(result)),
             None => callback(Err(SendError::Closed)),
         }
@@ -555,6 +625,18 @@ impl WebSocket {
             self.arm_close_timer();
             // Read on for the peer's answer (a message that waited for `recv` is dropped).
             self.read_frames();
+        }
+    }
+
+    /// [`close`](WebSocket::close) from a destructor, which must not panic: on the next
+    /// iteration if the connection is busy in a method of its own now.
+    pub(crate) fn close_from_drop(&self, code: u16, reason: &'static str) {
+        if self.shared.state.try_borrow_mut().is_ok() {
+            return self.close(code, reason);
+        }
+        if let Some(ioloop) = self.shared.stream.ioloop() {
+            let ws = self.clone();
+            ioloop.add_callback(move |_| ws.close(code, reason));
         }
     }
 
@@ -721,41 +803,63 @@ impl WebSocket {
     }
 
     fn write_unchecked(&self, opcode: Opcode, payload: &[u8]) -> Result<StreamWrite, SendError> {
-        let mut state = self.shared.state.borrow_mut();
-        let state = &mut *state;
-        #[cfg(feature = "deflate")]
-        let (payload, compressed) = match state.deflate.as_deref_mut() {
-            Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
-                state.deflated.clear();
-                deflate.compress(payload, &mut state.deflated);
-                (&state.deflated[..], true)
-            }
-            _ => (payload, false),
+        // Encoded under the borrow, into the reused buffers taken out of the state; written
+        // with no borrow held (a write that fails closes the stream, which wakes the
+        // tasks awaiting its writes).
+        let (mut frame, deflated, compressed, mask) = {
+            let mut state = self.shared.state.borrow_mut();
+            let state = &mut *state;
+            let mut frame = std::mem::take(&mut state.scratch);
+            #[cfg(feature = "deflate")]
+            let mut deflated = std::mem::take(&mut state.deflated);
+            #[cfg(not(feature = "deflate"))]
+            let deflated: Vec<u8> = Vec::new();
+            #[cfg(feature = "deflate")]
+            let compressed = match state.deflate.as_deref_mut() {
+                Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
+                    deflated.clear();
+                    deflate.compress(payload, &mut deflated);
+                    true
+                }
+                _ => false,
+            };
+            #[cfg(not(feature = "deflate"))]
+            let compressed = false;
+            let len = if compressed {
+                deflated.len()
+            } else {
+                payload.len()
+            };
+            frame.clear();
+            let mask = state.masks.as_mut().map(MaskSource::next_mask);
+            write_header(&mut frame, true, compressed, opcode, len, mask);
+            (frame, deflated, compressed, mask)
         };
-        #[cfg(not(feature = "deflate"))]
-        let compressed = false;
-        let frame = &mut state.scratch;
-        frame.clear();
-        let mask = state.masks.as_mut().map(MaskSource::next_mask);
-        write_header(frame, true, compressed, opcode, payload.len(), mask);
+        let payload = if compressed { &deflated[..] } else { payload };
         let write = match mask {
             // A server's frame: the header and the payload as they are, in one write.
-            None => self.shared.stream.write_all_parts(&[frame, payload]),
+            None => self.shared.stream.write_all_parts(&[&frame, payload]),
             Some(mask) => {
                 let start = frame.len();
                 frame.extend_from_slice(payload);
                 apply_mask(&mut frame[start..], mask, 0);
-                self.shared.stream.write_all(frame)
+                self.shared.stream.write_all(&frame)
             }
         };
-        // A big message's buffer is not kept for the small ones after it.
-        if frame.capacity() > 64 * 1024 {
-            *frame = Vec::new();
+        // The buffers go back for the next frame; a big message's are not kept for the
+        // small ones after it.
+        {
+            let mut state = self.shared.state.borrow_mut();
+            if frame.capacity() <= 64 * 1024 {
+                state.scratch = frame;
+            }
+            #[cfg(feature = "deflate")]
+            if deflated.capacity() <= 64 * 1024 {
+                state.deflated = deflated;
+            }
         }
-        #[cfg(feature = "deflate")]
-        if state.deflated.capacity() > 64 * 1024 {
-            state.deflated = Vec::new();
-        }
+        #[cfg(not(feature = "deflate"))]
+        drop(deflated);
         match write.refused() {
             None => Ok(write),
             Some(refusal) => {
@@ -763,6 +867,7 @@ impl WebSocket {
                     // The compressor's context now holds bytes the peer will never see:
                     // later messages could refer to them. The connection cannot go on.
                     log::debug!(target: "ioloop::websocket", "a compressed write was refused: closed");
+                    drop(write);
                     self.shared.stream.close();
                     return Err(SendError::Closed);
                 }
@@ -816,7 +921,7 @@ impl WebSocket {
                 }
                 Step::Pong(payload) => {
                     let timer = self.shared.state.borrow_mut().pong_timer.take();
-                    if let (Some(timer), Some(ioloop)) = (timer, IoLoop::current()) {
+                    if let (Some(timer), Some(ioloop)) = (timer, self.shared.stream.ioloop()) {
                         ioloop.remove_timeout(timer);
                     }
                     self.with_handler(|h, ws| h.on_pong(ws, &payload));
@@ -1077,9 +1182,16 @@ impl WebSocket {
     }
 
     fn put_back(&self, handler: Box<dyn WebSocketHandler>) {
-        if let Sink::Handler(slot @ None) = &mut self.shared.state.borrow_mut().sink {
-            *slot = Some(handler);
-        }
+        let left_over = match &mut self.shared.state.borrow_mut().sink {
+            Sink::Handler(slot @ None) => {
+                *slot = Some(handler);
+                None
+            }
+            // Replaced (by `set_handler` from inside one of its methods) meanwhile.
+            _ => Some(handler),
+        };
+        // Dropped with no borrow held: its destructor may use the socket.
+        drop(left_over);
     }
 
     /// Runs `f` under the loop's exception policy; a panic closes with 1011. Returns
@@ -1090,7 +1202,7 @@ impl WebSocket {
             f();
             completed = true;
         });
-        match IoLoop::current() {
+        match self.shared.stream.ioloop() {
             Some(ioloop) => {
                 ioloop.run_guarded(CallbackKind::Callback, std::panic::Location::caller(), call)
             }
@@ -1171,7 +1283,8 @@ impl WebSocket {
     }
 
     fn arm_close_timer(&self) {
-        let Some(ioloop) = IoLoop::current() else {
+        // No loop to time the handshake (it is closed or gone): TCP closes now.
+        let Some(ioloop) = self.shared.stream.ioloop().filter(|l| !l.is_closed()) else {
             return self.shared.stream.close();
         };
         if self.shared.state.borrow().close_timer.is_some() {
@@ -1193,7 +1306,7 @@ impl WebSocket {
         let Some(interval) = self.shared.options.ping_interval else {
             return;
         };
-        let Some(ioloop) = IoLoop::current() else {
+        let Some(ioloop) = self.shared.stream.ioloop() else {
             return;
         };
         let weak = self.weak();
@@ -1218,7 +1331,8 @@ impl WebSocket {
                     ws.close(1000, "ping timed out");
                 }
             });
-            if let Some(old) = ws.shared.state.borrow_mut().pong_timer.replace(pong_timer) {
+            let old = ws.shared.state.borrow_mut().pong_timer.replace(pong_timer);
+            if let Some(old) = old {
                 ioloop.remove_timeout(old);
             }
             ws.schedule_ping();
@@ -1252,7 +1366,7 @@ impl WebSocket {
 impl Shared {
     /// TCP closed, for whatever reason: timers go, the receiver learns, `on_close` runs.
     fn on_stream_closed(self: Rc<Self>) {
-        let (timers, waiters) = {
+        let (timers, waiters, registration) = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
@@ -1263,10 +1377,18 @@ impl Shared {
                 state.ping_timer.take(),
                 state.pong_timer.take(),
             ];
-            (timers, std::mem::take(&mut state.closed_waiters))
+            (
+                timers,
+                std::mem::take(&mut state.closed_waiters),
+                state.registration.take(),
+            )
         };
         waiters.into_iter().for_each(Waker::wake);
-        if let Some(ioloop) = IoLoop::current() {
+        // The server no longer counts it (the last to go completes a shutdown).
+        if let Some(registration) = registration {
+            registration.end();
+        }
+        if let Some(ioloop) = self.stream.ioloop() {
             for timer in timers.into_iter().flatten() {
                 ioloop.remove_timeout(timer);
             }
@@ -1274,6 +1396,29 @@ impl Shared {
         let ws = WebSocket { shared: self };
         ws.wake_receiver();
         ws.call_on_close();
+    }
+}
+
+/// A server's graceful shutdown asks the connection to go, and closes it at its deadline.
+impl LiveConnection for Shared {
+    fn shut_down(self: Rc<Self>) {
+        WebSocket { shared: self }.close(GOING_AWAY, "server shutting down");
+    }
+
+    fn close(self: Rc<Self>) {
+        self.stream.close();
+    }
+}
+
+/// Held by the task of [`WebSocket::watch_for_the_loop_closing`]: dropped with the
+/// connection open, the loop is closing.
+struct LoopClosing(Weak<Shared>);
+
+impl Drop for LoopClosing {
+    fn drop(&mut self) {
+        if let Some(ws) = WebSocket::from_weak(&self.0) {
+            ws.going_away();
+        }
     }
 }
 
@@ -1292,21 +1437,22 @@ impl Future for Recv {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         let ws = &self.ws;
-        let taken = {
+        let (taken, replaced) = {
             let mut state = ws.shared.state.borrow_mut();
             let done = state.closed || state.discarding || state.close_received || state.close_sent;
             let Sink::Inbox { message, waker } = &mut state.sink else {
                 return Poll::Ready(None); // the callback style takes the messages
             };
             match message.take() {
-                Some(message) => Some(message),
+                Some(message) => (Some(message), None),
                 None if done => return Poll::Ready(None),
-                None => {
-                    *waker = Some(cx.waker().clone());
-                    None
-                }
+                None if waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) => (None, None),
+                None => (None, waker.replace(cx.waker().clone())),
             }
         };
+        // The waker of an earlier poll is dropped with no borrow held (a waker's
+        // destructor is its executor's code).
+        drop(replaced);
         match taken {
             Some(message) => {
                 // Room in the inbox: read on.

@@ -207,8 +207,10 @@ impl Connection {
         }
     }
 
+    /// The loop the connection's stream is on (not the thread's current one: a thread
+    /// may hold more than one loop).
     fn ioloop(&self) -> Option<IoLoop> {
-        IoLoop::current()
+        self.stream.ioloop()
     }
 
     /// Reads and handles every request already buffered, then waits for more.

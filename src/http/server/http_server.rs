@@ -12,6 +12,7 @@ use super::super::service::Service;
 use super::connection::Connection;
 use super::options::ServerOptions;
 use super::shared::ServerShared;
+use super::upgraded::CountUpgrades;
 use crate::net::TcpServer;
 use crate::reactor::ioloop::IoLoop;
 use crate::stream::StreamOptions;
@@ -26,7 +27,9 @@ use crate::task::{completion, Completion};
 /// the responses of a batch sent in one write; `Content-Length` and chunked bodies both
 /// ways; `Expect: 100-continue` answered once the body is accepted; HEAD with the GET
 /// headers; a `Date` cached per second; `TCP_NODELAY`. The limits and timeouts of
-/// [`ServerOptions`] give 400, 408, 413 and 431 answers. Like a [`TcpServer`] it lives
+/// [`ServerOptions`] give 400, 408, 413 and 431 answers, and its optional
+/// `max_connections` caps the open connections (at the cap, clients wait in the kernel's
+/// backlog). Like a [`TcpServer`] it lives
 /// until [`stop`](HttpServer::stop), [`shutdown`](HttpServer::shutdown) or the loop
 /// closes, whatever happens to this handle.
 ///
@@ -99,11 +102,16 @@ impl HttpServer {
         service: impl Service,
     ) -> HttpServer {
         let options = options.effective();
-        let shared = Rc::new(ServerShared::new(
-            options,
-            Box::new(service),
-            Location::caller(),
-        ));
+        let site = Location::caller();
+        // Upgraded connections (WebSockets) stay counted: their upgrade callbacks run
+        // where they can register with this server.
+        let shared = Rc::new_cyclic(|server| {
+            let service = CountUpgrades {
+                service: Box::new(service),
+                server: server.clone(),
+            };
+            ServerShared::new(options, Box::new(service), site)
+        });
         let stream_options = StreamOptions {
             // Room for a whole head and then some, so an oversized one is seen as such.
             max_buffer_size: options.max_head_bytes + 64 * 1024,
@@ -113,6 +121,17 @@ impl HttpServer {
         let tcp = TcpServer::with_options(ioloop, stream_options, move |_, stream, peer| {
             Connection::start(stream, peer, conn_shared.clone());
         });
+        if let Some(max) = options.max_connections {
+            // The registry counts the open connections, WebSockets included; the accept
+            // path adds those accepted and not yet started.
+            let registry = Rc::downgrade(&shared);
+            let notice = tcp.limit_connections(max, move || {
+                registry
+                    .upgrade()
+                    .map_or(0, |shared| shared.connection_count())
+            });
+            shared.notify_closes_to(notice);
+        }
         HttpServer { shared, tcp }
     }
 
@@ -177,7 +196,7 @@ impl HttpServer {
         self.tcp.local_addrs()
     }
 
-    /// Open connections.
+    /// Open connections, WebSockets upgraded from them included.
     ///
     /// # Examples
     ///
@@ -225,9 +244,15 @@ impl HttpServer {
     }
 
     /// Shuts down gracefully: stops accepting at once, closes idle keep-alive connections,
-    /// lets requests in flight finish (their responses carry `Connection: close`), and
-    /// after `deadline` closes whatever is left. `done` runs once every connection is
-    /// closed.
+    /// lets requests in flight finish (their responses carry `Connection: close`), sends
+    /// every open WebSocket a close frame with 1001 ("going away") and waits for its
+    /// closing handshake, and after `deadline` closes whatever is left (a WebSocket that
+    /// never answered included). `done` runs on the loop, on a later iteration, once
+    /// every connection is closed, WebSockets included; the deadline's timer is removed
+    /// then, so [`IoLoop::poll_timeout`] does not report it. A WebSocket whose own
+    /// `close_timeout` (in its `WebSocketOptions`) is shorter than `deadline` is closed
+    /// at that timeout instead. Runs on the server's loop, from
+    /// any code of its thread; on a closed loop, `done` never runs.
     ///
     /// # Examples
     ///
@@ -238,7 +263,12 @@ impl HttpServer {
     /// ```
     pub fn shutdown_then(&self, deadline: Duration, done: impl FnOnce(&IoLoop) + 'static) {
         self.tcp.stop();
-        self.shared.shut_down(deadline, done);
+        // The server's own loop (not the thread's current one: a test or an embedder
+        // may hold several).
+        match self.tcp.ioloop() {
+            Ok(ioloop) => self.shared.shut_down(&ioloop, deadline, done),
+            Err(_) => log::debug!(target: "ioloop", "shutdown of a server whose loop is closed"),
+        }
     }
 
     /// The async [`shutdown_then`](HttpServer::shutdown_then).

@@ -9,7 +9,14 @@ mod options;
 mod shared;
 mod slot;
 mod threads;
+mod upgraded;
 
 pub use self::http_server::HttpServer;
 pub use self::options::ServerOptions;
 pub use self::threads::{serve_on_threads, ThreadedServer};
+// The hook by which an upgraded protocol (WebSocket) stays one of its server's
+// connections; unused without the `websocket` feature.
+#[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
+pub(crate) use self::shared::LiveConnection;
+#[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
+pub(crate) use self::upgraded::{register_upgraded, Upgraded};

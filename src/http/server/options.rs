@@ -51,6 +51,14 @@ pub struct ServerOptions {
     /// The most response bytes held for one slow client before a streamed body's
     /// `write` fails with `BufferFull` (default 16 MiB).
     pub max_response_buffer: usize,
+    /// The most connections open at once on this server's loop, WebSockets upgraded
+    /// from them and TLS handshakes in progress included (default: no cap), as nginx's
+    /// `worker_connections`: at the cap the server stops accepting (the listening
+    /// sockets are not watched; the kernel's backlog holds the clients that come, and
+    /// refuses or drops the rest once full) and accepts again as soon as one closes.
+    /// With [`serve_on_threads`](crate::http::serve_on_threads) the cap is per thread.
+    /// `Some(0)` acts as `Some(1)`.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ServerOptions {
@@ -65,6 +73,7 @@ impl Default for ServerOptions {
             write_timeout: Duration::from_secs(60),
             max_pipeline: 64,
             max_response_buffer: 16 * 1024 * 1024,
+            max_connections: None,
         }
     }
 }

@@ -10,7 +10,8 @@ use slab::Slab;
 
 use super::super::service::Service;
 use super::options::ServerOptions;
-use crate::reactor::ioloop::IoLoop;
+use crate::net::ConnectionClosed;
+use crate::reactor::ioloop::{IoLoop, LoopInner};
 
 /// An open connection as the server's shutdown sees it.
 pub(crate) trait LiveConnection {
@@ -29,6 +30,9 @@ pub(crate) struct ServerShared {
     connections: RefCell<Slab<Weak<dyn LiveConnection>>>,
     shutting_down: Cell<bool>,
     on_drained: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Told when a connection closes: the accept path's cap
+    /// ([`ServerOptions::max_connections`]).
+    closed_notice: RefCell<Option<ConnectionClosed>>,
 }
 
 impl ServerShared {
@@ -44,6 +48,7 @@ impl ServerShared {
             connections: RefCell::new(Slab::new()),
             shutting_down: Cell::new(false),
             on_drained: RefCell::new(Vec::new()),
+            closed_notice: RefCell::new(None),
         }
     }
 
@@ -51,6 +56,11 @@ impl ServerShared {
     pub(crate) fn register<C: LiveConnection + 'static>(&self, conn: &Rc<C>) -> usize {
         let weak: Weak<dyn LiveConnection> = Rc::downgrade(conn) as Weak<dyn LiveConnection>;
         self.connections.borrow_mut().insert(weak)
+    }
+
+    /// Tells `notice` whenever a connection closes (the accept path's cap counts them).
+    pub(crate) fn notify_closes_to(&self, notice: ConnectionClosed) {
+        *self.closed_notice.borrow_mut() = Some(notice);
     }
 
     /// Whether the server is shutting down (a connection accepted now is shut down).
@@ -61,11 +71,21 @@ impl ServerShared {
     /// Removes a closed connection; the last one to go during a shutdown runs the
     /// shutdown's completions.
     pub(crate) fn unregister(&self, key: usize) {
-        let removed = self.connections.borrow_mut().try_remove(key);
+        // Also called from a destructor (an upgraded connection's registration): never
+        // panics. The registry is never borrowed across other code, so this succeeds.
+        let Ok(mut connections) = self.connections.try_borrow_mut() else {
+            log::debug!(target: "ioloop", "connection registry busy: not unregistered");
+            return;
+        };
+        let removed = connections.try_remove(key);
+        drop(connections);
         drop(removed);
+        let notice = self.closed_notice.borrow().clone();
+        if let Some(notice) = notice {
+            notice.notify();
+        }
         if self.shutting_down.get() && self.connections.borrow().is_empty() {
-            let callbacks = std::mem::take(&mut *self.on_drained.borrow_mut());
-            callbacks.into_iter().for_each(|f| f());
+            self.drained();
         }
     }
 
@@ -82,41 +102,44 @@ impl ServerShared {
             .collect()
     }
 
-    /// Shuts every connection down gracefully, closes what is left after `deadline`, and
-    /// runs `done` on the loop once every connection is closed.
+    /// Shuts every connection down gracefully (upgraded ones too: a WebSocket is sent
+    /// 1001 and waited for), closes what is left after `deadline`, and runs `done` on the
+    /// loop once every connection is closed; the deadline's timer goes then, so a loop
+    /// that has nothing else to do sleeps on.
     pub(crate) fn shut_down(
         self: &Rc<Self>,
+        ioloop: &IoLoop,
         deadline: Duration,
         done: impl FnOnce(&IoLoop) + 'static,
     ) {
         self.shutting_down.set(true);
-        let Some(ioloop) = IoLoop::current() else {
-            return;
-        };
-        let finished = Cell::new(Some(done));
-        let handle = ioloop.clone();
-        let on_drained = Rc::new(move || {
-            if let Some(done) = finished.take() {
-                handle.add_callback(move |ioloop| done(ioloop));
-            }
-        });
-        let drained = on_drained.clone();
-        self.on_drained
-            .borrow_mut()
-            .push(Box::new(move || drained()));
         let weak = Rc::downgrade(self);
-        ioloop.call_later(deadline, move |_| {
+        let timer = ioloop.call_later(deadline, move |_| {
             if let Some(shared) = weak.upgrade() {
                 for conn in shared.live() {
                     conn.close();
                 }
             }
         });
+        let handle: Weak<LoopInner> = Rc::downgrade(&ioloop.inner);
+        self.on_drained.borrow_mut().push(Box::new(move || {
+            if let Some(inner) = handle.upgrade() {
+                let ioloop = IoLoop { inner };
+                ioloop.remove_timeout(timer);
+                ioloop.add_callback(move |ioloop| done(ioloop));
+            }
+        }));
         for conn in self.live() {
             conn.shut_down();
         }
         if self.connections.borrow().is_empty() {
-            on_drained();
+            self.drained();
         }
+    }
+
+    /// Every connection is closed during a shutdown: its completions run.
+    fn drained(&self) {
+        let callbacks = std::mem::take(&mut *self.on_drained.borrow_mut());
+        callbacks.into_iter().for_each(|f| f());
     }
 }
