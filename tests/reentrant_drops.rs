@@ -7,9 +7,11 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
-use ioloop::testing::step;
-use ioloop::{IoLoop, Task};
+use common::manual_loop;
+use ioloop::testing::{advance_to_next_deadline, step};
+use ioloop::{IoLoop, PeriodicCallback, Task};
 
 /// Runs its closure when dropped: a user value whose destructor calls back in.
 struct OnDrop(Option<Box<dyn FnOnce()>>);
@@ -105,4 +107,48 @@ fn cancelling_a_task_whose_future_cancels_another_on_drop() {
     assert_eq!(drops.get(), 1);
     step(&ioloop);
     assert_eq!(ioloop.stats().tasks, 0);
+}
+
+#[test]
+fn a_periodic_random_source_may_replace_itself() {
+    let (ioloop, clock) = manual_loop();
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let pc = PeriodicCallback::new(&ioloop, Duration::from_secs(10), move |_, _| {
+        c.set(c.get() + 1)
+    });
+    pc.set_jitter(0.5);
+    let slot: Rc<RefCell<Option<PeriodicCallback>>> = Rc::default();
+    let s = slot.clone();
+    pc.set_random_source(move || {
+        let me = s.borrow_mut().take();
+        if let Some(me) = me {
+            // Called back from inside the source: the source replaces itself.
+            me.set_random_source(|| 0.5);
+        }
+        0.5
+    });
+    *slot.borrow_mut() = Some(pc.clone());
+    let start = ioloop.time();
+    pc.start();
+    advance_to_next_deadline(&ioloop, &clock);
+    assert_eq!(calls.get(), 1);
+    assert_eq!(ioloop.time() - start, Duration::from_secs(10));
+    advance_to_next_deadline(&ioloop, &clock);
+    assert_eq!(calls.get(), 2);
+    assert_eq!(ioloop.time() - start, Duration::from_secs(20));
+    pc.stop();
+}
+
+#[test]
+fn a_replaced_periodic_random_source_is_dropped_after_the_borrow() {
+    let (ioloop, _clock) = manual_loop();
+    let pc = PeriodicCallback::new(&ioloop, Duration::from_secs(1), |_, _| {});
+    let me = pc.clone();
+    let guard = OnDrop::new(move || me.set_random_source(|| 0.25));
+    pc.set_random_source(move || {
+        let _ = &guard;
+        0.5
+    });
+    pc.set_random_source(|| 0.75);
 }
