@@ -6,12 +6,13 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
+use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
 use common::manual_loop;
 use ioloop::testing::{advance_to_next_deadline, step};
-use ioloop::{IoLoop, PeriodicCallback, Task};
+use ioloop::{IoLoop, IoStream, PeriodicCallback, Task};
 
 /// Runs its closure when dropped: a user value whose destructor calls back in.
 struct OnDrop(Option<Box<dyn FnOnce()>>);
@@ -151,4 +152,29 @@ fn a_replaced_periodic_random_source_is_dropped_after_the_borrow() {
         0.5
     });
     pc.set_random_source(|| 0.75);
+}
+
+#[test]
+fn a_replaced_close_callback_is_dropped_after_the_streams_borrow() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let stream = IoStream::new(&ioloop, a).unwrap();
+    let seen = Rc::new(Cell::new(None));
+    let (s, saw) = (stream.clone(), seen.clone());
+    let guard = OnDrop::new(move || {
+        saw.set(Some(s.closed()));
+        s.close();
+    });
+    stream.set_close_callback(move |_| drop(guard));
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    // Replacing the first callback drops it, and with it the guard, which uses the stream.
+    stream.set_close_callback(move |_| r.set(true));
+    assert_eq!(seen.get(), Some(false));
+    assert!(stream.closed());
+    step(&ioloop);
+    assert!(
+        ran.get(),
+        "the close the old callback made runs the new one"
+    );
 }

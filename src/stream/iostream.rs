@@ -288,8 +288,10 @@ impl StreamState {
         self.close_state.get_or_insert_with(Box::default)
     }
 
-    pub(crate) fn set_close_callback(&mut self, callback: CloseCallback) {
-        self.close_state().callback = Some(callback);
+    /// Sets the close callback and hands back the one it replaces, for the caller to drop
+    /// once its borrow has ended.
+    pub(crate) fn set_close_callback(&mut self, callback: CloseCallback) -> Option<CloseCallback> {
+        self.close_state().callback.replace(callback)
     }
 
     /// The pending read, if it is the one started under `ticket`.
