@@ -6,12 +6,13 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
+use std::fmt;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
 use common::manual_loop;
-use ioloop::testing::{advance_to_next_deadline, step};
+use ioloop::testing::{advance_to_next_deadline, step, LogCapture};
 use ioloop::{IoLoop, IoStream, PeriodicCallback, Task};
 
 /// Runs its closure when dropped: a user value whose destructor calls back in.
@@ -177,4 +178,22 @@ fn a_replaced_close_callback_is_dropped_after_the_streams_borrow() {
         ran.get(),
         "the close the old callback made runs the new one"
     );
+}
+
+/// A value whose `Display` logs: formatting a record must not hold the capture's buffer.
+struct LogsWhileFormatted;
+
+impl fmt::Display for LogsWhileFormatted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        log::info!(target: "inner", "formatted");
+        f.write_str("outer")
+    }
+}
+
+#[test]
+fn a_record_whose_arguments_log_is_captured_with_them() {
+    let logs = LogCapture::start();
+    log::info!(target: "outer", "{}", LogsWhileFormatted);
+    let messages = logs.messages(log::Level::Info);
+    assert_eq!(messages, ["formatted", "outer"]);
 }
