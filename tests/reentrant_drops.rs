@@ -197,3 +197,41 @@ fn a_record_whose_arguments_log_is_captured_with_them() {
     let messages = logs.messages(log::Level::Info);
     assert_eq!(messages, ["formatted", "outer"]);
 }
+
+#[cfg(feature = "web")]
+#[test]
+fn a_static_file_whose_next_write_fails_at_once_ends_without_a_panic() {
+    use common::http::SteppedServer;
+    use ioloop::web::{get, Application, StaticFiles};
+    use std::os::fd::AsFd;
+
+    let dir = std::env::temp_dir().join(format!("ioloop-reentrant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("blob.bin"), vec![b'b'; 8 * 64 * 1024]).unwrap();
+    let app = Application::new().route("/files/{*path}", get(StaticFiles::new(dir.clone())));
+    let server = SteppedServer::start(move |ioloop: &IoLoop| app.bind(ioloop, "127.0.0.1:0"));
+    let panics = Rc::new(RefCell::new(Vec::new()));
+    let p = panics.clone();
+    server
+        .ioloop
+        .set_exception_handler(move |report| p.borrow_mut().push(report.to_string()));
+    let mut client = server.connect();
+    client.send(&server, b"GET /files/blob.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Once the first piece has arrived, its completion waits for the next iteration.
+    let mut first = [0u8; 1];
+    for _ in 0..1000 {
+        if client.stream.peek(&mut first).is_ok_and(|n| n > 0) {
+            break;
+        }
+        server.step();
+    }
+    assert!(client.stream.peek(&mut first).is_ok_and(|n| n > 0));
+    // The client resets: the next piece's write fails at once, and its completion is
+    // called from inside `write_then`.
+    let linger = Some(Duration::ZERO);
+    rustix::net::sockopt::set_socket_linger(client.stream.as_fd(), linger).unwrap();
+    drop(client);
+    server.settle_until(|| server.server.connections() == 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(panics.borrow().is_empty(), "{:?}", panics.borrow());
+}
