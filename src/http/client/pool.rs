@@ -185,22 +185,27 @@ impl Pool {
             stream.close();
             return;
         };
+        // Connections the server closed meanwhile make no room count. They are taken out
+        // and let go after the borrow: a stream may be the last handle to state that holds
+        // user values.
+        let closed: Vec<IdleConnection> = {
+            let mut state = pool.state.borrow_mut();
+            match state.idle.get_mut(&origin) {
+                Some(kept) if kept.iter().any(|idle| idle.stream.closed()) => {
+                    let (open, closed) = std::mem::take(kept)
+                        .into_iter()
+                        .partition(|idle| !idle.stream.closed());
+                    *kept = open;
+                    closed
+                }
+                _ => Vec::new(),
+            }
+        };
+        for idle in closed {
+            ioloop.remove_timeout(idle.expiry);
+        }
         let mut state = pool.state.borrow_mut();
         let max_idle = state.max_idle_per_host;
-        // Connections the server closed meanwhile make no room count.
-        let mut closed = Vec::new();
-        if let Some(kept) = state.idle.get_mut(&origin) {
-            kept.retain(|idle| {
-                let open = !idle.stream.closed();
-                if !open {
-                    closed.push(idle.expiry);
-                }
-                open
-            });
-        }
-        for expiry in closed {
-            ioloop.remove_timeout(expiry);
-        }
         let full = state
             .idle
             .get(&origin)
