@@ -235,3 +235,132 @@ fn a_static_file_whose_next_write_fails_at_once_ends_without_a_panic() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(panics.borrow().is_empty(), "{:?}", panics.borrow());
 }
+
+#[cfg(feature = "http-client")]
+#[test]
+fn closing_the_loop_under_a_queued_fetch_whose_callback_owns_the_client() {
+    // Pin: safe before the audit too.
+    use ioloop::http::{HttpClient, HttpClientOptions};
+
+    let ioloop = IoLoop::new().unwrap();
+    // Accepted by the kernel, never answered: the first fetch holds the only place.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let options = HttpClientOptions {
+        max_clients: 1,
+        ..Default::default()
+    };
+    let client = HttpClient::with_options(&ioloop, options);
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let guard = OnDrop::new(move || d.set(true));
+    let in_flight = ioloop.spawn(client.fetch(url.as_str()));
+    let owner = client.clone();
+    client.fetch_then(url.as_str(), move |_, _| {
+        let _ = (&owner, &guard);
+        panic!("never answered");
+    });
+    for _ in 0..50 {
+        step(&ioloop);
+    }
+    assert_eq!(client.queued_requests(), 1);
+    // Cancelling the fetch in flight hands its place to the queued one, whose callback
+    // owns the client; then the loop closes under it.
+    in_flight.cancel();
+    assert_eq!(client.queued_requests(), 0);
+    drop(client);
+    ioloop.close(true).unwrap();
+    assert!(
+        dropped.get(),
+        "the queued fetch and its callback were let go"
+    );
+}
+
+/// A guard whose destructor uses the loop every way it can: cancels a task (whose
+/// future, an armed sleep, is dropped then), removes a timer, adds a callback, closes a
+/// stream. It records that it ran.
+fn calls_back_into(ioloop: &IoLoop, ran: &Rc<Cell<u32>>) -> OnDrop {
+    let sleeper = ioloop.spawn(ioloop::sleep(Duration::from_secs(60)));
+    let timer = ioloop.call_later(Duration::from_secs(60), |_| {});
+    let (a, _b) = UnixStream::pair().unwrap();
+    let stream = IoStream::new(ioloop, a).unwrap();
+    let (l, r) = (ioloop.clone(), ran.clone());
+    OnDrop::new(move || {
+        sleeper.cancel();
+        l.remove_timeout(timer);
+        l.add_callback(|_| {});
+        stream.close();
+        r.set(r.get() + 1);
+    })
+}
+
+#[test]
+fn closures_whose_drop_calls_back_into_the_loop() {
+    // Pin: safe before the audit too.
+    let (ioloop, _clock) = manual_loop();
+    let ran = Rc::new(Cell::new(0));
+    let guard = calls_back_into(&ioloop, &ran);
+    let removed = ioloop.call_later(Duration::from_secs(1), move |_| drop(guard));
+    let guard = calls_back_into(&ioloop, &ran);
+    ioloop.add_callback(move |_| {
+        let _ = &guard;
+    });
+    // Held by an open stream until the loop closes it.
+    let guard = calls_back_into(&ioloop, &ran);
+    let (a, _peer) = UnixStream::pair().unwrap();
+    IoStream::new(&ioloop, a)
+        .unwrap()
+        .set_close_callback(move |_| drop(guard));
+    step(&ioloop); // the sleeps are armed, then the callback runs
+    assert_eq!(ran.get(), 1, "the callback ran and dropped its guard");
+    assert!(ioloop.remove_timeout(removed));
+    assert_eq!(ran.get(), 2, "remove_timeout dropped the closure");
+    let guard = calls_back_into(&ioloop, &ran);
+    ioloop.call_later(Duration::from_secs(1), move |_| drop(guard));
+    ioloop.close(true).unwrap();
+    assert_eq!(
+        ran.get(),
+        4,
+        "closing the loop dropped the rest (stream and timer)"
+    );
+}
+
+#[cfg(feature = "process")]
+#[test]
+fn a_subprocess_whose_exit_callback_owns_it() {
+    // Pin: safe before the audit too.
+    use ioloop::process::Subprocess;
+    use std::process::{Command, Stdio};
+
+    let ioloop = IoLoop::new().unwrap();
+    let mut command = Command::new("sh");
+    command.args(["-c", "echo bye"]).stdout(Stdio::piped());
+    let owned = Subprocess::spawn(&ioloop, &mut command).unwrap();
+    let status = Rc::new(Cell::new(None));
+    let s = status.clone();
+    let handle = Rc::new(RefCell::new(None));
+    let h = handle.clone();
+    owned.set_exit_callback(move |exit| {
+        // Dropping the subprocess (and its pipe) from inside its own exit callback.
+        let subprocess: Option<Subprocess> = h.borrow_mut().take();
+        drop(subprocess);
+        s.set(Some(exit.code()));
+    });
+    *handle.borrow_mut() = Some(owned);
+    ioloop::testing::run_until(&ioloop, || status.get().is_some());
+    assert_eq!(status.get(), Some(Some(0)));
+    // A second one, never reaped: the loop closes under it.
+    let mut command = Command::new("sleep");
+    command.arg("60");
+    let sleeper = Subprocess::spawn(&ioloop, &mut command).unwrap();
+    let pid = sleeper.pid();
+    let handle = Rc::new(RefCell::new(None));
+    let h = handle.clone();
+    sleeper.set_exit_callback(move |_| drop(h.borrow_mut().take()));
+    *handle.borrow_mut() = Some(sleeper);
+    ioloop.close(true).unwrap();
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+}

@@ -73,7 +73,15 @@ pub(crate) struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        Pool::release(&self.pool);
+        // Never a panic in a destructor: were the pool busy (no path drops a permit inside
+        // its borrow), the place would be handed on on the next iteration instead.
+        if self.pool.state.try_borrow_mut().is_ok() {
+            return Pool::release(&self.pool);
+        }
+        if let Some(ioloop) = self.pool.ioloop() {
+            let pool = self.pool.clone();
+            ioloop.add_callback(move |_| Pool::release(&pool));
+        }
     }
 }
 
