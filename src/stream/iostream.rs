@@ -1095,6 +1095,12 @@ impl IoStream {
 
     /// Runs `f` with the socket (for its addresses or options); `None` once closed.
     ///
+    /// # Panics
+    ///
+    /// `f` runs with the stream's state borrowed (it lends `f` the socket inside it): `f`
+    /// may call the stream's read-only methods (`closed`, `buffered`, `error`, ...), but a
+    /// method that changes the stream (`close`, a write, a read) panics.
+    ///
     /// # Examples
     ///
     /// ```
