@@ -364,3 +364,36 @@ fn a_subprocess_whose_exit_callback_owns_it() {
         rustix::process::Signal::KILL,
     );
 }
+
+/// Counts its drops, and panics in the first.
+struct PanicsWhenDropped(Rc<Cell<u32>>);
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        if self.0.get() == 1 {
+            panic!("a future's destructor panics");
+        }
+    }
+}
+
+#[test]
+fn a_finished_future_whose_destructor_panics_is_dropped_once() {
+    // Pin: safe before the audit too (an assignment whose old value's drop panics still
+    // stores the new value), and still so now that the future is moved out first.
+    let ioloop = IoLoop::new().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let guard = PanicsWhenDropped(drops.clone());
+    let reported = Rc::new(Cell::new(0));
+    let r = reported.clone();
+    ioloop.set_exception_handler(move |_| r.set(r.get() + 1));
+    // Ready at once, holding the guard until the future itself is dropped.
+    let task = ioloop.spawn(std::future::poll_fn(move |_| {
+        let _ = &guard;
+        std::task::Poll::Ready(())
+    }));
+    step(&ioloop);
+    assert_eq!(drops.get(), 1);
+    drop(task);
+    assert_eq!(drops.get(), 1, "dropped once");
+}
