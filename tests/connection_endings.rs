@@ -61,34 +61,30 @@ impl LiveWriters {
 
 /// Writes `left` more bytes piece by piece, each piece from the completion of the one
 /// before: the writer lives in the write callback, as `StaticFiles` keeps it.
-fn stream_pieces(writer: BodyWriter, left: usize, live: LiveWriters, panic_at: Option<usize>) {
+fn stream_pieces(mut writer: BodyWriter, left: usize, live: LiveWriters, panic_at: Option<usize>) {
     if left == 0 {
         return writer.finish();
     }
     let piece = vec![b'x'; PIECE.min(left)];
-    let owned = Rc::new(RefCell::new(Some(writer)));
+    // Where the completion finds the writer again; no borrow of it is held while the
+    // writer works.
+    let owned = Rc::new(RefCell::new(None));
     let resume = owned.clone();
     let guard = live.guard();
-    let queued =
-        owned
-            .borrow_mut()
-            .as_mut()
-            .expect("just set")
-            .write_then(&piece, move |written| {
-                let _guard = guard;
-                let writer = resume.borrow_mut().take();
-                if panic_at == Some(left) {
-                    live.1.set(true);
-                    panic!("a write callback that owns its writer panics");
-                }
-                if let (Ok(()), Some(writer)) = (written, writer) {
-                    stream_pieces(writer, left - piece_len(left), live, panic_at);
-                }
-            });
-    // The callback holds the only other handle: from here on it owns the writer.
-    if queued.is_err() {
-        let writer = owned.borrow_mut().take();
-        drop(writer);
+    let queued = writer.write_then(&piece, move |written| {
+        let _guard = guard;
+        let writer: Option<BodyWriter> = resume.borrow_mut().take();
+        if panic_at == Some(left) {
+            live.1.set(true);
+            panic!("a write callback that owns its writer panics");
+        }
+        if let (Ok(()), Some(writer)) = (written, writer) {
+            stream_pieces(writer, left - piece_len(left), live, panic_at);
+        }
+    });
+    // From here on the callback owns the writer (through the cell).
+    if queued.is_ok() {
+        *owned.borrow_mut() = Some(writer);
     }
 }
 
@@ -602,4 +598,40 @@ mod tls_support {
             panic!("no whole response over TLS");
         }
     }
+}
+
+/// A write whose piece can never be sent (the client reset the connection) tells its
+/// completion on a later iteration, not from inside `write_then`, where the caller may
+/// hold a borrow of its own (issue 24: user code is never called from inside its own
+/// call into the connection).
+#[test]
+fn a_write_that_fails_at_once_completes_on_a_later_iteration() {
+    let held: Rc<RefCell<Option<BodyWriter>>> = Rc::default();
+    let hold = held.clone();
+    let app = Application::new().route(
+        "/hold",
+        get(move |_req: Request, responder: Responder| {
+            *hold.borrow_mut() = Some(responder.start(Response::new(200)));
+        }),
+    );
+    let server = SteppedServer::start(move |ioloop: &IoLoop| app.bind(ioloop, "127.0.0.1:0"));
+    let mut client = server.connect();
+    client.send(&server, b"GET /hold HTTP/1.1\r\nHost: endings\r\n\r\n");
+    server.settle_until(|| held.borrow().is_some());
+    server.settle();
+    reset(&client.stream);
+    drop(client);
+    let told = Rc::new(Cell::new(None));
+    let flag = told.clone();
+    let mut writer = held.borrow_mut().take().unwrap();
+    let queued = writer.write_then(&vec![b'x'; 1 << 20], move |written| {
+        flag.set(Some(written.is_ok()))
+    });
+    assert_eq!(told.get(), None, "told from inside write_then");
+    if queued.is_ok() {
+        server.settle_until(|| told.get().is_some());
+        assert_eq!(told.get(), Some(false));
+    }
+    drop(writer);
+    server.settle_until(|| server.server.connections() == 0);
 }

@@ -720,27 +720,3 @@ fn in_place_parsing_of_messages_changes_poller_interest_only_at_the_start() {
         .unwrap();
     assert_eq!(modifications, 0, "steady state makes no epoll_ctl");
 }
-
-/// A close callback replaced by another is dropped after the stream's state is let go:
-/// one whose destructor asks the stream something (here: whether it is closed) does not
-/// find the state borrowed (issue 24: no user value dropped inside a borrow).
-#[test]
-fn a_replaced_close_callback_is_dropped_outside_the_streams_borrow() {
-    struct AsksOnDrop(IoStream, Rc<RefCell<Option<bool>>>);
-    impl Drop for AsksOnDrop {
-        fn drop(&mut self) {
-            *self.1.borrow_mut() = Some(self.0.closed());
-        }
-    }
-    let ioloop = IoLoop::new().unwrap();
-    let (a, _b) = stream_pair(&ioloop);
-    let asked = Rc::new(RefCell::new(None));
-    let guard = AsksOnDrop(a.clone(), asked.clone());
-    a.set_close_callback(move |_| drop(guard));
-    a.set_close_callback(|_| {});
-    assert_eq!(
-        *asked.borrow(),
-        Some(false),
-        "the old callback was dropped, once"
-    );
-}

@@ -170,7 +170,9 @@ impl ExitState {
         if !matches!(outcome, Outcome::Abandoned) {
             self.pidfd.borrow_mut().take();
         }
-        for waker in std::mem::take(&mut *self.wakers.borrow_mut()) {
+        // Taken out first: a `for` keeps its head's temporaries (the borrow) to its end.
+        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        for waker in wakers {
             waker.wake();
         }
         let callbacks = std::mem::take(&mut *self.callbacks.borrow_mut());
@@ -241,7 +243,9 @@ fn watch_sigchld(ioloop: &IoLoop, state: &Rc<ExitState>) -> io::Result<()> {
     let watch = Watch(state.clone());
     let handler = ioloop.add_signal_handler(signal_hook::consts::SIGCHLD, move |ioloop| {
         if watch.0.try_reap() {
-            if let Some(handler) = watch.0.signal_handler.borrow_mut().take() {
+            // Taken out first: an `if let` keeps its scrutinee's borrow to its end.
+            let handler = watch.0.signal_handler.borrow_mut().take();
+            if let Some(handler) = handler {
                 ioloop.remove_signal_handler(handler);
             }
         }

@@ -289,6 +289,9 @@ impl FailureHandling {
     /// Replaces the exception handler (see [`IoLoop::set_exception_handler`](crate::IoLoop::set_exception_handler)).
     pub(crate) fn set_handler(&self, handler: ExceptionHandler) {
         self.handler_version.set(self.handler_version.get() + 1);
-        *self.handler.borrow_mut() = Some(handler);
+        // The handler replaced is a user value: dropped after the borrow (its destructor
+        // may set a handler in turn).
+        let replaced = self.handler.replace(Some(handler));
+        drop(replaced);
     }
 }

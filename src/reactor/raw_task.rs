@@ -473,7 +473,10 @@ unsafe fn poll<F: Future>(header: NonNull<Header>, cx: &mut Context<'_>) -> Poll
     let future = unsafe { Pin::new_unchecked(future) };
     match future.poll(cx) {
         Poll::Ready(output) => {
-            *stage = Stage::Finished(Ok(output));
+            // The future is dropped after the stage holds the output, with no reference to
+            // the stage left: its destructor may cancel or wake this very task.
+            let done = std::mem::replace(stage, Stage::Finished(Ok(output)));
+            drop(done);
             Poll::Ready(())
         }
         Poll::Pending => Poll::Pending,
@@ -483,8 +486,12 @@ unsafe fn poll<F: Future>(header: NonNull<Header>, cx: &mut Context<'_>) -> Poll
 unsafe fn end<F: Future>(header: NonNull<Header>, end: TaskEnd) {
     // SAFETY: see `Vtable::end`.
     let stage = unsafe { stage::<F>(header) };
-    // The future is dropped first, by the assignment.
-    *stage = Stage::Finished(Err(end));
+    // The stage reads as ended before the future is dropped, and the future is dropped
+    // with no reference to the stage left: its destructor may cancel this very task,
+    // which then finds it ended (an assignment would drop the future in place, and a
+    // second `end` from its destructor would drop it again).
+    let future = std::mem::replace(stage, Stage::Finished(Err(end)));
+    drop(future);
 }
 
 unsafe fn take_end<F: Future>(header: NonNull<Header>) -> Option<TaskEnd> {

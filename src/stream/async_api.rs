@@ -246,16 +246,21 @@ impl IoStream {
         let Some(pending) = state.pending_read(ticket) else {
             return Some(Poll::Ready(Err(state.closed_error())));
         };
+        // A waker is a user value: what the read held is dropped after the borrow.
         match read {
             Ok(None) => {
-                if let Delivery::Task { waker, .. } = &mut pending.delivery {
-                    *waker = Some(cx.waker().clone());
-                }
+                let replaced = match &mut pending.delivery {
+                    Delivery::Task { waker, .. } => waker.replace(cx.waker().clone()),
+                    _ => None,
+                };
+                drop(state);
+                drop(replaced);
                 Some(Poll::Pending)
             }
             done => {
-                state.pending = None;
+                let ended = state.pending.take();
                 drop(state);
+                drop(ended);
                 self.update_interest();
                 Some(Poll::Ready(done.map(|got| got.unwrap_or(0))))
             }
@@ -280,10 +285,14 @@ impl IoStream {
         };
         match state.progress(&pending.kind) {
             Progress::NeedsData => {
-                if let Delivery::Task { waker, .. } = &mut pending.delivery {
-                    *waker = Some(cx.waker().clone());
-                }
+                let replaced = match &mut pending.delivery {
+                    Delivery::Task { waker, .. } => waker.replace(cx.waker().clone()),
+                    _ => None,
+                };
                 state.pending = Some(pending);
+                // A waker is a user value: dropped after the borrow.
+                drop(state);
+                drop(replaced);
                 Poll::Pending
             }
             Progress::Ready(n) => {

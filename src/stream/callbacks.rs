@@ -248,6 +248,8 @@ impl IoStream {
             .state
             .borrow_mut()
             .set_close_callback(Box::new(callback));
+        // A user value (it may own this stream, or a connection on it): dropped after the
+        // borrow.
         drop(replaced);
         self.maybe_run_close_callback();
         self.update_interest();

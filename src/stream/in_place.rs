@@ -12,8 +12,12 @@ use super::iostream::{Delivery, IoStream, ReadKind};
 impl IoStream {
     /// Runs `f` with the bytes read from the socket and not yet taken (empty if none).
     ///
-    /// `f` runs with the stream borrowed: it must not call the stream's other methods
-    /// (that panics), only look at the bytes.
+    /// # Panics
+    ///
+    /// `f` runs with the stream's state borrowed (it lends `f` the bytes inside it): `f`
+    /// may call the stream's read-only methods (`closed`, `buffered`, `error`, ...), but a
+    /// method that changes the stream (`consume`, `close`, a write, a read) panics. Look
+    /// at the bytes in `f`; act on the stream after it returns.
     ///
     /// # Examples
     ///

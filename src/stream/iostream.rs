@@ -938,6 +938,20 @@ impl IoStream {
         self.close_with(None);
     }
 
+    /// [`close`](IoStream::close) for a destructor, which must never panic: were the
+    /// stream's state busy (a value holding the stream dropped inside one of its borrows,
+    /// which no path does), the stream would close on the next iteration instead.
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
+    pub(crate) fn close_from_drop(&self) {
+        if self.core.state.try_borrow_mut().is_ok() {
+            return self.close();
+        }
+        if let Some(ioloop) = self.ioloop() {
+            let stream = self.clone();
+            ioloop.add_callback(move |_| stream.close());
+        }
+    }
+
     /// Whether the stream is closed.
     ///
     /// # Examples
@@ -1119,6 +1133,12 @@ impl IoStream {
     }
 
     /// Runs `f` with the socket (for its addresses or options); `None` once closed.
+    ///
+    /// # Panics
+    ///
+    /// `f` runs with the stream's state borrowed (it lends `f` the socket inside it): `f`
+    /// may call the stream's read-only methods (`closed`, `buffered`, `error`, ...), but a
+    /// method that changes the stream (`close`, a write, a read) panics.
     ///
     /// # Examples
     ///

@@ -386,9 +386,25 @@ impl<S: AsFd + 'static> AsRawFd for AsyncFd<S> {
 
 impl<S: AsFd + 'static> Drop for AsyncFd<S> {
     fn drop(&mut self) {
-        let registration = self.state.borrow_mut().registration.take();
-        if let (Some(id), Some(inner)) = (registration, self.ioloop.upgrade()) {
-            IoLoop { inner }.remove_handler(id);
+        let Some(ioloop) = self.ioloop() else {
+            return; // the loop dropped its handlers itself
+        };
+        // Never a panic in a destructor: with the state busy (no path drops an `AsyncFd`
+        // inside its borrow), the source is taken off the loop on the next iteration.
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            let state = self.state.clone();
+            ioloop.add_callback(move |ioloop| {
+                let registration = state.borrow_mut().registration.take();
+                if let Some(id) = registration {
+                    ioloop.remove_handler(id);
+                }
+            });
+            return;
+        };
+        let registration = state.registration.take();
+        drop(state);
+        if let Some(id) = registration {
+            ioloop.remove_handler(id);
         }
     }
 }
@@ -436,22 +452,28 @@ impl<S: AsFd + 'static> Future for Readiness<'_, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        {
+        // The waker this future held, if it is replaced: a user value, dropped after the
+        // borrow.
+        let replaced = {
             let mut state = this.fd.state.borrow_mut();
             let waiters = state.waiters(this.direction);
             match this.events_at_start {
                 Some(start) if waiters.events != start => {
+                    drop(state);
                     this.waker = None;
                     return Poll::Ready(Ok(()));
                 }
                 Some(_) => {}
                 None => this.events_at_start = Some(waiters.events),
             }
-            if !waiters.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            if waiters.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                None
+            } else {
                 waiters.wakers.push(cx.waker().clone());
-                this.waker = Some(cx.waker().clone());
+                this.waker.replace(cx.waker().clone())
             }
-        }
+        };
+        drop(replaced);
         match this.fd.watch(this.direction) {
             Ok(()) => Poll::Pending,
             Err(e) => Poll::Ready(Err(e)),
@@ -461,13 +483,22 @@ impl<S: AsFd + 'static> Future for Readiness<'_, S> {
 
 impl<S: AsFd + 'static> Drop for Readiness<'_, S> {
     fn drop(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            let mut state = self.fd.state.borrow_mut();
-            let wakers = &mut state.waiters(self.direction).wakers;
-            if let Some(i) = wakers.iter().position(|w| w.will_wake(&waker)) {
-                wakers.swap_remove(i);
-            }
-        }
+        let Some(waker) = self.waker.take() else {
+            return;
+        };
+        // Never a panic in a destructor: with the state busy, the waker stays listed (it is
+        // woken once, spuriously, and dropped with the others).
+        let Ok(mut state) = self.fd.state.try_borrow_mut() else {
+            return;
+        };
+        let wakers = &mut state.waiters(self.direction).wakers;
+        let removed = wakers
+            .iter()
+            .position(|w| w.will_wake(&waker))
+            .map(|i| wakers.swap_remove(i));
+        // User values: dropped after the borrow.
+        drop(state);
+        drop((removed, waker));
     }
 }
 

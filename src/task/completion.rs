@@ -122,10 +122,13 @@ impl<V> Receiver<V> {
         if cell.sender_done {
             return Poll::Ready(Err(SenderDropped));
         }
-        match &cell.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => cell.waker = Some(cx.waker().clone()),
-        }
+        let replaced = match &cell.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            _ => cell.waker.replace(cx.waker().clone()),
+        };
+        // A waker is a user value: dropped once the lock is released.
+        drop(cell);
+        drop(replaced);
         Poll::Pending
     }
 

@@ -32,13 +32,14 @@ impl log::Log for CaptureLogger {
 
     fn log(&self, record: &log::Record<'_>) {
         if CAPTURING.with(Cell::get) {
-            RECORDS.with(|records| {
-                records.borrow_mut().push(CapturedRecord {
-                    level: record.level(),
-                    target: record.target().to_owned(),
-                    message: record.args().to_string(),
-                })
-            });
+            // Formatted before the buffer is borrowed: formatting runs the arguments'
+            // `Display`, which may log in turn.
+            let captured = CapturedRecord {
+                level: record.level(),
+                target: record.target().to_owned(),
+                message: record.args().to_string(),
+            };
+            RECORDS.with(|records| records.borrow_mut().push(captured));
         }
     }
 

@@ -19,6 +19,7 @@ use crate::reactor::ioloop::{IoLoop, LoopInner};
 use crate::reactor::timer_heap::Timeout;
 
 type PeriodicFn = Box<dyn FnMut(&IoLoop, &PeriodicCallback)>;
+type RandomFn = Box<dyn FnMut() -> f64>;
 
 /// Calls a function every `period` on a loop, until stopped.
 ///
@@ -59,7 +60,8 @@ struct PeriodicInner {
     site: &'static Location<'static>,
     callback: RefCell<Option<PeriodicFn>>,
     jitter: Cell<f64>,
-    random: RefCell<Box<dyn FnMut() -> f64>>,
+    /// `None` while it is being called (see `draw`).
+    random: RefCell<Option<RandomFn>>,
     running: Cell<bool>,
     /// The deadline of the call last scheduled.
     next: Cell<Option<Instant>>,
@@ -100,7 +102,7 @@ impl PeriodicCallback {
                 site: Location::caller(),
                 callback: RefCell::new(Some(Box::new(callback))),
                 jitter: Cell::new(0.0),
-                random: RefCell::new(Box::new(xorshift_source())),
+                random: RefCell::new(Some(Box::new(xorshift_source()))),
                 running: Cell::new(false),
                 next: Cell::new(None),
                 timeout: Cell::new(None),
@@ -139,7 +141,9 @@ impl PeriodicCallback {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_random_source(&self, random: impl FnMut() -> f64 + 'static) {
-        *self.inner.random.borrow_mut() = Box::new(random);
+        // The source replaced is a user value: dropped after the borrow.
+        let replaced = self.inner.random.replace(Some(Box::new(random)));
+        drop(replaced);
     }
 
     /// Starts calling: the first call is one period from now on the loop's clock. Does
@@ -203,7 +207,7 @@ fn schedule_next(inner: &Rc<PeriodicInner>, ioloop: &IoLoop) {
     let mut period = inner.period;
     let jitter = inner.jitter.get();
     if jitter > 0.0 {
-        let r = (inner.random.borrow_mut())();
+        let r = draw(inner);
         period = period.mul_f64(1.0 + jitter * (r - 0.5));
     }
     let now = ioloop.time();
@@ -230,6 +234,29 @@ fn run(inner: Rc<PeriodicInner>, ioloop: &IoLoop) {
         *inner.callback.borrow_mut() = Some(callback);
     }
     schedule_next(&inner, ioloop);
+}
+
+/// A number from the random source. The source is taken out for the call, so it may use
+/// this `PeriodicCallback` (replace itself, restart it); a draw from inside the source
+/// itself gets 0.5 (a factor of 1). Put back unless it was replaced meanwhile.
+fn draw(inner: &PeriodicInner) -> f64 {
+    let Some(mut random) = inner.random.take() else {
+        return 0.5;
+    };
+    let r = random();
+    let replaced = {
+        let mut slot = inner.random.borrow_mut();
+        match *slot {
+            None => {
+                *slot = Some(random);
+                None
+            }
+            Some(_) => Some(random),
+        }
+    };
+    // A user value: dropped after the borrow.
+    drop(replaced);
+    r
 }
 
 /// The deadline after `previous`, given that the call for `previous` ended at `now`: the

@@ -174,8 +174,20 @@ impl Drop for Sleep {
         } = &self.state
         {
             // Gone: the loop dropped its timers itself.
-            if let Some(inner) = ioloop.upgrade() {
-                IoLoop { inner }.remove_timeout(*timeout);
+            let Some(inner) = ioloop.upgrade() else {
+                return;
+            };
+            let ioloop = IoLoop { inner };
+            let timeout = *timeout;
+            // Never a panic in a destructor: were the timer heap busy (no path drops a
+            // sleep inside its borrow), the timer would go on the next iteration instead
+            // (firing meanwhile only wakes a task spuriously).
+            if ioloop.inner.timers.try_borrow_mut().is_ok() {
+                ioloop.remove_timeout(timeout);
+            } else {
+                ioloop.add_callback(move |ioloop| {
+                    ioloop.remove_timeout(timeout);
+                });
             }
         }
     }

@@ -162,7 +162,7 @@ impl Handler for StaticFiles {
 
 /// Sends `left` bytes of `file`, a piece at a time, each once the one before reached the
 /// kernel: a slow client holds the server to one piece.
-fn send_pieces(mut file: File, left: u64, writer: BodyWriter) {
+fn send_pieces(mut file: File, left: u64, mut writer: BodyWriter) {
     if left == 0 {
         return writer.finish();
     }
@@ -172,19 +172,22 @@ fn send_pieces(mut file: File, left: u64, writer: BodyWriter) {
         return; // dropping the writer cuts the response and closes the connection
     }
     let sent = piece.len() as u64;
-    let next = std::rc::Rc::new(std::cell::RefCell::new(Some((file, writer))));
+    // Where the completion finds the file and the writer again. No borrow of it is held
+    // while the writer works or is dropped (the writer is a user value: its `Drop` and
+    // its writes run connection code).
+    let next = std::rc::Rc::new(std::cell::RefCell::new(None));
     let resume = next.clone();
-    let queued = {
-        let mut slot = next.borrow_mut();
-        let (_, writer) = slot.as_mut().expect("just set");
-        writer.write_then(&piece, move |written| {
-            if let (Ok(()), Some((file, writer))) = (written, resume.borrow_mut().take()) {
-                send_pieces(file, left - sent, writer);
-            }
-        })
-    };
-    if queued.is_err() {
-        next.borrow_mut().take();
+    let queued = writer.write_then(&piece, move |written| {
+        let taken: Option<(File, BodyWriter)> = resume.borrow_mut().take();
+        if let (Ok(()), Some((file, writer))) = (written, taken) {
+            send_pieces(file, left - sent, writer);
+        }
+    });
+    // A write that fails at once (the peer reset the connection) completes from inside
+    // `write_then`, finding nothing to resume: the writer is then dropped with `next`, on
+    // return, as it is when the write was refused (either cuts the response).
+    if queued.is_ok() {
+        *next.borrow_mut() = Some((file, writer));
     }
 }
 

@@ -46,7 +46,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if !self.kept {
-            self.stream.close();
+            self.stream.close_from_drop();
         }
     }
 }

@@ -73,7 +73,15 @@ pub(crate) struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        Pool::release(&self.pool);
+        // Never a panic in a destructor: were the pool busy (no path drops a permit inside
+        // its borrow), the place would be handed on on the next iteration instead.
+        if self.pool.state.try_borrow_mut().is_ok() {
+            return Pool::release(&self.pool);
+        }
+        if let Some(ioloop) = self.pool.ioloop() {
+            let pool = self.pool.clone();
+            ioloop.add_callback(move |_| Pool::release(&pool));
+        }
     }
 }
 
@@ -185,22 +193,27 @@ impl Pool {
             stream.close();
             return;
         };
+        // Connections the server closed meanwhile make no room count. They are taken out
+        // and let go after the borrow: a stream may be the last handle to state that holds
+        // user values.
+        let closed: Vec<IdleConnection> = {
+            let mut state = pool.state.borrow_mut();
+            match state.idle.get_mut(&origin) {
+                Some(kept) if kept.iter().any(|idle| idle.stream.closed()) => {
+                    let (open, closed) = std::mem::take(kept)
+                        .into_iter()
+                        .partition(|idle| !idle.stream.closed());
+                    *kept = open;
+                    closed
+                }
+                _ => Vec::new(),
+            }
+        };
+        for idle in closed {
+            ioloop.remove_timeout(idle.expiry);
+        }
         let mut state = pool.state.borrow_mut();
         let max_idle = state.max_idle_per_host;
-        // Connections the server closed meanwhile make no room count.
-        let mut closed = Vec::new();
-        if let Some(kept) = state.idle.get_mut(&origin) {
-            kept.retain(|idle| {
-                let open = !idle.stream.closed();
-                if !open {
-                    closed.push(idle.expiry);
-                }
-                open
-            });
-        }
-        for expiry in closed {
-            ioloop.remove_timeout(expiry);
-        }
         let full = state
             .idle
             .get(&origin)

@@ -784,7 +784,7 @@ impl Connection {
                     Some(target) => self
                         .stream
                         .wait_for_write_total(target, Box::new(move |_, result| waiter(result))),
-                    None => waiter(Err(closed_error())),
+                    None => self.fail_write_later(waiter),
                 }
             }
         }
@@ -983,8 +983,20 @@ impl Connection {
             ioloop.remove_timeout(timer);
         }
         self.server.unregister(self.registry_key.get());
-        waiters.into_iter().for_each(|w| w(Err(closed_error())));
+        waiters
+            .into_iter()
+            .for_each(|waiter| self.fail_write_later(waiter));
         callbacks.into_iter().for_each(|(_, f)| f());
+    }
+
+    /// Tells a write completion that its piece will never be sent, on a later iteration:
+    /// never from inside the writer's own call (`write_then`), which may hold its own
+    /// state. A closed or gone loop runs nothing later: it is told now.
+    fn fail_write_later(&self, waiter: WrittenCallback) {
+        match self.ioloop().filter(|ioloop| !ioloop.is_closed()) {
+            Some(ioloop) => ioloop.add_callback(move |_| waiter(Err(closed_error()))),
+            None => waiter(Err(closed_error())),
+        }
     }
 
     fn is_closed(&self) -> bool {
