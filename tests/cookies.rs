@@ -198,6 +198,25 @@ fn typed_attributes_are_written_in_a_fixed_order() {
     );
 }
 
+// RFC 6265 §5.1.1: the cookie-date's year has four digits (the HTTP date of RFC 9110
+// §5.6.7): an `Expires` outside 1970–9999 is clamped to it, never a panic (a date before
+// 1970 deletes the cookie as the epoch does).
+#[test]
+fn an_expiry_outside_the_http_date_range_is_clamped_not_a_panic() {
+    let long_ago = SystemTime::UNIX_EPOCH - Duration::from_secs(86_400);
+    let cookie = Cookie::new("n", "").expires(long_ago);
+    assert_eq!(
+        cookie.to_header_value().unwrap(),
+        "n=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    );
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+    let cookie = Cookie::new("n", "v").expires(far);
+    assert_eq!(
+        cookie.to_header_value().unwrap(),
+        "n=v; Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT"
+    );
+}
+
 // RFC 6265bis (draft-ietf-httpbis-rfc6265bis) §4.1.2.7 and §5.7: browsers drop a
 // `SameSite=None` cookie without `Secure`, so it is refused here instead of lost there.
 #[test]

@@ -198,7 +198,8 @@ impl Cookie {
         self
     }
 
-    /// The `Expires` attribute, written as an HTTP date (whole seconds).
+    /// The `Expires` attribute, written as an HTTP date (whole seconds; a time before
+    /// 1970 is written as the epoch, one after 9999 as the last second of 9999).
     ///
     /// # Examples
     ///
@@ -318,7 +319,7 @@ impl Cookie {
         }
         if let Some(at) = self.expires {
             out.push_str("; Expires=");
-            out.push_str(&httpdate::fmt_http_date(at));
+            out.push_str(&httpdate::fmt_http_date(http_date_range(at)));
         }
         if let Some(max_age) = self.max_age {
             out.push_str(&format!("; Max-Age={}", max_age.as_secs()));
@@ -338,6 +339,14 @@ impl Cookie {
         }
         Ok(out)
     }
+}
+
+/// `at` within what an HTTP date can say (RFC 9110 §5.6.7, a four-digit year; `httpdate`
+/// panics outside it): 1970 to the last second of 9999. A date before 1970 is in the
+/// past as the epoch is, so the cookie is deleted either way.
+fn http_date_range(at: SystemTime) -> SystemTime {
+    let last = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    at.clamp(SystemTime::UNIX_EPOCH, last)
 }
 
 /// RFC 6265 §4.1.1: cookie-name is a token (RFC 9110 §5.6.2).
