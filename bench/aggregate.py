@@ -2,6 +2,10 @@
 """Aggregates ioloop-bench JSON lines into BENCHMARKS.md.
 
 usage: aggregate.py RESULTS.jsonl MACHINE.json OUT.md [CALLGRIND.tsv [STRACE.tsv]]
+       aggregate.py --timing-section TIMING.jsonl OUT.md COMMAND
+
+The second form replaces (or adds) only the "Timing precision" section of OUT.md, for
+`bench/timing.sh` run on its own.
 
 RESULTS.jsonl: one JSON object per run, {"workload", "impl", "n", "metrics", "note",
 "round"}, and "params" for a workload run with parameters (echo: conns, size, ms); round
@@ -391,6 +395,79 @@ def write_http_client(w, runs):
                          header)
 
 
+TIMING_DESC = (
+    "How precisely an idle loop waits, measured on the wall clock, each run a process pinned "
+    "to core 0 taking %s samples of each measurement. *run_once overshoot*: how much longer "
+    "than asked a wait of d takes: `IoLoop::run_once(d)` on an idle loop (no source, no "
+    "timer), `std::thread::sleep(d)`, `tokio::time::sleep(d).await` on a current_thread "
+    "runtime. *Timer lateness*: how long after its deadline (now + d) a timer's callback "
+    "runs: ioloop `add_timeout(deadline)` then `start()` (the callback stops the loop), "
+    "`thread::sleep` to the deadline, tokio `sleep_until(deadline).await`. Medians and p99 "
+    "of each run's samples; the table gives the median over the runs with their min–max. "
+    "*early* = timers (over all runs) whose callback ran before their deadline: a timer "
+    "must never fire early. The kernel's timer slack (50 µs by default) is part of every "
+    "figure. `ioloop-ms` is ioloop with `epoll_pwait2` refused (ENOSYS, injected by "
+    "`strace --seccomp-bpf`, which stops the process only at that one call): its fallback to "
+    "`epoll_wait` in whole milliseconds rounded up, which is also how every wait behaved "
+    "before ioloop used `epoll_pwait2`.")
+
+
+def timing_section(runs, command, date, git):
+    """The "Timing precision" section, as lines, from the `timing` runs (warm-ups left
+    out by the caller)."""
+    out = []
+    w = out.append
+    if not runs:
+        return out
+    w("## Timing precision (`bench/timing.sh`)\n")
+    w(TIMING_DESC % ", ".join(sorted({"{:,}".format(r["n"]) for r in runs})))
+    w("")
+    w("Produced by `%s` on %s, ioloop at git %s.\n" % (command, date, git))
+    groups = OrderedDict()
+    for r in runs:
+        groups.setdefault((r["params"]["wait_us"], r["impl"]), []).append(r["metrics"])
+    for title, prefix in (("run_once overshoot", "overshoot"), ("timer lateness", "lateness")):
+        w("**%s, µs past the wait or deadline**\n" % title)
+        w("| d | implementation | runs | median | min–max | p99 | min–max |%s" %
+          (" early |" if prefix == "lateness" else ""))
+        w("|---:|---|---:|---:|---:|---:|---:|%s" % ("---:|" if prefix == "lateness" else ""))
+        for (wait_us, imp), ms in groups.items():
+            med = [m[prefix + "_median_us"] for m in ms]
+            p99 = [m[prefix + "_p99_us"] for m in ms]
+            row = "| %s | %s | %d | %s | %s–%s | %s | %s–%s |" % (
+                "%d µs" % wait_us if wait_us < 1000 else "%g ms" % (wait_us / 1000.0), imp,
+                len(ms), fmt(statistics.median(med)), fmt(min(med)), fmt(max(med)),
+                fmt(statistics.median(p99)), fmt(min(p99)), fmt(max(p99)))
+            if prefix == "lateness":
+                row += " %d |" % sum(int(m.get("early", 0)) for m in ms)
+            w(row)
+        w("")
+    return out
+
+
+def splice_timing(results_path, md_path, command):
+    """Replaces (or adds) the Timing precision section of `md_path` with one made from
+    `results_path`, leaving the other sections as they are."""
+    import datetime
+    import subprocess
+    runs = [json.loads(l) for l in open(results_path) if l.strip().startswith("{")]
+    runs = [r for r in runs if r["workload"] == "timing" and r.get("round", 1) != 0]
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, cwd=os.path.dirname(os.path.abspath(md_path))).stdout.strip()
+    section = timing_section(runs, command, date, git or "?")
+    lines = open(md_path).read().split("\n") if os.path.exists(md_path) else []
+    start = next((i for i, l in enumerate(lines) if l.startswith("## Timing precision")), None)
+    if start is None:
+        start = next((i for i, l in enumerate(lines) if l.startswith("## TCP echo")), len(lines))
+        end = start
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+    new = lines[:start] + "\n".join(section).split("\n") + lines[end:]
+    open(md_path, "w").write("\n".join(new))
+
+
 def write_reliability(w, path):
     rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
     if not rows:
@@ -419,6 +496,9 @@ def write_reliability(w, path):
 
 
 def main():
+    if sys.argv[1:2] == ["--timing-section"]:
+        splice_timing(*sys.argv[2:5])
+        return
     results_path, machine_path, out_path = sys.argv[1:4]
     callgrind_path = sys.argv[4] if len(sys.argv) > 4 else None
     strace_path = sys.argv[5] if len(sys.argv) > 5 else None
@@ -433,6 +513,7 @@ def main():
     ws_runs = []
     tls_runs = []
     client_runs = []
+    timing_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
@@ -451,6 +532,9 @@ def main():
             continue
         if r["workload"] == "http-client":
             client_runs.append(r)
+            continue
+        if r["workload"] == "timing":
+            timing_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
@@ -510,6 +594,9 @@ def main():
             w("- `%s`: %s" % (imp, e["note"]))
         w("")
 
+    for line in timing_section(timing_runs, machine["command"], machine["date"],
+                               machine["git"]):
+        w(line)
     write_echo(w, echo_runs)
     write_http(w, http_runs)
     write_websocket(w, ws_runs)

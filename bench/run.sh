@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls] [--no-client]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls] [--no-client] [--no-timing]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -10,8 +10,9 @@
 # Builds in release mode, pins each run to core 0 with taskset (the benchmark pins its
 # worker/producer/load-client thread to core 1), runs one warm-up then N interleaved
 # rounds (A B C A B C ...) per workload, counts the echo servers' syscalls under strace
-# (strace_echo.sh), measures the examples under hostile peers (reliability.py, about a
-# minute; 45 s quick), and aggregates medians and min-max with aggregate.py.
+# (strace_echo.sh), measures how precisely idle loops wait (timing.sh, about 2 minutes),
+# measures the examples under hostile peers (reliability.py, about a minute; 45 s
+# quick), and aggregates medians and min-max with aggregate.py.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +28,7 @@ HTTP=1
 WS=1
 TLS=1
 CLIENT=1
+TIMING=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -38,7 +40,8 @@ for arg in "$@"; do
         --no-ws) WS=0 ;;
         --no-tls) TLS=0 ;;
         --no-client) CLIENT=0 ;;
-        -h|--help) sed -n '2,13p' "$BENCH_DIR/run.sh"; exit 0 ;;
+        --no-timing) TIMING=0 ;;
+        -h|--help) sed -n '2,15p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -202,6 +205,17 @@ while IFS=$'\t' read -r workload impls; do
         done
     done
 done < <("$BIN" list)
+
+if [ "$TIMING" = 1 ]; then
+    echo "== [${SECONDS}s] timing precision: ioloop, std::thread::sleep, tokio (timing.sh)" >&2
+    TIMING_ARGS=()
+    if [ "$QUICK" = 1 ]; then TIMING_ARGS+=(--quick); fi
+    if ! "$BENCH_DIR/timing.sh" "${TIMING_ARGS[@]+"${TIMING_ARGS[@]}"}" "$BIN" "$RESULTS"; then
+        SKIPPED+=("timing precision: timing.sh failed")
+    fi
+else
+    SKIPPED+=("timing precision: --no-timing")
+fi
 
 : > "$STRACE_TSV"
 if [ "$STRACE" = 1 ] && command -v strace > /dev/null; then

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::http::SteppedServer;
-use ioloop::http::{BodyChunk, Request, Responder, Response, ServerOptions};
+use ioloop::http::{BodyChunk, Cookie, Request, Responder, Response, ServerOptions};
 use ioloop::web::{get, post, Application, FinishedRequest};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -420,7 +420,9 @@ fn redirects_arguments_and_cookies() {
         )
         .route(
             "/login",
-            get(|_req| async { Response::new(204).cookie("session", "s1", "HttpOnly") }),
+            get(|_req| async {
+                Response::new(204).with_cookie(&Cookie::new("session", "s1").http_only())
+            }),
         );
     let server = serve(app);
     let mut client = server.connect();

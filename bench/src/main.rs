@@ -5,6 +5,7 @@
 //! ioloop-bench echo <impl> [--conns C] [--size BYTES] [--ms WINDOW] [--delay-ms D] [--worker-cpu C]
 //! ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] [--worker-cpu C]
 //! ioloop-bench timer-batch ioloop
+//! ioloop-bench timing ioloop|std|tokio [--n SAMPLES] [--wait-us D]
 //! ioloop-bench http-server ioloop|hyper [--threads N]
 //! ioloop-bench http-client-load ioloop|hyper PORT REQUESTS CONCURRENCY
 //! ioloop-bench ws-server ioloop|ioloop-async|tungstenite
@@ -23,6 +24,7 @@ mod http_client;
 mod idle;
 mod tasks;
 mod timers;
+mod timing;
 mod tls;
 mod util;
 mod ws;
@@ -67,6 +69,7 @@ const USAGE: &str = "usage: ioloop-bench \
                      [--delay-ms D] [--worker-cpu C|none]\n       \
                      ioloop-bench idle <impl> [--conns C] [--size BYTES] [--ms HOLD] \
                      [--worker-cpu C|none]\n       ioloop-bench timer-batch ioloop\n       \
+                     ioloop-bench timing <ioloop|std|tokio> [--n SAMPLES] [--wait-us D]\n       \
                      ioloop-bench list";
 
 struct Args {
@@ -82,6 +85,8 @@ struct Args {
     size: usize,
     ms: usize,
     delay_ms: usize,
+    /// `timing`: the wait asked for, in µs.
+    wait_us: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -98,6 +103,7 @@ fn parse() -> Result<Args, String> {
             size: 0,
             ms: 0,
             delay_ms: 0,
+            wait_us: 0,
         });
     }
     let imp = args.next().ok_or(USAGE)?;
@@ -111,6 +117,7 @@ fn parse() -> Result<Args, String> {
         size: 64,
         ms: 1000,
         delay_ms: 0,
+        wait_us: 400,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -129,6 +136,7 @@ fn parse() -> Result<Args, String> {
             "--size" => parsed.size = num()?,
             "--ms" => parsed.ms = num()?.max(1),
             "--delay-ms" => parsed.delay_ms = num()?,
+            "--wait-us" => parsed.wait_us = num()?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -216,6 +224,7 @@ fn main() {
         }
         "timers" => timers::run(&args.imp, args.n),
         "timer-batch" => timers::cancel_in_batch(&args.imp),
+        "timing" => timing::run(&args.imp, args.n, args.wait_us),
         "chained" => callbacks::chained(&args.imp, args.n),
         "batch" => callbacks::batch(&args.imp, args.n, args.batch),
         "rtt" | "rtt-b2b" => cross::rtt(&args.workload, &args.imp, args.n, args.worker_cpu),

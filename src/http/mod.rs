@@ -10,6 +10,7 @@
 mod body;
 #[cfg(feature = "http-client")]
 mod client;
+mod cookie;
 mod encode;
 mod head;
 mod request;
@@ -25,6 +26,7 @@ pub use self::client::{
     ClientRequest, ClientResponse, FetchError, HttpClient, HttpClientOptions, ResponseHead,
     StreamedResponse, DEFAULT_MAX_BODY_SIZE,
 };
+pub use self::cookie::{Cookie, CookieError, SameSite};
 pub use self::head::Version;
 pub use self::request::Request;
 // The web layer's hooks on a responder; unused by the `http` feature alone.

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use percent_encoding::percent_decode;
 
+use super::cookie::unquote;
 use super::head::{field_bytes, first_field, lists_token, split_host, ParsedHead, Version};
 
 /// An HTTP request, as a handler receives it.
@@ -356,20 +357,28 @@ impl Request {
         form_arg(&self.body, name)
     }
 
-    /// The value of cookie `name` from the `Cookie` header fields.
+    /// The value of cookie `name` from the `Cookie` header fields (the first one of that
+    /// name), without the double quotes around it if it has them (as Tornado's
+    /// `get_cookie`; RFC 6265 §4.1.1 allows them). Whitespace around the name and the
+    /// value is ignored.
     ///
     /// # Examples
     ///
-    /// See [`Request`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1; b=\"two\"\r\n\r\n")
+    ///     .unwrap();
+    /// assert_eq!(req.cookie("b").as_deref(), Some("two"));
+    /// ```
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.header_fields()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
             .flat_map(|(_, v)| v.split(|&b| b == b';'))
             .find_map(|pair| {
-                let pair = pair.trim_ascii();
                 let eq = pair.iter().position(|&b| b == b'=')?;
-                (&pair[..eq] == name.as_bytes())
-                    .then(|| String::from_utf8_lossy(&pair[eq + 1..]).into_owned())
+                let value = unquote(pair[eq + 1..].trim_ascii());
+                (pair[..eq].trim_ascii() == name.as_bytes())
+                    .then(|| String::from_utf8_lossy(value).into_owned())
             })
     }
 }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::cookie::{Cookie, CookieError};
 use super::head::{is_safe_value, is_token};
 
 /// An HTTP response with its whole body (for a body sent piece by piece, see
@@ -272,23 +273,74 @@ impl Response {
         }
     }
 
-    /// Sets a cookie (`Set-Cookie: name=value; Path=/` plus `attributes`, such as
-    /// `"HttpOnly; Max-Age=3600"`).
+    /// Sets a cookie: adds `Set-Cookie: name=value; Path=/` (for more attributes, see
+    /// [`with_cookie`](Response::with_cookie)).
+    ///
+    /// The name must be a token and the value cookie-octets, optionally in double quotes
+    /// (RFC 6265 §4.1.1): a value is never quoted, escaped or cut on the caller's behalf.
+    /// A handler may return the `Result` as is: an error answers 500 without the cookie.
+    ///
+    /// # Errors
+    ///
+    /// A [`CookieError`] naming the byte at fault; the response is dropped with it, so
+    /// nothing of a refused cookie can be sent by mistake.
     ///
     /// # Examples
     ///
     /// ```
-    /// let r = ioloop::http::Response::new(204).cookie("session", "abc", "HttpOnly");
-    /// assert_eq!(r.get_header("Set-Cookie"), Some("session=abc; Path=/; HttpOnly"));
+    /// use ioloop::http::{CookieError, Response};
+    /// let r = Response::new(204).cookie("session", "abc")?.cookie("theme", "\"dark\"")?;
+    /// assert_eq!(r.get_header("Set-Cookie"), Some("session=abc; Path=/"));
+    /// assert!(Response::new(204).cookie("session", "x; Domain=evil").is_err());
+    /// # Ok::<(), CookieError>(())
     /// ```
-    pub fn cookie(mut self, name: &str, value: &str, attributes: &str) -> Response {
-        let mut cookie = format!("{name}={value}; Path=/");
-        if !attributes.is_empty() {
-            cookie.push_str("; ");
-            cookie.push_str(attributes);
-        }
-        self.append_header("Set-Cookie", cookie);
-        self
+    pub fn cookie(self, name: &str, value: &str) -> Result<Response, CookieError> {
+        self.with_cookie(&Cookie::new(name, value))
+    }
+
+    /// Sets a cookie with its attributes (see [`Cookie`]): the builder form of
+    /// [`set_cookie`](Response::set_cookie).
+    ///
+    /// # Errors
+    ///
+    /// A [`CookieError`] naming the part of `cookie` that is not valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{Cookie, CookieError, Response};
+    /// let r = Response::new(204).with_cookie(&Cookie::new("session", "abc").http_only())?;
+    /// assert_eq!(r.get_header("Set-Cookie"), Some("session=abc; Path=/; HttpOnly"));
+    /// # Ok::<(), CookieError>(())
+    /// ```
+    pub fn with_cookie(mut self, cookie: &Cookie) -> Result<Response, CookieError> {
+        self.set_cookie(cookie)?;
+        Ok(self)
+    }
+
+    /// Adds a `Set-Cookie` field for `cookie` (see [`Cookie`]), or nothing if any part of
+    /// it is not valid.
+    ///
+    /// # Errors
+    ///
+    /// A [`CookieError`] naming the part of `cookie` that is not valid; the response is
+    /// left unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{Cookie, Response};
+    /// let mut r = Response::new(204);
+    /// assert!(r.set_cookie(&Cookie::new("my session", "x")).is_err());
+    /// assert_eq!(r.get_header("Set-Cookie"), None);
+    /// r.set_cookie(&Cookie::new("session", "x").path("/app"))?;
+    /// assert_eq!(r.get_header("Set-Cookie"), Some("session=x; Path=/app"));
+    /// # Ok::<(), ioloop::http::CookieError>(())
+    /// ```
+    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), CookieError> {
+        let value = cookie.to_header_value()?;
+        self.append_header("Set-Cookie", value);
+        Ok(())
     }
 
     /// Sets the body: a `&'static str` or byte string (not copied), a `String`, a
@@ -471,6 +523,15 @@ impl IntoResponse for Vec<u8> {
 impl<R: IntoResponse> IntoResponse for (u16, R) {
     fn into_response(self) -> Response {
         self.1.into_response().status_code(self.0)
+    }
+}
+
+/// A refused cookie: `500 Internal Server Error` without the cookie, logged at `error`
+/// level (Tornado's `set_cookie` raises `ValueError`, which answers 500).
+impl IntoResponse for CookieError {
+    fn into_response(self) -> Response {
+        log::error!(target: "ioloop::http", "refused to set a cookie: {self}");
+        Response::text("Internal Server Error").status_code(500)
     }
 }
 

@@ -3,9 +3,16 @@
 //!
 //! `polling::Poller::wait` costs five syscalls on Linux (it re-arms a timerfd for the
 //! timeout and its notifier every time), where one `epoll_wait` would do. So on Linux
-//! the loop waits on the poller's epoll fd itself, with the timeout in `epoll_wait`
-//! (milliseconds, rounded up, as Tornado's and tokio's waits are), and reads the events
-//! as `polling` registered them (the key in the event's data). Only when the poller's
+//! the loop waits on the poller's epoll fd itself and reads the events as `polling`
+//! registered them (the key in the event's data). A timed wait keeps its nanoseconds:
+//! it is one `epoll_pwait2` (Linux 5.11), whose timeout is a timespec, so `run_once(400
+//! µs)` waits 400 µs, not a whole millisecond. Where that call is missing (an older
+//! kernel: `ENOSYS`; a seccomp filter: `ENOSYS` or `EPERM`), the loop remembers it and
+//! waits with `epoll_wait`'s milliseconds, rounded up, as Tornado's and tokio's waits
+//! are: a timer may fire late, never early, and a wait asked for is never zero. (rustix's
+//! `epoll::wait` takes a timespec but, without its `linux_5_11` feature, rounds it up
+//! to milliseconds; with the feature it calls `epoll_pwait2` with no fallback, so the
+//! precise wait is made here.) Only when the poller's
 //! notifier fired (a wakeup from another thread) does it also call `Poller::wait` with a
 //! zero timeout, which clears and re-arms the notifier. Elsewhere, an iteration that must not block first asks whether
 //! anything is ready at all with a single zero-timeout `poll(2)` on the poller's fd.
@@ -60,6 +67,9 @@ pub(crate) struct ReadinessBuffer {
     /// last real wait: every wakeup counted up to it has been consumed.
     wakeups_consumed: u64,
     policy: IoCheck,
+    /// Whether timed waits use `epoll_pwait2` (until the kernel refuses it).
+    #[cfg(target_os = "linux")]
+    precise: bool,
     /// Iterations since sources were last checked for readiness, and when that was.
     unchecked: u32,
     last_check: Option<Instant>,
@@ -74,6 +84,8 @@ impl ReadinessBuffer {
             ready: Vec::with_capacity(capacity.get().min(1024)),
             wakeups_consumed: 0,
             policy,
+            #[cfg(target_os = "linux")]
+            precise: sys::epoll_pwait2_usable(),
             unchecked: 0,
             last_check: None,
         }
@@ -133,27 +145,36 @@ impl ReadinessBuffer {
         Ok(())
     }
 
-    /// One `epoll_wait` on the poller's fd, filling `ready`; says whether the poller's
-    /// notifier (or its timerfd, which shares the notifier's key) was among the events.
+    /// One wait on the poller's fd (`epoll_pwait2` for a timed wait where the kernel has
+    /// it, else `epoll_wait`), filling `ready`; says whether the poller's notifier (or its
+    /// timerfd, which shares the notifier's key) was among the events.
     #[cfg(target_os = "linux")]
     fn wait_on_epoll(&mut self, poller: &Poller, timeout: Option<Duration>) -> io::Result<bool> {
-        use rustix::event::epoll::{self, EventFlags};
-        use rustix::event::Timespec;
+        use rustix::event::epoll::EventFlags;
 
         // At most an hour: a longer wait is only woken early and waits again, and
-        // `epoll_wait` takes at most `i32::MAX` milliseconds (rustix would turn to
-        // `epoll_pwait2`, missing before Linux 5.11 and in some seccomp profiles).
-        let timeout = timeout.map(|t| {
-            let t = t.min(MAX_EPOLL_WAIT);
-            Timespec {
-                tv_sec: t.as_secs() as i64,
-                tv_nsec: t.subsec_nanos().into(),
-            }
-        });
+        // `epoll_wait` takes at most `i32::MAX` milliseconds.
+        let timeout = timeout.map(|t| t.min(MAX_EPOLL_WAIT));
         self.epoll_events.clear();
-        let buffer = rustix::buffer::spare_capacity(&mut self.epoll_events);
-        match epoll::wait(poller, buffer, timeout.as_ref()) {
-            Ok(_) => {}
+        let waited = match timeout {
+            Some(t) if self.precise && !t.is_zero() => {
+                match sys::epoll_pwait2(poller, &mut self.epoll_events, t) {
+                    Err(e) if sys::means_missing(e) => {
+                        log::debug!(
+                            target: "ioloop",
+                            "epoll_pwait2 refused ({e}): waits are rounded up to milliseconds"
+                        );
+                        self.precise = false;
+                        sys::epoll_pwait2_missing();
+                        sys::epoll_wait_millis(poller, &mut self.epoll_events, timeout)
+                    }
+                    other => other,
+                }
+            }
+            _ => sys::epoll_wait_millis(poller, &mut self.epoll_events, timeout),
+        };
+        match waited {
+            Ok(()) => {}
             // Interrupted by a signal: the loop goes round and waits again.
             Err(rustix::io::Errno::INTR) => return Ok(false),
             Err(e) => return Err(e.into()),
@@ -210,9 +231,121 @@ fn merge_ready(
     }
 }
 
-/// The longest single `epoll_wait`.
+/// The longest single wait.
 #[cfg(target_os = "linux")]
 const MAX_EPOLL_WAIT: Duration = Duration::from_secs(3600);
+
+/// The two epoll waits: `epoll_pwait2` with the timeout to the nanosecond, and
+/// `epoll_wait` with it rounded up to milliseconds.
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use rustix::event::epoll::{self, Event};
+    use rustix::event::Timespec;
+    use rustix::io::Errno;
+
+    /// Set once the kernel refused `epoll_pwait2`: it will for the rest of the process.
+    static EPOLL_PWAIT2_MISSING: AtomicBool = AtomicBool::new(false);
+
+    /// Whether a new loop should try `epoll_pwait2`.
+    pub(super) fn epoll_pwait2_usable() -> bool {
+        !EPOLL_PWAIT2_MISSING.load(Ordering::Relaxed)
+    }
+
+    /// Records that the kernel refused `epoll_pwait2`.
+    pub(super) fn epoll_pwait2_missing() {
+        EPOLL_PWAIT2_MISSING.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `epoll_pwait2` failed because it is not there: `ENOSYS` (before Linux
+    /// 5.11, or a seccomp filter's usual answer) or `EPERM` (Docker's older default
+    /// filter; the call itself never fails with it).
+    pub(super) fn means_missing(e: Errno) -> bool {
+        e == Errno::NOSYS || e == Errno::PERM
+    }
+
+    /// `struct __kernel_timespec`, which `epoll_pwait2` reads on every architecture
+    /// (64-bit seconds and nanoseconds, also on 32-bit systems).
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) struct KernelTimespec {
+        pub(super) tv_sec: i64,
+        pub(super) tv_nsec: i64,
+    }
+
+    /// `timeout` to the nanosecond (the caller caps it at an hour).
+    pub(super) fn precise_timespec(timeout: Duration) -> KernelTimespec {
+        KernelTimespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: timeout.subsec_nanos().into(),
+        }
+    }
+
+    /// `timeout` in whole milliseconds, rounded up: a wait is never shorter than asked
+    /// (a timer never fires early), and a non-zero one is never zero (no spinning).
+    pub(super) fn millis_rounded_up(timeout: Duration) -> i32 {
+        let millis = timeout.as_nanos().div_ceil(1_000_000);
+        i32::try_from(millis).unwrap_or(i32::MAX)
+    }
+
+    /// One `epoll_pwait2` on `epoll` for at most `timeout`, its events in `events`
+    /// (empty, with spare capacity).
+    pub(super) fn epoll_pwait2(
+        epoll: &impl AsFd,
+        events: &mut Vec<Event>,
+        timeout: Duration,
+    ) -> rustix::io::Result<()> {
+        let timeout = precise_timespec(timeout);
+        let spare = events.spare_capacity_mut();
+        let max = libc::c_int::try_from(spare.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the fd is open (borrowed); the kernel writes at most `max` events into
+        // the spare capacity of `events`, whose `Event` has the kernel's `epoll_event`
+        // layout (rustix passes it to the same syscall family); it reads `timeout`, a
+        // `__kernel_timespec`, and no signal mask (null, so its size is unused).
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                epoll.as_fd().as_raw_fd(),
+                spare.as_mut_ptr().cast::<libc::c_void>(),
+                max,
+                &timeout as *const KernelTimespec,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+            )
+        };
+        if n < 0 {
+            let raw = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(Errno::from_raw_os_error(raw));
+        }
+        // SAFETY: the kernel initialized the first `n` events, and `n <= max <= capacity`.
+        unsafe { events.set_len(n as usize) };
+        Ok(())
+    }
+
+    /// One `epoll_wait` on `epoll` for at most `timeout` rounded up to milliseconds
+    /// (`None`: until an event), its events in `events` (empty, with spare capacity).
+    pub(super) fn epoll_wait_millis(
+        epoll: &impl AsFd,
+        events: &mut Vec<Event>,
+        timeout: Option<Duration>,
+    ) -> rustix::io::Result<()> {
+        // Whole milliseconds, which rustix hands to `epoll_wait` unchanged.
+        let timeout = timeout.map(|t| {
+            let millis = i64::from(millis_rounded_up(t));
+            Timespec {
+                tv_sec: millis / 1000,
+                // Below 10^9: fits rustix's `Nsecs` (i64, or a 32-bit `c_long`).
+                tv_nsec: (millis % 1000 * 1_000_000) as _,
+            }
+        });
+        let buffer = rustix::buffer::spare_capacity(events);
+        epoll::wait(epoll, buffer, timeout.as_ref())?;
+        Ok(())
+    }
+}
 
 /// The key `polling` gives its notifier and timerfd (`usize::MAX`), which it refuses for
 /// sources.
@@ -305,6 +438,82 @@ mod tests {
         wait(&mut ready, &poller, Duration::from_secs(5), 0);
         assert!(ready.ready[0].1.hangup);
         poller.delete(&a).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_400_us_wait_becomes_a_400_us_timespec() {
+        let timespec = |tv_sec, tv_nsec| sys::KernelTimespec { tv_sec, tv_nsec };
+        let precise = sys::precise_timespec;
+        assert_eq!(precise(Duration::from_micros(400)), timespec(0, 400_000));
+        assert_eq!(
+            precise(Duration::from_micros(16_667)),
+            timespec(0, 16_667_000)
+        );
+        assert_eq!(precise(Duration::new(2, 5)), timespec(2, 5));
+        assert_eq!(precise(MAX_EPOLL_WAIT), timespec(3600, 0));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_non_zero_wait_is_never_zero() {
+        for nanos in [1, 999, 1_000, 400_000, 999_999, 1_000_001] {
+            let t = Duration::from_nanos(nanos);
+            assert_ne!(
+                sys::precise_timespec(t),
+                sys::precise_timespec(Duration::ZERO)
+            );
+            assert!(sys::millis_rounded_up(t) >= 1, "{t:?}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_millisecond_fallback_rounds_up() {
+        let ms = |t: Duration| sys::millis_rounded_up(t);
+        assert_eq!(ms(Duration::ZERO), 0);
+        assert_eq!(ms(Duration::from_nanos(1)), 1);
+        assert_eq!(ms(Duration::from_micros(400)), 1);
+        assert_eq!(ms(Duration::from_millis(1)), 1);
+        assert_eq!(ms(Duration::from_millis(1) + Duration::from_nanos(1)), 2);
+        assert_eq!(ms(Duration::from_micros(16_667)), 17);
+        assert_eq!(ms(MAX_EPOLL_WAIT), 3_600_000);
+        assert_eq!(ms(Duration::MAX), i32::MAX);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn enosys_and_eperm_mean_epoll_pwait2_is_missing() {
+        use rustix::io::Errno;
+        assert!(sys::means_missing(Errno::NOSYS) && sys::means_missing(Errno::PERM));
+        assert!(!sys::means_missing(Errno::INTR) && !sys::means_missing(Errno::INVAL));
+    }
+
+    /// Both waits, the precise one (where the kernel has it) and the fallback in
+    /// milliseconds, report a source and never return before their timeout.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn both_waits_report_sources_and_never_end_early() {
+        for precise in [true, false] {
+            let poller = Poller::new().unwrap();
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let level = polling::PollMode::Level;
+            // SAFETY: `a` outlives its registration (deleted below).
+            unsafe { poller.add_with_mode(&a, polling::Event::readable(5), level) }.unwrap();
+            let mut ready = buffer();
+            ready.precise &= precise;
+            for micros in [1, 400, 1500] {
+                let timeout = Duration::from_micros(micros);
+                let started = Instant::now();
+                wait(&mut ready, &poller, timeout, 0);
+                assert!(ready.ready.is_empty());
+                assert!(started.elapsed() >= timeout, "{precise}: woke early");
+            }
+            std::io::Write::write_all(&mut b, b"x").unwrap();
+            wait(&mut ready, &poller, Duration::from_secs(5), 0);
+            assert_eq!(ready.ready.iter().map(|r| r.0).collect::<Vec<_>>(), [5]);
+            poller.delete(&a).unwrap();
+        }
     }
 
     #[test]
