@@ -193,11 +193,6 @@ pub(crate) struct StreamState {
     pub(crate) write_buffer: WriteBuffer,
     pub(crate) write_waiters: Option<Box<WriteWaiters>>,
     pub(crate) closed: bool,
-    /// The peer ending its side (a read of 0 bytes) leaves the stream open for writing
-    /// (see [`IoStream::allow_half_close`]).
-    allow_half_close: bool,
-    /// The peer has ended its side; this one still writes.
-    input_ended: bool,
     /// The poller said the socket is readable since the last read that found it empty:
     /// a task's direct read tries the socket only then (see `Delivery::Task`).
     pub(crate) readable: bool,
@@ -207,12 +202,26 @@ pub(crate) struct StreamState {
     deliveries_in_flight: u32,
 }
 
-/// The error that closed a stream and the callback its closing runs. Allocated when
-/// either is set, so an open stream without a close callback holds none.
+/// What a stream does when its peer ends its side (TCP's FIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum HalfClose {
+    /// It closes (Tornado's behaviour; the default).
+    #[default]
+    Closes,
+    /// It stays open for writing (see [`IoStream::allow_half_close`]).
+    Allowed,
+    /// The peer has ended its side; the stream still writes, and reads fail.
+    InputEnded,
+}
+
+/// The error that closed a stream, the callback its closing runs, and what the peer
+/// ending its side does. Allocated when one of them is set, so an open stream without a
+/// close callback holds none.
 #[derive(Default)]
 struct CloseState {
     error: Option<Arc<io::Error>>,
     callback: Option<CloseCallback>,
+    half_close: HalfClose,
 }
 
 /// The completions waiting on a stream's writes: write callbacks (and drain callbacks)
@@ -280,7 +289,13 @@ pub(crate) enum Progress {
 impl StreamState {
     /// Closed, or the peer ended its side: no byte will arrive any more.
     fn no_more_input(&self) -> bool {
-        self.closed || self.input_ended
+        self.closed || self.half_close() == HalfClose::InputEnded
+    }
+
+    fn half_close(&self) -> HalfClose {
+        self.close_state
+            .as_ref()
+            .map_or(HalfClose::Closes, |close| close.half_close)
     }
 
     pub(crate) fn closed_error(&self) -> StreamError {
@@ -383,7 +398,8 @@ impl StreamState {
         if self.closed {
             return Interest::NONE;
         }
-        let room = self.read_buffer.len() < self.read_buffer.max() && !self.input_ended;
+        let room = self.read_buffer.len() < self.read_buffer.max()
+            && self.half_close() != HalfClose::InputEnded;
         let read = match self.pending.take() {
             Some(pending) => {
                 let keep = match self.progress(&pending.kind) {
@@ -498,8 +514,6 @@ impl IoStream {
                 write_buffer: WriteBuffer::new(limits.max_write_buffer_size()),
                 write_waiters: None,
                 closed: false,
-                allow_half_close: false,
-                input_ended: false,
                 readable: false,
                 close_state: None,
                 deliveries_in_flight: 0,
@@ -682,10 +696,10 @@ impl IoStream {
     fn end_of_input(&self) {
         let keep_writing = {
             let mut state = self.core.state.borrow_mut();
-            if state.allow_half_close && !state.closed {
-                state.input_ended = true;
+            if state.half_close() == HalfClose::Allowed && !state.closed {
+                state.close_state().half_close = HalfClose::InputEnded;
             }
-            state.input_ended
+            state.half_close() == HalfClose::InputEnded
         };
         if !keep_writing {
             return self.close_with(None);
@@ -700,7 +714,13 @@ impl IoStream {
     /// its writing side still gets its answers. Off by default (Tornado's behaviour:
     /// the end of input closes the stream). Loop thread only; for a stream of this loop.
     pub(crate) fn allow_half_close(&self, allow: bool) {
-        self.core.state.borrow_mut().allow_half_close = allow;
+        let mut state = self.core.state.borrow_mut();
+        state.close_state().half_close = match (allow, state.half_close()) {
+            (true, HalfClose::Closes) => HalfClose::Allowed,
+            (false, HalfClose::Allowed) => HalfClose::Closes,
+            // Once the input ended, it stays ended; reads fail either way.
+            (_, unchanged) => unchanged,
+        };
     }
 
     /// Closes the stream after a read error, logging errors other than a peer leaving.
