@@ -176,8 +176,16 @@ pub struct SteppedServer {
     pub addr: SocketAddr,
 }
 
-/// Loop iterations a stepped exchange may take before the test gives up.
+/// Loop iterations a stepped exchange may take before the test gives up: this many, and
+/// at least `PATIENCE` of wall-clock time (a loaded machine may hand loopback segments
+/// over late; the bound is against a hang, never a synchronization).
 const MAX_STEPS: usize = 10_000;
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Whether a wait that has taken `steps` iterations since `since` may give up.
+fn out_of_patience(steps: usize, since: std::time::Instant) -> bool {
+    steps >= MAX_STEPS && since.elapsed() >= PATIENCE
+}
 
 impl SteppedServer {
     /// Serves what `make` builds (an `Application::bind` or `HttpServer::bind` on the
@@ -211,13 +219,17 @@ impl SteppedServer {
     /// Runs zero-wait iterations until `done` holds (for work whose size depends on
     /// how much the kernel buffered, such as draining a flood).
     pub fn settle_until(&self, mut done: impl FnMut() -> bool) {
-        for _ in 0..MAX_STEPS {
+        let since = std::time::Instant::now();
+        for steps in 0.. {
             if done() {
                 return;
             }
+            if out_of_patience(steps, since) {
+                break;
+            }
             self.step();
         }
-        panic!("not done after {MAX_STEPS} iterations");
+        panic!("not done after {MAX_STEPS} iterations and {PATIENCE:?}");
     }
 
     /// Moves the clock by `by` and runs a few iterations (timers, then their I/O).
@@ -233,8 +245,9 @@ impl SteppedServer {
         let before = self.server.connections();
         let stream = TcpStream::connect(self.addr).unwrap();
         stream.set_nonblocking(true).unwrap();
-        for _ in 0..MAX_STEPS {
-            if self.server.connections() > before {
+        let since = std::time::Instant::now();
+        for steps in 0.. {
+            if self.server.connections() > before || out_of_patience(steps, since) {
                 break;
             }
             self.step();
@@ -319,28 +332,48 @@ impl SteppedClient {
 
     /// Steps the server until a whole response has arrived.
     pub fn reply(&mut self, server: &SteppedServer) -> Reply {
-        self.reply_within(server, false, MAX_STEPS)
+        self.patient_reply(server, false)
             .expect("a response (the server closed or never answered)")
+    }
+
+    /// [`reply_within`](Self::reply_within) with the patience of a wait for something
+    /// that must come.
+    fn patient_reply(&mut self, server: &SteppedServer, head_only: bool) -> Option<Reply> {
+        let since = std::time::Instant::now();
+        loop {
+            if let Some(reply) = self.reply_within(server, head_only, MAX_STEPS) {
+                return Some(reply);
+            }
+            if self.eof || since.elapsed() >= PATIENCE {
+                return None;
+            }
+        }
     }
 
     /// One request and its response.
     pub fn request(&mut self, server: &SteppedServer, request: &str) -> Reply {
         self.send(server, request.as_bytes());
-        self.reply_within(server, request.starts_with("HEAD "), MAX_STEPS)
+        self.patient_reply(server, request.starts_with("HEAD "))
             .expect("a response (the server closed or never answered)")
     }
 
     /// Whether the server has closed the connection, after a few steps; bytes that
     /// arrived first are kept for [`reply`](Self::reply).
     pub fn is_closed(&mut self, server: &SteppedServer) -> bool {
-        for _ in 0..16 {
+        // At least 16 steps and 50 ms: on a loaded machine the kernel may hand loopback
+        // segments over late (its softirq thread), so a step count alone is no bound.
+        let since = std::time::Instant::now();
+        for steps in 0.. {
             self.pull();
             if self.eof {
                 return true;
             }
+            if steps >= 16 && since.elapsed() >= Duration::from_millis(50) {
+                return false;
+            }
             server.step();
         }
-        false
+        unreachable!("the loop returns")
     }
 
     /// Bytes received and not parsed as a response.
