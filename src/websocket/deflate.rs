@@ -257,6 +257,7 @@ impl Deflate {
 
     /// Appends the compressed form of `data` (without the sync flush's tail) to `out`.
     pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
         let mut at = 0;
         loop {
             out.reserve(data.len() / 2 + 64);
@@ -270,8 +271,14 @@ impl Deflate {
                 break;
             }
         }
-        if out.ends_with(&TAIL) {
+        if out[start..].ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        }
+        if out.len() == start {
+            // A sync flush with no new input writes nothing, and an empty payload would
+            // make the receiver's appended tail start a stored block that swallows the
+            // next message. RFC 7692 §7.2.3.6: an empty message is the single octet 0x00.
+            out.push(0x00);
         }
         if self.reset_compress {
             self.compress.reset();
@@ -285,6 +292,12 @@ impl Deflate {
         data: &[u8],
         limit: usize,
     ) -> Result<Vec<u8>, InflateError> {
+        if data.is_empty() {
+            // An empty payload (a peer that did not send RFC 7692 §7.2.3.6's 0x00) is an
+            // empty message; feeding the inflater the tail alone would leave it inside a
+            // stored block that swallows the next message.
+            return Ok(Vec::new());
+        }
         // At most one byte past the limit is ever produced (that byte proves it crossed).
         let cap = limit.saturating_add(1);
         let mut out = Vec::with_capacity(data.len().saturating_mul(3).max(64).min(cap));
@@ -446,6 +459,29 @@ mod tests {
             .unwrap();
         assert_eq!(status, Status::StreamEnd);
         out
+    }
+
+    #[test]
+    fn the_message_after_an_empty_compressed_message_inflates() {
+        // Found by the websocket_deflate fuzz target: an empty message compressed with a
+        // kept context was an empty payload, and the receiver's appended tail then began
+        // a stored block that swallowed the next message (close 1007).
+        for takeover_off in [false, true] {
+            let (mut server, mut client) = pair(takeover_off);
+            let mut wire = Vec::new();
+            for message in [&b"before"[..], b"", b"", b"after the empty ones"] {
+                wire.clear();
+                server.compress(message, &mut wire);
+                assert!(!wire.is_empty(), "RFC 7692 §7.2.3.6: at least 0x00");
+                assert_eq!(client.decompress(&wire, 1 << 20).unwrap(), message);
+            }
+        }
+        // A peer's empty payload is an empty message, and the next one still inflates.
+        let (mut server, mut client) = pair(false);
+        assert_eq!(client.decompress(&[], 1 << 20).unwrap(), b"");
+        let mut wire = Vec::new();
+        server.compress(b"next", &mut wire);
+        assert_eq!(client.decompress(&wire, 1 << 20).unwrap(), b"next");
     }
 
     #[test]
