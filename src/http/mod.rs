@@ -33,6 +33,10 @@ pub use self::request::Request;
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
 pub(crate) use self::responder::AnswerHooks;
 pub use self::responder::{BodyChunk, BodyReader, BodyWriter, Responder};
+#[cfg_attr(not(feature = "web"), allow(unused_imports))]
+pub(crate) use self::responder::{RequestConnection, WrittenCallback};
+#[cfg_attr(not(feature = "web"), allow(unused_imports))]
+pub(crate) use self::response::ResponseParts;
 pub use self::response::{reason_phrase, Body, IntoResponse, Response};
 #[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
 pub(crate) use self::server::{register_upgraded, LiveConnection, Upgraded};

@@ -25,7 +25,10 @@
 //! ```
 
 mod app;
+mod compress;
+mod etag;
 mod handler;
+mod output;
 mod pattern;
 mod static_files;
 
