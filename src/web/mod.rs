@@ -28,6 +28,8 @@ mod app;
 mod compress;
 mod etag;
 mod handler;
+#[cfg(feature = "json")]
+mod json;
 mod output;
 mod pattern;
 mod static_files;
@@ -38,4 +40,6 @@ pub use self::app::{
 pub use self::handler::{
     AsyncResponderStyle, AsyncStyle, CallbackStyle, HandlerStyle, IntoHandler,
 };
+#[cfg(feature = "json")]
+pub use self::json::{Json, JsonError, JSON_CONTENT_TYPE};
 pub use self::static_files::StaticFiles;
