@@ -42,4 +42,4 @@ pub use self::handler::{
 };
 #[cfg(feature = "json")]
 pub use self::json::{Json, JsonError, JSON_CONTENT_TYPE};
-pub use self::static_files::StaticFiles;
+pub use self::static_files::{StaticFiles, CACHE_MAX_AGE, MAX_VERSION_CONTENT_SIZE};
