@@ -33,6 +33,8 @@ mod json;
 mod output;
 mod pattern;
 mod static_files;
+#[cfg(feature = "templates")]
+mod templates;
 
 pub use self::app::{
     delete, get, options, patch, post, put, Application, FinishedRequest, MethodRouter,
@@ -43,3 +45,9 @@ pub use self::handler::{
 #[cfg(feature = "json")]
 pub use self::json::{Json, JsonError, JSON_CONTENT_TYPE};
 pub use self::static_files::{StaticFiles, CACHE_MAX_AGE, MAX_VERSION_CONTENT_SIZE};
+#[cfg(feature = "templates")]
+pub use self::templates::{TemplateError, Templates};
+/// The template engine behind [`Templates`] (feature `templates`), for its `context!`
+/// macro and `Value` without a dependency of one's own.
+#[cfg(feature = "templates")]
+pub use minijinja;
