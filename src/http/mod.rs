@@ -13,6 +13,7 @@ mod client;
 mod cookie;
 mod encode;
 mod head;
+mod multipart;
 mod request;
 mod responder;
 mod response;
@@ -28,6 +29,7 @@ pub use self::client::{
 };
 pub use self::cookie::{Cookie, CookieError, SameSite};
 pub use self::head::Version;
+pub use self::multipart::{Multipart, MultipartError, MultipartLimits, UploadedFile};
 pub use self::request::Request;
 // The web layer's hooks on a responder; unused by the `http` feature alone.
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
