@@ -81,6 +81,7 @@ fn run_python(case: &str) {
     let dir = std::env::temp_dir().join(format!("ioloop-output-{case}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("style.css"), "body { color: red; }\n".repeat(100)).unwrap();
+    std::fs::write(dir.join("large.css"), "p { margin: 0; }\n".repeat(8000)).unwrap();
     let ioloop = ioloop::IoLoop::new().unwrap();
     let (_server, addr) = app(&dir).bind(&ioloop, "127.0.0.1:0").unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/web_output.py");

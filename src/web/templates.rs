@@ -224,7 +224,7 @@ impl Templates {
     pub fn configure(self, change: impl FnOnce(&mut Environment<'static>)) -> Templates {
         let mut env = (**self.inner.env.borrow()).clone();
         change(&mut env);
-        *self.inner.env.borrow_mut() = Rc::new(env);
+        self.replace_env(env);
         self
     }
 
@@ -298,9 +298,16 @@ impl Templates {
             if let Ok(mut loaded) = self.inner.loaded.lock() {
                 loaded.clear();
             }
-            *self.inner.env.borrow_mut() = Rc::new(env);
+            self.replace_env(env);
         }
         self.inner.env.borrow().clone()
+    }
+
+    /// Installs `env`; the one it replaces (with its user functions) is dropped after
+    /// the borrow ends.
+    fn replace_env(&self, env: Environment<'static>) {
+        let old = std::mem::replace(&mut *self.inner.env.borrow_mut(), Rc::new(env));
+        drop(old);
     }
 
     /// Whether a loaded template's file changed (its modification time differs, or it

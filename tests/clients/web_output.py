@@ -48,6 +48,15 @@ if case == "gzip":
     r, body = get("/static/style.css", {"Accept-Encoding": "gzip"})
     assert r.status == 200 and r.getheader("Content-Encoding") == "gzip"
     assert gzip.decompress(body) == b"body { color: red; }\n" * 100
+    # A static file over 64 KiB is streamed: compressed piece by piece, chunked.
+    r, body = get("/static/large.css", {"Accept-Encoding": "gzip"})
+    assert r.getheader("Content-Encoding") == "gzip", r.getheaders()
+    assert r.getheader("Transfer-Encoding") == "chunked", r.getheaders()
+    assert gzip.decompress(body) == b"p { margin: 0; }\n" * 8000
+    # Its HEAD keeps the length of the file, uncompressed.
+    r, body = get("/static/large.css", {"Accept-Encoding": "gzip"}, method="HEAD")
+    assert r.getheader("Content-Encoding") is None and body == b"", r.getheaders()
+    assert r.getheader("Content-Length") == str(len(b"p { margin: 0; }\n" * 8000))
 elif case == "stream":
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     c.request("GET", "/stream", headers={"Accept-Encoding": "gzip"})
