@@ -241,3 +241,56 @@ print("\n===\n".join(out))
         "{out}"
     );
 }
+
+#[test]
+fn hostile_bodies_get_an_answer_never_a_panic() {
+    // Bodies stitched from the pieces a parser trips on, with tight limits: each is a
+    // form, a 400 or a 413.
+    let fragments: [&[u8]; 12] = [
+        b"--X",
+        b"\r\n",
+        b"--",
+        b"Content-Disposition: form-data; name=\"a\"",
+        b"; filename=\"../x\\\"",
+        b"Content-Type: text/plain",
+        b"\r\n\r\n",
+        b"\"",
+        b";",
+        b"\xff\x00",
+        b"  \t",
+        b"payload",
+    ];
+    let limits = MultipartLimits {
+        max_field_size: 64,
+        max_file_size: 64,
+        max_total_size: 4096,
+        max_parts: 8,
+        max_part_header_size: 128,
+        ..Default::default()
+    };
+    let mut rng = common::Rng(0x5EED_F00D);
+    let mut outcomes = [0usize; 3];
+    for _ in 0..5000 {
+        let mut body = Vec::new();
+        for _ in 0..rng.below(40) {
+            body.extend_from_slice(fragments[rng.below(fragments.len())]);
+        }
+        let mut req = Request::parse(
+            b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+        )
+        .unwrap();
+        req.set_body(body);
+        match req.multipart_with(&limits) {
+            Ok(_) => outcomes[0] += 1,
+            Err(e) if e.status() == 400 => outcomes[1] += 1,
+            Err(e) => {
+                assert_eq!(e.status(), 413, "{e}");
+                outcomes[2] += 1;
+            }
+        }
+    }
+    assert!(
+        outcomes.iter().all(|&n| n > 0),
+        "every outcome was reached: {outcomes:?}"
+    );
+}
