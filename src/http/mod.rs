@@ -13,6 +13,7 @@ mod client;
 mod cookie;
 mod encode;
 mod head;
+mod multipart;
 mod request;
 mod responder;
 mod response;
@@ -28,11 +29,16 @@ pub use self::client::{
 };
 pub use self::cookie::{Cookie, CookieError, SameSite};
 pub use self::head::Version;
+pub use self::multipart::{Multipart, MultipartError, MultipartLimits, UploadedFile};
 pub use self::request::Request;
 // The web layer's hooks on a responder; unused by the `http` feature alone.
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
 pub(crate) use self::responder::AnswerHooks;
 pub use self::responder::{BodyChunk, BodyReader, BodyWriter, Responder};
+#[cfg_attr(not(feature = "web"), allow(unused_imports))]
+pub(crate) use self::responder::{RequestConnection, WrittenCallback};
+#[cfg_attr(not(feature = "web"), allow(unused_imports))]
+pub(crate) use self::response::ResponseParts;
 pub use self::response::{reason_phrase, Body, IntoResponse, Response};
 #[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
 pub(crate) use self::server::{register_upgraded, LiveConnection, Upgraded};

@@ -118,6 +118,16 @@ impl Responder {
         self.hooks = Some(Box::new(hooks));
     }
 
+    /// Puts `wrap`'s connection between this responder and its own: the web layer's
+    /// output transforms (gzip, ETag) see every answer and body piece on their way out.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn wrap_connection(
+        &mut self,
+        wrap: impl FnOnce(Rc<dyn RequestConnection>) -> Rc<dyn RequestConnection>,
+    ) {
+        self.conn = wrap(self.conn.clone());
+    }
+
     fn take_finish_hook(&mut self) -> Option<FinishHook> {
         self.hooks.as_mut().and_then(|hooks| hooks.on_finish.take())
     }

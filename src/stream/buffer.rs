@@ -441,7 +441,7 @@ mod tests {
         assert!(held <= POOL_BYTES, "{held}");
         assert_eq!(
             held,
-            POOL.with(|p| p.borrow().buffers.iter().map(Vec::capacity).sum())
+            POOL.with(|p| p.borrow().buffers.iter().map(Vec::capacity).sum::<usize>())
         );
         // A full pool makes room for the newest buffer, dropping the oldest.
         let newest = Vec::<u8>::with_capacity(8 * 1024);

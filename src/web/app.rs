@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::handler::IntoHandler;
+use super::output::{Output, OutputSettings};
 use super::pattern::Pattern;
 use crate::http::{
     AnswerHooks, Dispatch, Handler, HttpServer, Request, Responder, Response, ServerOptions,
@@ -108,6 +109,8 @@ pub struct MethodRouter {
     upgrade: Option<Rc<dyn Service>>,
     body_limit: Option<u64>,
     stream_body: bool,
+    /// The automatic ETag is off for this route.
+    no_etag: bool,
 }
 
 macro_rules! method_fns {
@@ -211,6 +214,21 @@ impl MethodRouter {
         self
     }
 
+    /// Turns the application's automatic ETag ([`Application::compute_etag`]) off for
+    /// this route (Tornado: a `compute_etag` that returns `None`), for answers that
+    /// differ on every request or are too large to hash.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = ioloop::web::get(|_req| async { "tick" }).no_etag();
+    /// # let _ = clock;
+    /// ```
+    pub fn no_etag(mut self) -> MethodRouter {
+        self.no_etag = true;
+        self
+    }
+
     /// A route whose `GET` requests `service` dispatches, switching protocols (the
     /// WebSocket layer's routes); other methods get 405.
     #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
@@ -286,11 +304,16 @@ struct Hooks {
     prepare: Vec<Prepare>,
     on_finish: Vec<OnFinish>,
     error_page: Option<ErrorPage>,
+    /// gzip and the automatic ETag.
+    output: OutputSettings,
 }
 
 impl Hooks {
     fn is_empty(&self) -> bool {
-        self.prepare.is_empty() && self.on_finish.is_empty() && self.error_page.is_none()
+        self.prepare.is_empty()
+            && self.on_finish.is_empty()
+            && self.error_page.is_none()
+            && !self.output.any()
     }
 }
 
@@ -381,6 +404,44 @@ impl Application {
     /// ```
     pub fn error_page(mut self, page: impl Fn(u16, &Request) -> Response + 'static) -> Self {
         Rc::make_mut(&mut self.hooks).error_page = Some(Rc::new(page));
+        self
+    }
+
+    /// Compresses responses with gzip when the client accepts it (Tornado's
+    /// `compress_response=True`): bodies of a compressible type (`text/*`, JSON,
+    /// JavaScript, XML, Atom, XHTML, SVG) of at least 1 024 bytes, and streamed bodies of
+    /// those types piece by piece as they are written; every answer then says
+    /// `Vary: Accept-Encoding`. Never a 206, a 304, a streamed HEAD answer or a response
+    /// that has a `Content-Encoding`. Off by default (no per-request work then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = ioloop::web::Application::new().compress_response(true);
+    /// # let _ = app;
+    /// ```
+    pub fn compress_response(mut self, on: bool) -> Self {
+        Rc::make_mut(&mut self.hooks).output.gzip = on;
+        self
+    }
+
+    /// Gives every whole `200` answer to a GET or HEAD an `ETag` (the quoted hex SHA-1
+    /// of the body, Tornado's `compute_etag`) and answers `304 Not Modified` without a
+    /// body when the request's `If-None-Match` matches it (weak comparison, `*`
+    /// included; Tornado's `check_etag_header`). Streamed bodies, responses that set
+    /// their own `ETag` and routes with [`MethodRouter::no_etag`] are left alone. With
+    /// [`compress_response`](Application::compress_response), the tag is the
+    /// uncompressed body's. Off by default (Tornado has it on; here it costs a hash of
+    /// every body, so it is asked for).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = ioloop::web::Application::new().compute_etag(true);
+    /// # let _ = app;
+    /// ```
+    pub fn compute_etag(mut self, on: bool) -> Self {
+        Rc::make_mut(&mut self.hooks).output.etag = on;
         self
     }
 
@@ -497,6 +558,7 @@ impl Service for Application {
                 Rc::new(Hooked {
                     hooks: self.hooks.clone(),
                     handler: handler.clone(),
+                    etag: !route.methods.no_etag,
                 })
             };
             return Dispatch::Handle {
@@ -513,6 +575,8 @@ impl Service for Application {
 struct Hooked {
     hooks: Rc<Hooks>,
     handler: Rc<dyn Handler>,
+    /// The route keeps the automatic ETag.
+    etag: bool,
 }
 
 impl Handler for Hooked {
@@ -545,6 +609,10 @@ impl Handler for Hooked {
             }));
         }
         responder.set_hooks(answer_hooks);
+        let output = self.hooks.output;
+        if output.any() {
+            responder.wrap_connection(|conn| Output::wrap(conn, output, self.etag, &request));
+        }
         for hook in &self.hooks.prepare {
             if let Some(response) = hook(&request) {
                 return responder.send(response);
@@ -571,6 +639,7 @@ impl std::fmt::Debug for MethodRouter {
             .field("methods", &self.allow())
             .field("body_limit", &self.body_limit)
             .field("stream_body", &self.stream_body)
+            .field("no_etag", &self.no_etag)
             .field("upgrade", &self.upgrade.is_some())
             .finish()
     }

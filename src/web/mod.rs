@@ -25,9 +25,16 @@
 //! ```
 
 mod app;
+mod compress;
+mod etag;
 mod handler;
+#[cfg(feature = "json")]
+mod json;
+mod output;
 mod pattern;
 mod static_files;
+#[cfg(feature = "templates")]
+mod templates;
 
 pub use self::app::{
     delete, get, options, patch, post, put, Application, FinishedRequest, MethodRouter,
@@ -35,4 +42,12 @@ pub use self::app::{
 pub use self::handler::{
     AsyncResponderStyle, AsyncStyle, CallbackStyle, HandlerStyle, IntoHandler,
 };
-pub use self::static_files::StaticFiles;
+#[cfg(feature = "json")]
+pub use self::json::{Json, JsonError, JSON_CONTENT_TYPE};
+pub use self::static_files::{StaticFiles, CACHE_MAX_AGE, MAX_VERSION_CONTENT_SIZE};
+#[cfg(feature = "templates")]
+pub use self::templates::{TemplateError, Templates};
+/// The template engine behind [`Templates`] (feature `templates`), for its `context!`
+/// macro and `Value` without a dependency of one's own.
+#[cfg(feature = "templates")]
+pub use minijinja;

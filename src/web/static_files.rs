@@ -1,17 +1,33 @@
 //! [`StaticFiles`]: files under a folder, with Tornado's `StaticFileHandler` rules:
 //! `Content-Type` by extension, `ETag` and `Last-Modified` with 304, a single byte range
 //! with 206 (416 when unsatisfiable) unless a stale `If-Range` asks for the whole file, no
-//! escape from the folder, and large files sent in 64 KiB pieces under backpressure.
+//! escape from the folder, and large files sent in 64 KiB pieces under backpressure; and
+//! `static_url`, whose content-hash version lets such requests be cached for ten years.
 
+use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::{BodyWriter, Handler, Request, Responder, Response};
 
 /// Files at most this large are read and sent in one response; larger ones in pieces.
 const PIECE: usize = 64 * 1024;
+
+/// `Cache-Control: max-age` of a request carrying a version (`?v=`): ten years, in
+/// seconds (Tornado's `CACHE_MAX_AGE`).
+pub const CACHE_MAX_AGE: u64 = 86400 * 365 * 10;
+
+/// The largest file [`StaticFiles::static_url`] hashes for its version (4 MiB): hashing
+/// runs on the loop, and a larger file gets a URL without version instead (Tornado's
+/// `MAX_VERSION_CONTENT_SIZE` rule).
+pub const MAX_VERSION_CONTENT_SIZE: u64 = 4 << 20;
+
+/// The versions computed, by file, with the size and modification time they were
+/// computed for (a changed file is hashed again).
+type VersionCache = Arc<Mutex<HashMap<PathBuf, (u64, SystemTime, Option<String>)>>>;
 
 /// Serves the files under a folder; the route's `{*path}` capture names the file (for
 /// `/static/{*path}`, `GET /static/css/a.css` serves `ROOT/css/a.css`). A path that
@@ -29,6 +45,8 @@ const PIECE: usize = 64 * 1024;
 pub struct StaticFiles {
     root: PathBuf,
     capture: String,
+    prefix: String,
+    versions: VersionCache,
 }
 
 impl StaticFiles {
@@ -41,7 +59,82 @@ impl StaticFiles {
         StaticFiles {
             root: root.into(),
             capture: "path".to_owned(),
+            prefix: "/static/".to_owned(),
+            versions: VersionCache::default(),
         }
+    }
+
+    /// The URL path the files are served under, for [`static_url`](StaticFiles::static_url)
+    /// (default `/static/`, Tornado's `static_url_prefix`; a missing final `/` is added).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::web::{get, Application, StaticFiles};
+    /// let files = StaticFiles::new("assets").url_prefix("/assets/");
+    /// let app = Application::new().route("/assets/{*path}", get(files.clone()));
+    /// assert!(files.static_url("none.css").starts_with("/assets/none.css"));
+    /// # let _ = app;
+    /// ```
+    pub fn url_prefix(mut self, prefix: &str) -> StaticFiles {
+        self.prefix = prefix.to_owned();
+        if !self.prefix.ends_with('/') {
+            self.prefix.push('/');
+        }
+        self
+    }
+
+    /// The URL of the file `path` (relative to the folder) with its content version:
+    /// `/static/app.css?v=<hex SHA-512 of the file>` (Tornado's `static_url`). Requests
+    /// carrying a version get `Cache-Control: max-age=` ten years, so browsers keep the
+    /// file until its content, and so its URL, changes. The version is computed once per
+    /// file and size and modification time (a changed file gets a new one); a file that
+    /// is missing, outside the folder or larger than [`MAX_VERSION_CONTENT_SIZE`] gets
+    /// the URL without version.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let files = ioloop::web::StaticFiles::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/static"));
+    /// let url = files.static_url("no-such-file.css");
+    /// assert_eq!(url, "/static/no-such-file.css");
+    /// ```
+    pub fn static_url(&self, path: &str) -> String {
+        let path = path.trim_start_matches('/');
+        match self.version(path) {
+            Some(version) => format!("{}{path}?v={version}", self.prefix),
+            None => format!("{}{path}", self.prefix),
+        }
+    }
+
+    /// The content version of `relative`, from the cache when the file did not change.
+    fn version(&self, relative: &str) -> Option<String> {
+        let (path, meta) = self.resolve(relative).ok()?;
+        let size = meta.len();
+        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        let cached = self.versions.lock().ok()?.get(&path).cloned();
+        if let Some((s, m, version)) = cached {
+            if (s, m) == (size, modified) {
+                return version;
+            }
+        }
+        let version = if size > MAX_VERSION_CONTENT_SIZE {
+            None
+        } else {
+            use sha2::Digest;
+            let content = std::fs::read(&path).ok()?;
+            let digest = sha2::Sha512::digest(&content);
+            Some(
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+        };
+        if let Ok(mut versions) = self.versions.lock() {
+            versions.insert(path, (size, modified, version.clone()));
+        }
+        version
     }
 
     /// Names the file by the route capture `name` instead of `path`.
@@ -107,6 +200,12 @@ impl Handler for StaticFiles {
             .header("ETag", etag.clone())
             .header("Last-Modified", last_modified)
             .header("Accept-Ranges", "bytes");
+        // A versioned URL names this content for good: cache it for ten years.
+        let base = if request.query_arg("v").is_some() {
+            base.header("Cache-Control", format!("max-age={CACHE_MAX_AGE}"))
+        } else {
+            base
+        };
         if not_modified(&request, &etag, modified) {
             return responder.send(base.status_code(304));
         }
