@@ -713,6 +713,7 @@ impl IoStream {
     /// The HTTP server sets it, so a client that sends its requests and then shuts down
     /// its writing side still gets its answers. Off by default (Tornado's behaviour:
     /// the end of input closes the stream). Loop thread only; for a stream of this loop.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn allow_half_close(&self, allow: bool) {
         let mut state = self.core.state.borrow_mut();
         state.close_state().half_close = match (allow, state.half_close()) {
