@@ -25,14 +25,27 @@
 //! ```
 
 mod app;
+mod arguments;
+mod auth;
+#[cfg(feature = "signed-cookies")]
+mod cookies;
+mod crypto;
 mod handler;
 mod pattern;
+mod settings;
+#[cfg(feature = "signed-cookies")]
+mod signed;
 mod static_files;
+mod xsrf;
 
 pub use self::app::{
     delete, get, options, patch, post, put, Application, FinishedRequest, MethodRouter,
 };
+pub use self::auth::{authenticated, local_target, redirect, Authenticated};
 pub use self::handler::{
     AsyncResponderStyle, AsyncStyle, CallbackStyle, HandlerStyle, IntoHandler,
 };
+#[cfg(feature = "signed-cookies")]
+pub use self::signed::{create_signed_value, decode_signed_value, CookieSecret};
 pub use self::static_files::StaticFiles;
+pub use crate::http::HttpError;
