@@ -131,7 +131,10 @@ impl Responder {
         self.hooks.as_mut().and_then(|hooks| hooks.on_finish.take())
     }
 
-    /// Answers with a whole response (anything [`IntoResponse`]).
+    /// Answers with a whole response (anything [`IntoResponse`]). An
+    /// [`HttpError`](crate::http::HttpError) (or an `Err` of one) is written by the
+    /// application's [`error_page`](crate::web::Application::error_page) when the request
+    /// came through an application that has one.
     ///
     /// # Examples
     ///

@@ -3,6 +3,16 @@
 //! users (`prepare`, error pages, `redirect`, `on_connection_close`, a `flush` that
 //! completes when written), and [`StaticFiles`].
 //!
+//! Tornado's `RequestHandler` toolbox, secure by default: application state
+//! ([`Application::with_state`], [`Request::state`](crate::http::Request::state)),
+//! [`Application::current_user`] and [`authenticated`], [`HttpError`] rendered through
+//! one [`Application::error_page`], the `get_argument` family
+//! ([`Request::get_argument`](crate::http::Request::get_argument),
+//! [`argument_as`](crate::http::Request::argument_as)), signed cookies in Tornado's own
+//! format (feature `signed-cookies`, default on: [`Application::cookie_secret`]), XSRF
+//! ([`Application::xsrf_cookies`]) and cross-origin protection, [`redirect`] and
+//! [`local_target`].
+//!
 //! It builds on the `http` layer: an [`Application`] is an
 //! [`http::Service`](crate::http::Service), served by an
 //! [`HttpServer`](crate::http::HttpServer).
