@@ -186,6 +186,11 @@ fn every_error_goes_through_the_error_page() {
             request(port, "POST", "/upload", &[], "01234567890123456789"),
             request(port, "POST", "/upload", &[], "0123"),
             request(port, "GET", "/nowhere", &[], ""),
+            // A chunked body grows over the route's limit while it is read.
+            Client::connect(port).request(
+                "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 14\r\n01234567890123456789\r\n0\r\n\r\n",
+            ),
         ];
         pairs.map(|r| (r.status, r.text(), r.header("allow").map(str::to_owned)))
     });
@@ -234,6 +239,10 @@ fn every_error_goes_through_the_error_page() {
     assert_eq!(
         (replies[13].0, replies[13].1.as_str()),
         (404, "page|404|Not Found|")
+    );
+    assert_eq!(
+        (replies[14].0, replies[14].1.as_str()),
+        (413, "page|413|Content Too Large|")
     );
 }
 

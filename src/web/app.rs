@@ -766,6 +766,11 @@ impl Handler for Hooked {
         }
         self.handler.call(request, responder);
     }
+
+    fn error_page(&self, status: u16, request: &Request) -> Option<Response> {
+        let page = self.hooks.error_page.as_ref()?;
+        Some(page(&HttpError::new(status), request))
+    }
 }
 
 impl std::fmt::Debug for Application {
