@@ -9,7 +9,7 @@
 //! one [`Application::error_page`], the `get_argument` family
 //! ([`Request::get_argument`](crate::http::Request::get_argument),
 //! [`argument_as`](crate::http::Request::argument_as)), signed cookies in Tornado's own
-//! format (feature `signed-cookies`, default on: [`Application::cookie_secret`]), XSRF
+//! format (feature `signed-cookies`, default on: `Application::cookie_secret`), XSRF
 //! ([`Application::xsrf_cookies`]) and cross-origin protection, [`redirect`] and
 //! [`local_target`].
 //!
