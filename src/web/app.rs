@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::finished::FinishedRequest;
 use super::handler::IntoHandler;
 use super::pattern::Pattern;
 use super::settings::{current_user_hook, Settings};
@@ -27,69 +28,6 @@ use crate::reactor::ioloop::IoLoop;
 type Prepare = Rc<dyn Fn(&mut Request) -> Option<Response>>;
 type ErrorPage = Rc<dyn Fn(&HttpError, &Request) -> Response>;
 type OnFinish = Rc<dyn Fn(&FinishedRequest)>;
-
-/// A request the application has answered, as its [`on_finish`](Application::on_finish)
-/// hooks see it: for access logs and metrics (Tornado's `on_finish` and `log_request`).
-///
-/// # Examples
-///
-/// See [`Application::on_finish`].
-#[derive(Debug, Clone)]
-pub struct FinishedRequest {
-    method: String,
-    path: String,
-    peer: SocketAddr,
-    status: u16,
-    elapsed: Duration,
-}
-
-impl FinishedRequest {
-    /// The request's method.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// The request's path (without the query).
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The client's address.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// The response's status.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// From the handler's call (the request head and body read) to the response being
-    /// complete, on the loop's clock.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn elapsed(&self) -> Duration {
-        self.elapsed
-    }
-}
 
 /// The handlers of one route, by method, and the route's body options.
 ///

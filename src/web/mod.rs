@@ -40,6 +40,7 @@ mod auth;
 #[cfg(feature = "signed-cookies")]
 mod cookies;
 mod crypto;
+mod finished;
 mod handler;
 mod pattern;
 mod settings;
@@ -48,10 +49,9 @@ mod signed;
 mod static_files;
 mod xsrf;
 
-pub use self::app::{
-    delete, get, options, patch, post, put, Application, FinishedRequest, MethodRouter,
-};
+pub use self::app::{delete, get, options, patch, post, put, Application, MethodRouter};
 pub use self::auth::{authenticated, local_target, redirect, Authenticated};
+pub use self::finished::FinishedRequest;
 pub use self::handler::{
     AsyncResponderStyle, AsyncStyle, CallbackStyle, HandlerStyle, IntoHandler,
 };
