@@ -372,7 +372,7 @@ fn on_finish_sees_every_answer_with_its_status_and_time() {
 fn the_error_page_writes_404_405_and_the_500_of_a_panic() {
     let app = Application::new()
         .route("/panic", get(panics))
-        .error_page(|status, req| Response::text(format!("oops {status} at {}", req.path())));
+        .error_page(|err, req| Response::text(format!("oops {} at {}", err.status(), req.path())));
     let server = serve(app);
     let mut client = server.connect();
     let reply = client.request(&server, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");

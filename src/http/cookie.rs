@@ -266,6 +266,26 @@ impl Cookie {
         self
     }
 
+    /// This cookie as a deletion (what Tornado's `clear_cookie` sends): an empty value,
+    /// `Expires` at the epoch and `Max-Age=0`, with the same `Path` and `Domain` (a
+    /// browser deletes only the cookie of that path and domain).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cookie = ioloop::http::Cookie::new("user", "x").path("/app").removal();
+    /// assert_eq!(
+    ///     cookie.to_header_value().unwrap(),
+    ///     "user=; Path=/app; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
+    /// );
+    /// ```
+    pub fn removal(mut self) -> Cookie {
+        self.value.clear();
+        self.expires = Some(SystemTime::UNIX_EPOCH);
+        self.max_age = Some(Duration::ZERO);
+        self
+    }
+
     /// The cookie's name.
     ///
     /// # Examples

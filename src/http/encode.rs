@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::SystemTime;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::response::reason_phrase;
+use super::status::reason_phrase;
 
 /// The value of the `Server` field the server adds unless the response sets one.
 pub(crate) const SERVER: &str = "ioloop";

@@ -12,6 +12,8 @@ mod body;
 mod client;
 mod cookie;
 mod encode;
+mod error;
+mod extensions;
 mod head;
 mod multipart;
 mod request;
@@ -19,6 +21,7 @@ mod responder;
 mod response;
 mod server;
 mod service;
+mod status;
 #[cfg(any(feature = "http-client", feature = "websocket"))]
 pub(crate) mod url;
 
@@ -28,19 +31,22 @@ pub use self::client::{
     StreamedResponse, DEFAULT_MAX_BODY_SIZE,
 };
 pub use self::cookie::{Cookie, CookieError, SameSite};
+pub use self::error::HttpError;
+pub use self::extensions::Extensions;
 pub use self::head::Version;
 pub use self::multipart::{Multipart, MultipartError, MultipartLimits, UploadedFile};
 pub use self::request::Request;
 // The web layer's hooks on a responder; unused by the `http` feature alone.
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
-pub(crate) use self::responder::AnswerHooks;
+pub(crate) use self::responder::{AnswerHooks, BeforeAnswerHook};
 pub use self::responder::{BodyChunk, BodyReader, BodyWriter, Responder};
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
 pub(crate) use self::responder::{RequestConnection, WrittenCallback};
 #[cfg_attr(not(feature = "web"), allow(unused_imports))]
 pub(crate) use self::response::ResponseParts;
-pub use self::response::{reason_phrase, Body, IntoResponse, Response};
+pub use self::response::{Body, IntoResponse, Response};
 #[cfg_attr(not(feature = "websocket"), allow(unused_imports))]
 pub(crate) use self::server::{register_upgraded, LiveConnection, Upgraded};
 pub use self::server::{serve_on_threads, HttpServer, ServerOptions, ThreadedServer};
 pub use self::service::{Dispatch, Handler, Service};
+pub use self::status::reason_phrase;

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::error::HttpError;
 use super::request::Request;
 use super::responder::{BodyChunk, Responder};
 use super::response::{IntoResponse, Response};
@@ -127,9 +128,19 @@ impl fmt::Display for MultipartError {
 
 impl std::error::Error for MultipartError {}
 
+/// The message as plain text with the status, which an application's
+/// [`error_page`](crate::web::Application::error_page) replaces.
 impl IntoResponse for MultipartError {
     fn into_response(self) -> Response {
-        Response::text(format!("{}\n", self.message)).status_code(self.status)
+        let page = Response::text(format!("{}\n", self.message)).status_code(self.status);
+        page.default_page_of(self.into())
+    }
+}
+
+/// The status (400, 413, ...), with the message as the public reason.
+impl From<MultipartError> for HttpError {
+    fn from(error: MultipartError) -> HttpError {
+        HttpError::new(error.status).reason(error.message)
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use percent_encoding::percent_decode;
 
 use super::cookie::unquote;
+use super::extensions::Extensions;
 use super::head::{field_bytes, first_field, lists_token, split_host, ParsedHead, Version};
 
 /// An HTTP request, as a handler receives it.
@@ -32,6 +33,7 @@ pub struct Request {
     body: Vec<u8>,
     peer: SocketAddr,
     params: Vec<(String, String)>,
+    ext: Extensions,
 }
 
 impl Request {
@@ -41,6 +43,7 @@ impl Request {
             body: Vec::new(),
             peer,
             params: Vec::new(),
+            ext: Extensions::default(),
         }
     }
 
@@ -270,7 +273,7 @@ impl Request {
     }
 
     /// A copy of the request without its body (for an error page written after the
-    /// handler took the request).
+    /// handler took the request); it shares the extensions.
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
     pub(crate) fn clone_without_body(&self) -> Request {
         Request {
@@ -278,6 +281,7 @@ impl Request {
             body: Vec::new(),
             peer: self.peer,
             params: self.params.clone(),
+            ext: self.ext.clone(),
         }
     }
 
@@ -325,6 +329,25 @@ impl Request {
     /// See [`param`](Request::param).
     pub fn set_params(&mut self, params: Vec<(String, String)>) {
         self.params = params;
+    }
+
+    /// The request's [`Extensions`]: values of any type handed along with it (by a
+    /// `prepare` hook, the current-user hook, the web layer).
+    ///
+    /// # Examples
+    ///
+    /// See [`Extensions`].
+    pub fn extensions(&self) -> &Extensions {
+        &self.ext
+    }
+
+    /// The request's [`Extensions`], to add a value.
+    ///
+    /// # Examples
+    ///
+    /// See [`Extensions`].
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.ext
     }
 
     /// The first query argument named `name`, decoded (`+` is a space).

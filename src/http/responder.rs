@@ -4,6 +4,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+use super::error::HttpError;
 use super::response::{IntoResponse, Response, ResponseParts};
 use crate::stream::StreamError;
 use crate::task::completion;
@@ -65,14 +66,22 @@ pub struct Responder {
     hooks: Option<Box<AnswerHooks>>,
 }
 
-/// What the web layer adds to a responder: the page of the 500 a responder dropped
-/// unanswered sends, and a callback told the status once the response is complete (sent
-/// whole, or its streamed body finished or cut).
+/// What the web layer adds to a responder: the page of an [`HttpError`] answer (and of
+/// the 500 a responder dropped unanswered sends), a change to the answer before it goes
+/// out (a cookie the handler's request asked for), and a callback told the status once
+/// the response is complete (sent whole, or its streamed body finished or cut).
 #[derive(Default)]
 pub(crate) struct AnswerHooks {
-    pub(crate) error_page: Option<Box<dyn FnOnce(u16) -> Response>>,
+    pub(crate) error_page: Option<ErrorPageHook>,
+    pub(crate) before_answer: Option<BeforeAnswerHook>,
     pub(crate) on_finish: Option<FinishHook>,
 }
+
+/// Writes the page of an error answer.
+pub(crate) type ErrorPageHook = Box<dyn FnOnce(&HttpError) -> Response>;
+
+/// Changes an answer before it goes out.
+pub(crate) type BeforeAnswerHook = Box<dyn FnOnce(&mut Response)>;
 
 /// Told the status of a response once it is complete.
 pub(crate) type FinishHook = Box<dyn FnOnce(u16)>;
@@ -132,14 +141,27 @@ impl Responder {
         self.hooks.as_mut().and_then(|hooks| hooks.on_finish.take())
     }
 
-    /// Answers with a whole response (anything [`IntoResponse`]).
+    /// Answers with a whole response (anything [`IntoResponse`]). An
+    /// [`HttpError`](crate::http::HttpError) (or an `Err` of one) is written by the
+    /// application's [`error_page`](crate::web::Application::error_page) when the request
+    /// came through an application that has one.
     ///
     /// # Examples
     ///
     /// See [`Responder`].
     pub fn send(mut self, response: impl IntoResponse) {
         self.answered = true;
-        let response = response.into_response();
+        let mut response = response.into_response();
+        if let Some(hooks) = self.hooks.as_mut() {
+            if let Some(error) = response.take_error() {
+                if let Some(page) = hooks.error_page.take() {
+                    response = page(&error).status_code(error.status());
+                }
+            }
+            if let Some(before) = hooks.before_answer.take() {
+                before(&mut response);
+            }
+        }
         let status = response.status();
         self.conn.clone().answer(self.seq, response.into_parts());
         if let Some(on_finish) = self.take_finish_hook() {
@@ -186,8 +208,11 @@ impl Responder {
         self.start_body(response, Some(length))
     }
 
-    fn start_body(mut self, response: Response, length: Option<u64>) -> BodyWriter {
+    fn start_body(mut self, mut response: Response, length: Option<u64>) -> BodyWriter {
         self.answered = true;
+        if let Some(before) = self.hooks.as_mut().and_then(|h| h.before_answer.take()) {
+            before(&mut response);
+        }
         let status = response.status();
         self.conn
             .clone()
@@ -300,7 +325,7 @@ impl Drop for Responder {
             .as_mut()
             .and_then(|hooks| hooks.error_page.take());
         let response = match page {
-            Some(page) => page(500).status_code(500),
+            Some(page) => page(&HttpError::new(500)).status_code(500),
             None => Response::error(500),
         };
         self.conn.clone().answer(self.seq, response.into_parts());

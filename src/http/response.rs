@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::cookie::{Cookie, CookieError};
+use super::error::HttpError;
 use super::head::{is_safe_value, is_token};
+use super::status::reason_phrase;
 
 /// An HTTP response with its whole body (for a body sent piece by piece, see
 /// [`Responder::start`](crate::http::Responder::start)).
@@ -29,6 +31,9 @@ pub struct Response {
     reason: Option<Cow<'static, str>>,
     headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     body: Cow<'static, [u8]>,
+    /// The error this response is the default page of (an [`HttpError`]'s answer), for
+    /// the web layer's error page to replace.
+    pub(crate) error: Option<Box<HttpError>>,
 }
 
 /// Whether a header field can be written as is: the name a token (RFC 9110 §5.6.2), the
@@ -125,6 +130,7 @@ impl Response {
             reason: None,
             headers: Vec::new(),
             body: Cow::Borrowed(&[]),
+            error: None,
         }
     }
 
@@ -318,6 +324,27 @@ impl Response {
         Ok(self)
     }
 
+    /// Deletes cookie `name` of path `/` (Tornado's `clear_cookie`; for another path or a
+    /// domain, [`with_cookie`](Response::with_cookie) with [`Cookie::removal`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`CookieError`] if `name` is not a token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = ioloop::http::Response::redirect("/", false).clear_cookie("user")?;
+    /// assert_eq!(
+    ///     r.get_header("Set-Cookie"),
+    ///     Some("user=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+    /// );
+    /// # Ok::<(), ioloop::http::CookieError>(())
+    /// ```
+    pub fn clear_cookie(self, name: &str) -> Result<Response, CookieError> {
+        self.with_cookie(&Cookie::new(name, "").removal())
+    }
+
     /// Adds a `Set-Cookie` field for `cookie` (see [`Cookie`]), or nothing if any part of
     /// it is not valid.
     ///
@@ -404,6 +431,20 @@ impl Response {
         &self.body
     }
 
+    /// Marks this response as the default page of `error`, for an application's error
+    /// page to replace (the typed errors of JSON, forms and templates).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn default_page_of(mut self, error: HttpError) -> Response {
+        self.error = Some(Box::new(error));
+        self
+    }
+
+    /// Takes out the error this response is the default page of, if it is one.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn take_error(&mut self) -> Option<Box<HttpError>> {
+        self.error.take()
+    }
+
     pub(crate) fn into_parts(self) -> ResponseParts {
         ResponseParts {
             status: self.status,
@@ -429,52 +470,6 @@ impl fmt::Debug for Response {
             .field("headers", &self.headers)
             .field("body_len", &self.body.len())
             .finish()
-    }
-}
-
-/// The standard reason phrase of `status` (RFC 9110), or `"Unknown"`.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(ioloop::http::reason_phrase(413), "Content Too Large");
-/// ```
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
     }
 }
 
@@ -523,6 +518,21 @@ impl IntoResponse for Vec<u8> {
 impl<R: IntoResponse> IntoResponse for (u16, R) {
     fn into_response(self) -> Response {
         self.1.into_response().status_code(self.0)
+    }
+}
+
+/// The default page, `"{status} {public reason}\n"` in plain text, marked so that an
+/// application's error page replaces it; logs the log message, if any, at `warn` level.
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        if let Some(message) = self.log_message() {
+            log::warn!(target: "ioloop::web", "{} {}: {message}", self.status(), self.public_reason());
+        }
+        let text = format!("{} {}\n", self.status(), self.public_reason());
+        let status = self.status();
+        let mut response = Response::text(text).status_code(status);
+        response.error = Some(Box::new(self));
+        response
     }
 }
 

@@ -59,6 +59,32 @@ pub trait Service: 'static {
 pub trait Handler: 'static {
     /// Answers `request` through `responder`.
     fn call(&self, request: Request, responder: Responder);
+
+    /// The page of an error the server answers instead of calling the handler, once it
+    /// has decided to call it: a body that grows over the route's limit while it is read
+    /// (a chunked one), is malformed, or comes too slowly. `None` (the default) for the
+    /// server's short plain-text page. The web layer's handlers answer with the
+    /// application's [`error_page`](crate::web::Application::error_page).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{Handler, Request, Responder, Response};
+    ///
+    /// struct Upload;
+    /// impl Handler for Upload {
+    ///     fn call(&self, req: Request, responder: Responder) {
+    ///         responder.send(format!("{} bytes", req.body().len()));
+    ///     }
+    ///     fn error_page(&self, status: u16, _req: &Request) -> Option<Response> {
+    ///         Some(Response::text(format!("upload refused ({status})")))
+    ///     }
+    /// }
+    /// ```
+    fn error_page(&self, status: u16, request: &Request) -> Option<Response> {
+        let _ = (status, request);
+        None
+    }
 }
 
 /// What the server does with a request once its head is read.

@@ -12,81 +12,23 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::finished::FinishedRequest;
 use super::handler::IntoHandler;
 use super::output::{Output, OutputSettings};
 use super::pattern::Pattern;
+use super::settings::{current_user_hook, Settings};
+#[cfg(feature = "signed-cookies")]
+use super::signed::CookieSecret;
+use super::xsrf;
 use crate::http::{
-    AnswerHooks, Dispatch, Handler, HttpServer, Request, Responder, Response, ServerOptions,
-    Service,
+    AnswerHooks, Dispatch, Handler, HttpError, HttpServer, Request, Responder, Response,
+    ServerOptions, Service,
 };
 use crate::reactor::ioloop::IoLoop;
 
-type Prepare = Rc<dyn Fn(&Request) -> Option<Response>>;
-type ErrorPage = Rc<dyn Fn(u16, &Request) -> Response>;
+type Prepare = Rc<dyn Fn(&mut Request) -> Option<Response>>;
+type ErrorPage = Rc<dyn Fn(&HttpError, &Request) -> Response>;
 type OnFinish = Rc<dyn Fn(&FinishedRequest)>;
-
-/// A request the application has answered, as its [`on_finish`](Application::on_finish)
-/// hooks see it: for access logs and metrics (Tornado's `on_finish` and `log_request`).
-///
-/// # Examples
-///
-/// See [`Application::on_finish`].
-#[derive(Debug, Clone)]
-pub struct FinishedRequest {
-    method: String,
-    path: String,
-    peer: SocketAddr,
-    status: u16,
-    elapsed: Duration,
-}
-
-impl FinishedRequest {
-    /// The request's method.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// The request's path (without the query).
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The client's address.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// The response's status.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// From the handler's call (the request head and body read) to the response being
-    /// complete, on the loop's clock.
-    ///
-    /// # Examples
-    ///
-    /// See [`Application::on_finish`].
-    pub fn elapsed(&self) -> Duration {
-        self.elapsed
-    }
-}
 
 /// The handlers of one route, by method, and the route's body options.
 ///
@@ -111,6 +53,7 @@ pub struct MethodRouter {
     stream_body: bool,
     /// The automatic ETag is off for this route.
     no_etag: bool,
+    xsrf_exempt: bool,
 }
 
 macro_rules! method_fns {
@@ -229,6 +172,22 @@ impl MethodRouter {
         self
     }
 
+    /// This route's requests are not XSRF-checked even when the application has
+    /// [`xsrf_cookies`](Application::xsrf_cookies) on (Tornado's per-handler
+    /// `check_xsrf_cookie` override): for a webhook or an API authenticated otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let hook = ioloop::web::post(|_req| async { "received" }).xsrf_exempt();
+    /// let app = ioloop::web::Application::new().xsrf_cookies(true).route("/hook", hook);
+    /// # let _ = app;
+    /// ```
+    pub fn xsrf_exempt(mut self) -> MethodRouter {
+        self.xsrf_exempt = true;
+        self
+    }
+
     /// A route whose `GET` requests `service` dispatches, switching protocols (the
     /// WebSocket layer's routes); other methods get 405.
     #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
@@ -306,6 +265,7 @@ struct Hooks {
     error_page: Option<ErrorPage>,
     /// gzip and the automatic ETag.
     output: OutputSettings,
+    settings: Option<Rc<Settings>>,
 }
 
 impl Hooks {
@@ -314,6 +274,7 @@ impl Hooks {
             && self.on_finish.is_empty()
             && self.error_page.is_none()
             && !self.output.any()
+            && self.settings.is_none()
     }
 }
 
@@ -353,18 +314,31 @@ impl Application {
 
     /// Adds a hook that runs before every handler, after the body is read (Tornado's
     /// `prepare`): returning a response answers the request with it instead of the handler
-    /// (an authentication check, a redirect). Hooks run in the order they were added.
+    /// (an authentication check, a redirect), or `None` to go on; a value it adds to the
+    /// request's [`extensions`](Request::extensions_mut) reaches the handler. Hooks run in
+    /// the order they were added, after the XSRF check.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ioloop::http::Response;
-    /// let app = ioloop::web::Application::new().prepare(|req| {
-    ///     (req.header("authorization").is_none()).then(|| Response::error(401))
-    /// });
+    /// use ioloop::http::{HttpError, IntoResponse, Request};
+    /// use ioloop::web::{get, Application};
+    ///
+    /// struct Tenant(String);
+    /// let app = Application::new()
+    ///     .prepare(|req| match req.header("x-tenant").map(str::to_owned) {
+    ///         Some(tenant) => {
+    ///             req.extensions_mut().insert(Tenant(tenant));
+    ///             None
+    ///         }
+    ///         None => Some(HttpError::new(401).into_response()),
+    ///     })
+    ///     .route("/", get(|req: Request| async move {
+    ///         format!("tenant {}", req.extensions().get::<Tenant>().unwrap().0)
+    ///     }));
     /// # let _ = app;
     /// ```
-    pub fn prepare(mut self, hook: impl Fn(&Request) -> Option<Response> + 'static) -> Self {
+    pub fn prepare(mut self, hook: impl Fn(&mut Request) -> Option<Response> + 'static) -> Self {
         Rc::make_mut(&mut self.hooks).prepare.push(Rc::new(hook));
         self
     }
@@ -389,21 +363,77 @@ impl Application {
         self
     }
 
-    /// Replaces the page of the errors the application answers itself: 404 and 405, and
-    /// the 500 of a handler that panicked or dropped its responder (Tornado's
-    /// `write_error`). The status is set to the error's whatever the page says.
+    /// Sets the page of every error the application answers (Tornado's `write_error`): a
+    /// handler's [`HttpError`] (returned as `Err`, or sent through its responder), the
+    /// application's own 404 and 405, the 413 of a route's
+    /// [`body_limit`](MethodRouter::body_limit) (for a declared length), argument, XSRF,
+    /// cross-origin and [`authenticated`](crate::web::authenticated) refusals, and the
+    /// 500 of a handler that panicked or dropped its responder. The status is set to the
+    /// error's whatever the page says. Protocol errors the server answers before routing
+    /// (400, 408, 431, a body over the server's own limit) are not the application's.
+    ///
+    /// # Examples
+    ///
+    /// JSON under `/api/`, plain text elsewhere:
+    ///
+    /// ```
+    /// use ioloop::http::Response;
+    /// let app = ioloop::web::Application::new().error_page(|err, req| {
+    ///     if req.path().starts_with("/api/") {
+    ///         let message = err.public_reason().replace('\\', "\\\\").replace('"', "\\\"");
+    ///         Response::json(format!(r#"{{"error": "{message}", "status": {}}}"#, err.status()))
+    ///     } else {
+    ///         Response::text(format!("no {} here ({})", req.path(), err.status()))
+    ///     }
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn error_page(mut self, page: impl Fn(&HttpError, &Request) -> Response + 'static) -> Self {
+        Rc::make_mut(&mut self.hooks).error_page = Some(Rc::new(page));
+        self
+    }
+
+    /// Shares `state` with every handler, which reads it with
+    /// [`Request::state`] (Tornado's `self.application.settings` and handler attributes):
+    /// one value for the application, reached through the request, so a route needs no
+    /// `Rc` of its own. Use `Cell`/`RefCell` inside for what changes.
+    ///
+    /// # Examples
+    ///
+    /// See [`Request::state`].
+    pub fn with_state<T: 'static>(mut self, state: T) -> Self {
+        self.settings_mut().state = Some(Rc::new(state));
+        self
+    }
+
+    /// Sets how a request's user is found (Tornado's `get_current_user`): `find` runs on
+    /// every request the application routes, once its head is read (before `prepare`
+    /// hooks and before the body), usually reading a signed cookie; handlers read the
+    /// result with [`Request::current_user`], and [`authenticated`](crate::web::authenticated)
+    /// routes refuse requests where it is `None`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ioloop::http::Response;
-    /// let app = ioloop::web::Application::new().error_page(|status, req| {
-    ///     Response::text(format!("no {} here ({status})", req.path())).status_code(status)
-    /// });
+    /// use ioloop::http::Request;
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let app = Application::new()
+    ///     .cookie_secret("a long random secret")
+    ///     .current_user(|req| req.get_signed_cookie("user", 31))
+    ///     .route("/", get(|req: Request| async move {
+    ///         match req.current_user::<String>() {
+    ///             Some(name) => format!("hello, {name}"),
+    ///             None => "hello, stranger".to_owned(),
+    ///         }
+    ///     }));
     /// # let _ = app;
     /// ```
-    pub fn error_page(mut self, page: impl Fn(u16, &Request) -> Response + 'static) -> Self {
-        Rc::make_mut(&mut self.hooks).error_page = Some(Rc::new(page));
+    pub fn current_user<U: 'static>(
+        mut self,
+        find: impl Fn(&Request) -> Option<U> + 'static,
+    ) -> Self {
+        self.settings_mut().current_user = Some(current_user_hook(find));
         self
     }
 
@@ -443,6 +473,77 @@ impl Application {
     pub fn compute_etag(mut self, on: bool) -> Self {
         Rc::make_mut(&mut self.hooks).output.etag = on;
         self
+    }
+
+    /// Where [`authenticated`](crate::web::authenticated) routes send anonymous GET and
+    /// HEAD requests (Tornado's `login_url`).
+    ///
+    /// # Examples
+    ///
+    /// See [`authenticated`](crate::web::authenticated).
+    pub fn login_url(mut self, url: impl Into<String>) -> Self {
+        self.settings_mut().login_url = Some(url.into());
+        self
+    }
+
+    /// The secret of signed cookies (Tornado's `cookie_secret`): one key, or keys by
+    /// version for rotation (a [`CookieSecret`]). Keep it out of the source code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::web::{Application, CookieSecret};
+    /// let app = Application::new().cookie_secret("a long random secret");
+    /// let rotated = Application::new()
+    ///     .cookie_secret(CookieSecret::versioned([(1, "old"), (2, "new")], 2));
+    /// # let _ = (app, rotated);
+    /// ```
+    #[cfg(feature = "signed-cookies")]
+    pub fn cookie_secret(mut self, secret: impl Into<CookieSecret>) -> Self {
+        self.settings_mut().cookie_secret = Some(secret.into());
+        self
+    }
+
+    /// XSRF protection (Tornado's `xsrf_cookies=True`): every request but GET, HEAD and
+    /// OPTIONS must send the token of its `_xsrf` cookie back in an `_xsrf` form field or
+    /// an `X-XSRFToken`/`X-CSRFToken` header, or gets 403; pages put it in forms with
+    /// [`Request::xsrf_form_html`] (scripts take [`Request::xsrf_token`]), which also sets
+    /// the cookie when the request had none. A route opts out with
+    /// [`MethodRouter::xsrf_exempt`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Request::xsrf_form_html`].
+    pub fn xsrf_cookies(mut self, on: bool) -> Self {
+        self.settings_mut().xsrf_cookies = on;
+        self
+    }
+
+    /// Cross-origin protection (Tornado 6.6's `cross_origin_protection`, Go's
+    /// `CrossOriginProtection`): a request but GET, HEAD and OPTIONS that a browser says
+    /// comes from another origin (`Sec-Fetch-Site`, else an `Origin` whose host is not the
+    /// `Host`) gets 403, unless its `Origin` is one of `trusted_origins` (exactly, such as
+    /// `"https://app.example"`). Requests without either field (not from a browser) pass.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = ioloop::web::Application::new()
+    ///     .cross_origin_protection(["https://admin.example"]);
+    /// # let _ = app;
+    /// ```
+    pub fn cross_origin_protection<S: Into<String>>(
+        mut self,
+        trusted_origins: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let trusted = trusted_origins.into_iter().map(Into::into).collect();
+        self.settings_mut().cross_origin = Some(trusted);
+        self
+    }
+
+    fn settings_mut(&mut self) -> &mut Settings {
+        let hooks = Rc::make_mut(&mut self.hooks);
+        Rc::make_mut(hooks.settings.get_or_insert_with(Default::default))
     }
 
     /// The limits and timeouts the application is served with (see [`ServerOptions`]).
@@ -505,10 +606,12 @@ impl Application {
     }
 
     /// The application's own error answer to `request`, told to the finish hooks.
-    fn error(&self, status: u16, request: &Request) -> Response {
+    fn error(&self, error: HttpError, request: &Request) -> Response {
+        use crate::http::IntoResponse;
+        let status = error.status();
         let response = match &self.hooks.error_page {
-            Some(page) => page(status, request).status_code(status),
-            None => Response::error(status),
+            Some(page) => page(&error, request).status_code(status),
+            None => error.into_response(),
         };
         if !self.hooks.on_finish.is_empty() {
             let done = FinishedRequest {
@@ -526,6 +629,10 @@ impl Application {
 
 impl Service for Application {
     fn dispatch(&self, request: &mut Request) -> Dispatch {
+        let settings = self.hooks.settings.as_ref();
+        if let Some(settings) = settings {
+            request.extensions_mut().insert_rc(settings.clone());
+        }
         for route in self.routes.iter() {
             let Some(captures) = route.pattern.matches(request.path()) else {
                 continue;
@@ -533,10 +640,15 @@ impl Service for Application {
             if let Some(upgrade) = &route.methods.upgrade {
                 // Exactly `GET` (RFC 9110 §9.1: methods are case-sensitive).
                 if request.method() != "GET" {
-                    let response = self.error(405, request).header("Allow", "GET");
+                    let response = self
+                        .error(HttpError::new(405), request)
+                        .header("Allow", "GET");
                     return Dispatch::Respond(response);
                 }
                 request.set_params(captures);
+                if let Some(settings) = settings {
+                    settings.find_current_user(request);
+                }
                 // `prepare` (authentication, say) sees the handshake; an answer refuses it.
                 for hook in &self.hooks.prepare {
                     if let Some(response) = hook(request) {
@@ -547,11 +659,26 @@ impl Service for Application {
             }
             let Some(handler) = route.methods.handler(request.method()) else {
                 let response = self
-                    .error(405, request)
+                    .error(HttpError::new(405), request)
                     .header("Allow", route.methods.allow());
                 return Dispatch::Respond(response);
             };
             request.set_params(captures);
+            if let Some(limit) = route.methods.body_limit {
+                // Refused here, not by the server, so that the error page writes it.
+                let declared = request
+                    .header("content-length")
+                    .and_then(|n| n.parse().ok());
+                if declared.is_some_and(|n: u64| n > limit) {
+                    return Dispatch::Respond(self.error(HttpError::new(413), request));
+                }
+            }
+            if let Some(settings) = settings {
+                settings.find_current_user(request);
+                if let Err(refused) = xsrf::check_cross_origin(settings, request) {
+                    return Dispatch::Respond(self.error(refused, request));
+                }
+            }
             let handler = if self.hooks.is_empty() {
                 handler.clone()
             } else {
@@ -559,6 +686,7 @@ impl Service for Application {
                     hooks: self.hooks.clone(),
                     handler: handler.clone(),
                     etag: !route.methods.no_etag,
+                    check_xsrf: !route.methods.xsrf_exempt,
                 })
             };
             return Dispatch::Handle {
@@ -567,7 +695,7 @@ impl Service for Application {
                 stream_body: route.methods.stream_body,
             };
         }
-        Dispatch::Respond(self.error(404, request))
+        Dispatch::Respond(self.error(HttpError::new(404), request))
     }
 }
 
@@ -577,15 +705,29 @@ struct Hooked {
     handler: Rc<dyn Handler>,
     /// The route keeps the automatic ETag.
     etag: bool,
+    /// Whether the route is XSRF-checked (when the application is).
+    check_xsrf: bool,
 }
 
 impl Handler for Hooked {
-    fn call(&self, request: Request, mut responder: Responder) {
+    fn call(&self, mut request: Request, mut responder: Responder) {
         let mut answer_hooks = AnswerHooks::default();
+        let xsrf_on = self.hooks.settings.as_ref().is_some_and(|s| s.xsrf_cookies);
+        let xsrf = if xsrf_on {
+            match xsrf::start(&mut request) {
+                Ok(set_cookie) => {
+                    answer_hooks.before_answer = Some(set_cookie);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            Ok(())
+        };
         if let Some(page) = &self.hooks.error_page {
             let page = page.clone();
             let request = request.clone_without_body();
-            answer_hooks.error_page = Some(Box::new(move |status| page(status, &request)));
+            answer_hooks.error_page = Some(Box::new(move |error| page(error, &request)));
         }
         if !self.hooks.on_finish.is_empty() {
             let hooks = self.hooks.clone();
@@ -613,12 +755,25 @@ impl Handler for Hooked {
         if output.any() {
             responder.wrap_connection(|conn| Output::wrap(conn, output, self.etag, &request));
         }
+        // Tornado checks XSRF before `prepare`.
+        let checked = xsrf.and_then(|()| match xsrf_on && self.check_xsrf {
+            true => xsrf::check(&request),
+            false => Ok(()),
+        });
+        if let Err(refused) = checked {
+            return responder.send(refused);
+        }
         for hook in &self.hooks.prepare {
-            if let Some(response) = hook(&request) {
+            if let Some(response) = hook(&mut request) {
                 return responder.send(response);
             }
         }
         self.handler.call(request, responder);
+    }
+
+    fn error_page(&self, status: u16, request: &Request) -> Option<Response> {
+        let page = self.hooks.error_page.as_ref()?;
+        Some(page(&HttpError::new(status), request))
     }
 }
 
@@ -640,6 +795,7 @@ impl std::fmt::Debug for MethodRouter {
             .field("body_limit", &self.body_limit)
             .field("stream_body", &self.stream_body)
             .field("no_etag", &self.no_etag)
+            .field("xsrf_exempt", &self.xsrf_exempt)
             .field("upgrade", &self.upgrade.is_some())
             .finish()
     }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::http::{IntoResponse, Request, Response};
+use crate::http::{HttpError, IntoResponse, Request, Response};
 
 /// The `Content-Type` of JSON answers (Tornado's, for `write(dict)`).
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
@@ -104,10 +104,21 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
+/// `{"error": message, "status": status}` with the status, which an application's
+/// [`error_page`](crate::web::Application::error_page) replaces.
 impl IntoResponse for JsonError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.message, "status": self.status});
-        Json(body).into_response().status_code(self.status)
+        let page = Json(body).into_response().status_code(self.status);
+        page.default_page_of(self.into())
+    }
+}
+
+/// The status, with the message as the public reason (it names serde's error or the
+/// content type, nothing of the server's).
+impl From<JsonError> for HttpError {
+    fn from(error: JsonError) -> HttpError {
+        HttpError::new(error.status).reason(error.message)
     }
 }
 

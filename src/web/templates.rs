@@ -17,7 +17,8 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
 use super::static_files::StaticFiles;
-use crate::http::{IntoResponse, Request, Response};
+use super::xsrf;
+use crate::http::{HttpError, IntoResponse, Request, Response};
 
 /// Adds values to the context of every render for a request.
 type Provider = Rc<dyn Fn(&Request) -> Value>;
@@ -66,6 +67,21 @@ struct Inner {
     debug: RefCell<bool>,
     loaded: Loaded,
     providers: RefCell<Vec<Provider>>,
+}
+
+/// What every template sees under the providers' values (from Tornado's template
+/// namespace): `xsrf_form_html()`, the request's hidden `_xsrf` form field (marked safe;
+/// empty when the application does not check XSRF), and `request_path`.
+fn builtins(request: &Request) -> Value {
+    let form = if xsrf::is_on(request) {
+        request.xsrf_form_html()
+    } else {
+        String::new()
+    };
+    minijinja::context! {
+        xsrf_form_html => Value::from_function(move || Value::from_safe_string(form.clone())),
+        request_path => request.path(),
+    }
 }
 
 /// The escaping of a template, by its name: none for plain-text formats, HTML for the
@@ -185,9 +201,9 @@ impl Templates {
     /// Adds a context provider: for every render for a request, `provider` gives values
     /// (a map, such as minijinja's `context! {..}`) that every template sees besides the
     /// render's own context, which wins on a name both have (Tornado's
-    /// `get_template_namespace`). For the current user, `xsrf_form_html()` (a function
-    /// value whose result is marked safe), the request itself. Providers run in the
-    /// order they were added; an earlier one wins on a name.
+    /// `get_template_namespace`), for the request's own values; `xsrf_form_html()` and
+    /// (with [`current_user`](Templates::current_user)) `current_user` are built in.
+    /// Providers run in the order they were added; an earlier one wins on a name.
     ///
     /// # Examples
     ///
@@ -197,18 +213,31 @@ impl Templates {
     /// use minijinja::{context, Value};
     ///
     /// let templates = Templates::new("templates").context(|req: &Request| {
-    ///     let user = req.cookie("user");
-    ///     let form = String::from(r#"<input type="hidden" name="_xsrf" value="t"/>"#);
-    ///     context! {
-    ///         current_user => user,
-    ///         xsrf_form_html => Value::from_function(move || Value::from_safe_string(form.clone())),
-    ///     }
+    ///     let theme = req.cookie("theme").unwrap_or_else(|| "light".to_owned());
+    ///     let version = Value::from_function(|| Value::from_safe_string("<b>1.0</b>".into()));
+    ///     context! { theme, version }
     /// });
     /// # let _ = templates;
     /// ```
     pub fn context(self, provider: impl Fn(&Request) -> Value + 'static) -> Templates {
         self.inner.providers.borrow_mut().push(Rc::new(provider));
         self
+    }
+
+    /// Gives every template `current_user`: the request's
+    /// [`current_user`](Request::current_user) of type `U` (as the application's
+    /// [`current_user`](crate::web::Application::current_user) hook found it), or none
+    /// (Tornado's template namespace has `current_user`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // {% if current_user %}Signed in as {{ current_user }}{% endif %}
+    /// let templates = ioloop::web::Templates::new("templates").current_user::<String>();
+    /// # let _ = templates;
+    /// ```
+    pub fn current_user<U: Serialize + 'static>(self) -> Templates {
+        self.context(|req| minijinja::context! { current_user => req.current_user::<U>() })
     }
 
     /// Changes the minijinja environment: filters, functions, globals, syntax.
@@ -230,7 +259,9 @@ impl Templates {
 
     /// Renders template `name` for `request` into a string (Tornado's `render_string`):
     /// `context` (anything serializable, such as `context! {..}`), the context
-    /// providers' values for `request`, and `static_url()` if set.
+    /// providers' values for `request`, the built-ins (`xsrf_form_html()`, which sets the
+    /// `_xsrf` cookie on the answer when the request had none, and `request_path`), and
+    /// `static_url()` if set.
     ///
     /// # Errors
     ///
@@ -256,10 +287,10 @@ impl Templates {
     ) -> Result<String, TemplateError> {
         let env = self.current_env();
         let providers: Vec<Provider> = self.inner.providers.borrow().clone();
-        // `merge_maps` looks names up from the last map: the providers in reverse (an
-        // earlier one wins), then the render's own context.
-        let mut maps: Vec<Value> = providers.iter().map(|provider| provider(request)).collect();
-        maps.reverse();
+        // `merge_maps` looks names up from the last map: the built-ins, the providers in
+        // reverse (an earlier one wins), then the render's own context.
+        let mut maps = vec![builtins(request)];
+        maps.extend(providers.iter().rev().map(|provider| provider(request)));
         maps.push(Value::from_serialize(context));
         let template = env.get_template(name).map_err(TemplateError)?;
         template.render(merge_maps(maps)).map_err(TemplateError)
@@ -389,10 +420,19 @@ impl std::error::Error for TemplateError {
     }
 }
 
+/// `500 Internal Server Error`, the error logged at `error` level; an application's
+/// [`error_page`](crate::web::Application::error_page) replaces the page.
 impl IntoResponse for TemplateError {
     fn into_response(self) -> Response {
         log::error!(target: "ioloop::web", "template error: {}", self.message());
-        Response::error(500)
+        Response::error(500).default_page_of(HttpError::new(500))
+    }
+}
+
+/// A `500` whose log message is the template error (never shown to the client).
+impl From<TemplateError> for HttpError {
+    fn from(error: TemplateError) -> HttpError {
+        HttpError::new(500).log(format!("template error: {}", error.message()))
     }
 }
 

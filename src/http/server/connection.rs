@@ -891,8 +891,13 @@ impl Connection {
         };
         // The request being read (its handler, a waiting body reader, an upgrade
         // callback) is dropped here, outside the borrow.
+        let mut page = None;
         let seq = match phase {
-            Phase::Body(read) => Some(read.seq),
+            Phase::Body(read) => {
+                // The route's page (the application's), outside the borrow.
+                page = read.handler.error_page(status, &read.request);
+                Some(read.seq)
+            }
             Phase::StreamedBody(body) => {
                 if let Some(waiting) = body.waiting {
                     waiting(BodyChunk::Failed(status));
@@ -913,7 +918,8 @@ impl Connection {
         if answered == Some(true) {
             self.pump();
         } else {
-            self.answer(seq, Response::error(status).into_parts());
+            let response = page.map_or_else(|| Response::error(status), |p| p.status_code(status));
+            self.answer(seq, response.into_parts());
         }
         self.clear_deadline();
     }
