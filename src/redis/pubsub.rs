@@ -113,7 +113,8 @@ pub struct PubSubMessage {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ConnectionEvent {
-    /// Connected and (re)subscribed to every channel and pattern.
+    /// Connected, and every channel and pattern subscribed again (Redis has confirmed
+    /// them: a message published from now on is received).
     Connected {
         /// Whether an earlier connection had been lost (or failed) before this one.
         reconnected: bool,
@@ -727,7 +728,21 @@ fn attach(inner: &Rc<Inner>, client: RedisClient) {
         let args = std::iter::once(b"PSUBSCRIBE".to_vec()).chain(patterns);
         let _ = client.send_no_reply(args);
     }
-    inner.event(ConnectionEvent::Connected { reconnected });
+    // Redis answers in order: once this PING is answered, every subscription above is
+    // in place, and only then is the connection reported.
+    let weak = Rc::downgrade(inner);
+    client.cmd_then(["PING"], move |reply| {
+        let Some(inner) = weak.upgrade() else { return };
+        let current = inner
+            .state
+            .borrow()
+            .client
+            .as_ref()
+            .is_some_and(|c| !c.is_closed());
+        if reply.is_ok() && current {
+            inner.event(ConnectionEvent::Connected { reconnected });
+        }
+    });
 }
 
 fn lost(inner: &Rc<Inner>, error: RedisError) {

@@ -54,6 +54,8 @@ mod frame;
 mod handshake;
 mod mask;
 mod options;
+#[cfg(feature = "redis")]
+mod redis_room;
 mod room;
 mod route;
 mod socket;
@@ -63,6 +65,8 @@ pub use self::client::{websocket_connect, websocket_connect_with, ClientOptions,
 #[cfg(feature = "deflate")]
 pub use self::deflate::{DeflateOptions, MEMORY_PER_CONNECTION};
 pub use self::options::WebSocketOptions;
+#[cfg(feature = "redis")]
+pub use self::redis_room::{RedisRoom, RedisRoomOptions, RoomStats};
 pub use self::room::Room;
 pub use self::route::{websocket, WebSocketRoute};
 pub use self::socket::{Message, Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};
