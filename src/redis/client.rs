@@ -99,7 +99,9 @@ struct State {
     /// Set once the connection failed or was closed.
     error: Option<RedisError>,
     resp3: bool,
-    scratch: Vec<u8>,
+    /// Commands encoded this iteration, written together by one `flush` callback.
+    outbuf: Vec<u8>,
+    flush_scheduled: bool,
     timer: Option<Timeout>,
     on_push: Option<PushFn>,
     on_close: Option<CloseFn>,
@@ -268,7 +270,8 @@ impl RedisClient {
                 pending: VecDeque::new(),
                 error: None,
                 resp3: false,
-                scratch: Vec::new(),
+                outbuf: Vec::new(),
+                flush_scheduled: false,
                 timer: None,
                 on_push: None,
                 on_close: None,
@@ -286,8 +289,9 @@ impl RedisClient {
     }
 
     /// Sends a command (its name and arguments, as strings or bytes) and returns its
-    /// reply as a future. Commands are pipelined: this writes at once, without waiting
-    /// for earlier replies.
+    /// reply as a future. Commands are pipelined: they are sent without waiting for
+    /// earlier replies, every command of one loop iteration in one write (on the next
+    /// iteration).
     ///
     /// # Errors
     ///
@@ -363,25 +367,34 @@ impl RedisClient {
         if let Some(e) = refused {
             return Err(defer_error(inner, reply, e));
         }
-        let mut scratch = std::mem::take(&mut inner.state.borrow_mut().scratch);
-        scratch.clear();
-        encode_command(&mut scratch, args);
-        let written =
-            if inner.stream.write_buffered() + scratch.len() > inner.options.max_write_buffer {
-                Err(RedisError::QueueFull)
+        // Encoded into the connection's output buffer; every command of this iteration
+        // goes out in one write (one syscall and, with TCP_NODELAY, few packets).
+        let (written, schedule) = {
+            let mut state = inner.state.borrow_mut();
+            let before = state.outbuf.len();
+            encode_command(&mut state.outbuf, args);
+            if inner.stream.write_buffered() + state.outbuf.len() > inner.options.max_write_buffer {
+                state.outbuf.truncate(before);
+                (Err(RedisError::QueueFull), false)
             } else {
-                match inner.stream.write(&scratch) {
-                    Ok(()) => Ok(()),
-                    Err(StreamError::BufferFull) => Err(RedisError::QueueFull),
-                    Err(StreamError::Closed { real_error }) => Err(RedisError::Closed(real_error)),
-                    Err(_) => Err(RedisError::Closed(None)),
-                }
-            };
-        if scratch.capacity() <= 64 * 1024 {
-            inner.state.borrow_mut().scratch = scratch;
-        }
+                (Ok(()), !std::mem::replace(&mut state.flush_scheduled, true))
+            }
+        };
         if let Err(e) = written {
             return Err(defer_error(inner, reply, e));
+        }
+        if schedule {
+            match inner.ioloop() {
+                Some(ioloop) => {
+                    let weak = Rc::downgrade(inner);
+                    ioloop.add_callback(move |_| {
+                        if let Some(inner) = weak.upgrade() {
+                            inner.flush();
+                        }
+                    });
+                }
+                None => return Err(defer_error(inner, reply, RedisError::Closed(None))),
+            }
         }
         if reply.is_some() {
             let deadline = inner
@@ -481,7 +494,7 @@ impl RedisClient {
         self.inner.state.borrow().pending.len()
     }
 
-    /// Bytes of commands written but not yet taken by the socket.
+    /// Bytes of commands sent but not yet taken by the socket.
     ///
     /// # Examples
     ///
@@ -491,7 +504,7 @@ impl RedisClient {
     /// # }
     /// ```
     pub fn write_buffered(&self) -> usize {
-        self.inner.stream.write_buffered()
+        self.inner.stream.write_buffered() + self.inner.state.borrow().outbuf.len()
     }
 
     /// Bytes received and not yet a whole reply.
@@ -543,6 +556,33 @@ fn defer_error(inner: &Inner, reply: Option<ReplyFn>, e: RedisError) -> RedisErr
 impl Inner {
     fn ioloop(&self) -> Option<IoLoop> {
         self.ioloop.upgrade().map(|inner| IoLoop { inner })
+    }
+
+    /// Writes the commands encoded since the last flush.
+    fn flush(&self) {
+        let mut buf = {
+            let mut state = self.state.borrow_mut();
+            state.flush_scheduled = false;
+            if state.error.is_some() {
+                state.outbuf.clear();
+                return;
+            }
+            std::mem::take(&mut state.outbuf)
+        };
+        let result = self.stream.write(&buf);
+        buf.clear();
+        if buf.capacity() <= 256 * 1024 {
+            let mut state = self.state.borrow_mut();
+            if state.outbuf.is_empty() {
+                state.outbuf = buf;
+            }
+        }
+        match result {
+            Ok(()) => {}
+            Err(StreamError::Closed { real_error }) => self.fail(RedisError::Closed(real_error)),
+            Err(StreamError::BufferFull) => self.fail(RedisError::QueueFull),
+            Err(_) => self.fail(RedisError::Closed(None)),
+        }
     }
 
     /// Fails every waiting command with `error` and closes the connection (once).
