@@ -24,15 +24,14 @@
 
 mod client;
 mod error;
+mod messages;
 mod pubsub;
 mod resp;
 mod url;
 
 pub use self::client::{RedisClient, RedisOptions, Reply};
 pub use self::error::RedisError;
-pub use self::pubsub::{
-    backoff, ConnectionEvent, Messages, NextMessage, PubSubMessage, Subscribed, Subscriber,
-    SubscriberOptions,
-};
+pub use self::messages::{Messages, NextMessage, PubSubMessage};
+pub use self::pubsub::{backoff, ConnectionEvent, Subscribed, Subscriber, SubscriberOptions};
 pub use self::resp::{ProtocolError, Value, MAX_DEPTH};
 pub use self::url::RedisUrl;

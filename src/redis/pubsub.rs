@@ -6,17 +6,18 @@
 //! ([`on_message`](Subscriber::on_message)) and as an async stream
 //! ([`messages`](Subscriber::messages)) with a bounded queue.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::client::{RedisClient, RedisOptions, Reply};
 use super::error::RedisError;
+use super::messages::{Messages, PubSubMessage, Queue};
 use super::resp::Value;
 use super::url::RedisUrl;
 use crate::reactor::ioloop::{IoLoop, LoopInner};
@@ -77,28 +78,6 @@ impl Default for SubscriberOptions {
             stream_capacity: 4096,
         }
     }
-}
-
-/// A message received on a subscribed channel (or pattern).
-///
-/// # Examples
-///
-/// ```
-/// let m = ioloop::redis::PubSubMessage {
-///     channel: b"news".to_vec(),
-///     pattern: None,
-///     payload: b"hi".to_vec(),
-/// };
-/// assert_eq!(m.payload, b"hi");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PubSubMessage {
-    /// The channel it was published to.
-    pub channel: Vec<u8>,
-    /// The pattern that matched it (`PSUBSCRIBE`), if any.
-    pub pattern: Option<Vec<u8>>,
-    /// What was published.
-    pub payload: Vec<u8>,
 }
 
 /// A change of a [`Subscriber`]'s connection.
@@ -495,17 +474,13 @@ impl Subscriber {
     /// # }
     /// ```
     pub fn messages(&self) -> Messages {
-        let queue = Rc::new(Queue {
-            items: RefCell::new(VecDeque::new()),
-            capacity: self.inner.options.stream_capacity.max(1),
-            dropped: Cell::new(0),
-            waker: RefCell::new(None),
-            ended: Cell::new(false),
-        });
+        let queue = Rc::new(Queue::new(self.inner.options.stream_capacity));
         let mut state = self.inner.state.borrow_mut();
-        queue.ended.set(state.closed);
+        if state.closed {
+            queue.end();
+        }
         state.queues.push(Rc::downgrade(&queue));
-        Messages { queue }
+        Messages::new(queue)
     }
 
     /// Whether a connection is up now.
@@ -826,109 +801,5 @@ impl Future for Subscribed {
         Pin::new(&mut self.0)
             .poll(cx)
             .map(|r| r.unwrap_or(Err(RedisError::Closed(None))))
-    }
-}
-
-struct Queue {
-    items: RefCell<VecDeque<PubSubMessage>>,
-    capacity: usize,
-    dropped: Cell<u64>,
-    waker: RefCell<Option<Waker>>,
-    ended: Cell<bool>,
-}
-
-impl Queue {
-    fn push(&self, message: PubSubMessage) {
-        {
-            let mut items = self.items.borrow_mut();
-            if items.len() >= self.capacity {
-                self.dropped.set(self.dropped.get() + 1);
-                return;
-            }
-            items.push_back(message);
-        }
-        self.wake();
-    }
-
-    fn end(&self) {
-        self.ended.set(true);
-        self.wake();
-    }
-
-    fn wake(&self) {
-        let waker = self.waker.borrow_mut().take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-/// The messages of a [`Subscriber`] as an async stream ([`Subscriber::messages`]).
-///
-/// # Examples
-///
-/// See [`Subscriber::messages`].
-pub struct Messages {
-    queue: Rc<Queue>,
-}
-
-impl fmt::Debug for Messages {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Messages")
-            .field("unread", &self.queue.items.borrow().len())
-            .field("dropped", &self.queue.dropped.get())
-            .finish()
-    }
-}
-
-impl Messages {
-    /// The next message, or `None` once the subscriber is closed and the queue read.
-    ///
-    /// # Examples
-    ///
-    /// See [`Subscriber::messages`].
-    pub fn recv(&mut self) -> NextMessage<'_> {
-        NextMessage { messages: self }
-    }
-
-    /// How many messages were dropped because this stream's queue was full.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # fn f(m: ioloop::redis::Messages) {
-    /// assert_eq!(m.dropped(), 0);
-    /// # }
-    /// ```
-    pub fn dropped(&self) -> u64 {
-        self.queue.dropped.get()
-    }
-}
-
-/// The future of [`Messages::recv`].
-///
-/// # Examples
-///
-/// See [`Subscriber::messages`].
-#[derive(Debug)]
-pub struct NextMessage<'a> {
-    messages: &'a mut Messages,
-}
-
-impl Future for NextMessage<'_> {
-    type Output = Option<PubSubMessage>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let queue = &self.messages.queue;
-        let next = queue.items.borrow_mut().pop_front();
-        match next {
-            Some(message) => Poll::Ready(Some(message)),
-            None if queue.ended.get() => Poll::Ready(None),
-            None => {
-                let old = queue.waker.borrow_mut().replace(cx.waker().clone());
-                drop(old);
-                Poll::Pending
-            }
-        }
     }
 }
