@@ -250,3 +250,71 @@ fn a_closed_connection_fails_waiting_commands_with_closed() {
     let reply = ioloop.run_sync_timeout(redis.cmd(["PING"]), LIMIT).unwrap();
     assert!(matches!(reply, Err(RedisError::Closed(_))), "{reply:?}");
 }
+
+#[test]
+fn callbacks_never_run_inside_the_call_that_fails_the_connection() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let server = fake(usize::MAX, Vec::new());
+    let ioloop = IoLoop::new().unwrap();
+    let redis = ioloop
+        .run_sync_timeout(
+            RedisClient::connect_with(&ioloop, &url(server.port), plain(RedisOptions::default())),
+            LIMIT,
+        )
+        .unwrap()
+        .unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (a, b, c) = (log.clone(), log.clone(), log.clone());
+    redis.cmd_then(["PING"], move |r| {
+        a.borrow_mut().push(format!("ping {r:?}"))
+    });
+    redis.on_close(move |e| b.borrow_mut().push(format!("closed {e}")));
+    redis.close();
+    // After close, a command fails too, also on a later iteration.
+    redis.cmd_then(["PING"], move |r| {
+        c.borrow_mut().push(format!("late {r:?}"))
+    });
+    assert!(
+        log.borrow().is_empty(),
+        "nothing runs inside close or cmd_then"
+    );
+    ioloop.run_once(Duration::ZERO).unwrap();
+    let log = log.borrow().clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(log[0].starts_with("ping Err(Closed"), "{log:?}");
+    assert!(log[1].starts_with("closed"), "{log:?}");
+    assert!(log[2].starts_with("late Err(Closed"), "{log:?}");
+    let _ = server.done.send(());
+}
+
+#[test]
+fn dropping_the_last_handle_closes_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (eof_tx, eof) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = eof_tx.send(());
+    });
+    let ioloop = IoLoop::new().unwrap();
+    let redis = ioloop
+        .run_sync_timeout(
+            RedisClient::connect_with(&ioloop, &url(port), plain(RedisOptions::default())),
+            LIMIT,
+        )
+        .unwrap()
+        .unwrap();
+    let pending = redis.cmd(["PING"]);
+    let clone = redis.clone();
+    drop(redis);
+    assert!(eof.try_recv().is_err(), "a clone keeps it open");
+    drop(clone);
+    eof.recv_timeout(LIMIT)
+        .expect("the server sees the connection end");
+    // The command that was waiting gets an error, not a hang.
+    let reply = ioloop.run_sync_timeout(pending, LIMIT).unwrap();
+    assert!(matches!(reply, Err(RedisError::Closed(_))), "{reply:?}");
+}

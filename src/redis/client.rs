@@ -115,7 +115,8 @@ struct Inner {
 }
 
 /// A connection to Redis on the loop (Tornado-style: loop thread only, `!Send`). Cheap to
-/// clone: clones share the connection, which closes when the last one is dropped or on
+/// clone: clones share the connection, which closes when the last one is dropped (the
+/// commands still waiting then fail with [`RedisError::Closed`]) or on
 /// [`close`](RedisClient::close).
 ///
 /// Commands are written at once and pipelined; replies come back in order. A server
@@ -291,7 +292,8 @@ impl RedisClient {
     /// Sends a command (its name and arguments, as strings or bytes) and returns its
     /// reply as a future. Commands are pipelined: they are sent without waiting for
     /// earlier replies, every command of one loop iteration in one write (on the next
-    /// iteration).
+    /// iteration). `SUBSCRIBE` and its kin answer with pushes, not replies: use a
+    /// [`Subscriber`](super::Subscriber) for them.
     ///
     /// # Errors
     ///
@@ -599,20 +601,30 @@ impl Inner {
                 state.on_close.take(),
             )
         };
-        if let (Some(timer), Some(ioloop)) = (timer, self.ioloop()) {
-            ioloop.remove_timeout(timer);
-        }
-        self.stream.close();
-        for pending in pending {
-            if let Some(reply) = pending.reply {
-                reply(Err(error.clone()));
-            }
-        }
-        if let Some(on_close) = on_close {
-            on_close(&error);
-        }
         let on_push = self.state.borrow_mut().on_push.take();
         drop(on_push);
+        self.stream.close();
+        // The waiting commands' callbacks and `on_close` run on the next iteration, never
+        // inside the call that failed the connection (`close`, a write).
+        let tell = move || {
+            for pending in pending {
+                if let Some(reply) = pending.reply {
+                    reply(Err(error.clone()));
+                }
+            }
+            if let Some(on_close) = on_close {
+                on_close(&error);
+            }
+        };
+        match self.ioloop() {
+            Some(ioloop) => {
+                if let Some(timer) = timer {
+                    ioloop.remove_timeout(timer);
+                }
+                ioloop.add_callback(move |_| tell());
+            }
+            None => tell(),
+        }
     }
 
     /// Parses every whole reply buffered and hands each to its command.
@@ -679,6 +691,15 @@ impl Inner {
             });
         }
         Ok(())
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the connection closes (the loop keeps an open stream
+    /// alive otherwise), and waiting commands get [`RedisError::Closed`] on the next
+    /// iteration. No borrow of the state can be live here (no handle is left).
+    fn drop(&mut self) {
+        self.fail(RedisError::Closed(None));
     }
 }
 
