@@ -330,3 +330,62 @@ fn a_subscriber_resubscribes_within_a_second_of_redis_coming_back_after_sigkill(
         .unwrap();
     assert_eq!(message.unwrap().payload, b"back");
 }
+
+/// `rediss://`: TLS to a redis-server with a certificate from a test CA (Debian's
+/// redis-server is built with TLS), verified by name; a client that does not trust the CA
+/// fails to connect.
+#[cfg(feature = "tls")]
+#[test]
+fn rediss_speaks_tls_and_verifies_the_server() {
+    if !available() {
+        return;
+    }
+    let pki = common::tls::TestPki::new();
+    let files = pki.files("redis");
+    let port = free_port();
+    let (cert, key, ca) = (
+        files.cert.to_str().unwrap().to_owned(),
+        files.key.to_str().unwrap().to_owned(),
+        files.ca.to_str().unwrap().to_owned(),
+    );
+    let port_arg = port.to_string();
+    let _server = RedisServer::start(&[
+        "--port",
+        "0",
+        "--tls-port",
+        &port_arg,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url: ioloop::redis::RedisUrl = format!("rediss://localhost:{port}").parse().unwrap();
+    let ioloop = IoLoop::new().unwrap();
+    let options = RedisOptions {
+        tls: Some(pki.client_config()),
+        ..Default::default()
+    };
+    let redis = ioloop
+        .run_sync_timeout(RedisClient::connect_with(&ioloop, &url, options), LIMIT)
+        .unwrap()
+        .unwrap();
+    let reply = ioloop
+        .run_sync_timeout(redis.cmd(["ECHO", "over tls"]), LIMIT)
+        .unwrap();
+    assert_eq!(reply.unwrap(), bulk("over tls"));
+    // The Web PKI does not know the test CA.
+    let refused = ioloop
+        .run_sync_timeout(
+            RedisClient::connect_with(&ioloop, &url, RedisOptions::default()),
+            LIMIT,
+        )
+        .unwrap();
+    assert!(
+        matches!(refused, Err(RedisError::Connect(_))),
+        "{refused:?}"
+    );
+}
