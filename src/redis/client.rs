@@ -321,6 +321,10 @@ impl RedisClient {
     /// (always on a later iteration or from the read that got the reply, never from
     /// inside this call).
     ///
+    /// # Errors
+    ///
+    /// The callback gets the errors [`cmd`](RedisClient::cmd)'s future would.
+    ///
     /// # Examples
     ///
     /// ```no_run

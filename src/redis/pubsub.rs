@@ -404,6 +404,10 @@ impl Subscriber {
     /// [`cmd`](Subscriber::cmd) calling `callback` with the reply (never from inside this
     /// call).
     ///
+    /// # Errors
+    ///
+    /// The callback gets the errors [`cmd`](Subscriber::cmd)'s future would.
+    ///
     /// # Examples
     ///
     /// ```no_run
