@@ -466,6 +466,53 @@ def splice_timing(results_path, md_path, command):
                    len(lines))
     new = lines[:start] + "\n".join(section).split("\n") + lines[end:]
     open(md_path, "w").write("\n".join(new))
+def write_fanout(w, runs):
+    """Redis clients and room fan-out (bench/fanout.sh)."""
+    if not runs:
+        return
+    w("## Redis and room fan-out (`bench/fanout.sh`)\n")
+    w("One `redis-server` (Debian's, no persistence) pinned to core 0 with the servers; "
+      "every client on core 1; rounds interleave the implementations. *Redis client*: one "
+      "connection, commands pipelined 16 deep (a batch written, then its replies read, as "
+      "`redis-benchmark -P 16`), `SET`/`GET` of `key:__rand_int__` with a 3-byte value and "
+      "`PUBLISH chan xxx`; `ioloop`: `RedisClient` (RESP3, replies decoded into `Value`s); "
+      "`redis-rs`: the `redis` crate's multiplexed connection on tokio current_thread with "
+      "`redis::pipe()`; `redis-benchmark`: `-c 1 -P 16` (the floor: C, replies not "
+      "decoded into values). Client CPU = utime+stime of the client process / commands. "
+      "*Room fan-out*: 1 000 WebSocket members (`ioloop-bench fanout-load`); one sends a "
+      "64 B message and the next once all 1 000 have it; latency = from the send to each "
+      "member's receipt. `one-process`: one `fanout-server` with a `Room` on one loop; "
+      "`redis-2proc`: two `fanout-server --redis` processes, a `RedisRoom` each, 500 "
+      "members on each, through the redis-server; `threads-2`: one process with "
+      "`--threads 2`, a `Room` across two loops (both on core 0 here, so it shows the cost "
+      "of the hand-over between loops, not a second core). Ratio = first row / this row.\n")
+    client = OrderedDict()
+    fan = OrderedDict()
+    for r in runs:
+        if r["workload"] == "redis-client":
+            client.setdefault(r["params"]["op"], OrderedDict()).setdefault(
+                r["impl"], []).append(r)
+        else:
+            fan.setdefault(r["impl"], []).append(r)
+    for op, impls in client.items():
+        w("**Redis client, `%s`, one connection, -P 16**\n" % op.upper())
+        header = ("| client | commands/s | min–max | ioloop/peer | client CPU µs/cmd "
+                  "| ioloop/peer |")
+        write_rate_table(w, impls, impls.get("ioloop"), "ops_per_s", "client_cpu_us_per_op",
+                         header)
+    if fan:
+        w("**Room fan-out, 1 000 members × 64 B**\n")
+        w("| setup | deliveries/s | min–max | p50 latency µs | p99 latency µs | p99 min–max |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for imp, rs in fan.items():
+            rates = [x["metrics"]["deliveries_per_s"] for x in rs]
+            p50 = [x["metrics"]["p50_us"] for x in rs]
+            p99 = [x["metrics"]["p99_us"] for x in rs]
+            w("| %s | %s | %s–%s | %s | %s | %s–%s |" % (
+                imp, fmt(statistics.median(rates)), fmt(min(rates)), fmt(max(rates)),
+                fmt(statistics.median(p50)), fmt(statistics.median(p99)), fmt(min(p99)),
+                fmt(max(p99))))
+        w("")
 
 
 def write_reliability(w, path):
@@ -499,6 +546,13 @@ def main():
     if sys.argv[1:2] == ["--timing-section"]:
         splice_timing(*sys.argv[2:5])
         return
+    if sys.argv[1:2] == ["--fanout-section"]:
+        # The fan-out section alone, from bench/fanout.sh's results (printed).
+        runs = [json.loads(line) for line in open(sys.argv[2]) if line.strip().startswith("{")]
+        out = []
+        write_fanout(out.append, [r for r in runs if r.get("round", 1) != 0])
+        print("\n".join(out))
+        return
     results_path, machine_path, out_path = sys.argv[1:4]
     callgrind_path = sys.argv[4] if len(sys.argv) > 4 else None
     strace_path = sys.argv[5] if len(sys.argv) > 5 else None
@@ -514,6 +568,7 @@ def main():
     tls_runs = []
     client_runs = []
     timing_runs = []
+    fanout_runs = []
     skipped = machine.get("skipped", [])
     for r in runs:
         if r.get("round", 1) == 0:
@@ -535,6 +590,9 @@ def main():
             continue
         if r["workload"] == "timing":
             timing_runs.append(r)
+            continue
+        if r["workload"] in ("redis-client", "fanout"):
+            fanout_runs.append(r)
             continue
         key = (r["workload"], r["impl"])
         entry = table.setdefault(key, {"n": r["n"], "note": r["note"], "m": {},
@@ -602,6 +660,7 @@ def main():
     write_websocket(w, ws_runs)
     write_tls(w, tls_runs)
     write_http_client(w, client_runs)
+    write_fanout(w, fanout_runs)
     if reliability_path and os.path.exists(reliability_path):
         write_reliability(w, reliability_path)
     if strace_path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the ioloop benchmark suite and writes ../BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls] [--no-client] [--no-timing]
+#   bench/run.sh [--quick] [--no-callgrind] [--no-python] [--no-strace] [--no-reliability] [--no-http] [--no-ws] [--no-tls] [--no-client] [--no-timing] [--no-fanout]
 #
 # Full mode (5 interleaved runs, full sizes, echo at 1/100/1000 connections x 64 B/4 KiB)
 # takes about 20 minutes on 2 vCPUs; --quick (3 runs, smaller n, echo at 100
@@ -29,6 +29,7 @@ WS=1
 TLS=1
 CLIENT=1
 TIMING=1
+FANOUT=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -41,6 +42,7 @@ for arg in "$@"; do
         --no-tls) TLS=0 ;;
         --no-client) CLIENT=0 ;;
         --no-timing) TIMING=0 ;;
+        --no-fanout) FANOUT=0 ;;
         -h|--help) sed -n '2,15p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -303,6 +305,19 @@ if [ "$CLIENT" = 1 ]; then
     fi
 else
     SKIPPED+=("http clients: --no-client")
+fi
+
+if [ "$FANOUT" = 1 ]; then
+    echo "== [${SECONDS}s] redis clients and room fan-out (fanout.sh)" >&2
+    FANOUT_ARGS=()
+    if [ "$QUICK" = 1 ]; then FANOUT_ARGS+=(--quick); fi
+    if ! command -v redis-server > /dev/null || ! command -v redis-benchmark > /dev/null; then
+        SKIPPED+=("redis and fan-out: redis-server or redis-benchmark not installed")
+    elif ! "$BENCH_DIR/fanout.sh" "${FANOUT_ARGS[@]+"${FANOUT_ARGS[@]}"}" "$BIN" "$RESULTS"; then
+        SKIPPED+=("redis and fan-out: fanout.sh failed")
+    fi
+else
+    SKIPPED+=("redis and fan-out: --no-fanout")
 fi
 
 : > "$RELIABILITY_JSONL"

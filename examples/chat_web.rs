@@ -8,6 +8,16 @@
 //! python3 -m websockets ws://localhost:8888/ws
 //! ```
 //!
+//! Scaling out: `--threads N` serves with N loops on N threads sharing one room
+//! (`Room`); `--redis URL` (feature `redis`) shares the room with every other process
+//! started with the same URL (`RedisRoom`, channel `chat_web`), so two processes on two
+//! ports (or machines, behind a load balancer) are one chat:
+//!
+//! ```text
+//! cargo run --features redis --example chat_web -- 8001 --redis redis://127.0.0.1:6379
+//! cargo run --features redis --example chat_web -- 8002 --redis redis://127.0.0.1:6379 --threads 2
+//! ```
+//!
 //! A handshake from another site's page (its `Origin`) gets 403. SIGINT or SIGTERM closes
 //! every member with 1001 ("going away") and exits once they are gone (at most 4 s).
 
@@ -18,7 +28,9 @@ use std::time::Duration;
 use ioloop::http::Response;
 use ioloop::signal::{SIGINT, SIGTERM};
 use ioloop::web::{get, Application};
-use ioloop::websocket::{Broadcast, Message, WebSocket, WebSocketHandler, WebSocketRoute};
+use ioloop::websocket::{Broadcast, Message, Room, WebSocket, WebSocketHandler, WebSocketRoute};
+#[cfg(feature = "redis")]
+use ioloop::websocket::{RedisRoom, RedisRoomOptions};
 use ioloop::IoLoop;
 
 /// The chat page: plain DOM, no framework. Messages are shown with `textContent`, so
@@ -54,14 +66,70 @@ document.getElementById("form").onsubmit = (e) => {
 </html>
 "#;
 
-/// The members, and whether the server is shutting down.
-#[derive(Default)]
-struct Room {
-    members: RefCell<Vec<WebSocket>>,
-    shutting_down: Cell<bool>,
+/// Where a message goes beyond this loop's members: the other loops of this process,
+/// and (with `--redis`) the other processes.
+#[derive(Clone)]
+enum Fanout {
+    /// One loop, no Redis: [`Broadcast`] to this loop's members.
+    Here,
+    /// A room shared by this process's loops.
+    Threads(Room),
+    /// A room shared by processes through Redis.
+    #[cfg(feature = "redis")]
+    Redis(RedisRoom),
 }
 
-impl Room {
+impl Fanout {
+    fn join(&self, ws: &WebSocket) {
+        match self {
+            Fanout::Here => {}
+            Fanout::Threads(room) => room.join(ws),
+            #[cfg(feature = "redis")]
+            Fanout::Redis(room) => room.join(ws),
+        }
+    }
+
+    fn leave(&self, ws: &WebSocket) {
+        match self {
+            Fanout::Here => {}
+            Fanout::Threads(room) => room.leave(ws),
+            #[cfg(feature = "redis")]
+            Fanout::Redis(room) => room.leave(ws),
+        }
+    }
+}
+
+/// The members of this loop, and whether the server is shutting down.
+struct ChatRoom {
+    members: RefCell<Vec<WebSocket>>,
+    shutting_down: Cell<bool>,
+    fanout: Fanout,
+}
+
+impl ChatRoom {
+    fn new(fanout: Fanout) -> ChatRoom {
+        ChatRoom {
+            members: RefCell::default(),
+            shutting_down: Cell::new(false),
+            fanout,
+        }
+    }
+
+    /// Says `text` to every member of the chat (on this loop, the other loops and the
+    /// other processes).
+    fn say(&self, text: String) {
+        match &self.fanout {
+            Fanout::Here => {
+                // Encoded once for the whole room; a member too slow to keep up is closed.
+                let members = self.members.borrow().clone();
+                Broadcast::new(text).send_to(&members);
+            }
+            Fanout::Threads(room) => room.say(text),
+            #[cfg(feature = "redis")]
+            Fanout::Redis(room) => room.say(text),
+        }
+    }
+
     /// Closes every member with 1001; the loop stops once the last one is gone.
     fn close_all(&self) {
         self.shutting_down.set(true);
@@ -83,35 +151,31 @@ impl Room {
 
 /// One member's connection.
 struct Member {
-    room: Rc<Room>,
+    room: Rc<ChatRoom>,
 }
 
 impl WebSocketHandler for Member {
     fn open(&mut self, ws: &WebSocket) {
         self.room.members.borrow_mut().push(ws.clone());
+        self.room.fanout.join(ws);
     }
 
     fn on_message(&mut self, _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
-            // Encoded once for the whole room; a member too slow to keep up is closed.
-            let members = self.room.members.borrow().clone();
-            Broadcast::new(text).send_to(&members);
+            self.room.say(text);
         }
     }
 
     fn on_close(&mut self, ws: &WebSocket) {
         self.room.members.borrow_mut().retain(|m| !m.ptr_eq(ws));
+        self.room.fanout.leave(ws);
         self.room.stop_if_empty();
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    env_logger::init();
-    let port: u16 = std::env::args().nth(1).map_or(Ok(8888), |p| p.parse())?;
-    let ioloop = IoLoop::new()?;
-    let room = Rc::new(Room::default());
-    let members = room.clone();
-    let server = Application::new()
+/// The chat's routes, for one loop.
+fn app(room: Rc<ChatRoom>) -> Application {
+    Application::new()
         .route(
             "/",
             get(|_req| async {
@@ -122,11 +186,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route(
             "/ws",
-            WebSocketRoute::with_handler(move |_req| Member {
-                room: members.clone(),
-            }),
+            WebSocketRoute::with_handler(move |_req| Member { room: room.clone() }),
         )
-        .listen(&ioloop, port)?;
+}
+
+/// `PORT [--redis URL] [--threads N]`.
+struct Args {
+    port: u16,
+    redis: Option<String>,
+    threads: usize,
+}
+
+fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
+    let mut args = Args {
+        port: 8888,
+        redis: None,
+        threads: 1,
+    };
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        match arg.as_str() {
+            "--redis" => args.redis = Some(argv.next().ok_or("--redis needs a URL")?),
+            "--threads" => args.threads = argv.next().ok_or("--threads needs N")?.parse()?,
+            port => args.port = port.parse()?,
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::init();
+    let args = parse_args()?;
+    let ioloop = IoLoop::new()?;
+    let fanout = match &args.redis {
+        #[cfg(feature = "redis")]
+        Some(url) => {
+            let room = RedisRoom::new(&ioloop, url, "chat_web", RedisRoomOptions::default())?;
+            println!(
+                "chat_web: room shared through {url} as origin {}",
+                room.origin()
+            );
+            Fanout::Redis(room)
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(_) => return Err("--redis needs the example built with --features redis".into()),
+        None if args.threads > 1 => Fanout::Threads(Room::new()),
+        None => Fanout::Here,
+    };
+    if args.threads > 1 {
+        return serve_threads(&ioloop, &args, fanout);
+    }
+    let room = Rc::new(ChatRoom::new(fanout));
+    let server = app(room.clone()).listen(&ioloop, args.port)?;
     for addr in server.local_addrs() {
         println!("chat_web listening on {addr}");
     }
@@ -146,6 +257,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for handler in handlers {
         ioloop.remove_signal_handler(handler);
     }
+    println!("bye");
+    Ok(())
+}
+
+/// `--threads N`: N loops on N threads share the port (`SO_REUSEPORT`) and one room;
+/// this thread's loop keeps the Redis connection and waits for SIGINT or SIGTERM, which
+/// shut every thread down gracefully (members get 1001).
+fn serve_threads(
+    ioloop: &IoLoop,
+    args: &Args,
+    fanout: Fanout,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let shared = fanout.clone();
+    let servers = ioloop::http::serve_on_threads(
+        args.threads,
+        args.port,
+        ioloop::http::ServerOptions::default(),
+        move || app(Rc::new(ChatRoom::new(shared.clone()))),
+    )?;
+    for addr in servers.local_addrs() {
+        println!("chat_web listening on {addr}");
+    }
+    let servers = Rc::new(RefCell::new(Some(servers)));
+    let mut handlers = Vec::new();
+    for signal in [SIGINT, SIGTERM] {
+        let servers = servers.clone();
+        handlers.push(ioloop.add_signal_handler(signal, move |ioloop| {
+            println!("shutting down");
+            let taken = servers.borrow_mut().take();
+            if let Some(servers) = taken {
+                servers.shutdown(Duration::from_secs(4));
+            }
+            ioloop.stop();
+        })?);
+    }
+    ioloop.start()?;
+    for handler in handlers {
+        ioloop.remove_signal_handler(handler);
+    }
+    drop(fanout);
     println!("bye");
     Ok(())
 }

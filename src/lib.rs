@@ -104,6 +104,8 @@ pub mod net;
 #[cfg(feature = "process")]
 pub mod process;
 pub mod reactor;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod stream;
 pub mod task;
 pub mod testing;

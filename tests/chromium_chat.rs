@@ -2,7 +2,8 @@
 //! `chromium`), driven through the DevTools protocol by `tests/clients/chromium_chat.py`;
 //! a message typed in one page appears in both. Says "skipped: chromium not installed"
 //! when the browser (or Python's `websockets`, which speaks the protocol) is missing,
-//! unless `IOLOOP_REQUIRE_CLIENTS=1`.
+//! unless `IOLOOP_REQUIRE_CLIENTS=1`. With feature `redis`, the same across two processes
+//! that share the room through a real `redis-server`.
 
 #![cfg(all(feature = "websocket", feature = "signals", target_os = "linux"))]
 
@@ -47,6 +48,46 @@ fn a_message_typed_in_one_page_appears_in_the_other() {
     );
     let out = Command::new("python3")
         .args([script, browser, &url])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{out:?}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two `chat_web` processes on two ports sharing one room through a real `redis-server`
+/// (started by the test): a browser page on each; what page one types appears in page
+/// two.
+#[cfg(feature = "redis")]
+#[test]
+fn two_processes_through_redis_a_message_typed_on_one_appears_on_the_other() {
+    let Some(browser) = chromium() else {
+        return require_tool("chromium");
+    };
+    if !common::redis::available() {
+        return;
+    }
+    let python_ok = Command::new("python3")
+        .args(["-c", "import websockets.sync.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ok {
+        return require_tool("python3 websockets");
+    }
+    let server = common::redis::RedisServer::start(&[]);
+    let url = server.url();
+    let one = Example::start("chat_web", &["0", "--redis", &url]);
+    let two = Example::start("chat_web", &["0", "--redis", &url, "--threads", "2"]);
+    let urls = [one.port, two.port].map(|p| format!("http://127.0.0.1:{p}/"));
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/chromium_chat.py"
+    );
+    let out = Command::new("python3")
+        .args([script, browser, &urls[0], &urls[1]])
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("process", 3),
     ("testing", 7),
     ("http", 4),
+    ("redis", 4),
     ("web", 5),
     ("websocket", 6),
 ];

@@ -10,6 +10,9 @@
 //! ioloop-bench http-client-load ioloop|hyper PORT REQUESTS CONCURRENCY
 //! ioloop-bench ws-server ioloop|ioloop-async|tungstenite
 //! ioloop-bench ws-load PORT echo|broadcast|idle CONNS SIZE MS
+//! ioloop-bench redis-load ioloop|redis-rs PORT set|get|publish N PIPELINE
+//! ioloop-bench fanout-server [--redis URL] [--threads N]
+//! ioloop-bench fanout-load PORT[,PORT...] CONNS SIZE MS
 //! ioloop-bench list
 //! ```
 //!
@@ -19,9 +22,11 @@
 mod callbacks;
 mod cross;
 mod echo;
+mod fanout;
 mod http;
 mod http_client;
 mod idle;
+mod redis_load;
 mod tasks;
 mod timers;
 mod timing;
@@ -145,6 +150,19 @@ fn parse() -> Result<Args, String> {
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    let redis_like = match argv.first().map(String::as_str) {
+        Some("redis-load") => Some(redis_load::load(&argv[1..])),
+        Some("fanout-server") => Some(fanout::serve(&argv[1..])),
+        Some("fanout-load") => Some(fanout::load(&argv[1..])),
+        _ => None,
+    };
+    if let Some(result) = redis_like {
+        if let Err(e) = result {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if argv.first().map(String::as_str) == Some("http-server") {
         // A plaintext HTTP server for bench/http.sh (runs until SIGTERM).
         let imp = argv.get(1).cloned().unwrap_or_default();

@@ -197,8 +197,8 @@ fn tungstenite_server(stop: Arc<AtomicBool>) -> Result<(), String> {
 // ---- the load client ----
 
 /// One client connection: its socket, bytes read and not yet parsed, and bytes to write.
-struct Client {
-    sock: TcpStream,
+pub(crate) struct Client {
+    pub(crate) sock: TcpStream,
     inbox: Vec<u8>,
     outbox: Vec<u8>,
     /// The frame this connection sends, masked once.
@@ -208,7 +208,7 @@ struct Client {
 }
 
 /// A masked binary frame of `size` bytes (the mask is fixed: servers do not care).
-fn client_frame(size: usize) -> Vec<u8> {
+pub(crate) fn client_frame(size: usize) -> Vec<u8> {
     let mask = [0x37, 0xFA, 0x21, 0x3D];
     let mut out = vec![0x82];
     if size < 126 {
@@ -257,7 +257,7 @@ fn whole_frames(buf: &[u8]) -> Result<(usize, usize), String> {
     Ok((count, at))
 }
 
-fn handshake(port: u16, path: &str) -> Result<TcpStream, String> {
+pub(crate) fn handshake(port: u16, path: &str) -> Result<TcpStream, String> {
     let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
     write!(
@@ -287,8 +287,19 @@ fn handshake(port: u16, path: &str) -> Result<TcpStream, String> {
 }
 
 impl Client {
+    /// A member on `sock` that sends `frame`.
+    pub(crate) fn new(sock: TcpStream, frame: Rc<Vec<u8>>) -> Client {
+        Client {
+            sock,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            frame,
+            want_write: false,
+        }
+    }
+
     /// Queues the connection's frame and writes what the socket takes.
-    fn send(&mut self) -> io::Result<()> {
+    pub(crate) fn send(&mut self) -> io::Result<()> {
         self.outbox.extend_from_slice(&self.frame);
         self.flush()
     }
@@ -307,7 +318,7 @@ impl Client {
     }
 
     /// Reads what is there; returns the whole frames it completed.
-    fn receive(&mut self) -> Result<usize, String> {
+    pub(crate) fn receive(&mut self) -> Result<usize, String> {
         let mut chunk = [0u8; 65536];
         loop {
             match self.sock.read(&mut chunk) {
@@ -372,7 +383,7 @@ pub fn load(args: &[String]) -> Result<(), String> {
 
 /// Waits for events and hands each client that is readable to `on_frames` with the
 /// frames it completed; keeps writability interest in step with pending output.
-fn pump(
+pub(crate) fn pump(
     poller: &Poller,
     clients: &mut [Client],
     events: &mut Events,

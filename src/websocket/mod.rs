@@ -1,6 +1,8 @@
 //! WebSocket (RFC 6455), server and client, on the loop: routes of the web layer that
 //! upgrade to a [`WebSocket`] ([`websocket`], [`WebSocketRoute`]), a client
-//! ([`websocket_connect`]), and [`Broadcast`] for chat and push.
+//! ([`websocket_connect`]), and [`Broadcast`] for chat and push: a [`Room`] shared by the
+//! loops of a process, and (feature `redis`) a `RedisRoom` shared by processes through
+//! Redis pub/sub.
 //!
 //! Stricter than Tornado: unmasked client frames, reserved bits, unknown opcodes,
 //! oversized or fragmented control frames, stray continuations and invalid close codes
@@ -52,6 +54,9 @@ mod frame;
 mod handshake;
 mod mask;
 mod options;
+#[cfg(feature = "redis")]
+mod redis_room;
+mod room;
 mod route;
 mod socket;
 
@@ -60,5 +65,8 @@ pub use self::client::{websocket_connect, websocket_connect_with, ClientOptions,
 #[cfg(feature = "deflate")]
 pub use self::deflate::{DeflateOptions, MEMORY_PER_CONNECTION};
 pub use self::options::WebSocketOptions;
+#[cfg(feature = "redis")]
+pub use self::redis_room::{RedisRoom, RedisRoomOptions, RoomStats};
+pub use self::room::Room;
 pub use self::route::{websocket, WebSocketRoute};
 pub use self::socket::{Message, Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};

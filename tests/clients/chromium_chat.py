@@ -2,7 +2,10 @@
 protocol (spoken with the Python `websockets` library): a message typed in one page
 must appear, verbatim, in both. Run by tests/chromium_chat.rs.
 
-    chromium_chat.py CHROMIUM URL    prints "ok", or exits non-zero saying what failed
+    chromium_chat.py CHROMIUM URL [URL2]    prints "ok", or exits non-zero saying what failed
+
+With two URLs (two chat_web processes sharing a room through Redis), page one opens the
+first and page two the second: what page one types must appear in page two too.
 """
 
 import json
@@ -23,7 +26,7 @@ WHEN = """new Promise(resolve => {
 })"""
 
 
-def main(chromium, url):
+def main(chromium, urls):
     profile = tempfile.mkdtemp(prefix="ioloop-chromium-")
     browser = subprocess.Popen(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -39,14 +42,14 @@ def main(chromium, url):
         if endpoint is None:
             sys.exit("chromium did not start its DevTools endpoint")
         with connect(endpoint, max_size=None) as devtools:
-            run(devtools, url)
+            run(devtools, urls)
     finally:
         browser.kill()
         browser.wait()
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def run(devtools, url):
+def run(devtools, urls):
     ids = iter(range(1, 1 << 30))
 
     def call(method, params=None, session=None):
@@ -73,11 +76,11 @@ def run(devtools, url):
         return result["result"].get("value")
 
     pages = []
-    for _ in range(2):
+    for i in range(2):
         target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         call("Page.enable", session=session)
-        call("Page.navigate", {"url": url}, session)
+        call("Page.navigate", {"url": urls[i % len(urls)]}, session)
         pages.append(session)
     for page in pages:
         evaluate(page, WHEN % "document.getElementById('status').textContent === 'connected'")
@@ -92,4 +95,4 @@ def run(devtools, url):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2:])

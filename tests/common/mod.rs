@@ -14,6 +14,8 @@ pub mod counting_alloc;
 pub mod example;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "websocket")]
