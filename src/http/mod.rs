@@ -34,3 +34,11 @@ pub use self::responder::{BodyChunk, BodyReader, BodyWriter, Responder};
 pub use self::response::{reason_phrase, Body, IntoResponse, Response};
 pub use self::server::{serve_on_threads, HttpServer, ServerOptions, ThreadedServer};
 pub use self::service::{Dispatch, Handler, Service};
+
+// The sans-IO internals the fuzz targets drive, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    body::{request_framing, BodyDecoder, Framing},
+    client::BodyDecoding,
+    head::{find_head_end, leading_empty_lines, parse_head, HeadLimits},
+};

@@ -36,3 +36,7 @@ pub use self::handler::{
     AsyncResponderStyle, AsyncStyle, CallbackStyle, HandlerStyle, IntoHandler,
 };
 pub use self::static_files::StaticFiles;
+
+// The static files' path and validator logic, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::static_files::{byte_range, if_range_holds, not_modified, RangeAnswer};
