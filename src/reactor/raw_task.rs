@@ -708,7 +708,7 @@ mod tests {
 
     #[test]
     fn a_cancelled_task_drops_its_future_and_its_handle_sees_the_cancel() {
-        let (_queue, owner) = queue();
+        let (queue, owner) = queue();
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = DropFlag(dropped.clone());
         let [queued, handle] = TaskRef::allocate(
@@ -722,8 +722,12 @@ mod tests {
         // SAFETY: as above.
         let mut join = unsafe { JoinRef::<()>::new(handle) };
         assert!(!run(&queued));
+        drop(queued);
         assert!(join.task().request_cancel());
-        queued.schedule();
+        // The loop's turn: the entry the cancel scheduled (the queue must not keep it: it
+        // holds the queue through its owner, a cycle).
+        join.task().schedule();
+        let queued = queue.pop().expect("scheduled");
         assert!(run(&queued), "a cancelled task ends at its next turn");
         assert!(
             dropped.load(Ordering::SeqCst),
