@@ -27,6 +27,9 @@ enum Op {
     AddMany(u8, u8),
     /// Remove the handle at this index (of every handle ever made).
     Remove(u16),
+    /// Remove this many handles (times 4) from this index on (stale entries pile up
+    /// past the compaction threshold).
+    RemoveMany(u16, u8),
     /// Advance the clock by this many ms and fire the due batch; the ops inside run
     /// between the batch's entries.
     Advance(u16, u8),
@@ -80,13 +83,18 @@ impl World {
             Op::Add(ms) => self.add(i64::from(ms)),
             // Enough to pass the compaction threshold (512 stale entries), bounded so a run
             // stays fast.
-            Op::AddMany(n, spread) if self.handles.len() < 8192 => {
-                for i in 0..u64::from(n) * 8 {
+            Op::AddMany(n, spread) if self.handles.len() < 2048 => {
+                for i in 0..u64::from(n) * 4 {
                     self.add((i % (u64::from(spread) + 1)) as i64);
                 }
             }
             Op::AddMany(..) => {}
             Op::Remove(i) => self.remove(i),
+            Op::RemoveMany(from, n) => {
+                for i in 0..u16::from(n) * 4 {
+                    self.remove(from.wrapping_add(i));
+                }
+            }
             Op::Advance(ms, ops_between) => {
                 self.now += Duration::from_millis(u64::from(ms));
                 let mut due = Vec::new();
