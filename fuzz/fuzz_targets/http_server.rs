@@ -7,8 +7,9 @@
 //!   answered or refused) within a bounded number of loop iterations;
 //! - what the server writes is a sequence of well-formed HTTP/1.1 responses;
 //! - the answers to dispatched requests come in request order, even when handlers answer
-//!   out of order (every other request is answered on a later loop iteration); a
-//!   refusal (4xx/5xx) is the last response, and nothing follows it;
+//!   out of order (some answer at once, some on a later loop iteration, some with a
+//!   64 KiB body, some drop their responder, which answers 500); any other refusal
+//!   (4xx/5xx) is the last response, and nothing follows it;
 //! - the server holds no connection afterwards.
 
 #![no_main]
@@ -39,19 +40,38 @@ struct Svc {
     seen: Rc<Seen>,
 }
 
+/// How a handler answers, by the request's place on the connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Now,
+    Later,
+    Large,
+    /// Drops its responder unanswered: the server answers 500.
+    Drop,
+}
+
+fn style(seq: usize) -> Style {
+    [Style::Now, Style::Later, Style::Large, Style::Drop][seq % 4]
+}
+
 struct Answer {
     seq: usize,
-    later: bool,
 }
 
 impl Handler for Answer {
     fn call(&self, request: Request, responder: Responder) {
-        let body = format!("seq={} len={}", self.seq, request.body().len());
-        if self.later {
-            let ioloop = IoLoop::current().expect("on the loop");
-            ioloop.add_callback(move |_| responder.send(Response::text(body)));
-        } else {
-            responder.send(Response::text(body));
+        let mut body = format!("seq={} len={}", self.seq, request.body().len());
+        match style(self.seq) {
+            Style::Now => responder.send(Response::text(body)),
+            Style::Later => {
+                let ioloop = IoLoop::current().expect("on the loop");
+                ioloop.add_callback(move |_| responder.send(Response::text(body)));
+            }
+            Style::Large => {
+                body.push_str(&".".repeat(64 * 1024));
+                responder.send(Response::text(body));
+            }
+            Style::Drop => drop(responder),
         }
     }
 }
@@ -62,10 +82,7 @@ impl Service for Svc {
         let seq = seen.len();
         seen.push(request.method().to_owned());
         Dispatch::Handle {
-            handler: Rc::new(Answer {
-                seq,
-                later: seq % 2 == 1,
-            }),
+            handler: Rc::new(Answer { seq }),
             body_limit: Some(4096),
             stream_body: false,
         }
@@ -234,6 +251,7 @@ fuzz_target!(|input: Input<'_>| {
             rest = &rest[used..];
             match status {
                 100 => {}
+                500 if style(answered) == Style::Drop && answered < seen.len() => answered += 1,
                 200 => {
                     let text = String::from_utf8(body).unwrap();
                     if !head_request {
