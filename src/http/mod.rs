@@ -50,3 +50,11 @@ pub(crate) use self::server::{register_upgraded, LiveConnection, Upgraded};
 pub use self::server::{serve_on_threads, HttpServer, ServerOptions, ThreadedServer};
 pub use self::service::{Dispatch, Handler, Service};
 pub use self::status::reason_phrase;
+
+// The sans-IO internals the fuzz targets drive, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    body::{request_framing, BodyDecoder, Framing},
+    client::BodyDecoding,
+    head::{find_head_end, leading_empty_lines, parse_head, HeadLimits},
+};

@@ -558,3 +558,315 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
 unsafe fn waker_drop(data: *const ()) {
     release(header_of(data));
 }
+
+// These tests drive the task cell without a loop (a queue stands in for it), so that
+// Miri runs every `unsafe` block above: allocation, polling, waking from another thread,
+// cancellation, panics, the handle taking or dropping the output, and the last reference
+// freeing the memory on whatever thread drops it.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    /// The loop's run queue, standing in for it.
+    #[derive(Default)]
+    struct Queue(Mutex<Vec<TaskRef>>);
+
+    impl Schedule for Queue {
+        fn schedule(&self, task: TaskRef) {
+            self.0.lock().unwrap().push(task);
+        }
+    }
+
+    impl Queue {
+        fn pop(&self) -> Option<TaskRef> {
+            self.0.lock().unwrap().pop()
+        }
+    }
+
+    fn queue() -> (Arc<Queue>, Arc<dyn Schedule>) {
+        let queue = Arc::new(Queue::default());
+        (queue.clone(), queue)
+    }
+
+    fn noop_context<R>(f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+        f(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Polls `task` as the loop does; ends it on a panic. Returns whether it finished.
+    fn run(task: &TaskRef) -> bool {
+        match task.start_poll() {
+            PollStart::Run => {}
+            PollStart::Cancel => {
+                // SAFETY: the test is the loop thread; the task is not running.
+                unsafe { task.end(TaskEnd::Cancelled) };
+                return true;
+            }
+            PollStart::Skip => return true,
+        }
+        // SAFETY: the test is the loop thread, and `start_poll` said `Run`.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { task.poll() })) {
+            Ok(Poll::Pending) => {
+                if task.end_poll_pending() {
+                    // SAFETY: as above; the poll has ended.
+                    unsafe { task.end(TaskEnd::Cancelled) };
+                    return true;
+                }
+                false
+            }
+            Ok(Poll::Ready(())) => true,
+            Err(payload) => {
+                // SAFETY: as above; the poll has ended.
+                unsafe { task.end(TaskEnd::Panicked(payload)) };
+                true
+            }
+        }
+    }
+
+    /// Sets its flag when dropped.
+    struct DropFlag(Arc<AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Pending until its waker is taken and woken by someone.
+    struct WaitOnce {
+        waker: Arc<Mutex<Option<Waker>>>,
+        polled: bool,
+    }
+
+    impl Future for WaitOnce {
+        type Output = String;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<String> {
+            if self.polled {
+                return Poll::Ready("woken".to_owned());
+            }
+            self.polled = true;
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_ready_task_hands_its_output_to_its_handle() {
+        let (queue, owner) = queue();
+        let [queued, registry, handle] =
+            TaskRef::allocate(async { vec![1, 2, 3] }, owner, Location::caller());
+        // SAFETY: `handle` is the handle reference of a future with this output.
+        let mut join = unsafe { JoinRef::<Vec<i32>>::new(handle) };
+        registry.set_slot(7);
+        assert_eq!(registry.slot(), 7);
+        assert!(queued.ptr_eq(&registry));
+        assert!(run(&queued));
+        assert!(queued.complete().is_none(), "the handle takes the outcome");
+        drop(queued);
+        assert!(registry.is_complete() && !registry.is_running());
+        let output = noop_context(|cx| join.poll_output(cx));
+        assert!(matches!(output, Poll::Ready(Some(Ok(ref v))) if v == &[1, 2, 3]));
+        let again = noop_context(|cx| join.poll_output(cx));
+        assert!(matches!(again, Poll::Ready(None)), "taken once");
+        drop(join);
+        drop(registry);
+        assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn a_waker_sent_to_another_thread_schedules_the_task_once() {
+        let (queue, owner) = queue();
+        let slot = Arc::new(Mutex::new(None));
+        let future = WaitOnce {
+            waker: slot.clone(),
+            polled: false,
+        };
+        let [queued, registry, handle] = TaskRef::allocate(future, owner, Location::caller());
+        // SAFETY: as above.
+        let mut join = unsafe { JoinRef::<String>::new(handle) };
+        assert!(noop_context(|cx| join.poll_output(cx)).is_pending());
+        assert!(!run(&queued));
+        drop(queued);
+        let waker = slot
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the future kept its waker");
+        std::thread::spawn(move || {
+            let clone = waker.clone();
+            waker.wake_by_ref();
+            clone.wake_by_ref(); // already scheduled: no second entry
+            drop(clone);
+            waker.wake();
+        })
+        .join()
+        .unwrap();
+        let queued = queue.pop().expect("the wake scheduled it");
+        assert!(queue.pop().is_none(), "scheduled once");
+        assert!(run(&queued));
+        assert!(queued.complete().is_none());
+        drop(queued);
+        let output = noop_context(|cx| join.poll_output(cx));
+        assert!(matches!(output, Poll::Ready(Some(Ok(ref s))) if s == "woken"));
+        drop(registry);
+        drop(join);
+    }
+
+    #[test]
+    fn a_cancelled_task_drops_its_future_and_its_handle_sees_the_cancel() {
+        let (queue, owner) = queue();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let [queued, handle] = TaskRef::allocate(
+            async move {
+                let _flag = flag;
+                std::future::pending::<()>().await;
+            },
+            owner,
+            Location::caller(),
+        );
+        // SAFETY: as above.
+        let mut join = unsafe { JoinRef::<()>::new(handle) };
+        assert!(!run(&queued));
+        drop(queued);
+        assert!(join.task().request_cancel());
+        // The loop's turn: the entry the cancel scheduled (the queue must not keep it: it
+        // holds the queue through its owner, a cycle).
+        join.task().schedule();
+        let queued = queue.pop().expect("scheduled");
+        assert!(run(&queued), "a cancelled task ends at its next turn");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the future is dropped at once"
+        );
+        assert!(queued.complete().is_none());
+        assert!(!queued.request_cancel(), "it already ended");
+        let output = noop_context(|cx| join.poll_output(cx));
+        assert!(matches!(output, Poll::Ready(Some(Err(TaskEnd::Cancelled)))));
+        drop(queued);
+        drop(join);
+    }
+
+    #[test]
+    fn a_panic_without_a_handle_goes_to_the_loop_and_the_memory_is_freed() {
+        let (_queue, owner) = queue();
+        let [queued, handle] =
+            TaskRef::allocate(async { panic!("boom") }, owner, Location::caller());
+        // SAFETY: as above.
+        drop(unsafe { JoinRef::<()>::new(handle) });
+        assert!(run(&queued));
+        let end = queued.complete();
+        assert!(matches!(end, Some(TaskEnd::Panicked(ref p)) if panic_message(&**p) == "boom"));
+        drop(queued);
+    }
+
+    #[test]
+    fn a_handle_dropped_after_the_end_drops_the_output_on_its_thread() {
+        let (_queue, owner) = queue();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let [queued, handle] = TaskRef::allocate(async move { flag }, owner, Location::caller());
+        // SAFETY: as above.
+        let join = unsafe { JoinRef::<DropFlag>::new(handle) };
+        assert!(run(&queued));
+        assert!(queued.complete().is_none());
+        assert!(
+            !dropped.load(Ordering::SeqCst),
+            "the output waits for the handle"
+        );
+        std::thread::spawn(move || drop(join)).join().unwrap();
+        assert!(dropped.load(Ordering::SeqCst));
+        drop(queued);
+    }
+
+    #[test]
+    fn a_handle_dropped_after_a_panic_reports_it() {
+        let (_queue, owner) = queue();
+        let [queued, handle] =
+            TaskRef::allocate(async { panic!("late") }, owner, Location::caller());
+        // SAFETY: as above.
+        let join = unsafe { JoinRef::<()>::new(handle) };
+        assert!(run(&queued));
+        assert!(queued.complete().is_none());
+        drop(join);
+        drop(queued);
+    }
+
+    #[test]
+    fn an_unadopted_task_dropped_is_cancelled_and_a_waker_frees_it_last() {
+        let (queue, owner) = queue();
+        let slot = Arc::new(Mutex::new(None));
+        let (unadopted, handle) = Unadopted::allocate(
+            WaitOnce {
+                waker: slot.clone(),
+                polled: false,
+            },
+            owner.clone(),
+            Location::caller(),
+        );
+        // SAFETY: as above.
+        let mut join = unsafe { JoinRef::<String>::new(handle) };
+        drop(unadopted);
+        let output = noop_context(|cx| join.poll_output(cx));
+        assert!(matches!(output, Poll::Ready(Some(Err(TaskEnd::Cancelled)))));
+        drop(join);
+
+        // Adopted, polled once, then everything but a waker on another thread is gone.
+        let (unadopted, handle) = Unadopted::allocate(
+            WaitOnce {
+                waker: slot.clone(),
+                polled: false,
+            },
+            owner,
+            Location::caller(),
+        );
+        // SAFETY: as above.
+        let join = unsafe { JoinRef::<String>::new(handle) };
+        let task = unadopted.adopt();
+        assert!(task.is_owned_by(Arc::as_ptr(&queue) as *const ()));
+        assert!(!run(&task));
+        // SAFETY: the loop thread, not running.
+        unsafe { task.end(TaskEnd::Cancelled) };
+        assert!(task.complete().is_none());
+        drop(task);
+        drop(join);
+        let waker = slot.lock().unwrap().take().unwrap();
+        std::thread::spawn(move || {
+            waker.wake_by_ref(); // complete: no schedule
+            drop(waker); // the last reference: frees the task here
+        })
+        .join()
+        .unwrap();
+        assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn the_registry_cancels_the_tasks_it_still_holds_when_dropped() {
+        use super::super::task_registry::TaskRegistry;
+        let (_queue, owner) = queue();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let [queued, live, handle] = TaskRef::allocate(
+            async move {
+                let _flag = flag;
+                std::future::pending::<()>().await;
+            },
+            owner,
+            Location::caller(),
+        );
+        // SAFETY: as above.
+        let mut join = unsafe { JoinRef::<()>::new(handle) };
+        let mut registry = TaskRegistry::default();
+        registry.insert(live);
+        assert_eq!(registry.len(), 1);
+        assert!(!run(&queued));
+        drop(registry);
+        assert!(dropped.load(Ordering::SeqCst));
+        let output = noop_context(|cx| join.poll_output(cx));
+        assert!(matches!(output, Poll::Ready(Some(Err(TaskEnd::Cancelled)))));
+        assert!(matches!(queued.start_poll(), PollStart::Skip));
+        drop(queued);
+        drop(join);
+    }
+}

@@ -344,4 +344,12 @@ mod tests {
         assert_eq!(split_key(key), (INDEX_MASK, GENERATION_LIMIT - 1));
         assert_eq!(split_key(make_key(7, 3)), (7, 3));
     }
+
+    #[test]
+    fn a_registered_fd_borrows_the_live_source() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        // SAFETY: `a` outlives the borrow.
+        let borrowed = unsafe { registered_fd(a.as_raw_fd()) };
+        assert_eq!(borrowed.as_raw_fd(), a.as_raw_fd());
+    }
 }

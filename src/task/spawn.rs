@@ -603,3 +603,30 @@ where
         None => panic!("ioloop::spawn called on a thread without a live IoLoop"),
     }
 }
+
+// Without a loop, so that Miri runs the pin projection of `StartOnLoop`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::task::Waker;
+
+    #[test]
+    fn start_on_loop_makes_its_future_at_the_first_poll_and_keeps_it_pinned() {
+        // Sent to another thread unpolled, as `Remote::spawn_with` does, and back.
+        let unstarted = StartOnLoop::Unstarted(Some(|| async {
+            // A borrow across an await: the future must not move once polled.
+            let polls = Rc::new(Cell::new(0));
+            let seen = &polls;
+            crate::time::yield_now().await;
+            seen.set(seen.get() + 1);
+            polls.get()
+        }));
+        let unstarted = std::thread::spawn(move || unstarted).join().unwrap();
+        let mut future = Box::pin(unstarted);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(1)));
+    }
+}

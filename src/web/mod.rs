@@ -74,3 +74,7 @@ pub use crate::http::HttpError;
 /// macro and `Value` without a dependency of one's own.
 #[cfg(feature = "templates")]
 pub use minijinja;
+
+// The static files' path and validator logic, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::static_files::{byte_range, if_range_holds, not_modified, RangeAnswer};

@@ -151,7 +151,7 @@ impl StaticFiles {
     }
 
     /// The file a request names, or the status to answer.
-    fn resolve(&self, relative: &str) -> Result<(PathBuf, Metadata), u16> {
+    pub(crate) fn resolve(&self, relative: &str) -> Result<(PathBuf, Metadata), u16> {
         let relative = Path::new(relative);
         // Only plain names: no root, no `..`, no `.` games.
         if relative
@@ -305,7 +305,7 @@ fn entity_tag(size: u64, modified: SystemTime) -> String {
 
 /// Whether the client's copy is current: `If-None-Match` (weak comparison) wins over
 /// `If-Modified-Since` (RFC 9110 §13.2.2).
-fn not_modified(request: &Request, etag: &str, modified: SystemTime) -> bool {
+pub(crate) fn not_modified(request: &Request, etag: &str, modified: SystemTime) -> bool {
     if let Some(tags) = request.header("if-none-match") {
         let bare = etag.trim_start_matches("W/");
         return tags
@@ -329,7 +329,7 @@ fn not_modified(request: &Request, etag: &str, modified: SystemTime) -> bool {
 /// file was last modified at least a second before `now`, so no second change can hide
 /// within the second it names. Anything else (an unparsable value included) does not
 /// match, and the whole file is sent.
-fn if_range_holds(
+pub(crate) fn if_range_holds(
     if_range: Option<&[u8]>,
     etag: &str,
     modified: SystemTime,
@@ -357,7 +357,7 @@ fn if_range_holds(
     strong && secs(date) == secs(modified)
 }
 
-enum RangeAnswer {
+pub(crate) enum RangeAnswer {
     Whole,
     Part(u64, u64),
     Unsatisfiable,
@@ -367,7 +367,7 @@ enum RangeAnswer {
 /// malformed field are ignored (the whole file is sent, RFC 9110 §14.2 allows it); a
 /// range covering the whole file sends it whole (200: browsers reject 206 for
 /// `bytes=0-`).
-fn byte_range(field: &str, size: u64) -> RangeAnswer {
+pub(crate) fn byte_range(field: &str, size: u64) -> RangeAnswer {
     let Some(spec) = field.trim().strip_prefix("bytes=") else {
         return RangeAnswer::Whole;
     };

@@ -70,3 +70,11 @@ pub use self::redis_room::{RedisRoom, RedisRoomOptions, RoomStats};
 pub use self::room::Room;
 pub use self::route::{websocket, WebSocketRoute};
 pub use self::socket::{Message, Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};
+
+// The sans-IO internals the fuzz targets drive, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    deflate::{accept_answer, accept_offer, Deflate, InflateError},
+    frame::{apply_mask, check_utf8, parse_close, read_header, Opcode, Role},
+    handshake::{accept_key, check_request, check_response, HandshakePolicy, OriginPolicy},
+};

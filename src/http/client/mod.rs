@@ -27,3 +27,7 @@ pub use self::client::{HttpClient, HttpClientOptions, StreamedResponse};
 pub use self::error::FetchError;
 pub use self::request::{ClientRequest, DEFAULT_MAX_BODY_SIZE};
 pub use self::response::{ClientResponse, ResponseHead};
+
+// The response body's decoding, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::body::BodyDecoding;

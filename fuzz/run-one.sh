@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs one built fuzz target (`cargo +nightly fuzz build -a` first): its regression
+# inputs once each, then fuzzing for SECONDS (default 60) from its corpus (new inputs go
+# to corpus/TARGET, which git ignores) and its committed seeds, in one process.
+# Usage: fuzz/run-one.sh TARGET [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")"
+target="$1"
+seconds="${2:-60}"
+binary="target/x86_64-unknown-linux-gnu/release/$target"
+dict=()
+case "$target" in
+  http_*|url_*|static_*|websocket_handshake) dict=(-dict=dict/http.dict) ;;
+  websocket_*) dict=(-dict=dict/websocket.dict) ;;
+esac
+mkdir -p "corpus/$target" "artifacts/$target"
+if [ -d "regressions/$target" ]; then
+  "$binary" -runs=1 regressions/"$target"/*
+fi
+seeds=()
+[ -d "seeds/$target" ] && seeds=("seeds/$target")
+"$binary" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+  -artifact_prefix="artifacts/$target/" -max_len=16384 -rss_limit_mb=2048 \
+  "corpus/$target" "${seeds[@]}"
