@@ -41,9 +41,9 @@ pub enum Value {
     Bulk(Vec<u8>),
     /// An array (`*`).
     Array(Vec<Value>),
-    /// A RESP3 map (`%`), in the order received.
+    /// A RESP3 map (`%`), in the order received (a key sent twice is kept once).
     Map(Vec<(Value, Value)>),
-    /// A RESP3 set (`~`).
+    /// A RESP3 set (`~`), in the order received (an element sent twice is kept once).
     Set(Vec<Value>),
     /// A RESP3 double (`,`).
     Double(f64),
@@ -364,8 +364,10 @@ fn from_resp3(frame: Resp3) -> Value {
         Resp3::Double { data, .. } => Value::Double(data),
         Resp3::BigNumber { data, .. } => Value::BigNumber(text(data)),
         Resp3::Array { data, .. } => Value::Array(data.into_iter().map(from_resp3).collect()),
+        // The crate fills its map from the last pair to the first.
         Resp3::Map { data, .. } => Value::Map(
             data.into_iter()
+                .rev()
                 .map(|(k, v)| (from_resp3(k), from_resp3(v)))
                 .collect(),
         ),
@@ -464,6 +466,32 @@ mod tests {
         );
         assert_eq!(frame_len(b"$?\r\n", 10), Err(ProtocolError::Streamed));
         assert!(matches!(one(b":abc\r\n"), Err(ProtocolError::Decode(_))));
+    }
+
+    #[test]
+    fn a_map_and_a_set_keep_the_order_received() {
+        // The crate collects maps and sets into hash maps unless its `index-map` feature
+        // is on, and fills a map from its last pair: the order changed from one decode
+        // to the next (found writing the `resp` fuzz target, whose "the same in pieces
+        // as at once" property it breaks).
+        let map = b"%4\r\n+a\r\n:1\r\n+b\r\n:2\r\n+c\r\n:3\r\n+d\r\n:4\r\n";
+        let set = b"~4\r\n+a\r\n+b\r\n+c\r\n+d\r\n";
+        let s = |k: &str| Value::Status(k.into());
+        for _ in 0..20 {
+            assert_eq!(
+                one(map).unwrap(),
+                Some(Value::Map(vec![
+                    (s("a"), Value::Int(1)),
+                    (s("b"), Value::Int(2)),
+                    (s("c"), Value::Int(3)),
+                    (s("d"), Value::Int(4)),
+                ]))
+            );
+            assert_eq!(
+                one(set).unwrap(),
+                Some(Value::Set(vec![s("a"), s("b"), s("c"), s("d")]))
+            );
+        }
     }
 
     #[test]
