@@ -12,6 +12,8 @@ dict=()
 case "$target" in
   http_*|url_*|static_*|websocket_handshake) dict=(-dict=dict/http.dict) ;;
   websocket_*) dict=(-dict=dict/websocket.dict) ;;
+  resp) dict=(-dict=dict/resp.dict) ;;
+  signed_xsrf) dict=(-dict=dict/signed.dict) ;;
 esac
 mkdir -p "corpus/$target" "artifacts/$target"
 if [ -d "regressions/$target" ]; then

@@ -636,6 +636,59 @@ pub mod fuzzing {
         }
     }
 
+    /// The Redis client's reply decoding: the header scan that enforces its limits, then
+    /// `redis-protocol`'s decoder, as the client runs them over its read buffer.
+    pub mod redis {
+        pub use crate::redis::{ProtocolError, Value, MAX_DEPTH};
+
+        /// Where the first complete reply of `buf` ends, `None` while it is incomplete,
+        /// or the violation its headers show (bulk over `max_bulk`, too deep, not RESP).
+        ///
+        /// # Errors
+        ///
+        /// The violation.
+        pub fn frame_len(buf: &[u8], max_bulk: usize) -> Result<Option<usize>, ProtocolError> {
+            crate::redis::resp::frame_len(buf, max_bulk)
+        }
+
+        /// Decodes one complete reply (as delimited by [`frame_len`]).
+        ///
+        /// # Errors
+        ///
+        /// The decoder's refusal.
+        pub fn decode(frame: &[u8], resp3: bool) -> Result<Value, ProtocolError> {
+            crate::redis::resp::decode(frame, resp3)
+        }
+
+        /// The client's read of its buffer: every whole reply, the bytes they took, and
+        /// the violation that stopped the reading.
+        pub fn decode_replies(
+            buf: &[u8],
+            max_bulk: usize,
+            resp3: bool,
+        ) -> (Vec<Value>, usize, Option<ProtocolError>) {
+            crate::redis::resp::decode_replies(buf, max_bulk, resp3)
+        }
+
+        /// Appends `args` as one command, as the client sends it.
+        pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+            crate::redis::resp::encode_command(out, args);
+        }
+    }
+
+    /// XSRF tokens' format (Tornado's version 2 and version 1).
+    pub mod xsrf {
+        /// The raw token and timestamp of a cookie's or argument's token, or `None`.
+        pub fn decode_token(text: &str) -> Option<([u8; 16], u64)> {
+            crate::web::decode_xsrf_token(text)
+        }
+
+        /// `token` masked with `mask`, as the pages show it.
+        pub fn mask_token(token: &[u8; 16], mask: [u8; 4], timestamp: u64) -> String {
+            crate::web::mask_xsrf_token(token, mask, timestamp)
+        }
+    }
+
     /// The loop's timer heap.
     pub mod timers {
         use std::time::Instant;

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::error::RedisError;
-use super::resp::{decode, encode_command, frame_len, ProtocolError, Value};
+use super::resp::{decode_replies, encode_command, ProtocolError, Value};
 use super::url::RedisUrl;
 use crate::net::{ConnectError, TcpClient};
 use crate::reactor::ioloop::{IoLoop, LoopInner};
@@ -635,23 +635,7 @@ impl Inner {
     fn on_readable(self: &Rc<Inner>, stream: &IoStream) {
         let resp3 = self.state.borrow().resp3;
         let max = self.options.max_bulk_len;
-        let (values, used, error) = stream.with_buffered(|buf| {
-            let mut values = Vec::new();
-            let mut at = 0;
-            loop {
-                match frame_len(&buf[at..], max) {
-                    Ok(Some(n)) => match decode(&buf[at..at + n], resp3) {
-                        Ok(v) => {
-                            values.push(v);
-                            at += n;
-                        }
-                        Err(e) => return (values, at, Some(e)),
-                    },
-                    Ok(None) => return (values, at, None),
-                    Err(e) => return (values, at, Some(e)),
-                }
-            }
-        });
+        let (values, used, error) = stream.with_buffered(|buf| decode_replies(buf, max, resp3));
         stream.consume(used);
         for value in values {
             if let Err(e) = self.dispatch(value) {

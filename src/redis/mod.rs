@@ -26,7 +26,7 @@ mod client;
 mod error;
 mod messages;
 mod pubsub;
-mod resp;
+pub(crate) mod resp;
 mod url;
 
 pub use self::client::{RedisClient, RedisOptions, Reply};

@@ -337,6 +337,31 @@ pub(crate) fn decode(frame: &[u8], resp3: bool) -> Result<Value, ProtocolError> 
     }
 }
 
+/// Every whole reply at the start of `buf`, as the client reads its buffer: the values,
+/// the bytes they took, and the violation that stopped the reading, if one did (the
+/// values before it are still good).
+pub(crate) fn decode_replies(
+    buf: &[u8],
+    max_bulk: usize,
+    resp3: bool,
+) -> (Vec<Value>, usize, Option<ProtocolError>) {
+    let mut values = Vec::new();
+    let mut at = 0;
+    loop {
+        match frame_len(&buf[at..], max_bulk) {
+            Ok(Some(n)) => match decode(&buf[at..at + n], resp3) {
+                Ok(v) => {
+                    values.push(v);
+                    at += n;
+                }
+                Err(e) => return (values, at, Some(e)),
+            },
+            Ok(None) => return (values, at, None),
+            Err(e) => return (values, at, Some(e)),
+        }
+    }
+}
+
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }

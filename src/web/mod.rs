@@ -75,6 +75,9 @@ pub use crate::http::HttpError;
 #[cfg(feature = "templates")]
 pub use minijinja;
 
+// The XSRF token's format, for `crate::fuzzing` only.
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::xsrf::{decode_token as decode_xsrf_token, mask_token as mask_xsrf_token};
 // The static files' path and validator logic, for `crate::fuzzing` only.
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::static_files::{byte_range, if_range_holds, not_modified, RangeAnswer};

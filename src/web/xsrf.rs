@@ -30,7 +30,7 @@ pub(crate) struct XsrfState {
 
 /// The raw token of an XSRF cookie or argument: version 2 (`2|mask|masked|timestamp`) or
 /// version 1 (the hex token).
-fn decode_token(text: &str) -> Option<([u8; 16], u64)> {
+pub(crate) fn decode_token(text: &str) -> Option<([u8; 16], u64)> {
     if let Some(rest) = text.strip_prefix("2|") {
         let mut parts = rest.split('|');
         let (mask, masked, timestamp) = (parts.next()?, parts.next()?, parts.next()?);
@@ -69,12 +69,17 @@ fn masked_token(token: &[u8; 16], timestamp: u64) -> Result<String, HttpError> {
     let mut mask = [0u8; 4];
     random_bytes(&mut mask)
         .map_err(|e| HttpError::new(500).log(format!("no random bytes for a mask: {e}")))?;
+    Ok(mask_token(token, mask, timestamp))
+}
+
+/// `2|<hex mask>|<hex token XOR mask>|<timestamp>` with this mask.
+pub(crate) fn mask_token(token: &[u8; 16], mask: [u8; 4], timestamp: u64) -> String {
     let masked: Vec<u8> = token
         .iter()
         .zip(mask.iter().cycle())
         .map(|(b, m)| b ^ m)
         .collect();
-    Ok(format!("2|{}|{}|{timestamp}", hex(&mask), hex(&masked)))
+    format!("2|{}|{}|{timestamp}", hex(&mask), hex(&masked))
 }
 
 /// Reads the request's XSRF cookie (or makes a new token) and adds the state to its
