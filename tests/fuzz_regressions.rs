@@ -5,6 +5,7 @@
 
 #![cfg(feature = "fuzzing")]
 
+use ioloop::fuzzing::redis::{decode_replies, Value};
 use ioloop::fuzzing::websocket::Deflate;
 
 /// `websocket_deflate`, fixed in `src/websocket/deflate.rs`: an empty message compressed with a kept context comes out
@@ -24,5 +25,27 @@ fn the_message_after_an_empty_compressed_message_inflates() {
             Ok(message),
             "{message:02x?} compressed to {compressed:02x?}"
         );
+    }
+}
+
+/// `resp`, fixed in `src/redis/resp.rs` and `Cargo.toml`: redis-protocol collects a RESP3
+/// map or set into a std `HashMap` unless its `index-map` feature is on, so the order of
+/// `Value::Map` and `Value::Set` changed from one decode of the same bytes to the next
+/// (the target saw the reply read in pieces differ from the reply read at once); with
+/// `index-map` the crate fills a map from its last pair, which the client now reverses.
+/// Input: `fuzz/regressions/resp/map-and-set-order`.
+#[test]
+fn a_resp3_map_and_set_keep_the_order_received_on_every_read() {
+    let reply = b"%2\r\n+server\r\n$5\r\nredis\r\n+proto\r\n:3\r\n~2\r\n:1\r\n:2\r\n";
+    let expected = vec![
+        Value::Map(vec![
+            (Value::Status("server".into()), Value::Bulk(b"redis".to_vec())),
+            (Value::Status("proto".into()), Value::Int(3)),
+        ]),
+        Value::Set(vec![Value::Int(1), Value::Int(2)]),
+    ];
+    for _ in 0..20 {
+        let (values, used, error) = decode_replies(reply, 1 << 20, true);
+        assert_eq!((values, used, error), (expected.clone(), reply.len(), None));
     }
 }
