@@ -40,7 +40,10 @@ fn a_resp3_map_and_set_keep_the_order_received_on_every_read() {
     let reply = b"%2\r\n+server\r\n$5\r\nredis\r\n+proto\r\n:3\r\n~2\r\n:1\r\n:2\r\n";
     let expected = vec![
         Value::Map(vec![
-            (Value::Status("server".into()), Value::Bulk(b"redis".to_vec())),
+            (
+                Value::Status("server".into()),
+                Value::Bulk(b"redis".to_vec()),
+            ),
             (Value::Status("proto".into()), Value::Int(3)),
         ]),
         Value::Set(vec![Value::Int(1), Value::Int(2)]),
