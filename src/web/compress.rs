@@ -143,7 +143,15 @@ mod tests {
         }
     }
 
+    // zlib-rs 0.6 frees a stream's state under a reference that is still protected
+    // when the stream is dropped, which Miri reports as undefined behaviour
+    // (trifectatechfoundation/zlib-rs#491, fix pending): not this crate's code, which has
+    // no unsafe here.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "zlib-rs#491: a dropped zlib-rs stream is UB under Miri"
+    )]
     fn a_streamed_body_decodes_to_its_pieces() {
         let mut encoder = StreamEncoder::new();
         let mut out = encoder.piece(b"first piece ");
