@@ -5,7 +5,7 @@
 
 #![cfg(feature = "fuzzing")]
 
-use ioloop::fuzzing::redis::{decode_replies, Value};
+use ioloop::fuzzing::redis::{decode_replies, ProtocolError, Value};
 use ioloop::fuzzing::websocket::Deflate;
 use ioloop::http::Request;
 
@@ -66,4 +66,24 @@ fn a_quoted_cookie_value_loses_its_outer_quotes_only() {
     assert_eq!(request.cookie("m").as_deref(), Some("\"\""));
     assert_eq!(request.cookie("q").as_deref(), Some(""));
     assert_eq!(request.cookie("o").as_deref(), Some("\""));
+}
+
+/// `resp`, fixed in `src/redis/resp.rs`: a bulk length of 19 digits over `i64::MAX`
+/// (`$9223372036854775808`) overflowed the length parser, a panic in a debug build (in a
+/// release build it wrapped to a negative length and was refused). It is now a malformed
+/// length. Input: `fuzz/regressions/resp/length-over-i64-max`.
+#[test]
+fn a_resp_length_over_i64_max_is_malformed() {
+    for reply in [
+        &b"$9223372036854775808\r\n"[..],
+        b"*99999999999999999999\r\n",
+    ] {
+        for resp3 in [false, true] {
+            let (values, used, error) = decode_replies(reply, 512 << 20, resp3);
+            assert_eq!(
+                (values, used, error),
+                (vec![], 0, Some(ProtocolError::BadLength))
+            );
+        }
+    }
 }

@@ -314,9 +314,13 @@ fn signed(line: &[u8]) -> Result<i64, ProtocolError> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return Err(ProtocolError::BadLength);
     }
+    // 19 digits can be over `i64::MAX`: such a length is malformed, not an overflow.
     let mut n: i64 = 0;
     for d in digits {
-        n = n * 10 + i64::from(d - b'0');
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(i64::from(d - b'0')))
+            .ok_or(ProtocolError::BadLength)?;
     }
     Ok(if negative { -n } else { n })
 }
@@ -490,6 +494,21 @@ mod tests {
             Err(ProtocolError::TooDeep)
         );
         assert_eq!(frame_len(b"$?\r\n", 10), Err(ProtocolError::Streamed));
+        // 19 digits over i64::MAX (the `resp` fuzz target: an overflow panic in debug).
+        for line in ["$9223372036854775808\r\n", "*-9223372036854775808\r\n"] {
+            assert_eq!(
+                frame_len(line.as_bytes(), 10),
+                Err(ProtocolError::BadLength),
+                "{line:?}"
+            );
+        }
+        assert_eq!(
+            frame_len(b"*9223372036854775807\r\n", 10),
+            Err(ProtocolError::BulkTooLong {
+                len: 9_223_372_036_854_775_807,
+                max: 10
+            })
+        );
         assert!(matches!(one(b":abc\r\n"), Err(ProtocolError::Decode(_))));
     }
 
