@@ -235,3 +235,33 @@ fn without_xsrf_the_template_field_is_empty() {
     let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(templates.render_string(&req, "f.html", ()).unwrap(), "[]");
 }
+
+#[test]
+fn a_panicking_error_page_while_a_handler_panics_is_a_plain_500_not_an_abort() {
+    let app = Application::new()
+        .error_page(|_err, _req| -> ioloop::http::Response { panic!("the error page fails too") })
+        .route(
+            "/callback",
+            get(|req: Request, _responder: ioloop::http::Responder| {
+                assert!(req.path().is_empty(), "a callback handler that panics");
+            }),
+        )
+        .route(
+            "/async",
+            get(|req: Request| async move {
+                assert!(req.path().is_empty(), "an async handler that panics");
+                "never"
+            }),
+        )
+        .route("/ok", get(|_req: Request| async { "still here" }));
+    let replies = run(app, |port| {
+        ["/callback", "/async", "/ok"].map(|path| {
+            let reply = send(port, &format!("GET {path} HTTP/1.1"), "");
+            (reply.status, reply.text())
+        })
+    });
+    // The application's page failed, so the answer is the plain one.
+    assert_eq!(replies[0], (500, "500 Internal Server Error\n".to_owned()));
+    assert_eq!(replies[1], (500, "500 Internal Server Error\n".to_owned()));
+    assert_eq!(replies[2], (200, "still here".to_owned()));
+}

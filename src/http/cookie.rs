@@ -364,7 +364,7 @@ impl Cookie {
 /// `at` within what an HTTP date can say (RFC 9110 §5.6.7, a four-digit year; `httpdate`
 /// panics outside it): 1970 to the last second of 9999. A date before 1970 is in the
 /// past as the epoch is, so the cookie is deleted either way.
-fn http_date_range(at: SystemTime) -> SystemTime {
+pub(crate) fn http_date_range(at: SystemTime) -> SystemTime {
     let last = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
     at.clamp(SystemTime::UNIX_EPOCH, last)
 }

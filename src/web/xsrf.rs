@@ -166,7 +166,7 @@ pub(crate) fn check_cross_origin(settings: &Settings, request: &Request) -> Resu
         Some(site) => match origin {
             Some(origin) if is_trusted(origin) => None,
             _ => Some(format!(
-                "Sec-Fetch-Site {site} & origin {origin:?} not allowed"
+                "Sec-Fetch-Site {site:?} & origin {origin:?} not allowed"
             )),
         },
     };
