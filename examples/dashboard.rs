@@ -53,9 +53,9 @@ async fn login(req: Request) -> Result<Response, HttpError> {
         return Err(HttpError::new(400).reason("a name is needed"));
     }
     let next = req.get_argument_or("next", "/")?;
-    let cookie = req.signed_cookie("user", &name)?.http_only();
+    let cookie = req.signed_cookie("user", &name)?;
     let back = Response::redirect(local_target(&next).unwrap_or("/").to_owned(), false);
-    Ok(back.with_cookie(&cookie.same_site(SameSite::Lax))?)
+    Ok(back.with_cookie(&cookie.http_only().same_site(SameSite::Lax))?)
 }
 
 async fn logout(_req: Request) -> Result<Response, CookieError> {
@@ -77,8 +77,9 @@ async fn add_item(req: Request) -> Result<Response, HttpError> {
     let mut items = req.state::<Rc<Dashboard>>().items.borrow_mut();
     item.id = items.len() + 1;
     let created = (201, Json(&item)).into_response();
+    let location = format!("/api/items/{}", item.id);
     items.push(item);
-    Ok(created.header("Location", format!("/api/items/{}", items.len())))
+    Ok(created.header("Location", location))
 }
 
 /// Fetches `url` with the HTTP client (Tornado's `AsyncHTTPClient().fetch`).
