@@ -223,3 +223,81 @@ fn a_rendered_page_on_the_wire_escapes_next() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// Tornado's `self.render`: the application holds the templates and handlers render
+// through the request, with the request's own globals; a handler's errors and a missing
+// template come back as `HttpError`s, and an application without templates answers 500.
+#[test]
+fn handlers_render_with_the_applications_templates() {
+    let dir = folder("app");
+    let t0 = SystemTime::now();
+    write(
+        &dir,
+        "hello.html",
+        "<p>{{ name }} at {{ request_path }}</p>",
+        t0,
+    );
+    write(&dir, "hello.txt", "{{ name }}!", t0);
+    let with_templates = |app: Application| {
+        app.route(
+            "/hello",
+            get(|req: Request| async move {
+                let name = req.get_argument_or("name", "world")?;
+                req.render("hello.html", context! { name })
+            }),
+        )
+        .route(
+            "/text",
+            get(|req: Request| async move {
+                let text = req.render_string("hello.txt", context! { name => "<ada>" })?;
+                Ok::<_, ioloop::http::HttpError>(text.to_uppercase())
+            }),
+        )
+        .route(
+            "/missing",
+            get(|req: Request| async move { req.render("missing.html", ()) }),
+        )
+    };
+    let ioloop = ioloop::IoLoop::new().unwrap();
+    let app = with_templates(Application::new().templates(Templates::new(&dir)));
+    let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    let (_bare, bare_addr) = with_templates(Application::new())
+        .bind(&ioloop, "127.0.0.1:0")
+        .unwrap();
+    let replies = with_client(&ioloop, addr, move |addr| {
+        let get = |port: u16, target: &str| {
+            Client::connect(port).request(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        };
+        [
+            get(addr.port(), "/hello?name=%3Cb%3E"),
+            get(addr.port(), "/text"),
+            get(addr.port(), "/missing"),
+            get(bare_addr.port(), "/hello"),
+        ]
+        .map(|r| {
+            (
+                r.status,
+                r.header("content-type").map(str::to_owned),
+                r.text(),
+            )
+        })
+    });
+    assert_eq!(
+        replies[0],
+        (
+            200,
+            Some("text/html; charset=UTF-8".to_owned()),
+            "<p>&lt;b&gt; at &#x2f;hello</p>".to_owned()
+        )
+    );
+    assert_eq!(replies[1].2, "<ADA>!");
+    assert_eq!(
+        (replies[2].0, replies[2].2.as_str()),
+        (500, "500 Internal Server Error\n")
+    );
+    assert_eq!(
+        (replies[3].0, replies[3].2.as_str()),
+        (500, "500 Internal Server Error\n")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

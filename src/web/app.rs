@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::auth::Authenticated;
 use super::finished::FinishedRequest;
 use super::handler::IntoHandler;
 use super::output::{Output, OutputSettings};
@@ -54,6 +55,8 @@ pub struct MethodRouter {
     /// The automatic ETag is off for this route.
     no_etag: bool,
     xsrf_exempt: bool,
+    /// Every handler of the route is behind [`authenticated`](crate::web::authenticated).
+    authenticated: bool,
 }
 
 macro_rules! method_fns {
@@ -188,6 +191,38 @@ impl MethodRouter {
         self
     }
 
+    /// Only signed-in requests reach this route's handlers, whatever the method (Tornado's
+    /// `@authenticated` on every method of a handler): each one is wrapped in
+    /// [`authenticated`](crate::web::authenticated) when the route is added, so a handler
+    /// added after this call is covered too. Anonymous GET and HEAD requests are
+    /// redirected to the [`login_url`](Application::login_url), others get 403; a method
+    /// the route does not answer still gets 405. WebSocket routes check
+    /// [`Request::current_user`] in their session instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::Request;
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let app = Application::new()
+    ///     .current_user(|req| req.cookie("user"))
+    ///     .login_url("/login")
+    ///     .route(
+    ///         "/api/items",
+    ///         get(|_req| async { "the items" })
+    ///             .post(|req: Request| async move {
+    ///                 format!("added by {}", req.current_user::<String>().unwrap())
+    ///             })
+    ///             .authenticated(),
+    ///     );
+    /// # let _ = app;
+    /// ```
+    pub fn authenticated(mut self) -> MethodRouter {
+        self.authenticated = true;
+        self
+    }
+
     /// A route whose `GET` requests `service` dispatches, switching protocols (the
     /// WebSocket layer's routes); other methods get 405.
     #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
@@ -305,9 +340,16 @@ impl Application {
     /// # let _ = app;
     /// ```
     pub fn route(mut self, pattern: &str, methods: impl Into<MethodRouter>) -> Application {
+        let mut methods = methods.into();
+        if methods.authenticated {
+            // Wrapped once, here, so that requests pay nothing for it.
+            for (_, handler) in &mut methods.handlers {
+                *handler = Rc::new(Authenticated::wrap(handler.clone()));
+            }
+        }
         Rc::make_mut(&mut self.routes).push(Route {
             pattern: Pattern::parse(pattern),
-            methods: methods.into(),
+            methods,
         });
         self
     }
@@ -538,6 +580,32 @@ impl Application {
     ) -> Self {
         let trusted = trusted_origins.into_iter().map(Into::into).collect();
         self.settings_mut().cross_origin = Some(trusted);
+        self
+    }
+
+    /// The application's templates (Tornado's `template_path` setting), which handlers
+    /// render with [`Request::render`] and [`Request::render_string`] (Tornado's
+    /// `self.render`) without a handle of their own (feature `templates`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::http::{HttpError, Request, Response};
+    /// use ioloop::web::minijinja::context;
+    /// use ioloop::web::{get, Application, Templates};
+    ///
+    /// async fn home(req: Request) -> Result<Response, HttpError> {
+    ///     let name = req.get_argument_or("name", "world")?;
+    ///     req.render("home.html", context! { name })
+    /// }
+    /// let app = Application::new()
+    ///     .templates(Templates::new("templates"))
+    ///     .route("/", get(home));
+    /// # let _ = app;
+    /// ```
+    #[cfg(feature = "templates")]
+    pub fn templates(mut self, templates: super::templates::Templates) -> Self {
+        self.settings_mut().templates = Some(Rc::new(templates));
         self
     }
 
@@ -796,6 +864,7 @@ impl std::fmt::Debug for MethodRouter {
             .field("stream_body", &self.stream_body)
             .field("no_etag", &self.no_etag)
             .field("xsrf_exempt", &self.xsrf_exempt)
+            .field("authenticated", &self.authenticated)
             .field("upgrade", &self.upgrade.is_some())
             .finish()
     }

@@ -22,6 +22,8 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// `?next=<path and query>` (unless the login URL has a query already; the full URL when
 /// the login URL is absolute), and any other method gets 403 — through the application's
 /// error page. Without a login URL, every anonymous request gets 403.
+/// [`MethodRouter::authenticated`](crate::web::MethodRouter::authenticated) does the same
+/// for every method of a route.
 ///
 /// # Examples
 ///
@@ -52,6 +54,13 @@ pub fn authenticated<S>(handler: impl IntoHandler<S>) -> Authenticated {
 /// See [`authenticated`].
 pub struct Authenticated {
     handler: Rc<dyn Handler>,
+}
+
+impl Authenticated {
+    /// `handler`, behind the check (for [`MethodRouter::authenticated`](crate::web::MethodRouter::authenticated)).
+    pub(crate) fn wrap(handler: Rc<dyn Handler>) -> Authenticated {
+        Authenticated { handler }
+    }
 }
 
 impl Handler for Authenticated {

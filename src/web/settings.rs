@@ -1,6 +1,6 @@
 //! The application's settings for its handlers (Tornado's `Application.settings`): the
-//! shared state, the current-user hook, the login URL, the cookie secret, XSRF and
-//! cross-origin protection. Each request of an application that has any carries them in
+//! shared state, the current-user hook, the login URL, the cookie secret, XSRF,
+//! cross-origin protection and the templates. Each request of an application that has any carries them in
 //! its extensions, so that handlers reach them through the request:
 //! [`Request::state`], [`Request::current_user`].
 
@@ -26,6 +26,11 @@ pub(crate) struct Settings {
     pub(crate) xsrf_cookies: bool,
     /// `Some` (the trusted origins) when cross-origin protection is on.
     pub(crate) cross_origin: Option<Vec<String>>,
+    /// What `Request::render` renders with: a `Templates` (feature `templates`), held as
+    /// `Any` so that the settings do not depend on the templates module, which depends
+    /// on them through XSRF.
+    #[cfg(feature = "templates")]
+    pub(crate) templates: Option<Rc<dyn Any>>,
 }
 
 /// The current user, as the application's hook found it.

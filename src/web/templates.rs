@@ -36,6 +36,10 @@ type Loaded = Arc<Mutex<HashMap<String, Option<SystemTime>>>>;
 /// [`debug`](Templates::debug) mode a template whose file changed is loaded again.
 /// A `Templates` is a cheap handle (clones share it); loop thread only.
 ///
+/// Give it to the application ([`Application::templates`](crate::web::Application::templates))
+/// and handlers render with [`Request::render`] (Tornado's `self.render`), or keep a
+/// handle and call [`render`](Templates::render) with the request.
+///
 /// # Examples
 ///
 /// ```no_run
@@ -48,10 +52,10 @@ type Loaded = Arc<Mutex<HashMap<String, Option<SystemTime>>>>;
 ///     .static_files(&files)
 ///     .context(|req| context! { path => req.path() });
 /// let app = Application::new()
+///     .templates(templates)
 ///     .route("/static/{*path}", get(files))
-///     .route("/", get(move |req: Request| {
-///         let page = templates.render(&req, "index.html", context! { next => req.query_arg("next") });
-///         async move { page }
+///     .route("/", get(|req: Request| async move {
+///         req.render("index.html", context! { next => req.query_arg("next") })
 ///     }));
 /// # let _ = app;
 /// ```
@@ -350,6 +354,70 @@ impl Templates {
         loaded.iter().any(|(name, at)| {
             template_file(&self.inner.root, name).is_none_or(|path| modified(&path) != *at)
         })
+    }
+}
+
+impl Request {
+    /// Renders template `name` with the application's
+    /// [`templates`](crate::web::Application::templates) as a `200` response (Tornado's
+    /// `self.render`): [`Templates::render`] for this request (feature `templates`). Its
+    /// error is an [`HttpError`], as from the request's other helpers
+    /// ([`get_argument`](Request::get_argument), ...), so a handler returns it as is.
+    ///
+    /// # Errors
+    ///
+    /// `500`, with the [`TemplateError`] as its log message (never shown to the client):
+    /// the template is missing, does not parse or fails, or the application has no
+    /// templates.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::http::{HttpError, Request, Response};
+    /// use ioloop::web::minijinja::context;
+    /// use ioloop::web::{get, Application, Templates};
+    ///
+    /// async fn login_form(req: Request) -> Result<Response, HttpError> {
+    ///     let next = req.get_argument_or("next", "/")?;
+    ///     req.render("login.html", context! { next })
+    /// }
+    /// let app = Application::new()
+    ///     .templates(Templates::new("templates"))
+    ///     .route("/login", get(login_form));
+    /// # let _ = app;
+    /// ```
+    pub fn render(&self, name: &str, context: impl Serialize) -> Result<Response, HttpError> {
+        Ok(self.app_templates()?.render(self, name, context)?)
+    }
+
+    /// Renders template `name` with the application's
+    /// [`templates`](crate::web::Application::templates) into a string (Tornado's
+    /// `self.render_string`).
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Request::render).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::http::{HttpError, Request, Response};
+    /// use ioloop::web::minijinja::context;
+    ///
+    /// async fn mail(req: Request) -> Result<Response, HttpError> {
+    ///     let text = req.render_string("welcome.txt", context! { name => "Ada" })?;
+    ///     Ok(Response::text(text))
+    /// }
+    /// ```
+    pub fn render_string(&self, name: &str, context: impl Serialize) -> Result<String, HttpError> {
+        Ok(self.app_templates()?.render_string(self, name, context)?)
+    }
+
+    fn app_templates(&self) -> Result<&Templates, HttpError> {
+        let templates = self.settings().and_then(|s| s.templates.as_ref());
+        let templates = templates.and_then(|t| t.downcast_ref::<Templates>());
+        templates
+            .ok_or_else(|| HttpError::new(500).log("Request::render needs Application::templates"))
     }
 }
 
