@@ -140,7 +140,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/proxy", get(proxy).authenticated())
         .route("/live", websocket(live))
         .bind(&ioloop, ("127.0.0.1", port))?;
-    println!("dashboard listening on http://{addr}");
     let started = Instant::now();
     let stats = PeriodicCallback::new(&ioloop, Duration::from_millis(500), move |_, _| {
         let uptime = started.elapsed().as_secs_f64();
@@ -155,6 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             server.shutdown_then(Duration::from_secs(10), |ioloop| ioloop.stop());
         })?;
     }
+    println!("dashboard listening on http://{addr}");
     ioloop.start()?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Feature `templates`: HTML autoescape on by default (a `<script>` in `next` is
-//! escaped in `.html`, not in `.txt`), per-request globals (a context provider and
+//! Feature `templates`: autoescape on by default for every template (a `<script>` in
+//! `next` is escaped in `.html` and `.txt`, a JSON literal in `.js`), per-request globals (a context provider and
 //! `static_url()`), and reloading in debug mode only (the file is rewritten with another
 //! modification time; no sleeping), and a rendered page on the wire.
 
@@ -55,6 +55,21 @@ fn html_is_escaped_by_default_and_text_is_not() {
     write(&dir, "page.htm", "{{ next }}", t0);
     write(&dir, "feed.xml", "<t>{{ next }}</t>", t0);
     write(&dir, "mail.txt", "go to {{ next }}", t0);
+    write(
+        &dir,
+        "raw.txt",
+        "{% autoescape false %}go to {{ next }}{% endautoescape %}",
+        t0,
+    );
+    write(&dir, "sig.txt", "-- {{ next }}", t0);
+    write(
+        &dir,
+        "page-with-sig.html",
+        "<p>{% include \"sig.txt\" %}</p>",
+        t0,
+    );
+    write(&dir, "app.js", "const next = {{ next }};", t0);
+    write(&dir, "inline.html", "<script>const next = {{ next|tojson }};</script>", t0);
     let templates = Templates::new(&dir);
     let req = request("/login");
     let html = templates
@@ -71,10 +86,25 @@ fn html_is_escaped_by_default_and_text_is_not() {
             .unwrap();
         assert!(!out.contains("<script>"), "{name}: {out}");
     }
-    let text = templates
-        .render_string(&req, "mail.txt", context! { next => XSS })
-        .unwrap();
-    assert_eq!(text, format!("go to {XSS}"));
+    // Every name is escaped, as in Tornado (a `.txt` included in a page too); a
+    // template that is not HTML says so itself; scripts get JSON literals.
+    let render = |name: &str| {
+        templates
+            .render_string(&req, name, context! { next => XSS })
+            .unwrap()
+    };
+    assert!(!render("mail.txt").contains("<script>"));
+    assert!(!render("page-with-sig.html").contains("<script>"));
+    assert_eq!(render("raw.txt"), format!("go to {XSS}"));
+    assert_eq!(
+        render("app.js"),
+        r#"const next = "\"><script>alert(1)</script>";"#
+    );
+    // In a page's own script, `tojson` keeps `</script>` from ending it.
+    assert_eq!(
+        render("inline.html"),
+        r#"<script>const next = "\"\u003e\u003cscript\u003ealert(1)\u003c/script\u003e";</script>"#
+    );
     // A response: 200, the type by extension.
     let page = templates
         .render(&req, "login.html", context! { next => "/" })
@@ -237,7 +267,12 @@ fn handlers_render_with_the_applications_templates() {
         "<p>{{ name }} at {{ request_path }}</p>",
         t0,
     );
-    write(&dir, "hello.txt", "{{ name }}!", t0);
+    write(
+        &dir,
+        "hello.txt",
+        "{% autoescape false %}{{ name }}!{% endautoescape %}",
+        t0,
+    );
     let with_templates = |app: Application| {
         app.route(
             "/hello",

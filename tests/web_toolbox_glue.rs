@@ -265,3 +265,52 @@ fn a_panicking_error_page_while_a_handler_panics_is_a_plain_500_not_an_abort() {
     assert_eq!(replies[1], (500, "500 Internal Server Error\n".to_owned()));
     assert_eq!(replies[2], (200, "still here".to_owned()));
 }
+
+#[test]
+fn the_xsrf_cookie_takes_the_name_and_attributes_of_its_template() {
+    use ioloop::http::{Cookie, SameSite};
+    let app = Application::new()
+        .xsrf_cookies(true)
+        .xsrf_cookie(
+            Cookie::new("__Host-xsrf", "")
+                .secure()
+                .same_site(SameSite::Strict),
+        )
+        .route(
+            "/form",
+            get(|req: Request| async move { req.xsrf_token() })
+                .post(|_req: Request| async { "posted" }),
+        );
+    let (set_cookie, token, with_it, with_the_default_name) = run(app, |port| {
+        let page = send(port, "GET /form HTTP/1.1", "");
+        let set_cookie = page.header("set-cookie").unwrap().to_owned();
+        let token = page.text();
+        let form = |cookie: &str| {
+            send(
+                port,
+                &format!(
+                    "POST /form HTTP/1.1\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded"
+                ),
+                &format!("_xsrf={token}"),
+            )
+            .status
+        };
+        let cookie_value = set_cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1;
+        let with_it = form(&format!("__Host-xsrf={cookie_value}"));
+        let with_the_default_name = form(&format!("_xsrf={cookie_value}"));
+        (set_cookie, token, with_it, with_the_default_name)
+    });
+    assert!(set_cookie.starts_with("__Host-xsrf=2|"), "{set_cookie}");
+    assert!(
+        set_cookie.ends_with("; Path=/; Secure; SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert!(token.starts_with("2|"), "{token}");
+    assert_eq!((with_it, with_the_default_name), (200, 403));
+}

@@ -286,6 +286,13 @@ impl Cookie {
         self
     }
 
+    /// The same cookie with another value (the XSRF cookie from its template).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn with_value(mut self, value: impl Into<String>) -> Cookie {
+        self.value = value.into();
+        self
+    }
+
     /// The cookie's name.
     ///
     /// # Examples

@@ -86,7 +86,7 @@ impl std::fmt::Debug for Authenticated {
 }
 
 /// Tornado's rule: `login?next=<uri>` unless the login URL has a query; the request's
-/// full URL when the login URL is absolute.
+/// full URL (its own scheme, `https` over TLS) when the login URL is absolute.
 fn login_redirect(login: &str, request: &Request) -> String {
     if login.contains('?') {
         return login.to_owned();
@@ -102,7 +102,7 @@ fn login_redirect(login: &str, request: &Request) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
     });
     let next = match (absolute, request.host()) {
-        (true, Some(host)) => format!("http://{host}{path_and_query}"),
+        (true, Some(host)) => format!("{}://{host}{path_and_query}", request.protocol()),
         _ => path_and_query,
     };
     format!("{login}?next={}", utf8_percent_encode(&next, QUERY_VALUE))
@@ -178,6 +178,14 @@ mod tests {
         assert!(
             absolute
                 .starts_with("https://auth.example/login?next=http%3A%2F%2Fh%3A1%2Fapi%2Fitems"),
+            "{absolute}"
+        );
+        // Over TLS the page to come back to is https (Tornado's `request.full_url()`).
+        let mut secure = req;
+        secure.set_secure();
+        let absolute = login_redirect("https://auth.example/login", &secure);
+        assert!(
+            absolute.starts_with("https://auth.example/login?next=https%3A%2F%2Fh%3A1%2F"),
             "{absolute}"
         );
     }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 #[cfg(feature = "signed-cookies")]
 use super::signed::CookieSecret;
-use crate::http::Request;
+use crate::http::{Cookie, Request};
 
 /// Finds the current user of a request and, if there is one, adds it to the request's
 /// extensions; says whether there was one.
@@ -24,6 +24,9 @@ pub(crate) struct Settings {
     #[cfg(feature = "signed-cookies")]
     pub(crate) cookie_secret: Option<CookieSecret>,
     pub(crate) xsrf_cookies: bool,
+    /// The XSRF cookie's name and attributes (Tornado's `xsrf_cookie_name` and
+    /// `xsrf_cookie_kwargs`); `_xsrf` with `Path=/` when `None`.
+    pub(crate) xsrf_cookie: Option<Cookie>,
     /// `Some` (the trusted origins) when cross-origin protection is on.
     pub(crate) cross_origin: Option<Vec<String>>,
     /// What `Request::render` renders with: a `Templates` (feature `templates`), held as

@@ -29,10 +29,12 @@ type Loaded = Arc<Mutex<HashMap<String, Option<SystemTime>>>>;
 /// Templates under a folder (Tornado's `template_path`), rendered with minijinja's
 /// Jinja2 syntax.
 ///
-/// Autoescape is on by default: every value printed in a template is HTML-escaped
-/// unless the template's name ends in `.txt`, `.text`, `.md`, `.css` or `.csv`
-/// (plain-text formats) or the value is marked safe (`|safe`, or
-/// [`Value::from_safe_string`]). Templates are loaded on first use and kept; in
+/// Autoescape is on by default, for every template as in Tornado: every value printed
+/// is HTML-escaped unless it is marked safe (`|safe`, or [`Value::from_safe_string`]),
+/// and in a `.js` or `.json` template printed as a JSON literal (safe inside a script;
+/// in an HTML page's `<script>`, use `{{ value|tojson }}`). A template that is not HTML
+/// (a mail's text) turns it off for itself with `{% autoescape false %}`; one included
+/// from an HTML page is escaped as HTML, whatever its name. Templates are loaded on first use and kept; in
 /// [`debug`](Templates::debug) mode a template whose file changed is loaded again.
 /// A `Templates` is a cheap handle (clones share it); loop thread only.
 ///
@@ -88,8 +90,9 @@ fn builtins(request: &Request) -> Value {
     }
 }
 
-/// The escaping of a template, by its name: none for plain-text formats, HTML for the
-/// rest (`.html`, `.htm`, `.xml`, and any other name).
+/// The escaping of a template, by its name: JSON literals for scripts and JSON, HTML for
+/// every other name (Tornado escapes every template; a plain-text one says
+/// `{% autoescape false %}`).
 fn escape_for(name: &str) -> AutoEscape {
     let extension = Path::new(name)
         .extension()
@@ -97,7 +100,7 @@ fn escape_for(name: &str) -> AutoEscape {
         .unwrap_or("")
         .to_ascii_lowercase();
     match extension.as_str() {
-        "txt" | "text" | "md" | "css" | "csv" => AutoEscape::None,
+        "js" | "mjs" | "json" => AutoEscape::Json,
         _ => AutoEscape::Html,
     }
 }
@@ -514,7 +517,9 @@ mod tests {
         assert!(matches!(escape_for("a/b.HTM"), AutoEscape::Html));
         assert!(matches!(escape_for("feed.xml"), AutoEscape::Html));
         assert!(matches!(escape_for("noext"), AutoEscape::Html));
-        assert!(matches!(escape_for("mail.txt"), AutoEscape::None));
+        assert!(matches!(escape_for("mail.txt"), AutoEscape::Html));
+        assert!(matches!(escape_for("app.js"), AutoEscape::Json));
+        assert!(matches!(escape_for("data.JSON"), AutoEscape::Json));
         assert_eq!(content_type("page.html"), "text/html; charset=UTF-8");
         assert_eq!(content_type("mail.txt"), "text/plain; charset=UTF-8");
         assert_eq!(content_type("feed.xml"), "text/xml; charset=UTF-8");

@@ -80,8 +80,13 @@ fn masked_token(token: &[u8; 16], timestamp: u64) -> Result<String, HttpError> {
 /// Reads the request's XSRF cookie (or makes a new token) and adds the state to its
 /// extensions; returns the change to make to its answer: the cookie, if a page used a new
 /// token.
-pub(crate) fn start(request: &mut Request) -> Result<BeforeAnswerHook, HttpError> {
-    let from_cookie = request.cookie(XSRF).as_deref().and_then(decode_token);
+pub(crate) fn start(
+    request: &mut Request,
+    template: Option<&Cookie>,
+) -> Result<BeforeAnswerHook, HttpError> {
+    let name = template.map_or(XSRF, Cookie::name);
+    let from_cookie = request.cookie(name).as_deref().and_then(decode_token);
+    let template = template.cloned();
     let (token, timestamp, found) = match from_cookie {
         Some((token, timestamp)) => (token, timestamp, true),
         None => {
@@ -102,8 +107,11 @@ pub(crate) fn start(request: &mut Request) -> Result<BeforeAnswerHook, HttpError
     Ok(Box::new(move |response: &mut Response| {
         let value = state.cookie.borrow_mut().take();
         if let Some(value) = value {
-            let mut cookie = Cookie::new(XSRF, value);
-            if state.signed_in.get() {
+            let custom = template
+                .as_ref()
+                .map(|t| t.clone().with_value(value.clone()));
+            let mut cookie = custom.unwrap_or_else(|| Cookie::new(XSRF, value));
+            if template.is_none() && state.signed_in.get() {
                 cookie = cookie.expires(SystemTime::now() + Duration::from_secs(30 * 86_400));
             }
             if let Err(e) = response.set_cookie(&cookie) {

@@ -329,7 +329,13 @@ impl Connection {
                         self.stream.consume(skip + len);
                         // The head came in time; what follows sets its own deadline.
                         self.clear_deadline();
-                        self.handle_head(Request::new(head, self.peer));
+                        #[allow(unused_mut)] // marked only with the tls feature
+                        let mut request = Request::new(head, self.peer);
+                        #[cfg(feature = "tls")]
+                        if self.stream.is_tls() {
+                            request.set_secure();
+                        }
+                        self.handle_head(request);
                         true
                     }
                 }
