@@ -79,10 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{peer} joined");
         relay_lines(members.clone(), id, peer);
     });
-    for addr in server.listen(port)? {
-        println!("chat server listening on {addr}");
-    }
-    std::io::stdout().flush()?;
+    let addrs = server.listen(port)?;
 
     let mut handlers = Vec::new();
     for signal in [SIGINT, SIGTERM] {
@@ -100,6 +97,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         handlers.push(handler);
     }
+    // Said once the signals are handled: a script that signals on this line is safe.
+    for addr in addrs {
+        println!("chat server listening on {addr}");
+    }
+    std::io::stdout().flush()?;
     ioloop.start()?;
     for handler in handlers {
         ioloop.remove_signal_handler(handler);

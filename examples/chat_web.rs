@@ -238,9 +238,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let room = Rc::new(ChatRoom::new(fanout));
     let server = app(room.clone()).listen(&ioloop, args.port)?;
-    for addr in server.local_addrs() {
-        println!("chat_web listening on {addr}");
-    }
     let mut handlers = Vec::new();
     for signal in [SIGINT, SIGTERM] {
         let (server, room) = (server.clone(), room.clone());
@@ -252,6 +249,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // the backstop.
             ioloop.call_later(Duration::from_secs(4), |ioloop| ioloop.stop());
         })?);
+    }
+    // Said once the signals are handled: a script that signals on this line is safe.
+    for addr in server.local_addrs() {
+        println!("chat_web listening on {addr}");
     }
     ioloop.start()?;
     for handler in handlers {
@@ -276,9 +277,7 @@ fn serve_threads(
         ioloop::http::ServerOptions::default(),
         move || app(Rc::new(ChatRoom::new(shared.clone()))),
     )?;
-    for addr in servers.local_addrs() {
-        println!("chat_web listening on {addr}");
-    }
+    let addrs = servers.local_addrs().to_vec();
     let servers = Rc::new(RefCell::new(Some(servers)));
     let mut handlers = Vec::new();
     for signal in [SIGINT, SIGTERM] {
@@ -291,6 +290,9 @@ fn serve_threads(
             }
             ioloop.stop();
         })?);
+    }
+    for addr in addrs {
+        println!("chat_web listening on {addr}");
     }
     ioloop.start()?;
     for handler in handlers {

@@ -170,9 +170,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => "http",
     };
-    for addr in server.local_addrs() {
-        println!("web_app listening on {scheme}://{addr}");
-    }
     let mut handlers = Vec::new();
     for signal in [SIGINT, SIGTERM] {
         let server = server.clone();
@@ -180,6 +177,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("shutting down");
             server.shutdown_then(Duration::from_secs(4), |ioloop| ioloop.stop());
         })?);
+    }
+    // Said once the signals are handled: a script that signals on this line is safe.
+    for addr in server.local_addrs() {
+        println!("web_app listening on {scheme}://{addr}");
     }
     ioloop.start()?;
     for handler in handlers {

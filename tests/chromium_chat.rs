@@ -9,24 +9,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::example::Example;
-use common::require_tool;
-
-/// The browser binary: Debian's `chromium`, or another name it goes by.
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-}
+use common::{chromium, require_tool};
 
 #[test]
 fn a_message_typed_in_one_page_appears_in_the_other() {

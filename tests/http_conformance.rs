@@ -185,6 +185,19 @@ fn a_bare_cr_in_a_chunk_extension_or_a_trailer_line_gets_400_and_closes() {
 // ---- methods are case-sensitive ----
 
 #[test]
+fn empty_lines_before_a_request_line_are_ignored_within_the_head_limit() {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request
+    // line. Ignored, but counted against the head limit (64 KiB), so a peer cannot
+    // stream them for ever.
+    let server = serve(app());
+    let request = "\r\n\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_eq!(once(&server, request).0, 200);
+    let flood = "\r\n".repeat(40 * 1024);
+    let (status, _, closed) = once(&server, &flood);
+    assert_eq!((status, closed), (431, true));
+}
+
+#[test]
 fn a_method_in_the_wrong_case_is_an_unknown_method_405_with_allow() {
     // RFC 9110 §9.1: "The method token is case-sensitive". `get` is not GET: on a known
     // path it is a method the route does not answer, 405 with Allow (as Tornado answers).

@@ -516,7 +516,12 @@ fn curl_fetches_over_https_with_the_test_ca() {
     let pki = TestPki::new();
     let files = pki.files("curl");
     let ioloop = IoLoop::new().unwrap();
-    let app = Application::new().route("/hello", get(|_| async { "Hello over HTTPS" }));
+    let app = Application::new().route(
+        "/hello",
+        get(|req: ioloop::http::Request| async move {
+            format!("Hello over {}", req.protocol().to_uppercase())
+        }),
+    );
     let (server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
     server.set_tls(pki.acceptor());
     let ca = files.ca.clone();

@@ -1,5 +1,5 @@
-//! Feature `templates`: HTML autoescape on by default (a `<script>` in `next` is
-//! escaped in `.html`, not in `.txt`), per-request globals (a context provider and
+//! Feature `templates`: autoescape on by default for every template (a `<script>` in
+//! `next` is escaped in `.html` and `.txt`, a JSON literal in `.js`), per-request globals (a context provider and
 //! `static_url()`), and reloading in debug mode only (the file is rewritten with another
 //! modification time; no sleeping), and a rendered page on the wire.
 
@@ -55,6 +55,21 @@ fn html_is_escaped_by_default_and_text_is_not() {
     write(&dir, "page.htm", "{{ next }}", t0);
     write(&dir, "feed.xml", "<t>{{ next }}</t>", t0);
     write(&dir, "mail.txt", "go to {{ next }}", t0);
+    write(
+        &dir,
+        "raw.txt",
+        "{% autoescape false %}go to {{ next }}{% endautoescape %}",
+        t0,
+    );
+    write(&dir, "sig.txt", "-- {{ next }}", t0);
+    write(
+        &dir,
+        "page-with-sig.html",
+        "<p>{% include \"sig.txt\" %}</p>",
+        t0,
+    );
+    write(&dir, "app.js", "const next = {{ next }};", t0);
+    write(&dir, "inline.html", "<script>const next = {{ next|tojson }};</script>", t0);
     let templates = Templates::new(&dir);
     let req = request("/login");
     let html = templates
@@ -71,10 +86,25 @@ fn html_is_escaped_by_default_and_text_is_not() {
             .unwrap();
         assert!(!out.contains("<script>"), "{name}: {out}");
     }
-    let text = templates
-        .render_string(&req, "mail.txt", context! { next => XSS })
-        .unwrap();
-    assert_eq!(text, format!("go to {XSS}"));
+    // Every name is escaped, as in Tornado (a `.txt` included in a page too); a
+    // template that is not HTML says so itself; scripts get JSON literals.
+    let render = |name: &str| {
+        templates
+            .render_string(&req, name, context! { next => XSS })
+            .unwrap()
+    };
+    assert!(!render("mail.txt").contains("<script>"));
+    assert!(!render("page-with-sig.html").contains("<script>"));
+    assert_eq!(render("raw.txt"), format!("go to {XSS}"));
+    assert_eq!(
+        render("app.js"),
+        r#"const next = "\"><script>alert(1)</script>";"#
+    );
+    // In a page's own script, `tojson` keeps `</script>` from ending it.
+    assert_eq!(
+        render("inline.html"),
+        r#"<script>const next = "\"\u003e\u003cscript\u003ealert(1)\u003c/script\u003e";</script>"#
+    );
     // A response: 200, the type by extension.
     let page = templates
         .render(&req, "login.html", context! { next => "/" })
@@ -220,6 +250,89 @@ fn a_rendered_page_on_the_wire_escapes_next() {
     assert_eq!(
         reply.text(),
         "<form><input name=\"next\" value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;&#x2f;script&gt;\"></form>"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// Tornado's `self.render`: the application holds the templates and handlers render
+// through the request, with the request's own globals; a handler's errors and a missing
+// template come back as `HttpError`s, and an application without templates answers 500.
+#[test]
+fn handlers_render_with_the_applications_templates() {
+    let dir = folder("app");
+    let t0 = SystemTime::now();
+    write(
+        &dir,
+        "hello.html",
+        "<p>{{ name }} at {{ request_path }}</p>",
+        t0,
+    );
+    write(
+        &dir,
+        "hello.txt",
+        "{% autoescape false %}{{ name }}!{% endautoescape %}",
+        t0,
+    );
+    let with_templates = |app: Application| {
+        app.route(
+            "/hello",
+            get(|req: Request| async move {
+                let name = req.get_argument_or("name", "world")?;
+                req.render("hello.html", context! { name })
+            }),
+        )
+        .route(
+            "/text",
+            get(|req: Request| async move {
+                let text = req.render_string("hello.txt", context! { name => "<ada>" })?;
+                Ok::<_, ioloop::http::HttpError>(text.to_uppercase())
+            }),
+        )
+        .route(
+            "/missing",
+            get(|req: Request| async move { req.render("missing.html", ()) }),
+        )
+    };
+    let ioloop = ioloop::IoLoop::new().unwrap();
+    let app = with_templates(Application::new().templates(Templates::new(&dir)));
+    let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    let (_bare, bare_addr) = with_templates(Application::new())
+        .bind(&ioloop, "127.0.0.1:0")
+        .unwrap();
+    let replies = with_client(&ioloop, addr, move |addr| {
+        let get = |port: u16, target: &str| {
+            Client::connect(port).request(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        };
+        [
+            get(addr.port(), "/hello?name=%3Cb%3E"),
+            get(addr.port(), "/text"),
+            get(addr.port(), "/missing"),
+            get(bare_addr.port(), "/hello"),
+        ]
+        .map(|r| {
+            (
+                r.status,
+                r.header("content-type").map(str::to_owned),
+                r.text(),
+            )
+        })
+    });
+    assert_eq!(
+        replies[0],
+        (
+            200,
+            Some("text/html; charset=UTF-8".to_owned()),
+            "<p>&lt;b&gt; at &#x2f;hello</p>".to_owned()
+        )
+    );
+    assert_eq!(replies[1].2, "<ADA>!");
+    assert_eq!(
+        (replies[2].0, replies[2].2.as_str()),
+        (500, "500 Internal Server Error\n")
+    );
+    assert_eq!(
+        (replies[3].0, replies[3].2.as_str()),
+        (500, "500 Internal Server Error\n")
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -235,3 +235,82 @@ fn without_xsrf_the_template_field_is_empty() {
     let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(templates.render_string(&req, "f.html", ()).unwrap(), "[]");
 }
+
+#[test]
+fn a_panicking_error_page_while_a_handler_panics_is_a_plain_500_not_an_abort() {
+    let app = Application::new()
+        .error_page(|_err, _req| -> ioloop::http::Response { panic!("the error page fails too") })
+        .route(
+            "/callback",
+            get(|req: Request, _responder: ioloop::http::Responder| {
+                assert!(req.path().is_empty(), "a callback handler that panics");
+            }),
+        )
+        .route(
+            "/async",
+            get(|req: Request| async move {
+                assert!(req.path().is_empty(), "an async handler that panics");
+                "never"
+            }),
+        )
+        .route("/ok", get(|_req: Request| async { "still here" }));
+    let replies = run(app, |port| {
+        ["/callback", "/async", "/ok"].map(|path| {
+            let reply = send(port, &format!("GET {path} HTTP/1.1"), "");
+            (reply.status, reply.text())
+        })
+    });
+    // The application's page failed, so the answer is the plain one.
+    assert_eq!(replies[0], (500, "500 Internal Server Error\n".to_owned()));
+    assert_eq!(replies[1], (500, "500 Internal Server Error\n".to_owned()));
+    assert_eq!(replies[2], (200, "still here".to_owned()));
+}
+
+#[test]
+fn the_xsrf_cookie_takes_the_name_and_attributes_of_its_template() {
+    use ioloop::http::{Cookie, SameSite};
+    let app = Application::new()
+        .xsrf_cookies(true)
+        .xsrf_cookie(
+            Cookie::new("__Host-xsrf", "")
+                .secure()
+                .same_site(SameSite::Strict),
+        )
+        .route(
+            "/form",
+            get(|req: Request| async move { req.xsrf_token() })
+                .post(|_req: Request| async { "posted" }),
+        );
+    let (set_cookie, token, with_it, with_the_default_name) = run(app, |port| {
+        let page = send(port, "GET /form HTTP/1.1", "");
+        let set_cookie = page.header("set-cookie").unwrap().to_owned();
+        let token = page.text();
+        let form = |cookie: &str| {
+            send(
+                port,
+                &format!(
+                    "POST /form HTTP/1.1\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded"
+                ),
+                &format!("_xsrf={token}"),
+            )
+            .status
+        };
+        let cookie_value = set_cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1;
+        let with_it = form(&format!("__Host-xsrf={cookie_value}"));
+        let with_the_default_name = form(&format!("_xsrf={cookie_value}"));
+        (set_cookie, token, with_it, with_the_default_name)
+    });
+    assert!(set_cookie.starts_with("__Host-xsrf=2|"), "{set_cookie}");
+    assert!(
+        set_cookie.ends_with("; Path=/; Secure; SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert!(token.starts_with("2|"), "{token}");
+    assert_eq!((with_it, with_the_default_name), (200, 403));
+}

@@ -286,6 +286,13 @@ impl Cookie {
         self
     }
 
+    /// The same cookie with another value (the XSRF cookie from its template).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn with_value(mut self, value: impl Into<String>) -> Cookie {
+        self.value = value.into();
+        self
+    }
+
     /// The cookie's name.
     ///
     /// # Examples
@@ -364,7 +371,7 @@ impl Cookie {
 /// `at` within what an HTTP date can say (RFC 9110 §5.6.7, a four-digit year; `httpdate`
 /// panics outside it): 1970 to the last second of 9999. A date before 1970 is in the
 /// past as the epoch is, so the cookie is deleted either way.
-fn http_date_range(at: SystemTime) -> SystemTime {
+pub(crate) fn http_date_range(at: SystemTime) -> SystemTime {
     let last = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
     at.clamp(SystemTime::UNIX_EPOCH, last)
 }

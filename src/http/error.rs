@@ -116,6 +116,9 @@ impl HttpError {
     }
 
     /// The reason for the client: the one set, else the standard phrase of the status.
+    /// The reasons the library sets quote nothing of the request (no field names, no
+    /// values, no content types); one an application sets from request data is its own
+    /// to escape when an error page prints it into HTML.
     ///
     /// # Examples
     ///

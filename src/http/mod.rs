@@ -30,6 +30,9 @@ pub use self::client::{
     ClientRequest, ClientResponse, FetchError, HttpClient, HttpClientOptions, ResponseHead,
     StreamedResponse, DEFAULT_MAX_BODY_SIZE,
 };
+// The range of an HTTP date, for the static files' `Last-Modified`.
+#[cfg_attr(not(feature = "web"), allow(unused_imports))]
+pub(crate) use self::cookie::http_date_range;
 pub use self::cookie::{Cookie, CookieError, SameSite};
 pub use self::error::HttpError;
 pub use self::extensions::Extensions;

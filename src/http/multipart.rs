@@ -524,6 +524,9 @@ struct Parser {
     state: State,
     buf: Vec<u8>,
     received: u64,
+    /// How much of a part's header block was searched for its end without finding it
+    /// (the search resumes there, so a block arriving byte by byte is scanned once).
+    header_scanned: usize,
     parts: usize,
     max_total: u64,
     max_parts: usize,
@@ -564,6 +567,7 @@ impl Parser {
             // The first delimiter may open the body without the CRLF before it.
             buf: b"\r\n".to_vec(),
             received: 0,
+            header_scanned: 0,
             parts: 0,
             max_total: limits.max_total_size,
             max_parts: limits.max_parts,
@@ -630,7 +634,8 @@ impl Parser {
                     let end = if rest.starts_with(b"\r\n") {
                         Some((0, 2))
                     } else {
-                        find(rest, b"\r\n\r\n").map(|i| (i, i + 4))
+                        let from = self.header_scanned.min(rest.len());
+                        find(&rest[from..], b"\r\n\r\n").map(|i| (from + i, from + i + 4))
                     };
                     let Some((len, skip)) = end else {
                         if rest.len() > self.max_header + 4 {
@@ -638,8 +643,11 @@ impl Parser {
                                 "a part's header block is too large",
                             ));
                         }
+                        // The end may straddle this piece and the next.
+                        self.header_scanned = rest.len().saturating_sub(3);
                         break;
                     };
+                    self.header_scanned = 0;
                     if len > self.max_header {
                         return Err(MultipartError::too_large(
                             "a part's header block is too large",
@@ -863,8 +871,10 @@ impl<'l> Collector<'l> {
             Event::Data(data) => match &mut self.current {
                 Some(Current::Field { name, value }) => {
                     if value.len() + data.len() > self.limits.max_field_size {
+                        // No name: the message is shown, the name is the client's.
+                        log::debug!(target: "ioloop::http", "form field {name:?} over its limit");
                         return Err(MultipartError::too_large(format!(
-                            "field {name:?} is larger than {} bytes",
+                            "a field is larger than {} bytes",
                             self.limits.max_field_size
                         )));
                     }
@@ -877,9 +887,10 @@ impl<'l> Collector<'l> {
                 }) => {
                     *len += data.len() as u64;
                     if *len > self.limits.max_file_size {
+                        log::debug!(target: "ioloop::http", "uploaded file {:?} over its limit", head.name);
                         return Err(MultipartError::too_large(format!(
-                            "file {:?} is larger than {} bytes",
-                            head.name, self.limits.max_file_size
+                            "a file is larger than {} bytes",
+                            self.limits.max_file_size
                         )));
                     }
                     if let FileData::Memory(bytes) = stored {
@@ -1048,7 +1059,8 @@ impl Request {
 
     /// The text fields of a `multipart/form-data` body as (name, value), in order, file
     /// contents skipped; none for another body. The arguments of a form
-    /// (`get_argument`) read multipart bodies through it.
+    /// (`get_argument`) read multipart bodies through it. The default limits of fields,
+    /// parts and part headers apply; the body's own size is the route's to limit.
     ///
     /// # Errors
     ///
@@ -1066,7 +1078,15 @@ impl Request {
     /// # Ok::<(), ioloop::http::MultipartError>(())
     /// ```
     pub fn multipart_fields(&self) -> Result<Vec<(String, String)>, MultipartError> {
-        parse_whole(self, &MultipartLimits::default(), true).map(|form| form.fields)
+        // The body is in memory already (within the route's body limit) and file contents
+        // are skipped: the total and per-file limits have nothing left to guard, so a
+        // large upload still has its `_xsrf` and other fields read.
+        let limits = MultipartLimits {
+            max_total_size: u64::MAX,
+            max_file_size: u64::MAX,
+            ..MultipartLimits::default()
+        };
+        parse_whole(self, &limits, true).map(|form| form.fields)
     }
 }
 
@@ -1256,6 +1276,57 @@ mod tests {
         );
         assert_eq!(bad(b"--b0undaryX\r\n"), 400);
         assert_eq!(bad(b"no boundary at all"), 400);
+    }
+
+    #[test]
+    fn limit_messages_name_no_field_of_the_client() {
+        let limits = MultipartLimits {
+            max_field_size: 10,
+            ..Default::default()
+        };
+        let err = parse_in_pieces(BODY, 7, &limits).unwrap_err();
+        assert_eq!(err.message(), "a field is larger than 10 bytes");
+    }
+
+    #[test]
+    fn fields_are_read_from_a_form_past_the_default_total_and_file_limits() {
+        let mut body = b"--B\r\nContent-Disposition: form-data; name=\"_xsrf\"\r\n\r\ntoken\r\n\
+            --B\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.bin\"\r\n\r\n"
+            .to_vec();
+        body.resize(body.len() + (17 << 20), b'x');
+        body.extend_from_slice(b"\r\n--B--\r\n");
+        let mut req = Request::parse(
+            b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n",
+        )
+        .unwrap();
+        req.set_body(body);
+        assert_eq!(req.multipart().unwrap_err().status(), 413);
+        assert_eq!(
+            req.multipart_fields().unwrap(),
+            [("_xsrf".to_owned(), "token".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_header_block_arriving_byte_by_byte_is_searched_once() {
+        let limits = MultipartLimits::default();
+        let mut parser = Parser::new("B", &limits);
+        let mut events = 0;
+        let head =
+            b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: 0123456789\r\n\r\n";
+        let (block, end) = head.split_at(head.len() - 4);
+        for byte in block.chunks(1) {
+            parser.feed(byte, &mut |_| Ok(())).unwrap();
+        }
+        // Everything but the last three bytes (where the blank line may begin) is done.
+        assert_eq!(parser.header_scanned, block.len() - "--B\r\n".len() - 3);
+        parser
+            .feed(end, &mut |_| {
+                events += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((events, parser.header_scanned), (1, 0));
     }
 
     #[test]

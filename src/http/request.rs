@@ -32,6 +32,8 @@ pub struct Request {
     head: ParsedHead,
     body: Vec<u8>,
     peer: SocketAddr,
+    /// The request came over TLS.
+    secure: bool,
     params: Vec<(String, String)>,
     ext: Extensions,
 }
@@ -42,8 +44,33 @@ impl Request {
             head,
             body: Vec::new(),
             peer,
+            secure: false,
             params: Vec::new(),
             ext: Extensions::default(),
+        }
+    }
+
+    /// Marks the request as received over TLS.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn set_secure(&mut self) {
+        self.secure = true;
+    }
+
+    /// `"https"` when the request came over TLS, else `"http"` (Tornado's
+    /// `request.protocol`, without its `xheaders`: behind a proxy that ends TLS, this is
+    /// the proxy's connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// assert_eq!(req.protocol(), "http");
+    /// ```
+    pub fn protocol(&self) -> &'static str {
+        if self.secure {
+            "https"
+        } else {
+            "http"
         }
     }
 
@@ -280,6 +307,7 @@ impl Request {
             head: self.head.clone(),
             body: Vec::new(),
             peer: self.peer,
+            secure: self.secure,
             params: self.params.clone(),
             ext: self.ext.clone(),
         }

@@ -2,6 +2,7 @@
 //! piece ([`BodyWriter`]); and how a handler that streams its request body reads it.
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use super::error::HttpError;
@@ -150,7 +151,8 @@ impl Responder {
     ///
     /// See [`Responder`].
     pub fn send(mut self, response: impl IntoResponse) {
-        self.answered = true;
+        // Not answered until the response is made: should `into_response` or the error
+        // page panic, the drop below still answers 500 in this request's place.
         let mut response = response.into_response();
         if let Some(hooks) = self.hooks.as_mut() {
             if let Some(error) = response.take_error() {
@@ -162,6 +164,7 @@ impl Responder {
                 before(&mut response);
             }
         }
+        self.answered = true;
         let status = response.status();
         self.conn.clone().answer(self.seq, response.into_parts());
         if let Some(on_finish) = self.take_finish_hook() {
@@ -320,17 +323,27 @@ impl Drop for Responder {
         if self.answered {
             return;
         }
+        // This drop may run while a handler's panic unwinds, where a second panic (from
+        // the application's error page or finish hook) would abort the process: both run
+        // under `catch_unwind`, a panicking page giving way to the plain 500.
         let page = self
             .hooks
             .as_mut()
-            .and_then(|hooks| hooks.error_page.take());
+            .and_then(|hooks| hooks.error_page.take())
+            .and_then(|page| {
+                let made = catch_unwind(AssertUnwindSafe(|| page(&HttpError::new(500))));
+                made.map_err(|_| log::error!(target: "ioloop::web", "the error page panicked"))
+                    .ok()
+            });
         let response = match page {
-            Some(page) => page(&HttpError::new(500)).status_code(500),
+            Some(page) => page.status_code(500),
             None => Response::error(500),
         };
         self.conn.clone().answer(self.seq, response.into_parts());
         if let Some(on_finish) = self.take_finish_hook() {
-            on_finish(500);
+            if catch_unwind(AssertUnwindSafe(|| on_finish(500))).is_err() {
+                log::error!(target: "ioloop::web", "a finish hook panicked");
+            }
         }
     }
 }

@@ -380,6 +380,12 @@ impl StreamState {
         }
     }
 
+    /// Whether written bytes still wait to reach the kernel: in the write buffer, or as
+    /// ciphertext in a TLS session.
+    fn output_pending(&self) -> bool {
+        !self.write_buffer.is_empty() || self.socket.as_ref().is_some_and(StreamSocket::wants_write)
+    }
+
     /// Whether a read waits for bytes not buffered yet, or the stream is idle with
     /// nothing buffered.
     fn needs_bytes(&mut self) -> bool {
@@ -418,8 +424,7 @@ impl StreamState {
             // while idle reads one chunk, which turns this off until a read takes it.
             None => room && (self.read_buffer.is_empty() || self.deliveries_in_flight > 0),
         };
-        let write = !self.write_buffer.is_empty()
-            || self.socket.as_ref().is_some_and(StreamSocket::wants_write);
+        let write = self.output_pending();
         match (read, write) {
             (true, true) => Interest::BOTH,
             (true, false) => Interest::READ,
@@ -1068,6 +1073,14 @@ impl IoStream {
     /// ```
     pub fn write_buffered(&self) -> usize {
         self.core.state.borrow().write_buffer.len()
+    }
+
+    /// Whether written bytes still wait to reach the kernel: in the write buffer, or
+    /// (on a TLS stream) as ciphertext in the session, where a client that stopped
+    /// reading can leave them with the write buffer empty. What a write timeout watches.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn output_pending(&self) -> bool {
+        self.core.state.borrow().output_pending()
     }
 
     /// Sets `TCP_NODELAY` on a TCP stream (a no-op on other streams and once closed).

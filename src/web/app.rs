@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::auth::Authenticated;
 use super::finished::FinishedRequest;
 use super::handler::IntoHandler;
 use super::output::{Output, OutputSettings};
@@ -21,7 +22,7 @@ use super::settings::{current_user_hook, Settings};
 use super::signed::CookieSecret;
 use super::xsrf;
 use crate::http::{
-    AnswerHooks, Dispatch, Handler, HttpError, HttpServer, Request, Responder, Response,
+    AnswerHooks, Cookie, Dispatch, Handler, HttpError, HttpServer, Request, Responder, Response,
     ServerOptions, Service,
 };
 use crate::reactor::ioloop::IoLoop;
@@ -54,6 +55,8 @@ pub struct MethodRouter {
     /// The automatic ETag is off for this route.
     no_etag: bool,
     xsrf_exempt: bool,
+    /// Every handler of the route is behind [`authenticated`](crate::web::authenticated).
+    authenticated: bool,
 }
 
 macro_rules! method_fns {
@@ -188,6 +191,38 @@ impl MethodRouter {
         self
     }
 
+    /// Only signed-in requests reach this route's handlers, whatever the method (Tornado's
+    /// `@authenticated` on every method of a handler): each one is wrapped in
+    /// [`authenticated`](crate::web::authenticated) when the route is added, so a handler
+    /// added after this call is covered too. Anonymous GET and HEAD requests are
+    /// redirected to the [`login_url`](Application::login_url), others get 403; a method
+    /// the route does not answer still gets 405. WebSocket routes check
+    /// [`Request::current_user`] in their session instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::Request;
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let app = Application::new()
+    ///     .current_user(|req| req.cookie("user"))
+    ///     .login_url("/login")
+    ///     .route(
+    ///         "/api/items",
+    ///         get(|_req| async { "the items" })
+    ///             .post(|req: Request| async move {
+    ///                 format!("added by {}", req.current_user::<String>().unwrap())
+    ///             })
+    ///             .authenticated(),
+    ///     );
+    /// # let _ = app;
+    /// ```
+    pub fn authenticated(mut self) -> MethodRouter {
+        self.authenticated = true;
+        self
+    }
+
     /// A route whose `GET` requests `service` dispatches, switching protocols (the
     /// WebSocket layer's routes); other methods get 405.
     #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
@@ -305,9 +340,16 @@ impl Application {
     /// # let _ = app;
     /// ```
     pub fn route(mut self, pattern: &str, methods: impl Into<MethodRouter>) -> Application {
+        let mut methods = methods.into();
+        if methods.authenticated {
+            // Wrapped once, here, so that requests pay nothing for it.
+            for (_, handler) in &mut methods.handlers {
+                *handler = Rc::new(Authenticated::wrap(handler.clone()));
+            }
+        }
         Rc::make_mut(&mut self.routes).push(Route {
             pattern: Pattern::parse(pattern),
-            methods: methods.into(),
+            methods,
         });
         self
     }
@@ -519,6 +561,27 @@ impl Application {
         self
     }
 
+    /// The XSRF cookie's name and attributes (Tornado's `xsrf_cookie_name` and
+    /// `xsrf_cookie_kwargs`): `template`'s name, path, domain, `Secure`, `HttpOnly`,
+    /// `SameSite` and lifetime, the value being the token. A site on HTTPS can make it
+    /// `Secure` with a `__Host-` name, so that a neighbour on another subdomain cannot
+    /// plant one. The form field stays `_xsrf`. Default: `_xsrf` with `Path=/`, kept 30
+    /// days once a user is signed in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::http::{Cookie, SameSite};
+    /// let app = ioloop::web::Application::new()
+    ///     .xsrf_cookies(true)
+    ///     .xsrf_cookie(Cookie::new("__Host-xsrf", "").secure().same_site(SameSite::Strict));
+    /// # let _ = app;
+    /// ```
+    pub fn xsrf_cookie(mut self, template: Cookie) -> Self {
+        self.settings_mut().xsrf_cookie = Some(template);
+        self
+    }
+
     /// Cross-origin protection (Tornado 6.6's `cross_origin_protection`, Go's
     /// `CrossOriginProtection`): a request but GET, HEAD and OPTIONS that a browser says
     /// comes from another origin (`Sec-Fetch-Site`, else an `Origin` whose host is not the
@@ -538,6 +601,32 @@ impl Application {
     ) -> Self {
         let trusted = trusted_origins.into_iter().map(Into::into).collect();
         self.settings_mut().cross_origin = Some(trusted);
+        self
+    }
+
+    /// The application's templates (Tornado's `template_path` setting), which handlers
+    /// render with [`Request::render`] and [`Request::render_string`] (Tornado's
+    /// `self.render`) without a handle of their own (feature `templates`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::http::{HttpError, Request, Response};
+    /// use ioloop::web::minijinja::context;
+    /// use ioloop::web::{get, Application, Templates};
+    ///
+    /// async fn home(req: Request) -> Result<Response, HttpError> {
+    ///     let name = req.get_argument_or("name", "world")?;
+    ///     req.render("home.html", context! { name })
+    /// }
+    /// let app = Application::new()
+    ///     .templates(Templates::new("templates"))
+    ///     .route("/", get(home));
+    /// # let _ = app;
+    /// ```
+    #[cfg(feature = "templates")]
+    pub fn templates(mut self, templates: super::templates::Templates) -> Self {
+        self.settings_mut().templates = Some(Rc::new(templates));
         self
     }
 
@@ -714,7 +803,12 @@ impl Handler for Hooked {
         let mut answer_hooks = AnswerHooks::default();
         let xsrf_on = self.hooks.settings.as_ref().is_some_and(|s| s.xsrf_cookies);
         let xsrf = if xsrf_on {
-            match xsrf::start(&mut request) {
+            let template = self
+                .hooks
+                .settings
+                .as_ref()
+                .and_then(|s| s.xsrf_cookie.as_ref());
+            match xsrf::start(&mut request, template) {
                 Ok(set_cookie) => {
                     answer_hooks.before_answer = Some(set_cookie);
                     Ok(())
@@ -796,6 +890,7 @@ impl std::fmt::Debug for MethodRouter {
             .field("stream_body", &self.stream_body)
             .field("no_etag", &self.no_etag)
             .field("xsrf_exempt", &self.xsrf_exempt)
+            .field("authenticated", &self.authenticated)
             .field("upgrade", &self.upgrade.is_some())
             .finish()
     }

@@ -22,6 +22,8 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// `?next=<path and query>` (unless the login URL has a query already; the full URL when
 /// the login URL is absolute), and any other method gets 403 — through the application's
 /// error page. Without a login URL, every anonymous request gets 403.
+/// [`MethodRouter::authenticated`](crate::web::MethodRouter::authenticated) does the same
+/// for every method of a route.
 ///
 /// # Examples
 ///
@@ -54,6 +56,13 @@ pub struct Authenticated {
     handler: Rc<dyn Handler>,
 }
 
+impl Authenticated {
+    /// `handler`, behind the check (for [`MethodRouter::authenticated`](crate::web::MethodRouter::authenticated)).
+    pub(crate) fn wrap(handler: Rc<dyn Handler>) -> Authenticated {
+        Authenticated { handler }
+    }
+}
+
 impl Handler for Authenticated {
     fn call(&self, request: Request, responder: Responder) {
         if request.is_authenticated() {
@@ -77,7 +86,7 @@ impl std::fmt::Debug for Authenticated {
 }
 
 /// Tornado's rule: `login?next=<uri>` unless the login URL has a query; the request's
-/// full URL when the login URL is absolute.
+/// full URL (its own scheme, `https` over TLS) when the login URL is absolute.
 fn login_redirect(login: &str, request: &Request) -> String {
     if login.contains('?') {
         return login.to_owned();
@@ -93,7 +102,7 @@ fn login_redirect(login: &str, request: &Request) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
     });
     let next = match (absolute, request.host()) {
-        (true, Some(host)) => format!("http://{host}{path_and_query}"),
+        (true, Some(host)) => format!("{}://{host}{path_and_query}", request.protocol()),
         _ => path_and_query,
     };
     format!("{login}?next={}", utf8_percent_encode(&next, QUERY_VALUE))
@@ -169,6 +178,14 @@ mod tests {
         assert!(
             absolute
                 .starts_with("https://auth.example/login?next=http%3A%2F%2Fh%3A1%2Fapi%2Fitems"),
+            "{absolute}"
+        );
+        // Over TLS the page to come back to is https (Tornado's `request.full_url()`).
+        let mut secure = req;
+        secure.set_secure();
+        let absolute = login_redirect("https://auth.example/login", &secure);
+        assert!(
+            absolute.starts_with("https://auth.example/login?next=https%3A%2F%2Fh%3A1%2F"),
             "{absolute}"
         );
     }

@@ -1,22 +1,11 @@
 //! The small pieces of cryptography the web toolbox shares: random bytes from the OS,
 //! lowercase hex, and comparisons that take the same time whatever the bytes.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 
-/// Fills `out` from the OS's random source (`/dev/urandom`).
+/// Fills `out` from the OS's random source (`getrandom(2)` on Linux).
 pub(crate) fn random_bytes(out: &mut [u8]) -> io::Result<()> {
-    thread_local! {
-        static URANDOM: std::cell::RefCell<Option<File>> = const { std::cell::RefCell::new(None) };
-    }
-    URANDOM.with(|cell| {
-        let mut file = cell.borrow_mut();
-        if file.is_none() {
-            *file = Some(File::open("/dev/urandom")?);
-        }
-        // The file is ours (no user code runs under the borrow).
-        file.as_mut().map_or(Ok(()), |f| f.read_exact(out))
-    })
+    getrandom::getrandom(out).map_err(io::Error::from)
 }
 
 /// Lowercase hex of `bytes`.

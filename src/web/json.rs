@@ -66,6 +66,9 @@ impl<T: Serialize> IntoResponse for Json<T> {
 pub struct JsonError {
     status: u16,
     message: String,
+    /// The message without the request's own bytes (no content type, no quoted value):
+    /// the public reason of the `HttpError` this becomes.
+    summary: String,
 }
 
 impl JsonError {
@@ -78,8 +81,10 @@ impl JsonError {
         self.status
     }
 
-    /// What is wrong, safe to show the client (it names no server detail): for a 400,
-    /// serde's error with its line and column.
+    /// What is wrong, naming no server detail: for a 400, serde's error with its line and
+    /// column; for a 415, the type sent. It may quote the request's bytes (serde quotes a
+    /// value of the wrong type), so escape it before putting it in HTML; the `HttpError`
+    /// this converts into has a reason without them and this message for the log.
     ///
     /// # Examples
     ///
@@ -114,11 +119,14 @@ impl IntoResponse for JsonError {
     }
 }
 
-/// The status, with the message as the public reason (it names serde's error or the
-/// content type, nothing of the server's).
+/// The status; the public reason says what is wrong without quoting the request (the
+/// kind of JSON error with its line and column, or that JSON was expected), the full
+/// message goes to the log.
 impl From<JsonError> for HttpError {
     fn from(error: JsonError) -> HttpError {
-        HttpError::new(error.status).reason(error.message)
+        HttpError::new(error.status)
+            .reason(error.summary)
+            .log(error.message)
     }
 }
 
@@ -160,6 +168,7 @@ impl Request {
             other => {
                 return Err(JsonError {
                     status: 415,
+                    summary: "expected application/json".to_owned(),
                     message: match other {
                         Some(t) => format!(
                             "expected application/json, not {}",
@@ -170,9 +179,21 @@ impl Request {
                 })
             }
         }
-        serde_json::from_slice(self.body()).map_err(|e| JsonError {
-            status: 400,
-            message: format!("invalid JSON body: {e}"),
+        serde_json::from_slice(self.body()).map_err(|e| {
+            let kind = match e.classify() {
+                serde_json::error::Category::Data => "does not fit the expected shape",
+                serde_json::error::Category::Eof => "ends early",
+                _ => "is malformed",
+            };
+            JsonError {
+                status: 400,
+                summary: format!(
+                    "the JSON body {kind} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+                message: format!("invalid JSON body: {e}"),
+            }
         })
     }
 }
@@ -248,6 +269,32 @@ mod tests {
     }
 
     #[test]
+    fn as_an_http_error_the_reason_quotes_nothing_of_the_request() {
+        let script = r#"{"qty": "<script>alert(1)</script>"}"#;
+        let err = request(Some("application/json"), script)
+            .json::<std::collections::HashMap<String, u32>>()
+            .unwrap_err();
+        let http = HttpError::from(err);
+        assert_eq!(
+            (http.status(), http.public_reason()),
+            (
+                400,
+                "the JSON body does not fit the expected shape (line 1, column 35)"
+            )
+        );
+        assert!(http.log_message().unwrap().contains("<script>"));
+        let err = request(Some("application/json"), "{").json::<serde_json::Value>();
+        let reason = HttpError::from(err.unwrap_err()).public_reason().to_owned();
+        assert_eq!(reason, "the JSON body ends early (line 1, column 1)");
+        let err = request(Some("text/<b>"), "{}").json::<serde_json::Value>();
+        let http = HttpError::from(err.unwrap_err());
+        assert_eq!(
+            (http.status(), http.public_reason()),
+            (415, "expected application/json")
+        );
+    }
+
+    #[test]
     fn json_responses_have_tornados_content_type() {
         let r = Json(serde_json::json!({"id": 1})).into_response();
         assert_eq!(r.status(), 200);
@@ -264,6 +311,7 @@ mod tests {
         let bad: Result<Json<u8>, JsonError> = Err(JsonError {
             status: 415,
             message: "m".into(),
+            summary: "s".into(),
         });
         assert_eq!(bad.into_response().status(), 415);
         // A map whose keys are not strings cannot be JSON: 500.

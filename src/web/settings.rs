@@ -1,6 +1,6 @@
 //! The application's settings for its handlers (Tornado's `Application.settings`): the
-//! shared state, the current-user hook, the login URL, the cookie secret, XSRF and
-//! cross-origin protection. Each request of an application that has any carries them in
+//! shared state, the current-user hook, the login URL, the cookie secret, XSRF,
+//! cross-origin protection and the templates. Each request of an application that has any carries them in
 //! its extensions, so that handlers reach them through the request:
 //! [`Request::state`], [`Request::current_user`].
 
@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 #[cfg(feature = "signed-cookies")]
 use super::signed::CookieSecret;
-use crate::http::Request;
+use crate::http::{Cookie, Request};
 
 /// Finds the current user of a request and, if there is one, adds it to the request's
 /// extensions; says whether there was one.
@@ -24,8 +24,16 @@ pub(crate) struct Settings {
     #[cfg(feature = "signed-cookies")]
     pub(crate) cookie_secret: Option<CookieSecret>,
     pub(crate) xsrf_cookies: bool,
+    /// The XSRF cookie's name and attributes (Tornado's `xsrf_cookie_name` and
+    /// `xsrf_cookie_kwargs`); `_xsrf` with `Path=/` when `None`.
+    pub(crate) xsrf_cookie: Option<Cookie>,
     /// `Some` (the trusted origins) when cross-origin protection is on.
     pub(crate) cross_origin: Option<Vec<String>>,
+    /// What `Request::render` renders with: a `Templates` (feature `templates`), held as
+    /// `Any` so that the settings do not depend on the templates module, which depends
+    /// on them through XSRF.
+    #[cfg(feature = "templates")]
+    pub(crate) templates: Option<Rc<dyn Any>>,
 }
 
 /// The current user, as the application's hook found it.

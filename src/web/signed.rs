@@ -15,7 +15,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::crypto::{constant_time_eq, hex};
+use super::crypto::{constant_time_eq, hex, random_bytes};
 
 /// The secret signed values are made with (Tornado's `cookie_secret`): one key, or keys
 /// by version with the one to sign with (Tornado's `cookie_secret` dict and `key_version`),
@@ -80,6 +80,35 @@ impl CookieSecret {
             key_version,
             versioned: true,
         }
+    }
+
+    /// A secret of 32 random bytes from the OS (`/dev/urandom`), for a server that has no
+    /// configured secret: its signed cookies and sessions hold until it restarts, and no
+    /// one can forge them from a secret written in the source (Tornado's demos ship
+    /// `"__TODO:_GENERATE_YOUR_OWN_RANDOM_VALUE_HERE__"`). Give every process of one
+    /// site the same configured secret instead when they share cookies or must survive a
+    /// restart.
+    ///
+    /// # Errors
+    ///
+    /// The OS's random source could not be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ioloop::web::CookieSecret;
+    /// let secret = match std::env::var("COOKIE_SECRET") {
+    ///     Ok(key) => CookieSecret::new(key),
+    ///     Err(_) => CookieSecret::random()?,
+    /// };
+    /// let app = ioloop::web::Application::new().cookie_secret(secret);
+    /// # let _ = app;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn random() -> std::io::Result<CookieSecret> {
+        let mut key = [0u8; 32];
+        random_bytes(&mut key)?;
+        Ok(CookieSecret::new(key))
     }
 
     fn key(&self, version: u32) -> Option<&[u8]> {
@@ -290,5 +319,23 @@ mod tests {
         // Key 2's value claiming key 1 fails the signature.
         let relabelled = signed_new.replacen("2|1:2|", "2|1:1|", 1);
         assert_eq!(read(&rotated, &relabelled), None);
+    }
+
+    #[test]
+    fn random_secrets_sign_and_read_their_own_values_only() {
+        let now = at(2_000_000_000);
+        let (one, two) = (
+            CookieSecret::random().unwrap(),
+            CookieSecret::random().unwrap(),
+        );
+        assert_eq!(one.keys[0].1.len(), 32);
+        assert_ne!(one.keys[0].1, two.keys[0].1);
+        let signed = create_signed_value(&one, "user", b"ada", now);
+        assert_eq!(
+            decode_signed_value(&one, "user", &signed, 31, now).as_deref(),
+            Some(&b"ada"[..])
+        );
+        assert_eq!(decode_signed_value(&two, "user", &signed, 31, now), None);
+        assert!(!format!("{one:?}").contains(&hex(&one.keys[0].1)));
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::http::{BodyWriter, Handler, Request, Responder, Response};
+use crate::http::{http_date_range, BodyWriter, Handler, Request, Responder, Response};
 
 /// Files at most this large are read and sent in one response; larger ones in pieces.
 const PIECE: usize = 64 * 1024;
@@ -111,7 +111,7 @@ impl StaticFiles {
     fn version(&self, relative: &str) -> Option<String> {
         let (path, meta) = self.resolve(relative).ok()?;
         let size = meta.len();
-        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        let modified = file_date(&meta);
         let cached = self.versions.lock().ok()?.get(&path).cloned();
         if let Some((s, m, version)) = cached {
             if (s, m) == (size, modified) {
@@ -188,7 +188,7 @@ impl Handler for StaticFiles {
             Err(status) => return responder.send(Response::error(status)),
         };
         let size = meta.len();
-        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        let modified = file_date(&meta);
         let etag = entity_tag(size, modified);
         let last_modified = httpdate::fmt_http_date(modified);
         let content_type = mime_guess::from_path(&path)
@@ -292,6 +292,13 @@ fn send_pieces(mut file: File, left: u64, mut writer: BodyWriter) {
 
 /// An entity tag from the size and modification time (strong: they change together with
 /// the content, as far as a file server can tell).
+/// A file's modification time as an HTTP date can say it (1970 to 9999; `httpdate`
+/// panics outside): a file dated 1960 (or never) is dated the epoch, one dated past 9999
+/// the last second of 9999.
+fn file_date(meta: &std::fs::Metadata) -> SystemTime {
+    http_date_range(meta.modified().unwrap_or(UNIX_EPOCH))
+}
+
 fn entity_tag(size: u64, modified: SystemTime) -> String {
     let since = modified
         .duration_since(UNIX_EPOCH)
@@ -401,6 +408,26 @@ pub(crate) fn byte_range(field: &str, size: u64) -> RangeAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_dates_outside_what_an_http_date_says_are_clamped() {
+        let path = std::env::temp_dir().join(format!("ioloop-file-date-{}", std::process::id()));
+        std::fs::write(&path, b"x").unwrap();
+        // (Past 9999 is clamped the same way; file systems stop before it: ext4 at 2446.)
+        let year = Duration::from_secs(365 * 86_400);
+        for (at, expected) in [
+            (UNIX_EPOCH - 10 * year, UNIX_EPOCH),
+            (UNIX_EPOCH + year, UNIX_EPOCH + year),
+        ] {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(at).unwrap();
+            let date = file_date(&file.metadata().unwrap());
+            assert_eq!(date, expected);
+            // What panicked before: formatting the date, and the entity tag.
+            let _ = (httpdate::fmt_http_date(date), entity_tag(1, date));
+        }
+        std::fs::remove_file(&path).ok();
+    }
 
     fn range(field: &str, size: u64) -> Option<(u64, u64)> {
         match byte_range(field, size) {

@@ -29,12 +29,18 @@ type Loaded = Arc<Mutex<HashMap<String, Option<SystemTime>>>>;
 /// Templates under a folder (Tornado's `template_path`), rendered with minijinja's
 /// Jinja2 syntax.
 ///
-/// Autoescape is on by default: every value printed in a template is HTML-escaped
-/// unless the template's name ends in `.txt`, `.text`, `.md`, `.css` or `.csv`
-/// (plain-text formats) or the value is marked safe (`|safe`, or
-/// [`Value::from_safe_string`]). Templates are loaded on first use and kept; in
+/// Autoescape is on by default, for every template as in Tornado: every value printed
+/// is HTML-escaped unless it is marked safe (`|safe`, or [`Value::from_safe_string`]),
+/// and in a `.js` or `.json` template printed as a JSON literal (safe inside a script;
+/// in an HTML page's `<script>`, use `{{ value|tojson }}`). A template that is not HTML
+/// (a mail's text) turns it off for itself with `{% autoescape false %}`; one included
+/// from an HTML page is escaped as HTML, whatever its name. Templates are loaded on first use and kept; in
 /// [`debug`](Templates::debug) mode a template whose file changed is loaded again.
 /// A `Templates` is a cheap handle (clones share it); loop thread only.
+///
+/// Give it to the application ([`Application::templates`](crate::web::Application::templates))
+/// and handlers render with [`Request::render`] (Tornado's `self.render`), or keep a
+/// handle and call [`render`](Templates::render) with the request.
 ///
 /// # Examples
 ///
@@ -48,10 +54,10 @@ type Loaded = Arc<Mutex<HashMap<String, Option<SystemTime>>>>;
 ///     .static_files(&files)
 ///     .context(|req| context! { path => req.path() });
 /// let app = Application::new()
+///     .templates(templates)
 ///     .route("/static/{*path}", get(files))
-///     .route("/", get(move |req: Request| {
-///         let page = templates.render(&req, "index.html", context! { next => req.query_arg("next") });
-///         async move { page }
+///     .route("/", get(|req: Request| async move {
+///         req.render("index.html", context! { next => req.query_arg("next") })
 ///     }));
 /// # let _ = app;
 /// ```
@@ -84,8 +90,9 @@ fn builtins(request: &Request) -> Value {
     }
 }
 
-/// The escaping of a template, by its name: none for plain-text formats, HTML for the
-/// rest (`.html`, `.htm`, `.xml`, and any other name).
+/// The escaping of a template, by its name: JSON literals for scripts and JSON, HTML for
+/// every other name (Tornado escapes every template; a plain-text one says
+/// `{% autoescape false %}`).
 fn escape_for(name: &str) -> AutoEscape {
     let extension = Path::new(name)
         .extension()
@@ -93,7 +100,7 @@ fn escape_for(name: &str) -> AutoEscape {
         .unwrap_or("")
         .to_ascii_lowercase();
     match extension.as_str() {
-        "txt" | "text" | "md" | "css" | "csv" => AutoEscape::None,
+        "js" | "mjs" | "json" => AutoEscape::Json,
         _ => AutoEscape::Html,
     }
 }
@@ -353,6 +360,70 @@ impl Templates {
     }
 }
 
+impl Request {
+    /// Renders template `name` with the application's
+    /// [`templates`](crate::web::Application::templates) as a `200` response (Tornado's
+    /// `self.render`): [`Templates::render`] for this request (feature `templates`). Its
+    /// error is an [`HttpError`], as from the request's other helpers
+    /// ([`get_argument`](Request::get_argument), ...), so a handler returns it as is.
+    ///
+    /// # Errors
+    ///
+    /// `500`, with the [`TemplateError`] as its log message (never shown to the client):
+    /// the template is missing, does not parse or fails, or the application has no
+    /// templates.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::http::{HttpError, Request, Response};
+    /// use ioloop::web::minijinja::context;
+    /// use ioloop::web::{get, Application, Templates};
+    ///
+    /// async fn login_form(req: Request) -> Result<Response, HttpError> {
+    ///     let next = req.get_argument_or("next", "/")?;
+    ///     req.render("login.html", context! { next })
+    /// }
+    /// let app = Application::new()
+    ///     .templates(Templates::new("templates"))
+    ///     .route("/login", get(login_form));
+    /// # let _ = app;
+    /// ```
+    pub fn render(&self, name: &str, context: impl Serialize) -> Result<Response, HttpError> {
+        Ok(self.app_templates()?.render(self, name, context)?)
+    }
+
+    /// Renders template `name` with the application's
+    /// [`templates`](crate::web::Application::templates) into a string (Tornado's
+    /// `self.render_string`).
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Request::render).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ioloop::http::{HttpError, Request, Response};
+    /// use ioloop::web::minijinja::context;
+    ///
+    /// async fn mail(req: Request) -> Result<Response, HttpError> {
+    ///     let text = req.render_string("welcome.txt", context! { name => "Ada" })?;
+    ///     Ok(Response::text(text))
+    /// }
+    /// ```
+    pub fn render_string(&self, name: &str, context: impl Serialize) -> Result<String, HttpError> {
+        Ok(self.app_templates()?.render_string(self, name, context)?)
+    }
+
+    fn app_templates(&self) -> Result<&Templates, HttpError> {
+        let templates = self.settings().and_then(|s| s.templates.as_ref());
+        let templates = templates.and_then(|t| t.downcast_ref::<Templates>());
+        templates
+            .ok_or_else(|| HttpError::new(500).log("Request::render needs Application::templates"))
+    }
+}
+
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Templates")
@@ -446,7 +517,9 @@ mod tests {
         assert!(matches!(escape_for("a/b.HTM"), AutoEscape::Html));
         assert!(matches!(escape_for("feed.xml"), AutoEscape::Html));
         assert!(matches!(escape_for("noext"), AutoEscape::Html));
-        assert!(matches!(escape_for("mail.txt"), AutoEscape::None));
+        assert!(matches!(escape_for("mail.txt"), AutoEscape::Html));
+        assert!(matches!(escape_for("app.js"), AutoEscape::Json));
+        assert!(matches!(escape_for("data.JSON"), AutoEscape::Json));
         assert_eq!(content_type("page.html"), "text/html; charset=UTF-8");
         assert_eq!(content_type("mail.txt"), "text/plain; charset=UTF-8");
         assert_eq!(content_type("feed.xml"), "text/xml; charset=UTF-8");

@@ -85,8 +85,13 @@ pub(crate) fn mask_token(token: &[u8; 16], mask: [u8; 4], timestamp: u64) -> Str
 /// Reads the request's XSRF cookie (or makes a new token) and adds the state to its
 /// extensions; returns the change to make to its answer: the cookie, if a page used a new
 /// token.
-pub(crate) fn start(request: &mut Request) -> Result<BeforeAnswerHook, HttpError> {
-    let from_cookie = request.cookie(XSRF).as_deref().and_then(decode_token);
+pub(crate) fn start(
+    request: &mut Request,
+    template: Option<&Cookie>,
+) -> Result<BeforeAnswerHook, HttpError> {
+    let name = template.map_or(XSRF, Cookie::name);
+    let from_cookie = request.cookie(name).as_deref().and_then(decode_token);
+    let template = template.cloned();
     let (token, timestamp, found) = match from_cookie {
         Some((token, timestamp)) => (token, timestamp, true),
         None => {
@@ -107,8 +112,11 @@ pub(crate) fn start(request: &mut Request) -> Result<BeforeAnswerHook, HttpError
     Ok(Box::new(move |response: &mut Response| {
         let value = state.cookie.borrow_mut().take();
         if let Some(value) = value {
-            let mut cookie = Cookie::new(XSRF, value);
-            if state.signed_in.get() {
+            let custom = template
+                .as_ref()
+                .map(|t| t.clone().with_value(value.clone()));
+            let mut cookie = custom.unwrap_or_else(|| Cookie::new(XSRF, value));
+            if template.is_none() && state.signed_in.get() {
                 cookie = cookie.expires(SystemTime::now() + Duration::from_secs(30 * 86_400));
             }
             if let Err(e) = response.set_cookie(&cookie) {
@@ -171,7 +179,7 @@ pub(crate) fn check_cross_origin(settings: &Settings, request: &Request) -> Resu
         Some(site) => match origin {
             Some(origin) if is_trusted(origin) => None,
             _ => Some(format!(
-                "Sec-Fetch-Site {site} & origin {origin:?} not allowed"
+                "Sec-Fetch-Site {site:?} & origin {origin:?} not allowed"
             )),
         },
     };

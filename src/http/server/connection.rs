@@ -70,6 +70,8 @@ struct ConnState {
     phase: Phase,
     /// Where the scan for the end of the current head resumes.
     head_scanned: usize,
+    /// Empty lines dropped before the current head (they count against its limit).
+    blank_lines: usize,
     pipeline: VecDeque<Slot>,
     /// The sequence number of the pipeline's front slot, and of the next request.
     front_seq: u64,
@@ -175,6 +177,7 @@ impl Connection {
             state: RefCell::new(ConnState {
                 phase: Phase::Head,
                 head_scanned: 0,
+                blank_lines: 0,
                 pipeline: VecDeque::new(),
                 front_seq: 0,
                 next_seq: 0,
@@ -261,7 +264,11 @@ impl Connection {
         };
         let found = {
             let mut state = self.state.borrow_mut();
+            let state = &mut *state;
             let scanned = &mut state.head_scanned;
+            // Empty lines already dropped before this head count against its limit, so
+            // a peer cannot keep sending them for ever.
+            let blank_before = state.blank_lines;
             self.stream.with_buffered(|buf| {
                 let skip = leading_empty_lines(buf);
                 let rest = &buf[skip..];
@@ -270,12 +277,12 @@ impl Connection {
                 let end = find_head_end(rest, &mut at);
                 *scanned = at + skip;
                 match end {
-                    Some(len) if len > limits.max_bytes => HeadScan::TooLarge,
+                    Some(len) if blank_before + skip + len > limits.max_bytes => HeadScan::TooLarge,
                     Some(len) => HeadScan::Found {
                         skip,
                         head: parse_head(&rest[..len], limits).map(|h| (h, len)),
                     },
-                    None if rest.len() > limits.max_bytes => HeadScan::TooLarge,
+                    None if blank_before + buf.len() > limits.max_bytes => HeadScan::TooLarge,
                     None => HeadScan::Partial {
                         buffered: buf.len(),
                         skip,
@@ -293,7 +300,9 @@ impl Connection {
                 if skip > 0 {
                     // Empty lines before a request line are dropped (RFC 9112 §2.2).
                     self.stream.consume(skip);
-                    self.state.borrow_mut().head_scanned = 0;
+                    let mut state = self.state.borrow_mut();
+                    state.head_scanned = 0;
+                    state.blank_lines += skip;
                 }
                 if !empty {
                     self.head_started();
@@ -306,7 +315,10 @@ impl Connection {
                 false
             }
             HeadScan::Found { skip, head } => {
-                self.state.borrow_mut().head_scanned = 0;
+                let mut state = self.state.borrow_mut();
+                state.head_scanned = 0;
+                state.blank_lines = 0;
+                drop(state);
                 match head {
                     Err(e) => {
                         log::debug!(target: "ioloop::http", "{} from {}", e, self.peer);
@@ -317,7 +329,13 @@ impl Connection {
                         self.stream.consume(skip + len);
                         // The head came in time; what follows sets its own deadline.
                         self.clear_deadline();
-                        self.handle_head(Request::new(head, self.peer));
+                        #[allow(unused_mut)] // marked only with the tls feature
+                        let mut request = Request::new(head, self.peer);
+                        #[cfg(feature = "tls")]
+                        if self.stream.is_tls() {
+                            request.set_secure();
+                        }
+                        self.handle_head(request);
                         true
                     }
                 }
@@ -788,7 +806,7 @@ impl Connection {
                 }
             }
         }
-        if self.stream.write_buffered() > 0 && self.state.borrow().send_deadline.is_none() {
+        if self.stream.output_pending() && self.state.borrow().send_deadline.is_none() {
             self.set_send_deadline();
         }
     }
@@ -1047,7 +1065,7 @@ impl Connection {
         };
         // Bytes still unsent are a response in flight: it closes once they are sent (or
         // at the write deadline).
-        if idle && self.stream.write_buffered() == 0 {
+        if idle && !self.stream.output_pending() {
             self.close();
         } else {
             self.after_progress();
@@ -1197,7 +1215,7 @@ impl Connection {
         if let Some((at, sent_then)) = send_deadline {
             if at <= now {
                 self.state.borrow_mut().send_deadline = None;
-                if self.stream.write_buffered() > 0 {
+                if self.stream.output_pending() {
                     if self.stream.sent_total() == sent_then {
                         log::debug!(
                             target: "ioloop::http",
@@ -1216,7 +1234,7 @@ impl Connection {
             match kind {
                 // Still sending the last response: not idle yet (the write deadline
                 // guards a client that stopped reading).
-                Deadline::Idle if self.stream.write_buffered() > 0 => {
+                Deadline::Idle if self.stream.output_pending() => {
                     self.set_deadline(Deadline::Idle);
                 }
                 Deadline::Idle => {
