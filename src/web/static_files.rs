@@ -410,6 +410,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "sets a file's times, which Miri does not emulate")]
     fn file_dates_outside_what_an_http_date_says_are_clamped() {
         let path = std::env::temp_dir().join(format!("ioloop-file-date-{}", std::process::id()));
         std::fs::write(&path, b"x").unwrap();
