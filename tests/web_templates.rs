@@ -69,7 +69,12 @@ fn html_is_escaped_by_default_and_text_is_not() {
         t0,
     );
     write(&dir, "app.js", "const next = {{ next }};", t0);
-    write(&dir, "inline.html", "<script>const next = {{ next|tojson }};</script>", t0);
+    write(
+        &dir,
+        "inline.html",
+        "<script>const next = {{ next|tojson }};</script>",
+        t0,
+    );
     let templates = Templates::new(&dir);
     let req = request("/login");
     let html = templates
