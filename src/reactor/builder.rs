@@ -9,6 +9,7 @@ use std::time::Duration;
 use polling::{PollMode, Poller};
 
 use super::clock::{Clock, SystemClock};
+use super::cross_thread::CrossThread;
 use super::failure::{ExceptionPolicy, FailureHandling};
 use super::ioloop::{IoLoop, LoopInner};
 use super::poll::IoCheck;
@@ -125,7 +126,7 @@ impl IoLoopBuilder {
     /// every event; the tests force it to cover platforms without level-triggered polling).
     pub(crate) fn build_with(self, poller: Poller, poll_mode: PollMode) -> io::Result<IoLoop> {
         Ok(LoopInner::build(
-            poller,
+            CrossThread::new(poller)?,
             poll_mode,
             self.clock,
             FailureHandling::new(self.policy, self.blocking_threshold),

@@ -1,8 +1,8 @@
 //! [`CrossThread`]: the part of a loop that other threads reach: the poller (to wake the
 //! loop), the queue of work posted to it and its stop flag.
 //!
-//! Posted work goes into a mutex-protected queue. The poller is notified only when the
-//! queue goes from empty to non-empty, so any number of posts between two iterations cost
+//! Posted work goes into a mutex-protected queue. The loop is woken (see `notifier.rs`)
+//! only when the queue goes from empty to non-empty, so any number of posts between two iterations cost
 //! one wakeup; the loop moves the whole queue into its local queue at the start of each
 //! iteration (step 1 of the iteration order). Wakes of tasks from other threads take the
 //! same path. The loop type appears as the parameter `L` of the queued entries.
@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use polling::Poller;
+
+use super::notifier::Notifier;
 
 use super::queue::{Posted, Queued};
 use crate::error::LoopError;
@@ -25,6 +27,7 @@ struct PostedQueue<L> {
 /// The thread-safe half of a loop, shared by the loop and its [`Remote`](super::remote::Remote)s.
 pub(crate) struct CrossThread<L> {
     pub(crate) poller: Poller,
+    notifier: Notifier,
     queue: Mutex<PostedQueue<L>>,
     /// Set after a post, cleared by the loop before it drains: lets the loop skip the lock
     /// on iterations where nothing was posted.
@@ -34,9 +37,16 @@ pub(crate) struct CrossThread<L> {
 }
 
 impl<L> CrossThread<L> {
-    pub(crate) fn new(poller: Poller) -> CrossThread<L> {
-        CrossThread {
+    /// The shared half of a loop waiting on `poller`.
+    ///
+    /// # Errors
+    ///
+    /// The loop's notifier could not be created (see [`Notifier::new`]).
+    pub(crate) fn new(poller: Poller) -> std::io::Result<CrossThread<L>> {
+        let notifier = Notifier::new(&poller)?;
+        Ok(CrossThread {
             poller,
+            notifier,
             queue: Mutex::new(PostedQueue {
                 callbacks: VecDeque::new(),
                 closed: false,
@@ -44,7 +54,7 @@ impl<L> CrossThread<L> {
             posted: AtomicBool::new(false),
             stop_requested: AtomicBool::new(false),
             wakeups: AtomicU64::new(0),
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, PostedQueue<L>> {
@@ -58,7 +68,7 @@ impl<L> CrossThread<L> {
     /// The counter is bumped after the notification is sent, so a loop that read the
     /// counter before its wait has consumed every notification counted so far.
     pub(crate) fn wake(&self) {
-        if let Err(e) = self.poller.notify() {
+        if let Err(e) = self.notifier.notify(&self.poller) {
             log::error!(target: "ioloop", "failed to wake the loop: {e}");
         }
         self.wakeups.fetch_add(1, Ordering::Release);
@@ -88,14 +98,16 @@ impl<L> CrossThread<L> {
         self.posted.load(Ordering::Acquire)
     }
 
-    /// Moves every posted callback to the end of `local`.
-    pub(crate) fn drain_into(&self, local: &mut VecDeque<Queued<L>>) {
+    /// Moves every posted callback to the end of `local`; says whether anything had been
+    /// posted.
+    pub(crate) fn drain_into(&self, local: &mut VecDeque<Queued<L>>) -> bool {
         // A plain load first: the locked swap is paid only when something was posted.
         if !self.posted.load(Ordering::Relaxed) || !self.posted.swap(false, Ordering::Acquire) {
-            return;
+            return false;
         }
         let mut queue = self.lock();
         local.extend(queue.callbacks.drain(..).map(Queued::from));
+        true
     }
 
     pub(crate) fn request_stop(&self) {
@@ -131,6 +143,12 @@ impl<L> CrossThread<L> {
     /// Wakeups sent so far; each is counted after its notification was sent.
     pub(crate) fn wakeups(&self) -> u64 {
         self.wakeups.load(Ordering::Acquire)
+    }
+}
+
+impl<L> Drop for CrossThread<L> {
+    fn drop(&mut self) {
+        self.notifier.unregister(&self.poller);
     }
 }
 

@@ -33,13 +33,14 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use polling::{PollMode, Poller};
+use polling::PollMode;
 
 use super::clock::Clock;
 use super::cross_thread::CrossThread;
 use super::failure::{CallbackKind, FailureHandling, PanicReport};
 use super::interest::Interest;
 use super::poll::{IoCheck, ReadinessBuffer};
+use super::post_spin::PostSpin;
 use super::queue::{Callback, Queued};
 use super::raw_task::{PollStart, TaskEnd, TaskRef};
 use super::registration::{registered_fd, Dispatch, HandlerRegistry};
@@ -93,6 +94,8 @@ pub(crate) struct LoopInner {
     due: RefCell<Vec<Timeout>>,
     pub(super) handlers: RefCell<HandlerRegistry<IoLoop>>,
     readiness: RefCell<ReadinessBuffer>,
+    /// Whether a running loop spins for a post before it sleeps (`post_spin.rs`).
+    post_spin: RefCell<PostSpin>,
     pub(super) poll_mode: PollMode,
     callback_budget: usize,
     pub(super) running: Cell<bool>,
@@ -103,10 +106,10 @@ pub(crate) struct LoopInner {
 }
 
 impl LoopInner {
-    /// A loop's state, registering sources on `poller` in `poll_mode`. The loop becomes
+    /// A loop's state, registering sources on `shared`'s poller in `poll_mode`. The loop becomes
     /// this thread's current loop if no live loop is.
     pub(super) fn build(
-        poller: Poller,
+        shared: CrossThread<IoLoop>,
         poll_mode: PollMode,
         clock: Box<dyn Clock>,
         failure: FailureHandling,
@@ -116,7 +119,7 @@ impl LoopInner {
     ) -> IoLoop {
         let epoch = clock.now();
         let inner = Rc::new(LoopInner {
-            shared: Arc::new(CrossThread::new(poller)),
+            shared: Arc::new(shared),
             clock,
             failure,
             callbacks: RefCell::new(VecDeque::new()),
@@ -124,6 +127,7 @@ impl LoopInner {
             timers: RefCell::new(TimerHeap::new(epoch)),
             due: RefCell::new(Vec::new()),
             handlers: RefCell::new(HandlerRegistry::default()),
+            post_spin: RefCell::new(PostSpin::default()),
             readiness: RefCell::new(ReadinessBuffer::new(events_capacity, io_check)),
             poll_mode,
             callback_budget,
@@ -513,7 +517,10 @@ impl IoLoop {
         inner.iterations.set(inner.iterations.get() + 1);
 
         // 1-3: posted callbacks, snapshot, due timeouts.
-        inner.shared.drain_into(&mut inner.callbacks.borrow_mut());
+        let found_posts = inner.shared.drain_into(&mut inner.callbacks.borrow_mut());
+        if follow_policy {
+            inner.post_spin.borrow_mut().drained(found_posts);
+        }
         let snapshot = inner.callbacks.borrow().len().min(inner.callback_budget);
         // The reused buffer of due timeouts; untouched when no timeout is pending.
         let due = {
@@ -559,6 +566,14 @@ impl IoLoop {
         let timeout = match (self.poll_timeout(), max_wait) {
             (Some(t), Some(max)) => Some(t.min(max)),
             (t, max) => t.or(max),
+        };
+        let timeout = if follow_policy {
+            inner
+                .post_spin
+                .borrow_mut()
+                .before_wait(&inner.shared, timeout)
+        } else {
+            timeout
         };
         let has_sources = !inner.handlers.borrow().is_empty();
         inner.readiness.borrow_mut().wait(

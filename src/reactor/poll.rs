@@ -12,10 +12,13 @@
 //! are: a timer may fire late, never early, and a wait asked for is never zero. (rustix's
 //! `epoll::wait` takes a timespec but, without its `linux_5_11` feature, rounds it up
 //! to milliseconds; with the feature it calls `epoll_pwait2` with no fallback, so the
-//! precise wait is made here.) Only when the poller's
-//! notifier fired (a wakeup from another thread) does it also call `Poller::wait` with a
-//! zero timeout, which clears and re-arms the notifier. Elsewhere, an iteration that must not block first asks whether
-//! anything is ready at all with a single zero-timeout `poll(2)` on the poller's fd.
+//! precise wait is made here.) A wakeup from another thread is the loop's own
+//! edge-triggered eventfd (`notifier.rs`): the wait reports it once and nothing consumes
+//! it. Only if `polling`'s notifier fired (the loop never uses it on Linux) would the
+//! loop also call `Poller::wait` with a zero timeout, which clears and re-arms it.
+//! Elsewhere, `polling`'s notifier wakes the loop and `Poller::wait` is the wait, and
+//! an iteration that must not block first asks whether anything is ready at all with a
+//! single zero-timeout `poll(2)` on the poller's fd.
 //!
 //! An iteration that must not block, has no registered source and has seen no wakeup
 //! since its last wait skips the poller altogether: cross-thread callbacks are found in
@@ -35,6 +38,8 @@ use std::time::{Duration, Instant};
 use polling::{Events, Poller};
 
 use super::interest::Readiness;
+#[cfg(target_os = "linux")]
+use super::notifier::WAKE_KEY;
 
 /// How often a running loop that keeps finding work queued checks its sources for
 /// readiness (a loop about to block always does).
@@ -184,6 +189,10 @@ impl ReadinessBuffer {
             let key = event.data.u64() as usize;
             if key == NOTIFY_KEY {
                 notified = true;
+                continue;
+            }
+            if key == WAKE_KEY {
+                // The loop's own wakeup: reported once, nothing to consume.
                 continue;
             }
             // `polling`'s own reading of the flags (its epoll backend).
