@@ -255,11 +255,13 @@ impl EndingClient {
 
     /// Reads whatever has arrived (TLS records are left undecrypted: only the socket
     /// matters here).
-    fn read_available(&mut self) {
+    /// Reads what has arrived; says whether the server ended its side (a FIN).
+    fn read_available(&mut self) -> bool {
         let mut chunk = [0u8; 65536];
         loop {
             match self.tcp().read(&mut chunk) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return true,
+                Err(_) => return false,
                 Ok(_) => {}
             }
         }
@@ -323,12 +325,12 @@ fn run(ending: Ending, tls: bool) {
         }
         Ending::HandlerPanic => {
             // The client reads: the streamed response whose write callback panics is cut,
-            // and the connection closes after it, with the responses behind it queued.
-            server.settle_until(|| {
-                client.read_available();
-                server.server.connections() == 0
-            });
+            // and the server ends its side after it (a FIN), with the responses behind it
+            // queued. It then lingers (RFC 9112 §9.6) until the client goes: a reset here.
+            server.settle_until(|| client.read_available());
+            reset(client.tcp());
             drop(client);
+            server.settle_until(|| server.server.connections() == 0);
         }
         Ending::WriteTimeout => {
             server.advance(Duration::from_secs(61));

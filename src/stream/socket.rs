@@ -134,7 +134,7 @@ impl StreamSocket {
 
     /// Says "no more from this side" and keeps reading: TLS's close_notify (sent if the
     /// socket takes it now), then a TCP or Unix socket's write shutdown.
-    #[cfg(feature = "websocket")]
+    #[cfg(any(feature = "http", feature = "websocket"))]
     pub(crate) fn shutdown_write(&self) {
         match self {
             StreamSocket::Tcp(s) => drop(s.shutdown(std::net::Shutdown::Write)),

@@ -18,7 +18,10 @@
 //! Closing. An HTTP/1.0 request without `Connection: keep-alive`, a `Connection: close`,
 //! a malformed request (400), an oversized head (431) or body (413), a timeout (408), or
 //! the server shutting down ends the connection after the responses before it are
-//! written.
+//! written. Then the connection lingers (RFC 9112 §9.6): it shuts down its write side
+//! (a FIN after the last response) and reads and drops what the client still sends until
+//! the client closes or `linger_timeout` passes, since closing with bytes unread would
+//! make the kernel answer with a reset that can discard responses still in flight.
 //!
 //! Timers. One lazily re-armed loop timer enforces the connection's deadline: the header
 //! timeout from accept (not from the first byte), the idle timeout between keep-alive
@@ -50,6 +53,10 @@ use crate::stream::{IoStream, StreamError};
 /// at which it starts again.
 const HIGH_WATER: usize = 256 * 1024;
 const LOW_WATER: usize = 64 * 1024;
+
+/// The longest a connection lingers in all, however often the client sends (nginx's
+/// `lingering_time`).
+const LINGER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The interim response to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -126,6 +133,8 @@ enum Deadline {
     Idle,
     /// Reading a body.
     Body,
+    /// Lingering before the close: no byte from the client for this long.
+    Linger,
 }
 
 enum Phase {
@@ -138,6 +147,9 @@ enum Phase {
     /// A request switches protocols once the responses before it are out; nothing after
     /// its head is read as HTTP.
     Upgrade(Box<PendingUpgrade>),
+    /// Every response is sent and the write side shut down: what the client still sends
+    /// is read and dropped until it closes or the linger deadline passes. Since when.
+    Lingering(Instant),
 }
 
 struct PendingUpgrade {
@@ -241,12 +253,14 @@ impl Connection {
                     Phase::StreamedBody(_) => None,
                     // What follows belongs to the new protocol.
                     Phase::Upgrade(_) => None,
+                    Phase::Lingering(_) => Some(Step::Discard),
                 }
             };
             let more = match step {
                 None => break,
                 Some(Step::Head) => self.read_head(),
                 Some(Step::Body) => self.read_body(),
+                Some(Step::Discard) => self.discard_input(),
             };
             if !more {
                 break;
@@ -836,14 +850,14 @@ impl Connection {
             if std::mem::replace(&mut self.state.borrow_mut().close_scheduled, true) {
                 return;
             }
-            // Everything owed is written (or queued): close once it is sent.
+            // Everything owed is written (or queued): once it is sent, linger, then close.
             let weak = Rc::downgrade(self);
-            self.stream.drained_then(0, move |stream, _| {
-                stream.close();
-                if let Some(conn) = weak.upgrade() {
-                    conn.on_stream_closed();
-                }
-            });
+            self.stream
+                .drained_then(0, move |stream, sent| match weak.upgrade() {
+                    Some(conn) if sent.is_ok() => conn.linger(),
+                    Some(conn) => conn.close(),
+                    None => stream.close(),
+                });
             return;
         }
         if paused && self.batch_depth.get() == 0 {
@@ -901,6 +915,9 @@ impl Connection {
     /// Answers the request being read with `status` and closes after the responses before
     /// it (a malformed request, an oversized head or body, a timeout).
     fn fail(self: &Rc<Self>, status: u16, why: &'static str) {
+        if matches!(self.state.borrow().phase, Phase::Lingering(_)) {
+            return; // everything was answered and sent
+        }
         log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
         let phase = {
             let mut state = self.state.borrow_mut();
@@ -923,7 +940,7 @@ impl Connection {
                 Some(body.seq)
             }
             Phase::Upgrade(pending) => Some(pending.seq),
-            Phase::Head => None,
+            Phase::Head | Phase::Lingering(_) => None,
         };
         let seq = match seq {
             Some(seq) => {
@@ -971,6 +988,40 @@ impl Connection {
             return self.after_progress();
         }
         self.close();
+    }
+
+    /// Every response is sent: shuts down the write side and reads what the client still
+    /// sends until it closes or the linger deadline passes (RFC 9112 §9.6), then closes.
+    fn linger(self: &Rc<Self>) {
+        // A server shutting down does not wait for its clients to close.
+        let linger_timeout = self.server.options.linger_timeout;
+        let lingers = !linger_timeout.is_zero() && !self.server.is_shutting_down();
+        let Some(ioloop) = self.ioloop().filter(|_| lingers) else {
+            return self.close();
+        };
+        {
+            let mut state = self.state.borrow_mut();
+            if state.closed {
+                return;
+            }
+            // Nothing is written any more: the write deadline has nothing to guard.
+            state.send_deadline = None;
+            state.phase = Phase::Lingering(ioloop.time());
+        }
+        self.stream
+            .with_socket(crate::stream::StreamSocket::shutdown_write);
+        self.read_requests();
+    }
+
+    /// Lingering: drops what the client sent, renews the linger deadline and waits for
+    /// more (the client's close ends the wait, and `peer_gone` closes). Returns false:
+    /// nothing more to parse.
+    fn discard_input(self: &Rc<Self>) -> bool {
+        let buffered = self.stream.buffered();
+        self.stream.consume(buffered);
+        self.set_deadline(Deadline::Linger);
+        self.wait_for_bytes(0);
+        false
     }
 
     /// Closes the connection now (whatever is unsent is lost). A connection handed over
@@ -1057,6 +1108,9 @@ impl Connection {
         if matches!(self.state.borrow().phase, Phase::Upgrade(_)) {
             // Not switched yet (responses before it are still owed): refused.
             self.fail(503, "the server is shutting down");
+        }
+        if matches!(self.state.borrow().phase, Phase::Lingering(_)) {
+            return self.close(); // everything was sent
         }
         let idle = {
             let mut state = self.state.borrow_mut();
@@ -1165,9 +1219,13 @@ impl Connection {
             Deadline::Head => options.header_timeout,
             Deadline::Idle => options.idle_timeout,
             Deadline::Body => options.body_timeout,
+            Deadline::Linger => options.linger_timeout,
         };
         let Some(ioloop) = self.ioloop() else { return };
-        let at = ioloop.time() + limit;
+        let mut at = ioloop.time() + limit;
+        if let Phase::Lingering(since) = self.state.borrow().phase {
+            at = at.min(since + LINGER_AT_MOST);
+        }
         self.state.borrow_mut().deadline = Some((at, kind));
         self.arm_timer_by(&ioloop, at);
     }
@@ -1248,6 +1306,10 @@ impl Connection {
                     ioloop.add_callback(move |_| conn.head_timed_out());
                 }
                 Deadline::Body => self.fail(408, "the request took too long"),
+                Deadline::Linger => {
+                    log::debug!(target: "ioloop::http", "{} lingered long enough: closed", self.peer);
+                    return self.close();
+                }
             }
         }
         // Whichever deadline is still ahead keeps the timer.
@@ -1353,6 +1415,8 @@ impl LiveConnection for Connection {
 enum Step {
     Head,
     Body,
+    /// Lingering: drop what arrives.
+    Discard,
 }
 
 /// User values taken out of the connection's state while it is borrowed, dropped when

@@ -59,6 +59,16 @@ pub struct ServerOptions {
     /// With [`serve_on_threads`](crate::http::serve_on_threads) the cap is per thread.
     /// `Some(0)` acts as `Some(1)`.
     pub max_connections: Option<usize>,
+    /// How long a connection that closes after its responses (`Connection: close`, a
+    /// refused request) keeps reading what the client still sends, half-closed, before
+    /// it closes (default 5 s, nginx's `lingering_timeout`): RFC 9112 §9.6's "lingering
+    /// close". Closing with the client's bytes unread makes the kernel answer with a
+    /// reset, which can discard the end of the responses still on their way. The bytes
+    /// read meanwhile are dropped; each arrival renews the period, for at most 30 s in
+    /// all (nginx's `lingering_time`), and the client's own close ends it at once. A
+    /// server shutting down does not linger. Zero closes as soon as the responses are
+    /// sent.
+    pub linger_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +84,7 @@ impl Default for ServerOptions {
             max_pipeline: 64,
             max_response_buffer: 16 * 1024 * 1024,
             max_connections: None,
+            linger_timeout: Duration::from_secs(5),
         }
     }
 }
