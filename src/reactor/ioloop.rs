@@ -95,7 +95,7 @@ pub(crate) struct LoopInner {
     pub(super) handlers: RefCell<HandlerRegistry<IoLoop>>,
     readiness: RefCell<ReadinessBuffer>,
     /// Whether a running loop spins for a post before it sleeps (`post_spin.rs`).
-    post_spin: RefCell<PostSpin>,
+    post_spin: PostSpin,
     pub(super) poll_mode: PollMode,
     callback_budget: usize,
     pub(super) running: Cell<bool>,
@@ -127,7 +127,7 @@ impl LoopInner {
             timers: RefCell::new(TimerHeap::new(epoch)),
             due: RefCell::new(Vec::new()),
             handlers: RefCell::new(HandlerRegistry::default()),
-            post_spin: RefCell::new(PostSpin::default()),
+            post_spin: PostSpin::default(),
             readiness: RefCell::new(ReadinessBuffer::new(events_capacity, io_check)),
             poll_mode,
             callback_budget,
@@ -517,9 +517,8 @@ impl IoLoop {
         inner.iterations.set(inner.iterations.get() + 1);
 
         // 1-3: posted callbacks, snapshot, due timeouts.
-        let found_posts = inner.shared.drain_into(&mut inner.callbacks.borrow_mut());
-        if follow_policy {
-            inner.post_spin.borrow_mut().drained(found_posts);
+        if inner.shared.drain_into(&mut inner.callbacks.borrow_mut()) && follow_policy {
+            inner.post_spin.found_posts();
         }
         let snapshot = inner.callbacks.borrow().len().min(inner.callback_budget);
         // The reused buffer of due timeouts; untouched when no timeout is pending.
@@ -568,10 +567,7 @@ impl IoLoop {
             (t, max) => t.or(max),
         };
         let timeout = if follow_policy {
-            inner
-                .post_spin
-                .borrow_mut()
-                .before_wait(&inner.shared, timeout)
+            inner.post_spin.before_wait(&inner.shared, timeout)
         } else {
             timeout
         };

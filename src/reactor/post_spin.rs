@@ -18,6 +18,7 @@
 //! spin watches the real time, not the loop's clock (a `ManualClock` never moves by
 //! itself).
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::cross_thread::CrossThread;
@@ -29,29 +30,29 @@ const SPIN: Duration = Duration::from_micros(2);
 #[derive(Debug, Default)]
 pub(crate) struct PostSpin {
     /// Callbacks were posted since the loop last slept.
-    armed: bool,
+    armed: Cell<bool>,
 }
 
 impl PostSpin {
-    /// Records whether an iteration found callbacks posted.
-    pub(crate) fn drained(&mut self, found: bool) {
-        self.armed |= found;
+    /// Records that an iteration found callbacks posted.
+    pub(crate) fn found_posts(&self) {
+        self.armed.set(true);
     }
 
     /// The timeout for a wait of `timeout`: zero if a post arrived during the spin, else
     /// `timeout`, the loop then going to sleep (for a non-zero timeout).
     pub(crate) fn before_wait<L>(
-        &mut self,
+        &self,
         shared: &CrossThread<L>,
         timeout: Option<Duration>,
     ) -> Option<Duration> {
-        if timeout == Some(Duration::ZERO) || !self.armed {
+        if timeout == Some(Duration::ZERO) || !self.armed.get() {
             return timeout;
         }
         if spin_for_post(shared, SPIN) {
             return Some(Duration::ZERO);
         }
-        self.armed = false;
+        self.armed.set(false);
         timeout
     }
 }
@@ -91,8 +92,7 @@ mod tests {
     #[test]
     fn a_loop_never_posted_to_never_spins() {
         let shared = shared();
-        let mut spin = PostSpin::default();
-        spin.drained(false);
+        let spin = PostSpin::default();
         post(&shared);
         // Not armed: the post is left to the wait, which ends at once.
         let wait = Some(Duration::from_secs(1));
@@ -103,28 +103,27 @@ mod tests {
     #[test]
     fn after_posts_a_post_in_the_spin_skips_the_sleep_and_an_empty_spin_disarms() {
         let shared = shared();
-        let mut spin = PostSpin::default();
-        spin.drained(true);
+        let spin = PostSpin::default();
+        spin.found_posts();
         post(&shared);
         assert_eq!(spin.before_wait(&shared, None), Some(Duration::ZERO));
-        assert!(spin.armed);
+        assert!(spin.armed.get());
         let mut drained = std::collections::VecDeque::new();
-        spin.drained(shared.drain_into(&mut drained));
+        assert!(shared.drain_into(&mut drained));
+        spin.found_posts();
         // Nothing posted during the spin: the loop sleeps, and will not spin again
         // until posts come.
         let started = Instant::now();
         assert_eq!(spin.before_wait(&shared, None), None);
         assert!(started.elapsed() >= SPIN);
-        assert!(!spin.armed);
-        spin.drained(false);
-        assert!(!spin.armed);
+        assert!(!spin.armed.get());
     }
 
     #[test]
     fn a_post_from_another_thread_during_the_spin_is_seen() {
         let shared = shared();
-        let mut spin = PostSpin::default();
-        spin.drained(true);
+        let spin = PostSpin::default();
+        spin.found_posts();
         std::thread::scope(|s| {
             s.spawn(|| post(&shared));
             // The spin is short; the poster may be later. Either the spin saw the post,
@@ -138,11 +137,12 @@ mod tests {
     #[test]
     fn a_zero_timeout_does_not_spin() {
         let shared = shared();
-        let mut spin = PostSpin { armed: true };
+        let spin = PostSpin::default();
+        spin.found_posts();
         assert_eq!(
             spin.before_wait(&shared, Some(Duration::ZERO)),
             Some(Duration::ZERO)
         );
-        assert!(spin.armed);
+        assert!(spin.armed.get());
     }
 }
