@@ -271,16 +271,21 @@ def write_http(w, runs):
       "hyper: hyper 1 `http1::Builder` with `pipeline_flush` on a tokio current_thread runtime; "
       "Tornado: `RequestHandler` (bench/python/http_plain.py). HTTPS: the same servers behind "
       "TLS (ioloop's `HttpServer::set_tls`, hyper with tokio-rustls 0.26), rustls 0.23 on ring "
-      "with one ECDSA P-256 certificate; wrk makes one TLS connection per connection. Ratio = "
+      "with one ECDSA P-256 certificate; wrk makes one TLS connection per connection. JSON: "
+      "`GET /json` → `{\"message\":\"Hello, World!\"}` (application/json) serialized per request "
+      "(TechEmpower's JSON test): ioloop's `Json<T>` (serde_json), hyper with serde_json, "
+      "Tornado's `self.write(dict)`. Ratio = "
       "ioloop / peer (req/s: above 1 is faster; CPU: below 1 is cheaper).\n")
     groups = OrderedDict()
     for r in runs:
         p = r["params"]
-        groups.setdefault((p["threads"], p["mode"], p["conns"], p.get("tls", False)),
+        groups.setdefault((p["threads"], p["mode"], p["conns"], p.get("tls", False),
+                           p.get("path", "plaintext")),
                           OrderedDict()).setdefault(r["impl"], []).append(r)
-    for (threads, mode, conns, tls), impls in groups.items():
-        title = "%s%s, %d connections%s" % (
-            "HTTPS " if tls else "", "keep-alive" if mode == "keepalive" else "pipelined ×16",
+    for (threads, mode, conns, tls, path), impls in groups.items():
+        title = "%s%s%s, %d connections%s" % (
+            "JSON, " if path == "json" else "", "HTTPS " if tls else "",
+            "keep-alive" if mode == "keepalive" else "pipelined ×16",
             conns, ", two threads" if threads > 1 else "")
         w("**%s**\n" % title)
         base = None

@@ -49,14 +49,14 @@ cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# run_one ROUND IMPL THREADS CONNS MODE
+# run_one ROUND IMPL THREADS CONNS MODE [PATH]
 run_one() {
-    local round=$1 impl=$2 threads=$3 conns=$4 mode=$5 script=() out reqs before after
+    local round=$1 impl=$2 threads=$3 conns=$4 mode=$5 path=${6:-plaintext} script=() out reqs before after
     start_server "$impl" "$threads"
     if [ "$mode" = pipelined ]; then script=(-s "$BENCH_DIR/wrk/pipeline.lua"); fi
     # Warm up: a short run the figures do not count.
-    local url="http://127.0.0.1:$PORT/plaintext"
-    case "$impl" in *-https) url="https://127.0.0.1:$PORT/plaintext" ;; esac
+    local url="http://127.0.0.1:$PORT/$path"
+    case "$impl" in *-https) url="https://127.0.0.1:$PORT/$path" ;; esac
     "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" wrk -t1 -c"$conns" -d1s "${script[@]+"${script[@]}"}" \
         "$url" > /dev/null 2>&1 || true
     before="$(cpu_ticks "$SERVER_PID")"
@@ -64,9 +64,9 @@ run_one() {
         "$url" 2>&1)"
     after="$(cpu_ticks "$SERVER_PID")"
     stop_server
-    python3 - "$out" "$round" "$impl" "$threads" "$conns" "$mode" "$before" "$after" "$CLK_TCK" "$SECS" >> "$OUT" <<'PY'
+    python3 - "$out" "$round" "$impl" "$threads" "$conns" "$mode" "$before" "$after" "$CLK_TCK" "$SECS" "$path" >> "$OUT" <<'PY'
 import json, re, sys
-out, rnd, impl, threads, conns, mode, before, after, tck, secs = sys.argv[1:]
+out, rnd, impl, threads, conns, mode, before, after, tck, secs, path = sys.argv[1:]
 m = re.search(r"(\d+) requests in ([\d.]+)s", out)
 reqs, took = (int(m.group(1)), float(m.group(2))) if m else (0, float(secs))
 errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
@@ -76,7 +76,7 @@ print(json.dumps({
     "workload": "http", "impl": impl if int(threads) == 1 else "%s-%dthreads" % (impl, int(threads)),
     "round": int(rnd), "n": reqs,
     "params": {"conns": int(conns), "mode": mode, "threads": int(threads),
-               "tls": impl.endswith("-https")},
+               "tls": impl.endswith("-https"), "path": path},
     "metrics": {
         "req_per_s": reqs / took if took else 0,
         "server_cpu_us_per_req": cpu_s * 1e6 / reqs if reqs else 0,
@@ -85,7 +85,7 @@ print(json.dumps({
     "note": "",
 }))
 PY
-    echo "  round $round http $mode c=$conns threads=$threads $impl: $(tail -n 1 "$OUT")" >&2
+    echo "  round $round http /$path $mode c=$conns threads=$threads $impl: $(tail -n 1 "$OUT")" >&2
 }
 
 for shape in "16 keepalive" "64 keepalive" "256 keepalive" "16 pipelined" "64 pipelined" "256 pipelined"; do
@@ -94,6 +94,17 @@ for shape in "16 keepalive" "64 keepalive" "256 keepalive" "16 pipelined" "64 pi
     for round in $(seq 1 "$ROUNDS"); do
         for impl in "${IMPLS[@]}"; do
             run_one "$round" "$impl" 1 "$conns" "$mode"
+        done
+    done
+done
+# The JSON rows (TechEmpower's JSON test): `GET /json`, `{"message":"Hello, World!"}`
+# serialized per request.
+for shape in "64 keepalive" "64 pipelined"; do
+    read -r conns mode <<< "$shape"
+    echo "== http json $mode c=$conns: ${IMPLS[*]} ($ROUNDS rounds)" >&2
+    for round in $(seq 1 "$ROUNDS"); do
+        for impl in "${IMPLS[@]}"; do
+            run_one "$round" "$impl" 1 "$conns" "$mode" json
         done
     done
 done

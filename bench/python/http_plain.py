@@ -4,7 +4,8 @@ usage: http_plain.py
 
 Listens on 127.0.0.1, an OS-chosen port, and prints `listening on 127.0.0.1:PORT`.
 `GET /plaintext` answers `Hello, World!` as text/plain (Tornado's `RequestHandler`),
-keep-alive on. Runs until SIGTERM or SIGINT.
+`GET /json` `{"message": "Hello, World!"}` as JSON (`self.write(dict)`, serialized per
+request), keep-alive on. Runs until SIGTERM or SIGINT.
 """
 
 import asyncio
@@ -21,8 +22,13 @@ class Plaintext(tornado.web.RequestHandler):
         self.write(b"Hello, World!")
 
 
+class Json(tornado.web.RequestHandler):
+    def get(self):
+        self.write({"message": "Hello, World!"})
+
+
 async def main():
-    app = tornado.web.Application([(r"/plaintext", Plaintext)])
+    app = tornado.web.Application([(r"/plaintext", Plaintext), (r"/json", Json)])
     await serve_until_signalled(tornado.httpserver.HTTPServer(app))
 
 

@@ -1,5 +1,6 @@
-//! The HTTP plaintext servers that `bench/http.sh` loads with wrk: `GET /plaintext`
-//! answers `Hello, World!` as `text/plain`, keep-alive on.
+//! The HTTP servers that `bench/http.sh` loads with wrk: `GET /plaintext` answers
+//! `Hello, World!` as `text/plain`, and `GET /json` `{"message":"Hello, World!"}` as
+//! `application/json`, serialized per request (TechEmpower's JSON test); keep-alive on.
 //!
 //! ```text
 //! ioloop-bench http-server ioloop|hyper [--threads N] [--tls DIR]
@@ -41,10 +42,32 @@ fn tls_config(dir: &str) -> Result<ioloop::tls::rustls::ServerConfig, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The body of the JSON rows, TechEmpower's JSON test: `{"message":"Hello, World!"}`,
+/// serialized per request.
+#[derive(serde::Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+impl Message {
+    fn hello() -> Message {
+        Message {
+            message: "Hello, World!",
+        }
+    }
+}
+
 fn ioloop_server(threads: usize, stop: Arc<AtomicBool>, tls: Option<&str>) -> Result<(), String> {
     use ioloop::http::{serve_on_threads, ServerOptions};
     use ioloop::web::{get, Application};
-    let app = || Application::new().route("/plaintext", get(|_req| async { "Hello, World!" }));
+    let app = || {
+        Application::new()
+            .route("/plaintext", get(|_req| async { "Hello, World!" }))
+            .route(
+                "/json",
+                get(|_req| async { ioloop::web::Json(Message::hello()) }),
+            )
+    };
     if threads > 1 {
         let servers = serve_on_threads(threads, 0, ServerOptions::default(), app)
             .map_err(|e| e.to_string())?;
@@ -88,12 +111,18 @@ fn hyper_server(threads: usize, stop: Arc<AtomicBool>, tls: Option<&str>) -> Res
     use hyper_util::rt::TokioIo;
 
     async fn plaintext(
-        _req: Request<hyper::body::Incoming>,
+        req: Request<hyper::body::Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
-        let mut response = Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+        let (body, content_type) = if req.uri().path() == "/json" {
+            let json = serde_json::to_vec(&Message::hello()).unwrap_or_default();
+            (Bytes::from(json), "application/json")
+        } else {
+            (Bytes::from_static(b"Hello, World!"), "text/plain")
+        };
+        let mut response = Response::new(Full::new(body));
         response.headers_mut().insert(
             hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("text/plain"),
+            hyper::header::HeaderValue::from_static(content_type),
         );
         response.headers_mut().insert(
             hyper::header::SERVER,
