@@ -262,7 +262,7 @@ def write_rate_table(w, impls, base, rate, cpu, header, errors=False):
 def write_http(w, runs):
     if not runs:
         return
-    w("## HTTP plaintext under wrk (`bench/http.sh`)\n")
+    w("## HTTP plaintext and JSON under wrk (`bench/http.sh`)\n")
     w("`GET /plaintext` → `Hello, World!` (text/plain), keep-alive. Each server alone on core 0 "
       "(the two-thread mode on cores 0 and 1, sharing core 1 with wrk), wrk on core 1 with one "
       "thread; a 1 s warm-up per run, then the measured window; rounds interleave the servers. "
