@@ -999,15 +999,17 @@ impl Connection {
         let Some(ioloop) = self.ioloop().filter(|_| lingers) else {
             return self.close();
         };
-        {
+        let replaced = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
             }
             // Nothing is written any more: the write deadline has nothing to guard.
             state.send_deadline = None;
-            state.phase = Phase::Lingering(ioloop.time());
-        }
+            std::mem::replace(&mut state.phase, Phase::Lingering(ioloop.time()))
+        };
+        // Whatever the phase held (nothing, after the last response) goes after the borrow.
+        drop(replaced);
         self.stream
             .with_socket(crate::stream::StreamSocket::shutdown_write);
         self.read_requests();
