@@ -28,20 +28,7 @@ fn a_message_typed_in_one_page_appears_in_the_other() {
     }
     let app = Example::start("chat_web", &["0"]);
     let url = format!("http://127.0.0.1:{}/", app.port);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/chromium_chat.py"
-    );
-    let out = Command::new("python3")
-        .args([script, browser, &url])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim() == "ok",
-        "{out:?}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_client_ok("chromium_chat.py", &[browser, &url]);
 }
 
 /// Two `chat_web` processes on two ports sharing one room through a real `redis-server`
@@ -68,18 +55,5 @@ fn two_processes_through_redis_a_message_typed_on_one_appears_on_the_other() {
     let one = Example::start("chat_web", &["0", "--redis", &url]);
     let two = Example::start("chat_web", &["0", "--redis", &url, "--threads", "2"]);
     let urls = [one.port, two.port].map(|p| format!("http://127.0.0.1:{p}/"));
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/chromium_chat.py"
-    );
-    let out = Command::new("python3")
-        .args([script, browser, &urls[0], &urls[1]])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim() == "ok",
-        "{out:?}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_client_ok("chromium_chat.py", &[browser, &urls[0], &urls[1]]);
 }

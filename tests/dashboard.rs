@@ -18,31 +18,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::example::Example;
 use common::http::{parse_reply, Reply};
 use common::{chromium, has_tool, python_has, require_tool};
 
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/dashboard.py");
-
 /// Runs `tests/clients/dashboard.py PORT CASE ARGS..` and asserts it printed "ok".
 fn python_case(port: u16, case: &str, args: &[&str]) {
-    let out = Command::new("python3")
-        .arg(CLIENT)
-        .arg(port.to_string())
-        .arg(case)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim() == "ok",
-        "{case}: {:?}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let port = port.to_string();
+    let mut all = vec![port.as_str(), case];
+    all.extend_from_slice(args);
+    common::python_client_ok("dashboard.py", &all);
 }
 
 fn python_ok() -> bool {
@@ -259,19 +247,8 @@ fn chromium_signs_in_through_the_form_and_shows_live_stats() {
         return;
     }
     let app = Example::start("dashboard", &["0"]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chromium_dashboard.py");
     let url = format!("http://127.0.0.1:{}/", app.port);
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([browser, &url])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim() == "ok",
-        "{out:?}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_client_ok("chromium_dashboard.py", &[browser, &url]);
 }
 
 // SIGTERM with a live WebSocket and a proxy fetch waiting on a slow upstream: the

@@ -14,7 +14,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::http::SteppedServer;
+use common::http::{SteppedClient, SteppedServer};
 use ioloop::http::{HttpServer, Response, ServerOptions};
 use ioloop::web::{get, Application};
 use ioloop::IoLoop;
@@ -92,6 +92,15 @@ fn late_client_bytes_after_a_refusal_do_not_cut_the_responses_before_it() {
 
 const CLOSE: &str = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 
+/// A client whose `Connection: close` request was answered and whose connection the
+/// server has half-closed (the client read its FIN); the server is lingering.
+fn lingering_client(server: &SteppedServer) -> SteppedClient {
+    let mut client = server.connect();
+    assert_eq!(client.request(server, CLOSE).status, 200);
+    assert!(client.is_closed(server), "no FIN after the last response");
+    client
+}
+
 fn stepped(linger_timeout: Duration) -> SteppedServer {
     let options = ServerOptions {
         linger_timeout,
@@ -103,10 +112,8 @@ fn stepped(linger_timeout: Duration) -> SteppedServer {
 #[test]
 fn after_its_last_response_the_server_half_closes_and_the_clients_close_ends_it() {
     let server = stepped(Duration::from_secs(5));
-    let mut client = server.connect();
-    assert_eq!(client.request(&server, CLOSE).status, 200);
     // The server's FIN came after the response...
-    assert!(client.is_closed(&server));
+    let mut client = lingering_client(&server);
     // ...but it still reads: what the client sends now is taken and dropped.
     client.send(&server, &[b'z'; 100_000]);
     server.settle();
@@ -119,9 +126,7 @@ fn after_its_last_response_the_server_half_closes_and_the_clients_close_ends_it(
 #[test]
 fn a_client_that_never_closes_is_closed_after_the_linger_timeout() {
     let server = stepped(Duration::from_secs(5));
-    let mut client = server.connect();
-    assert_eq!(client.request(&server, CLOSE).status, 200);
-    assert!(client.is_closed(&server));
+    let _client = lingering_client(&server); // open, never closing
     server.advance(Duration::from_millis(4900));
     assert_eq!(server.server.connections(), 1, "closed before its time");
     server.advance(Duration::from_millis(100));
@@ -131,9 +136,7 @@ fn a_client_that_never_closes_is_closed_after_the_linger_timeout() {
 #[test]
 fn bytes_renew_the_linger_timeout_for_at_most_30_seconds() {
     let server = stepped(Duration::from_secs(5));
-    let mut client = server.connect();
-    assert_eq!(client.request(&server, CLOSE).status, 200);
-    assert!(client.is_closed(&server));
+    let mut client = lingering_client(&server);
     // Each byte leaves at once (Nagle's algorithm would hold it for the ACK of the last).
     client.stream.set_nodelay(true).unwrap();
     // A byte every 4 s keeps it lingering, until 30 s after it began.
@@ -166,9 +169,7 @@ fn a_zero_linger_timeout_closes_as_soon_as_the_responses_are_sent() {
 #[test]
 fn a_server_shutting_down_closes_lingering_connections_at_once() {
     let server = stepped(Duration::from_secs(5));
-    let mut client = server.connect();
-    assert_eq!(client.request(&server, CLOSE).status, 200);
-    assert!(client.is_closed(&server));
+    let _client = lingering_client(&server); // open, never closing
     assert_eq!(server.server.connections(), 1);
     let shutdown = server.server.shutdown(Duration::from_secs(60));
     let mut shutdown = Box::pin(shutdown);
