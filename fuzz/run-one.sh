@@ -2,11 +2,13 @@
 # Runs one built fuzz target (`cargo +nightly fuzz build -a` first): its regression
 # inputs once each, then fuzzing for SECONDS (default 60) from its corpus (new inputs go
 # to corpus/TARGET, which git ignores) and its committed seeds, in one process.
-# Usage: fuzz/run-one.sh TARGET [SECONDS]
+# Arguments after SECONDS go to libFuzzer as they are (`-runs=10000000`, `-jobs=2`).
+# Usage: fuzz/run-one.sh TARGET [SECONDS [LIBFUZZER_ARGS...]]
 set -euo pipefail
 cd "$(dirname "$0")"
 target="$1"
 seconds="${2:-60}"
+shift $(( $# < 2 ? $# : 2 ))
 binary="target/x86_64-unknown-linux-gnu/release/$target"
 dict=()
 case "$target" in
@@ -23,4 +25,4 @@ seeds=()
 [ -d "seeds/$target" ] && seeds=("seeds/$target")
 "$binary" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
   -artifact_prefix="artifacts/$target/" -max_len=16384 -rss_limit_mb=2048 \
-  "corpus/$target" "${seeds[@]}"
+  "$@" "corpus/$target" "${seeds[@]}"
