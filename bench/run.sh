@@ -246,8 +246,8 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
             # calloop's timer cancel is O(pending): its Ir per op would only measure n.
             timers) impls=(ioloop floor tokio) ;;
             # Tasks: calloop has no executor of its own; spawn-await has no floor.
-            spawn) impls=(ioloop floor tokio) ;;
-            spawn-await) impls=(ioloop tokio) ;;
+            spawn) impls=(ioloop floor tokio async-task) ;;
+            spawn-await) impls=(ioloop tokio async-task) ;;
             *) impls=(ioloop floor tokio calloop) ;;
         esac
         for impl in "${impls[@]}"; do

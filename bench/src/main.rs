@@ -54,8 +54,8 @@ const MATRIX: &[(&str, &[&str])] = &[
         &["ioloop", "floor", "floor-eventfd", "tokio", "calloop"],
     ),
     ("post", &["ioloop", "floor", "tokio", "calloop"]),
-    ("spawn", &["ioloop", "floor", "tokio"]),
-    ("spawn-await", &["ioloop", "tokio"]),
+    ("spawn", &["ioloop", "floor", "tokio", "async-task"]),
+    ("spawn-await", &["ioloop", "tokio", "async-task"]),
     ("wake-rtt", &["ioloop", "floor", "tokio"]),
     (
         "echo",

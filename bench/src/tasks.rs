@@ -59,6 +59,14 @@ pub fn spawn(imp: &str, n: Option<usize>, batch: usize) -> Result<Report, String
                 "in LocalSet::block_on: spawn_local x batch (JoinHandle dropped), then yield until they ran",
             )
         }
+        "async-task" => {
+            let (e, c) = async_task_spawn(n, batch);
+            (
+                e,
+                c,
+                "async_task::spawn_local x batch (Task detached) into a thread-local VecDeque<Runnable>, then run each",
+            )
+        }
         _ => return Err(format!("spawn: unknown implementation {imp}")),
     };
     Ok(report("spawn", imp, n, (elapsed, cpu), &TASK, note))
@@ -81,6 +89,14 @@ pub fn spawn_await(imp: &str, n: Option<usize>) -> Result<Report, String> {
                 e,
                 c,
                 "LocalSet::block_on(spawn_local(driver)); the driver does spawn_local(fut).await n times",
+            )
+        }
+        "async-task" => {
+            let (e, c) = async_task_spawn_await(n);
+            (
+                e,
+                c,
+                "a driver task on a thread-local VecDeque<Runnable> does async_task::spawn_local(fut).await n times",
             )
         }
         _ => return Err(format!("spawn-await: unknown implementation {imp}")),
@@ -160,6 +176,58 @@ fn tokio_spawn(n: usize, batch: usize) -> (Duration, Duration) {
                 }
             }
         })
+    })
+}
+
+thread_local! {
+    /// The run queue of the minimal `async-task` executor: what a loop built on the crate
+    /// would at least do per task (no registry, no cross-thread path).
+    static RUNNABLES: std::cell::RefCell<VecDeque<async_task::Runnable>> =
+        const { std::cell::RefCell::new(VecDeque::new()) };
+}
+
+fn async_task_schedule(runnable: async_task::Runnable) {
+    RUNNABLES.with(|q| q.borrow_mut().push_back(runnable));
+}
+
+fn async_task_spawn_local<F: Future + 'static>(future: F) -> async_task::Task<F::Output> {
+    let (runnable, task) = async_task::spawn_local(future, async_task_schedule);
+    runnable.schedule();
+    task
+}
+
+/// Runs queued runnables until the queue is empty.
+fn async_task_run_queued() {
+    while let Some(runnable) = RUNNABLES.with(|q| q.borrow_mut().pop_front()) {
+        runnable.run();
+    }
+}
+
+fn async_task_spawn(n: usize, batch: usize) -> (Duration, Duration) {
+    timed(|| {
+        let mut i = 0u64;
+        for _ in 0..n / batch {
+            for _ in 0..batch {
+                let k = i;
+                async_task_spawn_local(async move { work(k) }).detach();
+                i += 1;
+            }
+            async_task_run_queued();
+            assert!(ran() >= i);
+        }
+    })
+}
+
+fn async_task_spawn_await(n: usize) -> (Duration, Duration) {
+    let n = n as u64;
+    timed(|| {
+        let driver = async_task_spawn_local(async move {
+            for i in 0..n {
+                async_task_spawn_local(async move { work(i) }).await;
+            }
+        });
+        async_task_run_queued();
+        assert!(driver.is_finished());
     })
 }
 
