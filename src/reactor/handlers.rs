@@ -176,7 +176,9 @@ impl IoLoop {
                 "no such handler (it was removed)",
             )),
             Some((_, false)) => Ok(()),
-            Some((fd, true)) => self.arm(fd, id.key(), interest),
+            // SAFETY: `set_interest` found the registration, alive (in its slot, or on
+            // the dispatch stack while its handler runs).
+            Some((fd, true)) => unsafe { self.arm(fd, id.key(), interest) },
         }
     }
 
@@ -206,7 +208,9 @@ impl IoLoop {
     pub fn remove_handler<S: 'static>(&self, id: HandlerId<S>) -> Option<S> {
         let inner = &*self.inner;
         let removed = inner.handlers.borrow_mut().remove(id.key())?;
-        unregister(&inner.shared.poller, removed.fd);
+        // SAFETY: the source is alive until `removed` is dropped below (or on the dispatch
+        // stack while its handler runs).
+        unsafe { unregister(&inner.shared.poller, removed.fd) };
         let source = removed
             .registration?
             .into_source()

@@ -627,7 +627,8 @@ impl IoLoop {
                 Ok(()) if inner.poll_mode == PollMode::Oneshot => {
                     let armed = inner.handlers.borrow_mut().get(key);
                     if let Some((fd, interest)) = armed {
-                        if let Err(e) = self.arm(fd, key, interest) {
+                        // SAFETY: the registration was just restored to its slot, alive.
+                        if let Err(e) = unsafe { self.arm(fd, key, interest) } {
                             log::error!(target: "ioloop", "failed to re-arm fd {fd}: {e}");
                         }
                     }
@@ -642,12 +643,16 @@ impl IoLoop {
 
     /// Tells the poller the interest of the registration `key` of `fd` (a change, or a
     /// re-arm on platforms without level-triggered polling).
-    pub(super) fn arm(&self, fd: RawFd, key: usize, interest: Interest) -> io::Result<()> {
+    ///
+    /// # Safety
+    ///
+    /// `fd` is the source of the live registration `key` (see [`registered_fd`]).
+    pub(super) unsafe fn arm(&self, fd: RawFd, key: usize, interest: Interest) -> io::Result<()> {
         let inner = &*self.inner;
         inner
             .poller_modifications
             .set(inner.poller_modifications.get() + 1);
-        // SAFETY: `fd` comes from a live registration (checked by the caller).
+        // SAFETY: `fd` comes from a live registration, as the caller promises.
         let source = unsafe { registered_fd(fd) };
         inner
             .shared
@@ -660,7 +665,8 @@ impl IoLoop {
     pub(crate) fn poll_task(&self, task: TaskRef) {
         match task.start_poll() {
             PollStart::Skip => return,
-            PollStart::Cancel => return self.end_task(&task, TaskEnd::Cancelled),
+            // SAFETY: this loop's task (it was in its run queue), not being polled.
+            PollStart::Cancel => return unsafe { self.end_task(&task, TaskEnd::Cancelled) },
             PollStart::Run => {}
         }
         let inner = &*self.inner;
@@ -673,19 +679,28 @@ impl IoLoop {
                     ready = unsafe { task.poll() }.is_ready();
                 });
         match polled {
-            Err(payload) => self.end_task(&task, TaskEnd::Panicked(payload)),
+            // SAFETY: this loop's task; its poll has unwound.
+            Err(payload) => unsafe { self.end_task(&task, TaskEnd::Panicked(payload)) },
             Ok(()) if ready => self.complete_task(&task),
             // Cancelled while it ran: it ends now.
-            Ok(()) if task.end_poll_pending() => self.end_task(&task, TaskEnd::Cancelled),
+            // SAFETY: this loop's task; its poll has returned.
+            Ok(()) if task.end_poll_pending() => unsafe {
+                self.end_task(&task, TaskEnd::Cancelled)
+            },
             Ok(()) => {}
         }
     }
 
-    /// Ends one of this loop's tasks that is not being polled: drops its future and
-    /// delivers `end` to its handle (or, for a panic nobody awaits, to the exception
-    /// policy).
-    pub(crate) fn end_task(&self, task: &TaskRef, end: TaskEnd) {
-        // SAFETY: the loop thread ends its own task, which no poll is running.
+    /// Ends one of this loop's tasks: drops its future and delivers `end` to its handle
+    /// (or, for a panic nobody awaits, to the exception policy).
+    ///
+    /// # Safety
+    ///
+    /// `task` belongs to this loop, this is the loop's thread, and no poll of the task is
+    /// running (none is on the stack: a poll that panicked has unwound).
+    pub(crate) unsafe fn end_task(&self, task: &TaskRef, end: TaskEnd) {
+        // SAFETY: the loop thread ends its own task, which no poll is running (the
+        // caller's promise).
         unsafe { task.end(end) };
         self.complete_task(task);
     }

@@ -27,7 +27,7 @@ use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
@@ -96,8 +96,9 @@ struct Header {
     vtable: &'static Vtable,
     owner: Arc<dyn Schedule>,
     site: &'static Location<'static>,
-    /// The task's index in its loop's registry. Loop thread only.
-    slot: UnsafeCell<u32>,
+    /// The task's index in its loop's registry, read and written by the loop thread only
+    /// (atomic so that reading it needs no promise from the caller).
+    slot: AtomicU32,
     /// Whoever awaits the task's handle.
     join_waker: AtomicWaker,
 }
@@ -121,8 +122,8 @@ pub(crate) struct TaskRef {
 }
 
 // SAFETY: what other threads reach through a `TaskRef` is atomic (state, count, join
-// waker) or read-only (vtable, owner, site); the future and the registry slot are touched
-// only on the loop's thread (see the module documentation).
+// waker, registry slot) or read-only (vtable, owner, site); the future is touched only on
+// the loop's thread (see the module documentation).
 unsafe impl Send for TaskRef {}
 // SAFETY: as for `Send`: `&TaskRef` gives no other access.
 unsafe impl Sync for TaskRef {}
@@ -142,7 +143,7 @@ impl TaskRef {
                 vtable: vtable::<F>(),
                 owner,
                 site,
-                slot: UnsafeCell::new(u32::MAX),
+                slot: AtomicU32::new(u32::MAX),
                 join_waker: AtomicWaker::new(),
             },
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -172,16 +173,14 @@ impl TaskRef {
         Arc::as_ptr(&self.header().owner) as *const () == owner
     }
 
-    /// The task's registry slot. Loop thread only.
+    /// The task's registry slot (set by its loop's registry, on the loop thread).
     pub(crate) fn slot(&self) -> u32 {
-        // SAFETY: only the loop thread reads or writes the slot.
-        unsafe { *self.header().slot.get() }
+        self.header().slot.load(Ordering::Relaxed)
     }
 
-    /// Records the task's registry slot. Loop thread only.
+    /// Records the task's registry slot. Its loop's registry, on the loop thread.
     pub(crate) fn set_slot(&self, slot: u32) {
-        // SAFETY: only the loop thread reads or writes the slot.
-        unsafe { *self.header().slot.get() = slot }
+        self.header().slot.store(slot, Ordering::Relaxed)
     }
 
     /// Queues a poll unless one is queued or the task ended. Any thread.
@@ -526,13 +525,19 @@ fn raw_waker(header: NonNull<Header>) -> RawWaker {
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
-fn header_of(data: *const ()) -> NonNull<Header> {
-    // SAFETY: the waker's data is always a task header pointer (see `raw_waker`).
+/// The task header a waker's data points to.
+///
+/// # Safety
+///
+/// `data` is the data of a waker made by [`raw_waker`]: a live task's header pointer.
+unsafe fn header_of(data: *const ()) -> NonNull<Header> {
+    // SAFETY: as the caller promises, `data` is a task header pointer, never null.
     unsafe { NonNull::new_unchecked(data as *mut Header) }
 }
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
-    let header = header_of(data);
+    // SAFETY: the waker vtable's functions get the data of a waker from `raw_waker`.
+    let header = unsafe { header_of(data) };
     // SAFETY: the waker being cloned holds (or borrows) a reference.
     unsafe { header.as_ref() }
         .state
@@ -542,7 +547,8 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 
 unsafe fn waker_wake(data: *const ()) {
     let task = TaskRef {
-        header: header_of(data),
+        // SAFETY: as in `waker_clone`.
+        header: unsafe { header_of(data) },
     };
     task.schedule();
     // `task` drops the waker's reference.
@@ -550,13 +556,15 @@ unsafe fn waker_wake(data: *const ()) {
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
     let task = ManuallyDrop::new(TaskRef {
-        header: header_of(data),
+        // SAFETY: as in `waker_clone`.
+        header: unsafe { header_of(data) },
     });
     task.schedule();
 }
 
 unsafe fn waker_drop(data: *const ()) {
-    release(header_of(data));
+    // SAFETY: as in `waker_clone`.
+    release(unsafe { header_of(data) });
 }
 
 // These tests drive the task cell without a loop (a queue stands in for it), so that

@@ -288,7 +288,9 @@ impl<L> HandlerRegistry<L> {
         self.slots
             .drain()
             .filter_map(|slot| {
-                unregister(poller, slot.fd);
+                // SAFETY: the source is alive in `slot.registration` (or on the dispatch
+                // stack), and dropped only after this.
+                unsafe { unregister(poller, slot.fd) };
                 slot.registration
             })
             .collect()
@@ -324,9 +326,12 @@ pub(crate) unsafe fn registered_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
 
 /// Removes `fd` from the poller; a failure is logged, never raised (Tornado's
 /// `remove_handler` never fails).
-pub(crate) fn unregister(poller: &Poller, fd: RawFd) {
-    // SAFETY: called with the fd of a registration that is still alive: the source is
-    // dropped only after it has been unregistered.
+///
+/// # Safety
+///
+/// As for [`registered_fd`]: the source owning `fd` is alive during the call.
+pub(crate) unsafe fn unregister(poller: &Poller, fd: RawFd) {
+    // SAFETY: the caller promises the source owning `fd` is alive.
     let fd = unsafe { registered_fd(fd) };
     if let Err(e) = poller.delete(fd) {
         log::debug!(target: "ioloop", "error removing fd {} from the poller: {e}", fd.as_raw_fd());

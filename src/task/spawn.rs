@@ -73,18 +73,27 @@ impl<T> Task<T> {
             return; // it already ended
         }
         match current_owner_of(task) {
-            Some(ioloop) if !task.is_running() => ioloop.end_task(task, TaskEnd::Cancelled),
+            // SAFETY: its own loop's thread (the current loop owns it), not being polled.
+            Some(ioloop) if !task.is_running() => unsafe {
+                ioloop.end_task(task, TaskEnd::Cancelled)
+            },
             // Running (it cancels itself), or another thread: its loop ends it at the next
             // chance it has.
             _ => task.schedule(),
         }
     }
 
-    /// Cancels the task from `ioloop`'s thread, whichever loop is current there.
+    /// Cancels the task from the thread of `ioloop`, its loop, whichever loop is current
+    /// there. A task of another loop is cancelled as by [`cancel`](Task::cancel).
     pub(crate) fn cancel_on(&self, ioloop: &IoLoop) {
         let task = self.join.task();
+        if !task.is_owned_by(Arc::as_ptr(&ioloop.inner.shared) as *const ()) {
+            return self.cancel();
+        }
         if task.request_cancel() && !task.is_running() {
-            ioloop.end_task(task, TaskEnd::Cancelled);
+            // SAFETY: the task's own loop (checked above), on its thread (an `IoLoop` never
+            // leaves it), and not being polled.
+            unsafe { ioloop.end_task(task, TaskEnd::Cancelled) };
         }
     }
 
@@ -319,7 +328,9 @@ impl IoLoop {
             log::debug!(target: "ioloop", "task spawned on a closed IoLoop was dropped");
             let [handle] = TaskRef::allocate(future, owner, site);
             // The task never runs: it reads as cancelled.
-            self.end_task(&handle, TaskEnd::Cancelled);
+            // SAFETY: this loop's new task, on its thread (spawn is loop-thread only),
+            // never polled.
+            unsafe { self.end_task(&handle, TaskEnd::Cancelled) };
             // SAFETY: the handle's reference, for a future whose output is `F::Output`.
             return Task {
                 join: unsafe { JoinRef::new(handle) },
