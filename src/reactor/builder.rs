@@ -6,7 +6,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use polling::{PollMode, Poller};
+use super::sys::{PollMode, Poller};
 
 use super::clock::{Clock, SystemClock};
 use super::cross_thread::CrossThread;

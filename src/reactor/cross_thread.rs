@@ -1,7 +1,7 @@
 //! [`CrossThread`]: the part of a loop that other threads reach: the poller (to wake the
 //! loop), the queue of work posted to it and its stop flag.
 //!
-//! Posted work goes into a mutex-protected queue. The loop is woken (see `notifier.rs`)
+//! Posted work goes into a mutex-protected queue. The loop is woken (by its poller's notify)
 //! only when the queue goes from empty to non-empty, so any number of posts between two iterations cost
 //! one wakeup; the loop moves the whole queue into its local queue at the start of each
 //! iteration (step 1 of the iteration order). Wakes of tasks from other threads take the
@@ -12,11 +12,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use polling::Poller;
-
-use super::notifier::Notifier;
-
 use super::queue::{Posted, Queued};
+use super::sys::Poller;
 use crate::error::LoopError;
 
 struct PostedQueue<L> {
@@ -27,7 +24,6 @@ struct PostedQueue<L> {
 /// The thread-safe half of a loop, shared by the loop and its [`Remote`](super::remote::Remote)s.
 pub(crate) struct CrossThread<L> {
     pub(crate) poller: Poller,
-    notifier: Notifier,
     queue: Mutex<PostedQueue<L>>,
     /// Set after a post, cleared by the loop before it drains: lets the loop skip the lock
     /// on iterations where nothing was posted.
@@ -41,12 +37,10 @@ impl<L> CrossThread<L> {
     ///
     /// # Errors
     ///
-    /// The loop's notifier could not be created (see [`Notifier::new`]).
+    /// None yet (the poller made its notifier when it was created).
     pub(crate) fn new(poller: Poller) -> std::io::Result<CrossThread<L>> {
-        let notifier = Notifier::new(&poller)?;
         Ok(CrossThread {
             poller,
-            notifier,
             queue: Mutex::new(PostedQueue {
                 callbacks: VecDeque::new(),
                 closed: false,
@@ -68,7 +62,7 @@ impl<L> CrossThread<L> {
     /// The counter is bumped after the notification is sent, so a loop that read the
     /// counter before its wait has consumed every notification counted so far.
     pub(crate) fn wake(&self) {
-        if let Err(e) = self.notifier.notify(&self.poller) {
+        if let Err(e) = self.poller.notify() {
             log::error!(target: "ioloop", "failed to wake the loop: {e}");
         }
         self.wakeups.fetch_add(1, Ordering::Release);
@@ -143,12 +137,6 @@ impl<L> CrossThread<L> {
     /// Wakeups sent so far; each is counted after its notification was sent.
     pub(crate) fn wakeups(&self) -> u64 {
         self.wakeups.load(Ordering::Acquire)
-    }
-}
-
-impl<L> Drop for CrossThread<L> {
-    fn drop(&mut self) {
-        self.notifier.unregister(&self.poller);
     }
 }
 

@@ -126,12 +126,7 @@ impl IoLoop {
                 .insert(fd, interest, site, registration(source, handler));
         // SAFETY: the registry now owns the source; every path that drops it (remove,
         // close, drop of the loop) calls `Poller::delete` first.
-        let added = unsafe {
-            inner
-                .shared
-                .poller
-                .add_with_mode(fd, interest.to_event(key), inner.poll_mode)
-        };
+        let added = unsafe { inner.shared.poller.add(fd, key, interest, inner.poll_mode) };
         match added {
             Ok(()) => Ok(HandlerId::new(key)),
             Err(error) => {
@@ -232,9 +227,9 @@ mod tests {
     /// A loop that registers sources oneshot, as on platforms without level-triggered
     /// polling (illumos event ports).
     fn oneshot_loop() -> IoLoop {
-        let poller = polling::Poller::new().unwrap();
+        let poller = crate::reactor::sys::Poller::new().unwrap();
         IoLoop::builder()
-            .build_with(poller, polling::PollMode::Oneshot)
+            .build_with(poller, crate::reactor::sys::PollMode::Oneshot)
             .unwrap()
     }
 

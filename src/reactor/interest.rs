@@ -63,10 +63,6 @@ impl Interest {
     pub fn is_writable(self) -> bool {
         self.writable
     }
-
-    pub(crate) fn to_event(self, key: usize) -> polling::Event {
-        polling::Event::new(key, self.readable, self.writable)
-    }
 }
 
 impl BitOr for Interest {
@@ -86,23 +82,4 @@ pub(crate) struct Readiness {
     pub(crate) writable: bool,
     pub(crate) error: bool,
     pub(crate) hangup: bool,
-}
-
-impl Readiness {
-    /// Adds what `other` reports for the same source.
-    pub(crate) fn merge(&mut self, other: Readiness) {
-        self.readable |= other.readable;
-        self.writable |= other.writable;
-        self.error |= other.error;
-        self.hangup |= other.hangup;
-    }
-
-    pub(crate) fn from_event(ev: &polling::Event) -> Readiness {
-        Readiness {
-            readable: ev.readable,
-            writable: ev.writable,
-            error: ev.is_err() == Some(true),
-            hangup: ev.is_interrupt(),
-        }
-    }
 }

@@ -33,8 +33,6 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use polling::PollMode;
-
 use super::clock::Clock;
 use super::cross_thread::CrossThread;
 use super::failure::{CallbackKind, FailureHandling, PanicReport};
@@ -44,6 +42,7 @@ use super::post_spin::PostSpin;
 use super::queue::{Callback, Queued};
 use super::raw_task::{PollStart, TaskEnd, TaskRef};
 use super::registration::{registered_fd, Dispatch, HandlerRegistry};
+use super::sys::PollMode;
 use super::task_registry::{cancel_all, TaskRegistry};
 use super::timer_heap::{Timeout, TimerHeap};
 use crate::error::LoopError;
@@ -657,7 +656,7 @@ impl IoLoop {
         inner
             .shared
             .poller
-            .modify_with_mode(source, interest.to_event(key), inner.poll_mode)
+            .modify(source, key, interest, inner.poll_mode)
     }
 
     /// Polls `task` from a run-queue entry (which may be stale: the task ended), and ends

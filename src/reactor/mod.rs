@@ -26,7 +26,6 @@ pub(crate) mod failure;
 pub(crate) mod handlers;
 pub(crate) mod interest;
 pub(crate) mod ioloop;
-pub(crate) mod notifier;
 pub(crate) mod poll;
 pub(crate) mod post_spin;
 pub(crate) mod queue;
@@ -36,6 +35,7 @@ pub(crate) mod remote;
 #[cfg(feature = "signals")]
 pub(crate) mod signals;
 pub(crate) mod stats;
+pub(crate) mod sys;
 pub(crate) mod task_registry;
 pub(crate) mod timeouts;
 pub(crate) mod timer_heap;

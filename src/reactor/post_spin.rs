@@ -79,7 +79,7 @@ mod tests {
     use crate::reactor::queue::Posted;
 
     fn shared() -> CrossThread<()> {
-        CrossThread::new(polling::Poller::new().unwrap()).unwrap()
+        CrossThread::new(crate::reactor::sys::Poller::new().unwrap()).unwrap()
     }
 
     fn post(shared: &CrossThread<()>) {

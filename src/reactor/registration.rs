@@ -17,7 +17,7 @@ use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::Location;
 
-use polling::Poller;
+use super::sys::Poller;
 use slab::Slab;
 
 use super::interest::{Interest, Readiness};
@@ -158,7 +158,8 @@ impl<S> From<RegisterError<S>> for std::io::Error {
 /// How a registration's slot index and generation pack into the poller key.
 const INDEX_BITS: u32 = usize::BITS / 2;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
-/// Generations count in `1..GENERATION_LIMIT`; the all-ones key is polling's notify key.
+/// Generations count in `1..GENERATION_LIMIT`; the all-ones key is the
+/// poller's own (its wakeup's on Linux, `polling`'s notifier elsewhere).
 const GENERATION_LIMIT: usize = (1 << (usize::BITS - INDEX_BITS)) - 1;
 
 fn make_key(index: usize, generation: usize) -> usize {
