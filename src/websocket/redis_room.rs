@@ -93,6 +93,11 @@ pub struct RoomStats {
 }
 
 struct Outgoing {
+    /// The sequence number of the last message said (queued or dropped). Numbered under
+    /// this lock, so the queue, and so the channel, has them in increasing order even
+    /// when several threads say at once (a receiver takes a smaller number after a
+    /// larger one for a duplicate).
+    last_seq: u64,
     messages: VecDeque<Vec<u8>>,
     bytes: usize,
     last_drop_log: Option<Instant>,
@@ -105,7 +110,6 @@ struct Shared {
     origin: String,
     hub: Remote,
     options: RedisRoomOptions,
-    seq: AtomicU64,
     outgoing: Mutex<Outgoing>,
     drain_posted: AtomicBool,
     published: AtomicU64,
@@ -221,8 +225,8 @@ impl RedisRoom {
             channel: channel.as_bytes().to_vec(),
             origin: new_origin(),
             hub: ioloop.remote(),
-            seq: AtomicU64::new(0),
             outgoing: Mutex::new(Outgoing {
+                last_seq: 0,
                 messages: VecDeque::new(),
                 bytes: 0,
                 last_drop_log: None,
@@ -334,10 +338,8 @@ impl RedisRoom {
     /// See [`RedisRoom`].
     pub fn say(&self, message: impl Into<Message>) {
         let message = message.into();
-        let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let envelope = envelope(&self.shared.origin, seq, &message);
+        self.shared.enqueue(&message);
         self.shared.room.send(Arc::new(Broadcast::new(message)));
-        self.shared.enqueue(envelope);
     }
 
     /// Counters: published, dropped, failed, received, lost, queued.
@@ -464,9 +466,13 @@ impl Shared {
         self.outgoing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn enqueue(self: &Arc<Shared>, envelope: Vec<u8>) {
+    /// Numbers `message`, wraps it in its envelope and queues it for publishing (or drops
+    /// and counts it when the queue is full).
+    fn enqueue(self: &Arc<Shared>, message: &Message) {
         let log_drops = {
             let mut out = self.outgoing();
+            out.last_seq += 1;
+            let envelope = envelope(&self.origin, out.last_seq, message);
             if out.messages.len() >= self.options.max_queued
                 || out.bytes + envelope.len() > self.options.max_queued_bytes
             {
