@@ -118,11 +118,11 @@ pub mod web;
 pub mod websocket;
 
 pub use error::LoopError;
-#[cfg(feature = "tls")]
-pub use net::tls;
 pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer, UdpSocket};
 #[cfg(feature = "signals")]
 pub use reactor::SignalHandler;
+#[cfg(feature = "tls")]
+pub use stream::tls;
 
 /// Unix signals for [`IoLoop::add_signal_handler`]: the signal numbers (`SIGINT`,
 /// `SIGTERM`, ...) and the handler type, so a program needs no other crate for them.

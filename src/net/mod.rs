@@ -6,8 +6,6 @@
 mod bind;
 mod tcp_client;
 mod tcp_server;
-#[cfg(feature = "tls")]
-pub mod tls;
 mod udp;
 
 pub use self::bind::{bind_sockets, bind_unix_socket};

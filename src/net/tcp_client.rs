@@ -55,7 +55,7 @@ pub enum ConnectError {
     /// The connection was made but its TLS handshake failed
     /// ([`connect_tls`](TcpClient::connect_tls)).
     #[cfg(feature = "tls")]
-    Tls(super::tls::TlsError),
+    Tls(crate::stream::tls::TlsError),
 }
 
 impl fmt::Display for ConnectError {
@@ -193,7 +193,7 @@ impl TcpClient {
     }
 
     /// Connects to `host` on `port` and speaks TLS, verifying the server's certificate
-    /// for `host` with `config` ([`tls::default_client_config`](super::tls::default_client_config)
+    /// for `host` with `config` ([`tls::default_client_config`](crate::stream::tls::default_client_config)
     /// trusts the Web PKI). Feature `tls`.
     ///
     /// # Errors
@@ -222,7 +222,7 @@ impl TcpClient {
         let host = host.to_owned();
         async move {
             let stream = connect.await?;
-            super::tls::connect_stream(&stream, config, &host)
+            crate::stream::tls::connect_stream(&stream, config, &host)
                 .await
                 .map_err(ConnectError::Tls)
         }

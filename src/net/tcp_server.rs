@@ -111,7 +111,7 @@ struct ServerInner {
     watching: Cell<bool>,
     /// Set: every accepted connection speaks TLS, handed over once its handshake is done.
     #[cfg(feature = "tls")]
-    tls: RefCell<Option<super::tls::TlsAcceptor>>,
+    tls: RefCell<Option<crate::stream::tls::TlsAcceptor>>,
 }
 
 /// A cap on open connections: at most `max`, counting the connections the server
@@ -416,9 +416,9 @@ impl TcpServer {
     ///
     /// # Examples
     ///
-    /// See [`TlsAcceptor`](super::tls::TlsAcceptor).
+    /// See [`TlsAcceptor`](crate::stream::tls::TlsAcceptor).
     #[cfg(feature = "tls")]
-    pub fn set_tls(&self, acceptor: super::tls::TlsAcceptor) {
+    pub fn set_tls(&self, acceptor: crate::stream::tls::TlsAcceptor) {
         let replaced = self.inner.tls.borrow_mut().replace(acceptor);
         // Dropped with no borrow held (its config may hold the user's resolvers).
         drop(replaced);
@@ -503,7 +503,8 @@ impl TcpServer {
                 let Some(ioloop) = IoLoop::current() else {
                     return;
                 };
-                let accepted = super::tls::accept_socket(&ioloop, socket, &acceptor, options).await;
+                let accepted =
+                    crate::stream::tls::accept_socket(&ioloop, socket, &acceptor, options).await;
                 in_handshake.end();
                 match accepted {
                     // A server stopped meanwhile (by a graceful shutdown, say) takes no

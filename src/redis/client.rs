@@ -753,7 +753,7 @@ async fn connect_inner(
             let config = options
                 .tls
                 .clone()
-                .unwrap_or_else(crate::net::tls::default_client_config);
+                .unwrap_or_else(crate::stream::tls::default_client_config);
             tcp.connect_tls(&url.host, url.port, config)
                 .await
                 .map_err(|e| connect_error(&url, e))?

@@ -909,7 +909,7 @@ impl IoStream {
             // sent; any other closes here, now that the poller no longer watches it.
             #[cfg(feature = "tls")]
             if let Some(ioloop) = self.ioloop() {
-                super::linger::close_when_sent(&ioloop, socket);
+                super::tls::close_when_sent(&ioloop, socket);
             }
         }
         self.complete_writes();

@@ -7,9 +7,8 @@
 //! `callbacks.rs` and `async_api.rs` (the two styles of the API), `in_place.rs` (a
 //! parser's access to the read buffer), `futures_io.rs` (`futures-io`'s traits, feature
 //! `futures-io`), `until_regex.rs` (reads up to a regular expression's match, feature
-//! `regex`), `tls.rs` (a stream's TLS session as seen from outside, feature `tls`; the transport is
-//! `TlsSocket` in `socket.rs`), `linger.rs` (a closed TLS socket kept open until its
-//! close_notify is sent), `socket.rs`, `options.rs` and `error.rs` (the types around it).
+//! `regex`), `tls/` (TLS: the transport, the handshakes, the
+//! configurations, feature `tls`), `socket.rs`, `options.rs` and `error.rs` (the types around it).
 //! The stream is a source registered with the loop; this layer builds on the reactor,
 //! `task` and `time` only.
 
@@ -24,12 +23,12 @@ mod error;
 mod futures_io;
 mod in_place;
 mod iostream;
-#[cfg(feature = "tls")]
-mod linger;
 mod options;
 mod socket;
+// Public as `ioloop::tls` (its one documented path).
 #[cfg(feature = "tls")]
-mod tls;
+#[doc(hidden)]
+pub mod tls;
 #[cfg(feature = "regex")]
 mod until_regex;
 mod write;
@@ -40,8 +39,4 @@ pub use self::error::StreamError;
 pub use self::futures_io::FuturesIo;
 pub use self::iostream::IoStream;
 pub use self::options::StreamOptions;
-#[cfg(feature = "tls")]
-pub(crate) use self::socket::SocketIo;
 pub use self::socket::StreamSocket;
-#[cfg(feature = "tls")]
-pub use self::socket::TlsSocket;

@@ -224,7 +224,7 @@ async fn handshake(url: HttpUrl, options: ClientOptions) -> Result<WebSocket, Co
             let config = options
                 .tls
                 .clone()
-                .unwrap_or_else(crate::net::tls::default_client_config);
+                .unwrap_or_else(crate::stream::tls::default_client_config);
             client.connect_tls(&url.host, url.port, config).await
         }
         _ => client.connect(&url.host, url.port).await,

@@ -396,7 +396,7 @@ impl ClientShared {
             true => {
                 let config = self
                     .tls
-                    .get_or_init(crate::net::tls::default_client_config)
+                    .get_or_init(crate::stream::tls::default_client_config)
                     .clone();
                 timeout(limit, self.tcp.connect_tls(&url.host, url.port, config))
                     .await

@@ -27,7 +27,7 @@ pub enum FetchError {
     Connect(ConnectError),
     /// The TLS handshake failed (an untrusted certificate, the wrong name). Feature `tls`.
     #[cfg(feature = "tls")]
-    Tls(crate::net::tls::TlsError),
+    Tls(crate::stream::tls::TlsError),
     /// The connect timeout passed before the connection (and its TLS handshake) was up.
     ConnectTimeout,
     /// The request timeout passed before the response was complete (it also ends a

@@ -239,7 +239,7 @@ impl HttpServer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "tls")]
-    pub fn set_tls(&self, acceptor: crate::net::tls::TlsAcceptor) {
+    pub fn set_tls(&self, acceptor: crate::stream::tls::TlsAcceptor) {
         self.tcp.set_tls(acceptor.answering_plain_http());
     }
 

@@ -6,8 +6,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::socket::StreamSocket;
 use crate::reactor::ioloop::IoLoop;
+use crate::stream::StreamSocket;
 use crate::task::AsyncFd;
 use crate::time::timeout;
 

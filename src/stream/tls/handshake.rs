@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use rustls::{ClientConfig, ServerConfig};
 
+use super::transport::{SocketIo, TlsSocket};
 use crate::reactor::ioloop::IoLoop;
-use crate::stream::{IoStream, SocketIo, StreamOptions, StreamSocket, TlsSocket};
+use crate::stream::{IoStream, StreamOptions, StreamSocket};
 use crate::task::AsyncFd;
 use crate::time::timeout;
 

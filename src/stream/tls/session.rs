@@ -1,9 +1,8 @@
 //! What a stream says about its TLS session (feature `tls`): [`IoStream::alpn_protocol`],
 //! [`IoStream::tls_server_name`], [`IoStream::is_tls`]. The transport itself,
-//! [`TlsSocket`](super::TlsSocket), is in `socket.rs` beside the sockets it wraps.
+//! [`TlsSocket`](super::TlsSocket), is in `transport.rs`.
 
-use super::iostream::IoStream;
-use super::socket::StreamSocket;
+use crate::stream::{IoStream, StreamSocket};
 
 impl IoStream {
     /// The application protocol agreed through ALPN on a TLS stream (`b"h2"`,
