@@ -147,7 +147,7 @@ pub mod signal {
 }
 pub use reactor::{
     CallbackKind, ExceptionPolicy, HandlerId, Interest, IoEvent, IoLoop, IoLoopBuilder, LoopStats,
-    PanicReport, RegisterError, Remote,
+    PanicReport, RegisterError, Remote, WeakIoLoop,
 };
 pub use stream::{IoStream, StreamError, StreamOptions, StreamSocket};
 pub use task::{completion, spawn, AsyncFd, RunSyncError, Task, TaskError};

@@ -12,13 +12,12 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::OwnedFd;
-use std::rc::Weak;
 use std::time::Duration;
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::error::LoopError;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::stream::{IoStream, StreamOptions, StreamSocket};
 use crate::task::{completion, AsyncFd};
 use crate::time::timeout;
@@ -106,7 +105,7 @@ impl std::error::Error for ConnectError {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TcpClient {
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     options: StreamOptions,
 }
 
@@ -133,7 +132,7 @@ impl TcpClient {
     /// ```
     pub fn with_options(ioloop: &IoLoop, options: StreamOptions) -> TcpClient {
         TcpClient {
-            ioloop: std::rc::Rc::downgrade(&ioloop.inner),
+            ioloop: ioloop.downgrade(),
             options,
         }
     }
@@ -250,10 +249,9 @@ impl TcpClient {
     where
         F: FnOnce(&IoLoop, Result<IoStream, ConnectError>) + 'static,
     {
-        let Some(inner) = self.ioloop.upgrade() else {
+        let Some(ioloop) = self.ioloop.upgrade() else {
             return;
         };
-        let ioloop = IoLoop { inner };
         match limit {
             Some(limit) => ioloop.add_future(self.connect_timeout(host, port, limit), callback),
             None => ioloop.add_future(self.connect(host, port), callback),
@@ -261,10 +259,7 @@ impl TcpClient {
     }
 
     fn ioloop(&self) -> Result<IoLoop, ConnectError> {
-        self.ioloop
-            .upgrade()
-            .map(|inner| IoLoop { inner })
-            .ok_or(ConnectError::LoopClosed)
+        self.ioloop.upgrade().ok_or(ConnectError::LoopClosed)
     }
 
     async fn connect_inner(&self, host: String, port: u16) -> Result<IoStream, ConnectError> {

@@ -27,7 +27,7 @@ use rustix::net::SocketFlags;
 use super::bind::{bind_one, bind_sockets};
 use crate::error::LoopError;
 use crate::reactor::interest::Interest;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::reactor::registration::HandlerId;
 use crate::stream::{IoStream, StreamOptions, StreamSocket};
 
@@ -90,7 +90,7 @@ pub struct TcpServer {
 }
 
 struct ServerInner {
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     handler: ConnectionHandler,
     options: StreamOptions,
     listeners: RefCell<Vec<Listening>>,
@@ -188,7 +188,7 @@ impl TcpServer {
     {
         TcpServer {
             inner: Rc::new(ServerInner {
-                ioloop: Rc::downgrade(&ioloop.inner),
+                ioloop: ioloop.downgrade(),
                 handler: Rc::new(handler),
                 options,
                 listeners: RefCell::new(Vec::new()),
@@ -365,7 +365,6 @@ impl TcpServer {
         self.inner
             .ioloop
             .upgrade()
-            .map(|inner| IoLoop { inner })
             .ok_or_else(|| io::Error::other(LoopError::Closed))
     }
 
@@ -617,7 +616,7 @@ impl ErrorLog {
 
 impl ServerInner {
     fn ioloop(&self) -> Option<IoLoop> {
-        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.ioloop.upgrade()
     }
 
     /// Whether the open connections (and those not yet handed over) reach the cap.
@@ -708,8 +707,7 @@ impl ServerInner {
 
     fn stop(&self) {
         let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
-        if let Some(inner) = self.ioloop.upgrade() {
-            let ioloop = IoLoop { inner };
+        if let Some(ioloop) = self.ioloop.upgrade() {
             // Removing a listener closes it.
             for listener in listeners {
                 match listener {

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::process::{Command, ExitStatus};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::exit::{watch, ExitState, Outcome, WatchMethod};
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::stream::{IoStream, StreamSocket};
 
 /// A child process run from the loop: each of its standard streams that the
@@ -51,7 +51,7 @@ pub struct Subprocess {
     stderr: Option<IoStream>,
     exit: Rc<ExitState>,
     /// The loop that watches the child (and runs late exit callbacks).
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
 }
 
 impl Subprocess {
@@ -114,7 +114,7 @@ impl Subprocess {
             stdout,
             stderr,
             exit,
-            ioloop: Rc::downgrade(&ioloop.inner),
+            ioloop: ioloop.downgrade(),
         })
     }
 
@@ -186,7 +186,7 @@ impl Subprocess {
     where
         F: FnOnce(ExitStatus) + 'static,
     {
-        let ioloop = self.ioloop.upgrade().map(|inner| IoLoop { inner });
+        let ioloop = self.ioloop.upgrade();
         self.exit.on_exit(ioloop, Box::new(callback));
     }
 

@@ -1,11 +1,11 @@
 //! [`CrossThread`]: the part of a loop that other threads reach: the poller (to wake the
 //! loop), the queue of work posted to it and its stop flag.
 //!
-//! Posted work goes into a mutex-protected queue. The loop is woken (by its poller's notify)
-//! only when the queue goes from empty to non-empty, so any number of posts between two iterations cost
-//! one wakeup; the loop moves the whole queue into its local queue at the start of each
-//! iteration (step 1 of the iteration order). Wakes of tasks from other threads take the
-//! same path. The loop type appears as the parameter `L` of the queued entries.
+//! Posted work goes into a mutex-protected queue. The loop is woken (by its poller's
+//! notify) only when the queue goes from empty to non-empty, so any number of posts
+//! between two iterations cost one wakeup; the loop moves the whole queue into its local
+//! queue at the start of each iteration (step 1 of the iteration order). Wakes of tasks
+//! from other threads take the same path.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,15 +16,15 @@ use super::queue::{Posted, Queued};
 use super::sys::Poller;
 use crate::error::LoopError;
 
-struct PostedQueue<L> {
-    callbacks: VecDeque<Posted<L>>,
+struct PostedQueue {
+    callbacks: VecDeque<Posted>,
     closed: bool,
 }
 
 /// The thread-safe half of a loop, shared by the loop and its [`Remote`](super::remote::Remote)s.
-pub(crate) struct CrossThread<L> {
+pub(crate) struct CrossThread {
     pub(crate) poller: Poller,
-    queue: Mutex<PostedQueue<L>>,
+    queue: Mutex<PostedQueue>,
     /// Set after a post, cleared by the loop before it drains: lets the loop skip the lock
     /// on iterations where nothing was posted.
     posted: AtomicBool,
@@ -32,13 +32,13 @@ pub(crate) struct CrossThread<L> {
     wakeups: AtomicU64,
 }
 
-impl<L> CrossThread<L> {
+impl CrossThread {
     /// The shared half of a loop waiting on `poller`.
     ///
     /// # Errors
     ///
     /// None yet (the poller made its notifier when it was created).
-    pub(crate) fn new(poller: Poller) -> std::io::Result<CrossThread<L>> {
+    pub(crate) fn new(poller: Poller) -> std::io::Result<CrossThread> {
         Ok(CrossThread {
             poller,
             queue: Mutex::new(PostedQueue {
@@ -51,7 +51,7 @@ impl<L> CrossThread<L> {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, PostedQueue<L>> {
+    fn lock(&self) -> MutexGuard<'_, PostedQueue> {
         // A panic while the lock is held cannot leave the queue inconsistent (only push and
         // drain run under it), so a poisoned lock is still usable.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
@@ -70,7 +70,7 @@ impl<L> CrossThread<L> {
 
     /// Queues `callback` for the loop's next iteration, waking the loop if its queue was
     /// empty. Fails once the loop is closed or dropped.
-    pub(crate) fn post(&self, callback: Posted<L>) -> Result<(), LoopError> {
+    pub(crate) fn post(&self, callback: Posted) -> Result<(), LoopError> {
         let was_empty = {
             let mut queue = self.lock();
             if queue.closed {
@@ -94,7 +94,7 @@ impl<L> CrossThread<L> {
 
     /// Moves every posted callback to the end of `local`; says whether anything had been
     /// posted.
-    pub(crate) fn drain_into(&self, local: &mut VecDeque<Queued<L>>) -> bool {
+    pub(crate) fn drain_into(&self, local: &mut VecDeque<Queued>) -> bool {
         // A plain load first: the locked swap is paid only when something was posted.
         if !self.posted.load(Ordering::Relaxed) || !self.posted.swap(false, Ordering::Acquire) {
             return false;
@@ -140,7 +140,7 @@ impl<L> CrossThread<L> {
     }
 }
 
-impl<L> fmt::Debug for CrossThread<L> {
+impl fmt::Debug for CrossThread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CrossThread")
             .field("stop_requested", &self.stop_requested())

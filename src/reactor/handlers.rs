@@ -19,7 +19,7 @@ struct Registered<S, F> {
     handler: F,
 }
 
-impl<S, F> Registration<IoLoop> for Registered<S, F>
+impl<S, F> Registration for Registered<S, F>
 where
     S: 'static,
     F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,
@@ -37,7 +37,7 @@ where
     }
 }
 
-fn registration<S, F>(source: S, handler: F) -> Box<dyn Registration<IoLoop>>
+fn registration<S, F>(source: S, handler: F) -> Box<dyn Registration>
 where
     S: 'static,
     F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,

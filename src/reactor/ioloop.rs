@@ -81,17 +81,72 @@ pub struct IoLoop {
     pub(crate) inner: Rc<LoopInner>,
 }
 
+/// A handle to a loop that does not keep it alive (tokio's `Weak` handles, calloop's
+/// `LoopHandle` kept weakly): what a value the loop owns (a stream, a timer, a server)
+/// keeps of its loop, so that the loop and what it owns never hold each other.
+///
+/// [`upgrade`](WeakIoLoop::upgrade) gives the loop back while any [`IoLoop`] handle to it
+/// lives. Like `IoLoop`, it stays on the loop's thread (use a [`Remote`](crate::Remote)
+/// from other threads).
+///
+/// # Examples
+///
+/// ```
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let weak = ioloop.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(ioloop);
+/// assert!(weak.upgrade().is_none());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct WeakIoLoop {
+    inner: Weak<LoopInner>,
+}
+
+impl WeakIoLoop {
+    /// The loop, if a handle to it is still alive.
+    ///
+    /// # Examples
+    ///
+    /// See [`WeakIoLoop`].
+    pub fn upgrade(&self) -> Option<IoLoop> {
+        self.inner.upgrade().map(|inner| IoLoop { inner })
+    }
+}
+
+impl std::fmt::Debug for WeakIoLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakIoLoop")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl IoLoop {
+    /// A [`WeakIoLoop`]: a handle that does not keep this loop alive. Loop thread.
+    ///
+    /// # Examples
+    ///
+    /// See [`WeakIoLoop`].
+    pub fn downgrade(&self) -> WeakIoLoop {
+        WeakIoLoop {
+            inner: Rc::downgrade(&self.inner),
+        }
+    }
+}
+
 /// The state behind an [`IoLoop`] handle.
 pub(crate) struct LoopInner {
-    pub(crate) shared: Arc<CrossThread<IoLoop>>,
+    pub(crate) shared: Arc<CrossThread>,
     pub(crate) clock: Box<dyn Clock>,
     pub(super) failure: FailureHandling,
-    pub(super) callbacks: RefCell<VecDeque<Queued<IoLoop>>>,
+    pub(super) callbacks: RefCell<VecDeque<Queued>>,
     pub(crate) tasks: RefCell<TaskRegistry>,
-    pub(crate) timers: RefCell<TimerHeap<Callback<IoLoop>>>,
+    pub(crate) timers: RefCell<TimerHeap<Callback>>,
     /// Reused buffer for the timeouts collected in step 3.
     due: RefCell<Vec<Timeout>>,
-    pub(super) handlers: RefCell<HandlerRegistry<IoLoop>>,
+    pub(super) handlers: RefCell<HandlerRegistry>,
     readiness: RefCell<ReadinessBuffer>,
     /// Whether a running loop spins for a post before it sleeps (`post_spin.rs`).
     post_spin: PostSpin,
@@ -108,7 +163,7 @@ impl LoopInner {
     /// A loop's state, registering sources on `shared`'s poller in `poll_mode`. The loop becomes
     /// this thread's current loop if no live loop is.
     pub(super) fn build(
-        shared: CrossThread<IoLoop>,
+        shared: CrossThread,
         poll_mode: PollMode,
         clock: Box<dyn Clock>,
         failure: FailureHandling,
@@ -274,7 +329,7 @@ impl IoLoop {
     }
 
     /// [`add_callback`](IoLoop::add_callback) with the registration site already taken.
-    pub(crate) fn queue_callback(&self, callback: Callback<IoLoop>) {
+    pub(crate) fn queue_callback(&self, callback: Callback) {
         if self.inner.closed.get() {
             log::debug!(target: "ioloop", "callback added to a closed IoLoop was dropped");
             return;
@@ -282,14 +337,14 @@ impl IoLoop {
         self.queue_local(Queued::Callback(callback));
     }
 
-    pub(crate) fn queue_local(&self, entry: Queued<IoLoop>) {
+    pub(crate) fn queue_local(&self, entry: Queued) {
         self.inner.callbacks.borrow_mut().push_back(entry);
     }
 
     /// Queues `entry` unless the loop is closed or its queue is borrowed (a waker called
     /// from a destructor while the loop moves its queue); `false` asks the caller to post
     /// it instead.
-    pub(crate) fn try_queue_local(&self, entry: Queued<IoLoop>) -> Result<(), Queued<IoLoop>> {
+    pub(crate) fn try_queue_local(&self, entry: Queued) -> Result<(), Queued> {
         if self.inner.closed.get() {
             return Err(entry);
         }
@@ -586,7 +641,7 @@ impl IoLoop {
         Ok(Flow::Continue)
     }
 
-    fn run_callback(&self, kind: CallbackKind, callback: Callback<IoLoop>) {
+    fn run_callback(&self, kind: CallbackKind, callback: Callback) {
         let Callback { f, site } = callback;
         self.run_guarded(kind, site, || f(self));
     }

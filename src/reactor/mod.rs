@@ -45,7 +45,7 @@ pub use self::builder::IoLoopBuilder;
 pub use self::event::IoEvent;
 pub use self::failure::{CallbackKind, ExceptionPolicy, PanicReport};
 pub use self::interest::Interest;
-pub use self::ioloop::IoLoop;
+pub use self::ioloop::{IoLoop, WeakIoLoop};
 pub use self::registration::{HandlerId, RegisterError};
 pub use self::remote::Remote;
 #[cfg(feature = "signals")]

@@ -41,9 +41,9 @@ impl PostSpin {
 
     /// The timeout for a wait of `timeout`: zero if a post arrived during the spin, else
     /// `timeout`, the loop then going to sleep (for a non-zero timeout).
-    pub(crate) fn before_wait<L>(
+    pub(crate) fn before_wait(
         &self,
-        shared: &CrossThread<L>,
+        shared: &CrossThread,
         timeout: Option<Duration>,
     ) -> Option<Duration> {
         if timeout == Some(Duration::ZERO) || !self.armed.get() {
@@ -58,7 +58,7 @@ impl PostSpin {
 }
 
 /// Whether a callback was posted to `shared` within `budget`, spinning until then.
-fn spin_for_post<L>(shared: &CrossThread<L>, budget: Duration) -> bool {
+fn spin_for_post(shared: &CrossThread, budget: Duration) -> bool {
     let started = Instant::now();
     loop {
         for _ in 0..32 {
@@ -78,11 +78,11 @@ mod tests {
     use super::*;
     use crate::reactor::queue::Posted;
 
-    fn shared() -> CrossThread<()> {
+    fn shared() -> CrossThread {
         CrossThread::new(crate::reactor::sys::Poller::new().unwrap()).unwrap()
     }
 
-    fn post(shared: &CrossThread<()>) {
+    fn post(shared: &CrossThread) {
         let site = std::panic::Location::caller();
         shared
             .post(Posted::Callback(Box::new(|_| {}), site))

@@ -6,9 +6,6 @@
 //! whose slot was perhaps reused) earlier in the same batch is recognised and dropped.
 //! While a handler runs, its registration is taken out of its slot, so the handler can
 //! freely add, update and remove handlers, itself included, without any borrow held.
-//!
-//! The loop appears only as the type parameter `L` of [`Registration`] (always
-//! [`IoLoop`](crate::IoLoop)), so this file imports nothing from the loop.
 
 use std::any::Any;
 use std::fmt;
@@ -21,6 +18,7 @@ use super::sys::Poller;
 use slab::Slab;
 
 use super::interest::{Interest, Readiness};
+use super::ioloop::IoLoop;
 
 /// Identifies a registered source of type `S`; returned by
 /// [`IoLoop::add_handler`](crate::IoLoop::add_handler) and passed to the handler in every
@@ -72,9 +70,9 @@ impl<S> fmt::Debug for HandlerId<S> {
     }
 }
 
-/// A source together with its handler, type-erased; `L` is the loop handed to the handler.
-pub(crate) trait Registration<L> {
-    fn dispatch(&mut self, ioloop: &L, key: usize, readiness: Readiness);
+/// A source together with its handler, type-erased.
+pub(crate) trait Registration {
+    fn dispatch(&mut self, ioloop: &IoLoop, key: usize, readiness: Readiness);
     /// Drops the handler and returns the source, as `Box<S>`.
     fn into_source(self: Box<Self>) -> Box<dyn Any>;
 }
@@ -170,35 +168,35 @@ fn split_key(key: usize) -> (usize, usize) {
     (key & INDEX_MASK, key >> INDEX_BITS)
 }
 
-struct HandlerSlot<L> {
+struct HandlerSlot {
     generation: usize,
     fd: RawFd,
     interest: Interest,
     site: &'static Location<'static>,
     /// `None` while the handler runs.
-    registration: Option<Box<dyn Registration<L>>>,
+    registration: Option<Box<dyn Registration>>,
 }
 
 /// A registration taken out of the registry: the closure to run and its site.
-pub(crate) struct Dispatch<L> {
-    pub(crate) registration: Box<dyn Registration<L>>,
+pub(crate) struct Dispatch {
+    pub(crate) registration: Box<dyn Registration>,
     pub(crate) site: &'static Location<'static>,
 }
 
 /// A registration removed from the registry.
-pub(crate) struct Removed<L> {
+pub(crate) struct Removed {
     pub(crate) fd: RawFd,
     /// `None` when the handler was running: its source is dropped when it returns.
-    pub(crate) registration: Option<Box<dyn Registration<L>>>,
+    pub(crate) registration: Option<Box<dyn Registration>>,
 }
 
 /// All fd registrations of one loop.
-pub(crate) struct HandlerRegistry<L> {
-    slots: Slab<HandlerSlot<L>>,
+pub(crate) struct HandlerRegistry {
+    slots: Slab<HandlerSlot>,
     last_generation: usize,
 }
 
-impl<L> Default for HandlerRegistry<L> {
+impl Default for HandlerRegistry {
     fn default() -> Self {
         HandlerRegistry {
             slots: Slab::new(),
@@ -207,14 +205,14 @@ impl<L> Default for HandlerRegistry<L> {
     }
 }
 
-impl<L> HandlerRegistry<L> {
+impl HandlerRegistry {
     /// Reserves a key for a new registration of `fd` (the poller is told by the caller).
     pub(crate) fn insert(
         &mut self,
         fd: RawFd,
         interest: Interest,
         site: &'static Location<'static>,
-        registration: Box<dyn Registration<L>>,
+        registration: Box<dyn Registration>,
     ) -> usize {
         self.last_generation = self.last_generation % (GENERATION_LIMIT - 1) + 1;
         let generation = self.last_generation;
@@ -229,7 +227,7 @@ impl<L> HandlerRegistry<L> {
         make_key(index, generation)
     }
 
-    fn slot_mut(&mut self, key: usize) -> Option<&mut HandlerSlot<L>> {
+    fn slot_mut(&mut self, key: usize) -> Option<&mut HandlerSlot> {
         let (index, generation) = split_key(key);
         self.slots
             .get_mut(index)
@@ -251,7 +249,7 @@ impl<L> HandlerRegistry<L> {
 
     /// Takes a registration out for dispatch; `None` if it was removed (stale event) or
     /// is already running.
-    pub(crate) fn take_for_dispatch(&mut self, key: usize) -> Option<Dispatch<L>> {
+    pub(crate) fn take_for_dispatch(&mut self, key: usize) -> Option<Dispatch> {
         let slot = self.slot_mut(key)?;
         let site = slot.site;
         slot.registration
@@ -264,8 +262,8 @@ impl<L> HandlerRegistry<L> {
     pub(crate) fn restore(
         &mut self,
         key: usize,
-        registration: Box<dyn Registration<L>>,
-    ) -> Result<(), Box<dyn Registration<L>>> {
+        registration: Box<dyn Registration>,
+    ) -> Result<(), Box<dyn Registration>> {
         match self.slot_mut(key) {
             Some(slot) => {
                 slot.registration = Some(registration);
@@ -275,7 +273,7 @@ impl<L> HandlerRegistry<L> {
         }
     }
 
-    pub(crate) fn remove(&mut self, key: usize) -> Option<Removed<L>> {
+    pub(crate) fn remove(&mut self, key: usize) -> Option<Removed> {
         self.slot_mut(key)?;
         let slot = self.slots.remove(split_key(key).0);
         Some(Removed {
@@ -285,7 +283,7 @@ impl<L> HandlerRegistry<L> {
     }
 
     /// Removes every registration from the poller and the registry.
-    pub(crate) fn unregister_all(&mut self, poller: &Poller) -> Vec<Box<dyn Registration<L>>> {
+    pub(crate) fn unregister_all(&mut self, poller: &Poller) -> Vec<Box<dyn Registration>> {
         self.slots
             .drain()
             .filter_map(|slot| {
@@ -306,7 +304,7 @@ impl<L> HandlerRegistry<L> {
     }
 }
 
-impl<L> fmt::Debug for HandlerRegistry<L> {
+impl fmt::Debug for HandlerRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HandlerRegistry")
             .field("registered", &self.slots.len())

@@ -38,7 +38,7 @@ use crate::error::LoopError;
 /// ```
 #[derive(Clone)]
 pub struct Remote {
-    pub(crate) shared: Arc<CrossThread<IoLoop>>,
+    pub(crate) shared: Arc<CrossThread>,
 }
 
 impl Remote {

@@ -104,4 +104,22 @@ impl IoLoop {
         // Dropped after the borrow ends: the closure's destructor may use the loop.
         removed.is_some()
     }
+
+    /// Whether `timeout` is still pending (neither fired nor removed).
+    pub(crate) fn timeout_pending(&self, timeout: Timeout) -> bool {
+        self.inner.timers.borrow().contains(timeout)
+    }
+
+    /// [`remove_timeout`](IoLoop::remove_timeout) from a destructor: never a panic. Were
+    /// the timer heap busy (no path drops a timer's owner inside its borrow), the timeout
+    /// goes on the next iteration instead (firing meanwhile only wakes a task spuriously).
+    pub(crate) fn remove_timeout_from_drop(&self, timeout: Timeout) {
+        if self.inner.timers.try_borrow_mut().is_ok() {
+            self.remove_timeout(timeout);
+        } else {
+            self.add_callback(move |ioloop| {
+                ioloop.remove_timeout(timeout);
+            });
+        }
+    }
 }

@@ -383,7 +383,7 @@ impl<T> TimerHeap<T> {
 mod tests {
     use super::*;
 
-    type Callback = crate::reactor::queue::Callback<()>;
+    type Callback = crate::reactor::queue::Callback;
 
     fn cb() -> Callback {
         Callback::new(Box::new(|_| {}))

@@ -16,7 +16,7 @@ use super::ioloop::IoLoop;
 use super::queue::{Posted, Queued};
 use super::raw_task::{Schedule, TaskRef};
 
-impl Schedule for CrossThread<IoLoop> {
+impl Schedule for CrossThread {
     fn schedule(&self, task: TaskRef) {
         let task = match current_owner(self) {
             Some(ioloop) => match ioloop.try_queue_local(Queued::Task(task)) {
@@ -33,12 +33,18 @@ impl Schedule for CrossThread<IoLoop> {
 
 /// The loop owning `shared`, if it is this thread's current loop: then its local state
 /// may be used directly.
-pub(crate) fn current_owner(shared: &CrossThread<IoLoop>) -> Option<IoLoop> {
+pub(crate) fn current_owner(shared: &CrossThread) -> Option<IoLoop> {
     IoLoop::current().filter(|ioloop| std::ptr::eq(Arc::as_ptr(&ioloop.inner.shared), shared))
 }
 
 /// The loop owning `task`, if it is this thread's current loop.
 pub(crate) fn current_owner_of(task: &TaskRef) -> Option<IoLoop> {
-    IoLoop::current()
-        .filter(|ioloop| task.is_owned_by(Arc::as_ptr(&ioloop.inner.shared) as *const ()))
+    IoLoop::current().filter(|ioloop| ioloop.owns(task))
+}
+
+impl IoLoop {
+    /// Whether `task` is one of this loop's.
+    pub(crate) fn owns(&self, task: &TaskRef) -> bool {
+        task.is_owned_by(Arc::as_ptr(&self.inner.shared) as *const ())
+    }
 }

@@ -20,7 +20,7 @@ use super::error::RedisError;
 use super::resp::{decode_replies, encode_command, ProtocolError, Value};
 use super::url::RedisUrl;
 use crate::net::{ConnectError, TcpClient};
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::stream::{IoStream, StreamError, StreamOptions};
 use crate::task::{completion, Completion};
 use crate::time::timeout;
@@ -108,7 +108,7 @@ struct State {
 }
 
 struct Inner {
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     stream: IoStream,
     options: RedisOptions,
     state: RefCell<State>,
@@ -264,7 +264,7 @@ impl RedisClient {
     /// `HELLO 3` is sent through [`set_resp3`](RedisClient::set_resp3)).
     fn from_stream(ioloop: &IoLoop, stream: IoStream, options: RedisOptions) -> RedisClient {
         let inner = Rc::new(Inner {
-            ioloop: Rc::downgrade(&ioloop.inner),
+            ioloop: ioloop.downgrade(),
             stream: stream.clone(),
             options,
             state: RefCell::new(State {
@@ -561,7 +561,7 @@ fn defer_error(inner: &Inner, reply: Option<ReplyFn>, e: RedisError) -> RedisErr
 
 impl Inner {
     fn ioloop(&self) -> Option<IoLoop> {
-        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.ioloop.upgrade()
     }
 
     /// Writes the commands encoded since the last flush.

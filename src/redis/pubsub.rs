@@ -20,7 +20,7 @@ use super::error::RedisError;
 use super::messages::{Messages, PubSubMessage, Queue};
 use super::resp::Value;
 use super::url::RedisUrl;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::task::{completion, Completer, Completion};
 use crate::time::Timeout;
 
@@ -132,7 +132,7 @@ struct State {
 }
 
 struct Inner {
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     url: RedisUrl,
     options: SubscriberOptions,
     state: RefCell<State>,
@@ -230,7 +230,7 @@ impl Subscriber {
     fn build(ioloop: &IoLoop, url: RedisUrl, options: SubscriberOptions) -> Subscriber {
         Subscriber {
             inner: Rc::new(Inner {
-                ioloop: Rc::downgrade(&ioloop.inner),
+                ioloop: ioloop.downgrade(),
                 url,
                 options,
                 state: RefCell::new(State {
@@ -534,7 +534,7 @@ fn require_resp3(client: &RedisClient) -> Result<(), RedisError> {
 
 impl Inner {
     fn ioloop(&self) -> Option<IoLoop> {
-        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.ioloop.upgrade()
     }
 
     fn shut(&self) {

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -25,7 +25,7 @@ use super::options::{Limits, StreamOptions};
 use super::socket::{RegisteredFd, StreamSocket};
 use crate::reactor::event::IoEvent;
 use crate::reactor::interest::Interest;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::reactor::registration::{HandlerId, RegisterError};
 
 type ReadCallback = Box<dyn FnOnce(&IoStream, Result<Vec<u8>, StreamError>)>;
@@ -82,7 +82,7 @@ pub struct IoStream {
 }
 
 pub(crate) struct StreamCore {
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     pub(crate) state: RefCell<StreamState>,
 }
 
@@ -507,7 +507,7 @@ impl IoStream {
         let registered = RegisteredFd::of(&socket);
         let limits = Limits::from(options);
         let core = Rc::new(StreamCore {
-            ioloop: Rc::downgrade(&ioloop.inner),
+            ioloop: ioloop.downgrade(),
             state: RefCell::new(StreamState {
                 socket: Some(socket),
                 registration: None,
@@ -543,7 +543,7 @@ impl IoStream {
     }
 
     pub(crate) fn ioloop(&self) -> Option<IoLoop> {
-        self.core.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.core.ioloop.upgrade()
     }
 
     /// Readiness from the loop: read, then write, then handle an error, then narrow the
@@ -1214,8 +1214,8 @@ impl Drop for LoopHold {
 impl Drop for StreamCore {
     fn drop(&mut self) {
         let state = self.state.get_mut();
-        if let (Some(id), Some(inner)) = (state.registration.take(), self.ioloop.upgrade()) {
-            IoLoop { inner }.remove_handler(id);
+        if let (Some(id), Some(ioloop)) = (state.registration.take(), self.ioloop.upgrade()) {
+            ioloop.remove_handler(id);
         }
     }
 }

@@ -16,13 +16,13 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::LoopError;
 use crate::reactor::event::IoEvent;
 use crate::reactor::interest::Interest;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::reactor::registration::{HandlerId, RegisterError};
 
 /// A source (socket, pipe, any pollable fd) registered with a loop, with futures that
@@ -59,7 +59,7 @@ use crate::reactor::registration::{HandlerId, RegisterError};
 /// ```
 pub struct AsyncFd<S: AsFd + 'static> {
     source: Rc<S>,
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     state: Rc<RefCell<Watch<S>>>,
 }
 
@@ -113,7 +113,7 @@ impl<S> Watch<S> {
 impl<S: AsFd + 'static> AsyncFd<S> {
     /// The loop the source is registered with, while it exists.
     pub(crate) fn ioloop(&self) -> Option<IoLoop> {
-        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.ioloop.upgrade()
     }
 }
 
@@ -135,7 +135,7 @@ impl<S: AsFd + 'static> AsyncFd<S> {
     pub fn new(ioloop: &IoLoop, source: S) -> Result<AsyncFd<S>, RegisterError<S>> {
         let fd = AsyncFd {
             source: Rc::new(source),
-            ioloop: Rc::downgrade(&ioloop.inner),
+            ioloop: ioloop.downgrade(),
             state: Rc::new(RefCell::new(Watch {
                 registration: None,
                 interest: Interest::NONE,
@@ -173,8 +173,7 @@ impl<S: AsFd + 'static> AsyncFd<S> {
 
     /// Makes sure the poller watches `direction`.
     fn watch(&self, direction: Direction) -> io::Result<()> {
-        let inner = self.ioloop.upgrade().ok_or_else(loop_gone)?;
-        let ioloop = IoLoop { inner };
+        let ioloop = self.ioloop.upgrade().ok_or_else(loop_gone)?;
         let (registration, interest) = {
             let state = self.state.borrow();
             (state.registration, state.interest)

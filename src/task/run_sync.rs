@@ -90,7 +90,7 @@ impl From<RunSyncError> for std::io::Error {
 /// on the loop thread, so no poller wakeup is needed. Disarmed before `run_sync` cancels
 /// the task itself, which must not leave a stop request behind.
 struct StopLoop {
-    shared: Arc<CrossThread<IoLoop>>,
+    shared: Arc<CrossThread>,
     armed: AtomicBool,
 }
 

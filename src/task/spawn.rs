@@ -12,7 +12,6 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -87,7 +86,7 @@ impl<T> Task<T> {
     /// there. A task of another loop is cancelled as by [`cancel`](Task::cancel).
     pub(crate) fn cancel_on(&self, ioloop: &IoLoop) {
         let task = self.join.task();
-        if !task.is_owned_by(Arc::as_ptr(&ioloop.inner.shared) as *const ()) {
+        if !ioloop.owns(task) {
             return self.cancel();
         }
         if task.request_cancel() && !task.is_running() {
@@ -461,12 +460,12 @@ impl IoLoop {
         C: FnOnce(&IoLoop, F::Output) + 'static,
     {
         let site = Location::caller();
-        let ioloop = Rc::downgrade(&self.inner);
+        let ioloop = self.downgrade();
         let task = self.spawn(async move {
             let output = future.await;
-            if let Some(inner) = ioloop.upgrade() {
+            if let Some(ioloop) = ioloop.upgrade() {
                 let callback = move |ioloop: &IoLoop| callback(ioloop, output);
-                IoLoop { inner }.queue_callback(Callback::with_site(Box::new(callback), site));
+                ioloop.queue_callback(Callback::with_site(Box::new(callback), site));
             }
         });
         drop(task);

@@ -11,11 +11,11 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::Location;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::reactor::failure::CallbackKind;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::reactor::timer_heap::Timeout;
 
 type PeriodicFn = Box<dyn FnMut(&IoLoop, &PeriodicCallback)>;
@@ -55,7 +55,7 @@ pub struct PeriodicCallback {
 }
 
 struct PeriodicInner {
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     period: Duration,
     site: &'static Location<'static>,
     callback: RefCell<Option<PeriodicFn>>,
@@ -97,7 +97,7 @@ impl PeriodicCallback {
         );
         PeriodicCallback {
             inner: Rc::new(PeriodicInner {
-                ioloop: Rc::downgrade(&ioloop.inner),
+                ioloop: ioloop.downgrade(),
                 period,
                 site: Location::caller(),
                 callback: RefCell::new(Some(Box::new(callback))),
@@ -196,7 +196,7 @@ impl PeriodicCallback {
     }
 
     fn ioloop(&self) -> Option<IoLoop> {
-        self.inner.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.inner.ioloop.upgrade()
     }
 }
 

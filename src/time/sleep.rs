@@ -9,11 +9,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::reactor::timer_heap::{Deadline, Timeout};
 
 /// A future that completes on the loop iteration whose timers include its deadline.
@@ -32,7 +31,7 @@ enum SleepState {
     /// Not polled yet: the deadline is resolved on the loop's clock at the first poll.
     Unarmed(When),
     Armed {
-        ioloop: Weak<LoopInner>,
+        ioloop: WeakIoLoop,
         deadline: Instant,
         timeout: Timeout,
         /// The waker the timer will wake, to re-arm if the task's waker changes.
@@ -118,7 +117,7 @@ fn arm(ioloop: &IoLoop, deadline: Instant, waker: &Waker) -> SleepState {
     let wake = waker.clone();
     let timeout = ioloop.call_at(deadline, move |_| wake.wake());
     SleepState::Armed {
-        ioloop: Rc::downgrade(&ioloop.inner),
+        ioloop: ioloop.downgrade(),
         deadline,
         timeout,
         waker: waker.clone(),
@@ -147,11 +146,10 @@ impl Future for Sleep {
                 timeout,
                 waker,
             } => {
-                let Some(inner) = ioloop.upgrade() else {
+                let Some(ioloop) = ioloop.upgrade() else {
                     panic!("ioloop::sleep polled after its IoLoop was dropped");
                 };
-                let ioloop = IoLoop { inner };
-                if !ioloop.inner.timers.borrow().contains(*timeout) {
+                if !ioloop.timeout_pending(*timeout) {
                     this.state = SleepState::Done;
                     return Poll::Ready(());
                 }
@@ -174,21 +172,10 @@ impl Drop for Sleep {
         } = &self.state
         {
             // Gone: the loop dropped its timers itself.
-            let Some(inner) = ioloop.upgrade() else {
+            let Some(ioloop) = ioloop.upgrade() else {
                 return;
             };
-            let ioloop = IoLoop { inner };
-            let timeout = *timeout;
-            // Never a panic in a destructor: were the timer heap busy (no path drops a
-            // sleep inside its borrow), the timer would go on the next iteration instead
-            // (firing meanwhile only wakes a task spuriously).
-            if ioloop.inner.timers.try_borrow_mut().is_ok() {
-                ioloop.remove_timeout(timeout);
-            } else {
-                ioloop.add_callback(move |ioloop| {
-                    ioloop.remove_timeout(timeout);
-                });
-            }
+            ioloop.remove_timeout_from_drop(*timeout);
         }
     }
 }

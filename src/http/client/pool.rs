@@ -14,7 +14,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use crate::http::url::HttpUrl;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::stream::IoStream;
 use crate::task::{completion, Completer};
 use crate::time::Timeout;
@@ -61,7 +61,7 @@ struct PoolState {
 /// The pool shared by a client's requests.
 pub(crate) struct Pool {
     /// Weak: a pool kept in a loop's task must not keep the loop alive.
-    ioloop: Weak<LoopInner>,
+    ioloop: WeakIoLoop,
     state: RefCell<PoolState>,
 }
 
@@ -93,7 +93,7 @@ impl Pool {
         idle_timeout: Duration,
     ) -> Rc<Pool> {
         Rc::new(Pool {
-            ioloop: Rc::downgrade(&ioloop.inner),
+            ioloop: ioloop.downgrade(),
             state: RefCell::new(PoolState {
                 max_clients: max_clients.max(1),
                 max_idle_per_host,
@@ -269,7 +269,7 @@ impl Pool {
 
     /// The loop, while it exists.
     pub(crate) fn ioloop(&self) -> Option<IoLoop> {
-        self.ioloop.upgrade().map(|inner| IoLoop { inner })
+        self.ioloop.upgrade()
     }
 
     fn remove_timeout(&self, timeout: Timeout) {
