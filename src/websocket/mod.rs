@@ -54,6 +54,7 @@ mod frame;
 mod handshake;
 mod mask;
 mod options;
+mod protocol;
 #[cfg(feature = "redis")]
 mod redis_room;
 mod room;
@@ -65,11 +66,12 @@ pub use self::client::{websocket_connect, websocket_connect_with, ClientOptions,
 #[cfg(feature = "deflate")]
 pub use self::deflate::{DeflateOptions, MEMORY_PER_CONNECTION};
 pub use self::options::WebSocketOptions;
+pub use self::protocol::Message;
 #[cfg(feature = "redis")]
 pub use self::redis_room::{RedisRoom, RedisRoomOptions, RoomStats};
 pub use self::room::Room;
 pub use self::route::{websocket, WebSocketRoute};
-pub use self::socket::{Message, Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};
+pub use self::socket::{Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};
 
 // The sans-IO internals the fuzz targets drive, for `crate::fuzzing` only.
 #[cfg(feature = "fuzzing")]
