@@ -12,9 +12,10 @@
 //! reading costs at most [`WebSocketOptions::max_write_buffer`]. permessage-deflate
 //! (RFC 7692) comes with the `deflate` feature (`WebSocketOptions::compression`).
 //!
-//! The frame codec and the handshake are sans-IO (`frame.rs`, `handshake.rs`) and tested
-//! without sockets; `socket.rs` drives an [`IoStream`](crate::IoStream), reading frames
-//! in place from its buffer. This layer builds on `web` (routes), `http` (the upgrade),
+//! The frame codec, a connection's protocol (messages, the closing handshake) and the
+//! handshake are sans-IO (`frame.rs`, `protocol.rs`, `handshake.rs`) and tested without
+//! sockets; `socket.rs` drives an [`IoStream`](crate::IoStream), whose buffer the
+//! protocol reads in place. This layer builds on `web` (routes), `http` (the upgrade),
 //! `net` (the client's connection) and `stream`.
 //!
 //! # Examples
