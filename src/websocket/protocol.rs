@@ -582,3 +582,677 @@ fn discard(input: &impl Input) -> Step {
     input.consume(input.with_bytes(<[u8]>::len));
     Step::Wait
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// The message size limit of these tests.
+    const MAX: usize = 16;
+
+    // A frame's first byte: FIN, the reserved bits, the opcode.
+    const FIN: u8 = 0x80;
+    const RSV1: u8 = 0x40;
+    const RSV2: u8 = 0x20;
+    const CONT: u8 = 0x0;
+    const TEXT: u8 = 0x1;
+    const BINARY: u8 = 0x2;
+    const CLOSE: u8 = 0x8;
+    const PING: u8 = 0x9;
+    const PONG: u8 = 0xA;
+
+    /// Received bytes, as a stream's buffer holds them.
+    #[derive(Default)]
+    struct Received(RefCell<Vec<u8>>);
+
+    impl Input for Received {
+        fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+            f(&self.0.borrow())
+        }
+
+        fn consume(&self, n: usize) {
+            self.0.borrow_mut().drain(..n);
+        }
+
+        fn take_after(&self, skip: usize) -> Vec<u8> {
+            let mut all = std::mem::take(&mut *self.0.borrow_mut());
+            all.drain(..skip);
+            all
+        }
+    }
+
+    fn protocol(role: Role) -> Protocol {
+        Protocol::new(
+            role,
+            MAX,
+            #[cfg(feature = "deflate")]
+            None,
+        )
+    }
+
+    /// A frame as a client sends it (masked), written out by hand.
+    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
+        assert!(payload.len() < 126);
+        let mut frame = vec![first, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&KEY);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+        frame
+    }
+
+    /// A frame as a server sends it (unmasked).
+    fn plain(first: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mut frame = vec![first, payload.len() as u8];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    /// A close frame's payload: the code, then the reason.
+    fn close_body(code: u16, reason: &str) -> Vec<u8> {
+        let mut body = code.to_be_bytes().to_vec();
+        body.extend_from_slice(reason.as_bytes());
+        body
+    }
+
+    /// What the protocol did, in order.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Message(Message),
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        /// The peer's close frame.
+        Close,
+        /// A violation: the close code and the reason.
+        Fail(u16, &'static str),
+        /// A frame handed back to write: its first byte and its payload, unmasked.
+        Sent(u8, Vec<u8>),
+    }
+
+    fn text(text: &str) -> Seen {
+        Seen::Message(Message::Text(text.into()))
+    }
+
+    fn binary(bytes: &[u8]) -> Seen {
+        Seen::Message(Message::Binary(bytes.to_vec()))
+    }
+
+    fn sent(first: u8, payload: &[u8]) -> Seen {
+        Seen::Sent(first, payload.to_vec())
+    }
+
+    fn fail(code: u16, reason: &'static str) -> Seen {
+        Seen::Fail(code, reason)
+    }
+
+    fn failed(code: u16, reason: &'static str) -> CloseState {
+        CloseState::Failed(Violation { code, reason })
+    }
+
+    /// A frame `role` handed back, read as its peer reads it (so a client's must be
+    /// masked and a server's not): one whole frame.
+    fn decoded(frame: &[u8], role: Role) -> Seen {
+        let reader = match role {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        };
+        let header = read_header(frame, reader, false)
+            .expect("a well-formed frame")
+            .expect("a whole header");
+        assert_eq!(
+            header.header_len as u64 + header.payload_len,
+            frame.len() as u64,
+            "one whole frame"
+        );
+        let mut payload = frame[header.header_len..].to_vec();
+        if let Some(mask) = header.mask {
+            apply_mask(&mut payload, mask, 0);
+        }
+        Seen::Sent(frame[0], payload)
+    }
+
+    /// Reads everything `received` holds, taking any frame, until the protocol waits or
+    /// stops.
+    fn read_all(protocol: &mut Protocol, received: &Received, seen: &mut Vec<Seen>) {
+        let role = protocol.role;
+        loop {
+            match protocol.read(received, Accept::Everything) {
+                Step::Wait | Step::Stop => return,
+                Step::More => {}
+                Step::Message(message) => seen.push(Seen::Message(message)),
+                Step::Ping { payload, pong } => {
+                    seen.extend(pong.map(|pong| decoded(&pong, role)));
+                    seen.push(Seen::Ping(payload));
+                }
+                Step::Pong(payload) => seen.push(Seen::Pong(payload)),
+                Step::Close { answer } => {
+                    seen.extend(answer.map(|answer| decoded(&answer, role)));
+                    seen.push(Seen::Close);
+                }
+                Step::Fail { violation, close } => {
+                    seen.extend(close.map(|close| decoded(&close, role)));
+                    seen.push(Seen::Fail(violation.code, violation.reason));
+                }
+            }
+        }
+    }
+
+    /// One case: what arrives, and what the protocol must make of it.
+    struct Row {
+        name: &'static str,
+        role: Role,
+        /// Our close frame (the code and reason asked for) goes before anything arrives.
+        we_close: Option<(u16, &'static str)>,
+        input: Vec<u8>,
+        seen: Vec<Seen>,
+        state: CloseState,
+        /// The peer's close code and reason.
+        peer: Option<(u16, &'static str)>,
+        /// Bytes left unread.
+        left: usize,
+    }
+
+    impl Row {
+        fn server(name: &'static str, input: Vec<u8>, seen: Vec<Seen>, state: CloseState) -> Row {
+            Row {
+                name,
+                role: Role::Server,
+                we_close: None,
+                input,
+                seen,
+                state,
+                peer: None,
+                left: 0,
+            }
+        }
+
+        fn client(self) -> Row {
+            Row {
+                role: Role::Client,
+                ..self
+            }
+        }
+
+        fn we_close(self, code: u16, reason: &'static str) -> Row {
+            Row {
+                we_close: Some((code, reason)),
+                ..self
+            }
+        }
+
+        fn peer(self, code: u16, reason: &'static str) -> Row {
+            Row {
+                peer: Some((code, reason)),
+                ..self
+            }
+        }
+
+        fn left(self, left: usize) -> Row {
+            Row { left, ..self }
+        }
+
+        /// Runs the case with the input arriving in pieces of `piece` bytes.
+        fn check(&self, piece: usize) {
+            let mut protocol = protocol(self.role);
+            let mut seen = Vec::new();
+            if let Some((code, reason)) = self.we_close {
+                let close = protocol.close(code, reason).expect("open");
+                seen.push(decoded(&close, self.role));
+            }
+            let received = Received::default();
+            read_all(&mut protocol, &received, &mut seen);
+            for piece in self.input.chunks(piece) {
+                received.0.borrow_mut().extend_from_slice(piece);
+                read_all(&mut protocol, &received, &mut seen);
+            }
+            let case = format!("{} (in pieces of {piece})", self.name);
+            assert_eq!(seen, self.seen, "{case}");
+            assert_eq!(protocol.close_state(), self.state, "{case}");
+            let peer = protocol.peer_close().map(|(c, r)| (*c, r.as_str()));
+            assert_eq!(peer, self.peer, "{case}");
+            assert_eq!(received.0.borrow().len(), self.left, "{case}");
+        }
+    }
+
+    fn rows() -> Vec<Row> {
+        use CloseState::*;
+        let continuation = "continuation frame with nothing to continue";
+        let not_utf8 = "text message is not UTF-8";
+        let too_big = "message over max_message_size";
+        let reserved = "reserved bits set without an extension";
+        let mut rows = vec![
+            Row::server(
+                "a fragmented text message is assembled across continuations",
+                [
+                    masked(TEXT, b"Hel"),
+                    masked(CONT, b"lo, "),
+                    masked(FIN | CONT, b"world"),
+                ]
+                .concat(),
+                vec![text("Hello, world")],
+                Open,
+            ),
+            Row::server(
+                "control frames between fragments are answered and reported in order",
+                [
+                    masked(BINARY, &[1, 2]),
+                    masked(FIN | PING, b"p"),
+                    masked(FIN | PONG, b"q"),
+                    masked(FIN | CONT, &[3]),
+                ]
+                .concat(),
+                vec![
+                    sent(FIN | PONG, b"p"),
+                    Seen::Ping(b"p".to_vec()),
+                    Seen::Pong(b"q".to_vec()),
+                    binary(&[1, 2, 3]),
+                ],
+                Open,
+            ),
+            Row::server(
+                "a continuation with nothing to continue fails with 1002",
+                masked(FIN | CONT, b"x"),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, continuation)),
+                    fail(1002, continuation),
+                ],
+                failed(1002, continuation),
+            ),
+            Row::server(
+                "a new data frame inside a fragmented message fails with 1002",
+                [masked(TEXT, b"a"), masked(FIN | TEXT, b"b")].concat(),
+                vec![
+                    sent(
+                        FIN | CLOSE,
+                        &close_body(1002, "new data frame inside a fragmented message"),
+                    ),
+                    fail(1002, "new data frame inside a fragmented message"),
+                ],
+                failed(1002, "new data frame inside a fragmented message"),
+            ),
+            Row::server(
+                "invalid UTF-8 in a single frame fails with 1007",
+                masked(FIN | TEXT, &[b'a', 0xFF]),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
+                    fail(1007, not_utf8),
+                ],
+                failed(1007, not_utf8),
+            ),
+            Row::server(
+                "invalid UTF-8 split across fragments fails with 1007",
+                [masked(TEXT, &[0xCE]), masked(FIN | CONT, b"A")].concat(),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
+                    fail(1007, not_utf8),
+                ],
+                failed(1007, not_utf8),
+            ),
+            Row::server(
+                "invalid UTF-8 fails before its message is complete",
+                masked(TEXT, &[b'a', 0xFF]),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
+                    fail(1007, not_utf8),
+                ],
+                failed(1007, not_utf8),
+            ),
+            Row::server(
+                "a text message that ends inside a character fails with 1007",
+                [masked(TEXT, b"a"), masked(FIN | CONT, &[0xCE])].concat(),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
+                    fail(1007, not_utf8),
+                ],
+                failed(1007, not_utf8),
+            ),
+            Row::server(
+                "a character split across fragments is valid",
+                [masked(TEXT, &[0xCE]), masked(FIN | CONT, &[0xBA])].concat(),
+                vec![text("κ")],
+                Open,
+            ),
+            Row::server(
+                "a message of exactly the limit is taken",
+                masked(FIN | BINARY, &[7; MAX]),
+                vec![binary(&[7; MAX])],
+                Open,
+            ),
+            Row::server(
+                "a frame over the limit fails with 1009",
+                masked(FIN | BINARY, &[0; MAX + 1]),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1009, too_big)),
+                    fail(1009, too_big),
+                ],
+                failed(1009, too_big),
+            ),
+            Row::server(
+                "fragments adding up to over the limit fail with 1009",
+                [masked(BINARY, &[0; 10]), masked(FIN | CONT, &[0; MAX - 9])].concat(),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1009, too_big)),
+                    fail(1009, too_big),
+                ],
+                failed(1009, too_big),
+            ),
+            Row::server(
+                "a ping is answered with a pong of its payload",
+                masked(FIN | PING, b"hi"),
+                vec![sent(FIN | PONG, b"hi"), Seen::Ping(b"hi".to_vec())],
+                Open,
+            ),
+            Row::server(
+                "a client's pong is masked",
+                plain(FIN | PING, b"hi"),
+                vec![sent(FIN | PONG, b"hi"), Seen::Ping(b"hi".to_vec())],
+                Open,
+            )
+            .client(),
+            Row::server(
+                "the peer's close is answered with its code",
+                masked(FIN | CLOSE, &close_body(1000, "bye")),
+                vec![sent(FIN | CLOSE, &close_body(1000, "")), Seen::Close],
+                ClosedByPeer,
+            )
+            .peer(1000, "bye"),
+            Row::server(
+                "an empty close is answered with an empty close",
+                masked(FIN | CLOSE, b""),
+                vec![sent(FIN | CLOSE, b""), Seen::Close],
+                ClosedByPeer,
+            ),
+            Row::server(
+                "the peer's close answering ours acknowledges it, unanswered",
+                masked(FIN | CLOSE, &close_body(1000, "")),
+                vec![sent(FIN | CLOSE, &close_body(1000, "done")), Seen::Close],
+                CloseAcknowledged,
+            )
+            .we_close(1000, "done")
+            .peer(1000, ""),
+            Row::server(
+                "our close with a code not allowed on the wire says 1000",
+                Vec::new(),
+                vec![sent(FIN | CLOSE, &close_body(1000, "x"))],
+                ClosedByUs,
+            )
+            .we_close(1005, "x"),
+            Row::server(
+                "after our close, messages are dropped and pings not answered",
+                [
+                    masked(FIN | TEXT, b"late"),
+                    masked(FIN | PING, b"p"),
+                    masked(FIN | CLOSE, &close_body(1000, "")),
+                ]
+                .concat(),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1000, "")),
+                    Seen::Ping(b"p".to_vec()),
+                    Seen::Close,
+                ],
+                CloseAcknowledged,
+            )
+            .we_close(1000, "")
+            .peer(1000, ""),
+            Row::server(
+                "a one-byte close payload fails with 1002",
+                masked(FIN | CLOSE, &[0x03]),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, "one-byte close payload")),
+                    fail(1002, "one-byte close payload"),
+                ],
+                failed(1002, "one-byte close payload"),
+            ),
+            Row::server(
+                "a close reason that is not UTF-8 fails with 1007",
+                masked(FIN | CLOSE, &[0x03, 0xE8, 0xFF]),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1007, "close reason is not UTF-8")),
+                    fail(1007, "close reason is not UTF-8"),
+                ],
+                failed(1007, "close reason is not UTF-8"),
+            ),
+            Row::server(
+                "a server reads nothing after the peer's close",
+                [masked(FIN | CLOSE, b""), masked(FIN | TEXT, b"late")].concat(),
+                vec![sent(FIN | CLOSE, b""), Seen::Close],
+                ClosedByPeer,
+            )
+            .left(masked(FIN | TEXT, b"late").len()),
+            Row::server(
+                "a client drops what follows the server's close",
+                [
+                    plain(FIN | CLOSE, &close_body(1001, "")),
+                    plain(FIN | TEXT, b"late"),
+                ]
+                .concat(),
+                vec![sent(FIN | CLOSE, &close_body(1001, "")), Seen::Close],
+                ClosedByPeer,
+            )
+            .client()
+            .peer(1001, ""),
+            Row::server(
+                "after a violation, what arrives is dropped",
+                [
+                    masked(FIN | CONT, b"x"),
+                    masked(FIN | TEXT, b"y"),
+                    masked(FIN | PING, b"z"),
+                    masked(FIN | CLOSE, b""),
+                ]
+                .concat(),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, continuation)),
+                    fail(1002, continuation),
+                ],
+                failed(1002, continuation),
+            ),
+            Row::server(
+                "a violation after our close sends no second close",
+                masked(FIN | CONT, b"x"),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1000, "")),
+                    fail(1002, continuation),
+                ],
+                failed(1002, continuation),
+            )
+            .we_close(1000, ""),
+            Row::server(
+                "RSV1 without an extension fails with 1002",
+                masked(FIN | RSV1 | TEXT, b"x"),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, reserved)),
+                    fail(1002, reserved),
+                ],
+                failed(1002, reserved),
+            ),
+            Row::server(
+                "RSV2 fails with 1002",
+                masked(FIN | RSV2 | BINARY, b"x"),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, reserved)),
+                    fail(1002, reserved),
+                ],
+                failed(1002, reserved),
+            ),
+            Row::server(
+                "an unmasked client frame fails with 1002",
+                plain(FIN | TEXT, b"x"),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, "unmasked client frame")),
+                    fail(1002, "unmasked client frame"),
+                ],
+                failed(1002, "unmasked client frame"),
+            ),
+        ];
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+            rows.push(Row::server(
+                "an invalid close code fails with 1002",
+                masked(FIN | CLOSE, &close_body(code, "")),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1002, "invalid close code")),
+                    fail(1002, "invalid close code"),
+                ],
+                failed(1002, "invalid close code"),
+            ));
+        }
+        rows
+    }
+
+    #[test]
+    fn each_row_whole_and_byte_by_byte() {
+        for row in rows() {
+            row.check(row.input.len().max(1));
+            row.check(1);
+        }
+    }
+
+    #[test]
+    fn data_waits_while_only_control_frames_are_taken() {
+        let mut protocol = protocol(Role::Server);
+        let received = Received::default();
+        let text = masked(FIN | TEXT, b"a");
+        *received.0.borrow_mut() = [masked(FIN | PING, b"p"), text.clone()].concat();
+        // Nothing at all while the code a message goes to runs.
+        assert_eq!(protocol.read(&received, Accept::Nothing), Step::Stop);
+        // Control frames only: the ping is answered, the message stays unread.
+        let Step::Ping { payload, pong } = protocol.read(&received, Accept::Control) else {
+            panic!("a ping");
+        };
+        assert_eq!(
+            (payload, pong),
+            (b"p".to_vec(), Some(plain(FIN | PONG, b"p")))
+        );
+        assert_eq!(protocol.read(&received, Accept::Control), Step::Stop);
+        assert_eq!(*received.0.borrow(), text);
+        assert_eq!(
+            protocol.read(&received, Accept::Everything),
+            Step::Message(Message::Text("a".into()))
+        );
+        // A data frame under way waits too.
+        *received.0.borrow_mut() = masked(FIN | BINARY, &[1, 2, 3]);
+        received.0.borrow_mut().pop();
+        assert_eq!(protocol.read(&received, Accept::Everything), Step::More);
+        assert_eq!(protocol.read(&received, Accept::Everything), Step::Wait);
+        received.0.borrow_mut().push(3 ^ 0x21);
+        assert_eq!(protocol.read(&received, Accept::Control), Step::Stop);
+        assert_eq!(
+            protocol.read(&received, Accept::Everything),
+            Step::Message(Message::Binary(vec![1, 2, 3]))
+        );
+    }
+
+    #[test]
+    fn once_terminated_nothing_is_read_or_sent() {
+        let mut protocol = protocol(Role::Server);
+        assert!(protocol.terminate());
+        assert!(!protocol.terminate(), "once only");
+        let received = Received(RefCell::new(masked(FIN | TEXT, b"a")));
+        assert_eq!(protocol.read(&received, Accept::Everything), Step::Stop);
+        assert_eq!(protocol.close(1000, ""), None);
+        assert!(!protocol.is_open());
+        assert_eq!(protocol.close_state(), CloseState::Terminated);
+    }
+
+    #[test]
+    fn our_close_goes_once() {
+        let mut protocol = protocol(Role::Server);
+        assert!(protocol.close(1000, "").is_some());
+        assert_eq!(protocol.close(1001, ""), None);
+        assert!(!protocol.is_open());
+    }
+
+    #[test]
+    fn a_server_writes_the_payload_after_the_header_a_client_masks_it_in() {
+        let payload = b"hello";
+        let mut server = protocol(Role::Server);
+        let (mut frame, mut deflated) = (Vec::new(), Vec::new());
+        let encoded = server.encode(Opcode::Text, payload, &mut frame, &mut deflated);
+        assert_eq!(
+            encoded,
+            Encoded {
+                compressed: false,
+                whole: false
+            }
+        );
+        assert_eq!(frame, [FIN | TEXT, 5]);
+        let mut client = protocol(Role::Client);
+        let encoded = client.encode(Opcode::Text, payload, &mut frame, &mut deflated);
+        assert!(encoded.whole && !encoded.compressed);
+        assert_eq!(decoded(&frame, Role::Client), sent(FIN | TEXT, payload));
+    }
+
+    #[cfg(feature = "deflate")]
+    mod deflate {
+        use super::*;
+        use crate::websocket::deflate::{accept_answer, accept_offer, offer, Deflate};
+        use crate::websocket::DeflateOptions;
+
+        /// A client and a server that agreed on permessage-deflate, compressing any
+        /// message.
+        fn pair() -> (Protocol, Protocol) {
+            let options = DeflateOptions {
+                min_size: 0,
+                ..DeflateOptions::default()
+            };
+            let offered = offer(&options);
+            let (agreed, answer) =
+                accept_offer(std::iter::once(offered.as_str()), &options).expect("accepted");
+            let client_agreed = accept_answer(&answer, &options).expect("answer taken");
+            let client = Deflate::new(client_agreed, Role::Client, &options);
+            let server = Deflate::new(agreed, Role::Server, &options);
+            (
+                Protocol::new(Role::Client, MAX, Some(Box::new(client))),
+                Protocol::new(Role::Server, MAX, Some(Box::new(server))),
+            )
+        }
+
+        /// What `server` makes of `frame`.
+        fn read(server: &mut Protocol, frame: &[u8]) -> Vec<Seen> {
+            let received = Received(RefCell::new(frame.to_vec()));
+            let mut seen = Vec::new();
+            read_all(server, &received, &mut seen);
+            seen
+        }
+
+        /// `payload` compressed by `client`, as the frame it sends.
+        fn compressed(client: &mut Protocol, payload: &[u8]) -> Vec<u8> {
+            let (mut frame, mut deflated) = (Vec::new(), Vec::new());
+            let encoded = client.encode(Opcode::Binary, payload, &mut frame, &mut deflated);
+            assert!(encoded.compressed && encoded.whole);
+            frame
+        }
+
+        #[test]
+        fn compressed_messages_are_inflated_within_the_limit() {
+            let (mut client, mut server) = pair();
+            let frame = compressed(&mut client, b"abcabcabc");
+            assert_eq!(read(&mut server, &frame), vec![binary(b"abcabcabc")]);
+            // Small on the wire, over the limit once inflated.
+            let frame = compressed(&mut client, &[0; 100]);
+            assert!(frame.len() < MAX);
+            let too_big = "message over max_message_size once inflated";
+            assert_eq!(
+                read(&mut server, &frame),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1009, too_big)),
+                    fail(1009, too_big)
+                ]
+            );
+        }
+
+        #[test]
+        fn corrupt_compressed_data_fails_with_1007() {
+            let (_, mut server) = pair();
+            let corrupt = "invalid compressed data";
+            assert_eq!(
+                read(&mut server, &masked(FIN | RSV1 | BINARY, &[0xFF, 0xFF])),
+                vec![
+                    sent(FIN | CLOSE, &close_body(1007, corrupt)),
+                    fail(1007, corrupt)
+                ]
+            );
+        }
+    }
+}
