@@ -3,7 +3,8 @@
 //! bound.
 
 use super::frame::{write_header, Role};
-use super::socket::{Message, SendError, WebSocket};
+use super::protocol::Message;
+use super::socket::{SendError, WebSocket};
 
 /// A message encoded once as a server frame, to send to many connections.
 ///

@@ -12,9 +12,10 @@
 //! reading costs at most [`WebSocketOptions::max_write_buffer`]. permessage-deflate
 //! (RFC 7692) comes with the `deflate` feature (`WebSocketOptions::compression`).
 //!
-//! The frame codec and the handshake are sans-IO (`frame.rs`, `handshake.rs`) and tested
-//! without sockets; `socket.rs` drives an [`IoStream`](crate::IoStream), reading frames
-//! in place from its buffer. This layer builds on `web` (routes), `http` (the upgrade),
+//! The frame codec, a connection's protocol (messages, the closing handshake) and the
+//! handshake are sans-IO (`frame.rs`, `protocol.rs`, `handshake.rs`) and tested without
+//! sockets; `socket.rs` drives an [`IoStream`](crate::IoStream), whose buffer the
+//! protocol reads in place. This layer builds on `web` (routes), `http` (the upgrade),
 //! `net` (the client's connection) and `stream`.
 //!
 //! # Examples
@@ -54,6 +55,7 @@ mod frame;
 mod handshake;
 mod mask;
 mod options;
+mod protocol;
 #[cfg(feature = "redis")]
 mod redis_room;
 mod room;
@@ -65,11 +67,12 @@ pub use self::client::{websocket_connect, websocket_connect_with, ClientOptions,
 #[cfg(feature = "deflate")]
 pub use self::deflate::{DeflateOptions, MEMORY_PER_CONNECTION};
 pub use self::options::WebSocketOptions;
+pub use self::protocol::Message;
 #[cfg(feature = "redis")]
 pub use self::redis_room::{RedisRoom, RedisRoomOptions, RoomStats};
 pub use self::room::Room;
 pub use self::route::{websocket, WebSocketRoute};
-pub use self::socket::{Message, Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};
+pub use self::socket::{Recv, SendError, Sent, WebSocket, WebSocketHandler, WhenClosed};
 
 // The sans-IO internals the fuzz targets drive, for `crate::fuzzing` only.
 #[cfg(feature = "fuzzing")]

@@ -24,8 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::broadcast::Broadcast;
+use super::protocol::Message;
 use super::room::Room;
-use super::socket::{Message, WebSocket};
+use super::socket::WebSocket;
 use crate::reactor::ioloop::IoLoop;
 use crate::reactor::remote::Remote;
 use crate::redis::{ConnectionEvent, RedisError, RedisUrl, Subscriber, SubscriberOptions};

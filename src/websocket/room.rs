@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use super::broadcast::Broadcast;
-use super::socket::{Message, WebSocket};
+use super::protocol::Message;
+use super::socket::WebSocket;
 use crate::reactor::ioloop::IoLoop;
 use crate::reactor::remote::Remote;
 

@@ -1,14 +1,15 @@
 //! [`WebSocket`]: one open WebSocket connection over an [`IoStream`], server or client
-//! side. Frames are read in place from the stream's buffer (a payload is unmasked once,
-//! into its message); messages go to a [`WebSocketHandler`]'s callbacks or to
-//! [`recv`](WebSocket::recv); sends are encoded into one write each and report when
-//! they are written.
+//! side. The protocol (frames, messages, the closing handshake) reads the stream's buffer
+//! in place; this side runs it on the loop: it reads when bytes arrive, writes the frames
+//! the protocol hands back, keeps the timers, and calls the user. Messages go to a
+//! [`WebSocketHandler`]'s callbacks or to [`recv`](WebSocket::recv); sends are encoded
+//! into one write each and report when they are written.
 //!
 //! Reading. A data frame's payload is taken as it arrives, so a large message never sits
-//! twice in memory; text is checked as UTF-8 piece by piece. A message waiting in the
-//! one-message inbox of the async API stops reading (the peer's TCP window then fills):
-//! that is read backpressure. Every rule of RFC 6455 a frame can break fails the
-//! connection with the close code the RFC names (1002, 1007, 1009).
+//! twice in memory. A message waiting in the one-message inbox of the async API stops
+//! reading data (the peer's TCP window then fills): that is read backpressure. A peer
+//! that breaks the protocol gets the close code the RFC names, and the connection is
+//! half-closed once that is sent.
 //!
 //! Closing. A close frame is answered with the peer's code; the server closes TCP once
 //! the handshake is complete, the client waits for it; either side aborts after
@@ -28,94 +29,14 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use super::frame::{
-    apply_mask, check_utf8, close_payload, is_valid_close_code, parse_close, read_header,
-    write_header, Opcode, Role, Violation, GOING_AWAY, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
-};
+use super::frame::{Opcode, Role, Violation, GOING_AWAY};
 use super::handshake::Negotiated;
-use super::mask::MaskSource;
 use super::options::WebSocketOptions;
+use super::protocol::{Accept, Input, Message, Protocol, Step};
 use crate::http::{register_upgraded, LiveConnection, Upgraded};
 use crate::reactor::failure::CallbackKind;
 use crate::reactor::timer_heap::Timeout;
 use crate::stream::{IoStream, StreamError, StreamSocket, StreamWrite};
-
-/// A whole WebSocket message.
-///
-/// # Examples
-///
-/// ```
-/// use ioloop::websocket::Message;
-/// assert_eq!(Message::from("hi"), Message::Text("hi".into()));
-/// assert_eq!(Message::from(vec![1u8, 2]).as_bytes(), &[1, 2]);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    /// A text message (valid UTF-8, checked).
-    Text(String),
-    /// A binary message.
-    Binary(Vec<u8>),
-}
-
-impl Message {
-    /// The payload's bytes.
-    ///
-    /// # Examples
-    ///
-    /// See [`Message`].
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Message::Text(text) => text.as_bytes(),
-            Message::Binary(bytes) => bytes,
-        }
-    }
-
-    /// The payload, taken out of the message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ioloop::websocket::Message;
-    /// assert_eq!(Message::from("hi").into_bytes(), b"hi");
-    /// ```
-    pub fn into_bytes(self) -> Vec<u8> {
-        match self {
-            Message::Text(text) => text.into_bytes(),
-            Message::Binary(bytes) => bytes,
-        }
-    }
-
-    pub(crate) fn opcode(&self) -> Opcode {
-        match self {
-            Message::Text(_) => Opcode::Text,
-            Message::Binary(_) => Opcode::Binary,
-        }
-    }
-}
-
-impl From<&str> for Message {
-    fn from(text: &str) -> Message {
-        Message::Text(text.to_owned())
-    }
-}
-
-impl From<String> for Message {
-    fn from(text: String) -> Message {
-        Message::Text(text)
-    }
-}
-
-impl From<Vec<u8>> for Message {
-    fn from(bytes: Vec<u8>) -> Message {
-        Message::Binary(bytes)
-    }
-}
-
-impl From<&[u8]> for Message {
-    fn from(bytes: &[u8]) -> Message {
-        Message::Binary(bytes.to_vec())
-    }
-}
 
 /// Why a send did not go out.
 ///
@@ -225,31 +146,18 @@ struct Shared {
 }
 
 struct State {
-    /// The data frame whose payload is being read.
-    frame: Option<FrameRead>,
-    /// The message being assembled (over one or more frames).
-    message: Option<Assembly>,
+    /// The protocol: the frame and message being read, the closing handshake, the
+    /// encoding of frames.
+    protocol: Protocol,
     sink: Sink,
     /// A read of more bytes is pending on the stream.
     waiting_for_bytes: bool,
     /// Reading waits for the unsent bytes to drain (a peer that sends without reading).
     waiting_for_drain: bool,
-    /// Masking keys (client side).
-    masks: Option<MaskSource>,
     /// Reused to encode a frame into one write.
     scratch: Vec<u8>,
-    close_sent: bool,
-    close_received: bool,
-    /// Frames are no longer parsed; what arrives is read and dropped until the peer
-    /// closes TCP: after a protocol failure (so the close frame is not lost to a reset),
-    /// and on a client once the server's close frame came (the server ends TCP).
-    discarding: bool,
-    /// TCP is closed.
-    closed: bool,
     /// `on_close` has run (or there is no handler to run it).
     on_close_done: bool,
-    close_code: Option<u16>,
-    close_reason: Option<String>,
     close_timer: Option<Timeout>,
     ping_timer: Option<Timeout>,
     /// A ping is unanswered; the timer that closes the connection if it stays so.
@@ -259,29 +167,9 @@ struct State {
     /// The server's count of this connection (a server's WebSocket), ended when TCP
     /// closes.
     registration: Option<Upgraded>,
-    /// permessage-deflate's compressor and decompressor, when agreed.
-    #[cfg(feature = "deflate")]
-    deflate: Option<Box<super::deflate::Deflate>>,
     /// Reused for each compressed message (as `scratch` is for frames).
     #[cfg(feature = "deflate")]
     deflated: Vec<u8>,
-}
-
-struct FrameRead {
-    fin: bool,
-    mask: Option<[u8; 4]>,
-    remaining: u64,
-    /// Payload bytes read so far (the masking offset).
-    offset: u64,
-}
-
-struct Assembly {
-    text: bool,
-    /// RSV1 on its first frame: `data` is deflated (checked as UTF-8 once inflated).
-    compressed: bool,
-    data: Vec<u8>,
-    /// How much of `data` is known to be valid UTF-8.
-    checked: usize,
 }
 
 enum Sink {
@@ -292,21 +180,6 @@ enum Sink {
     },
     /// The callback API (`None` while one of its methods runs).
     Handler(Option<Box<dyn WebSocketHandler>>),
-}
-
-/// What reading the buffer found.
-enum Step {
-    /// Need more bytes.
-    Wait,
-    /// Stop reading (inbox full, a handler running, closing).
-    Stop,
-    /// Go on.
-    More,
-    Message(Message),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Close(Option<(u16, String)>),
-    Fail(Violation),
 }
 
 impl WebSocket {
@@ -323,36 +196,32 @@ impl WebSocket {
             .deflate
             .zip(options.compression.as_ref())
             .map(|(agreed, config)| Box::new(super::deflate::Deflate::new(agreed, role, config)));
+        let protocol = Protocol::new(
+            role,
+            options.max_message_size,
+            #[cfg(feature = "deflate")]
+            deflate,
+        );
         let shared = Rc::new(Shared {
             stream,
             role,
             options,
             subprotocol: negotiated.subprotocol,
             state: RefCell::new(State {
-                frame: None,
-                message: None,
+                protocol,
                 sink: Sink::Inbox {
                     message: None,
                     waker: None,
                 },
                 waiting_for_bytes: false,
                 waiting_for_drain: false,
-                masks: (role == Role::Client).then(MaskSource::new),
                 scratch: Vec::new(),
-                close_sent: false,
-                close_received: false,
-                discarding: false,
-                closed: false,
                 on_close_done: false,
-                close_code: None,
-                close_reason: None,
                 close_timer: None,
                 ping_timer: None,
                 pong_timer: None,
                 closed_waiters: Vec::new(),
                 registration: None,
-                #[cfg(feature = "deflate")]
-                deflate,
                 #[cfg(feature = "deflate")]
                 deflated: Vec::new(),
             }),
@@ -380,7 +249,7 @@ impl WebSocket {
         // Closed already (a shutdown's abort): the count ends at once.
         let left = {
             let mut state = self.shared.state.borrow_mut();
-            if state.closed {
+            if state.protocol.is_terminated() {
                 Some(registration)
             } else {
                 state.registration = Some(registration);
@@ -413,14 +282,14 @@ impl WebSocket {
     /// connection busy in a method of its own (its state borrowed) is left alone.
     pub(crate) fn going_away(&self) {
         match self.shared.state.try_borrow_mut() {
-            Ok(state) if !state.closed => {}
+            Ok(state) if !state.protocol.is_terminated() => {}
             Ok(_) => return,
             Err(_) => {
                 log::debug!(target: "ioloop::websocket", "loop closing while the WebSocket is busy: not closed");
                 return;
             }
         }
-        self.send_close(Some((GOING_AWAY, "going away")));
+        self.send_close(GOING_AWAY, "going away");
         self.shared.stream.close();
         self.shared.clone().on_stream_closed();
     }
@@ -616,12 +485,7 @@ impl WebSocket {
     /// # }
     /// ```
     pub fn close(&self, code: u16, reason: &str) {
-        let code = if is_valid_close_code(code) {
-            code
-        } else {
-            1000
-        };
-        if self.send_close(Some((code, reason))) {
+        if self.send_close(code, reason) {
             self.arm_close_timer();
             // Read on for the peer's answer (a message that waited for `recv` is dropped).
             self.read_frames();
@@ -653,7 +517,8 @@ impl WebSocket {
     /// # }
     /// ```
     pub fn close_code(&self) -> Option<u16> {
-        self.shared.state.borrow().close_code
+        let state = self.shared.state.borrow();
+        state.protocol.peer_close().map(|(code, _)| *code)
     }
 
     /// The reason the peer gave with its close code.
@@ -662,7 +527,11 @@ impl WebSocket {
     ///
     /// See [`close_code`](WebSocket::close_code).
     pub fn close_reason(&self) -> Option<String> {
-        self.shared.state.borrow().close_reason.clone()
+        let state = self.shared.state.borrow();
+        state
+            .protocol
+            .peer_close()
+            .map(|(_, reason)| reason.clone())
     }
 
     /// Resolves once the TCP connection is closed (after the closing handshake, a
@@ -687,7 +556,7 @@ impl WebSocket {
     ///
     /// See [`close_code`](WebSocket::close_code).
     pub fn is_closed(&self) -> bool {
-        self.shared.state.borrow().closed
+        self.shared.state.borrow().protocol.is_terminated()
     }
 
     /// The subprotocol agreed in the handshake.
@@ -780,7 +649,7 @@ impl WebSocket {
         {
             let state = self.shared.state.borrow();
             // The stream may be closed before its close callback has told `state`.
-            if state.close_sent || state.closed || self.shared.stream.closed() {
+            if !state.protocol.is_open() || self.shared.stream.closed() {
                 return Err(SendError::Closed);
             }
         }
@@ -806,45 +675,30 @@ impl WebSocket {
         // Encoded under the borrow, into the reused buffers taken out of the state; written
         // with no borrow held (a write that fails closes the stream, which wakes the
         // tasks awaiting its writes).
-        let (mut frame, deflated, compressed, mask) = {
+        let (frame, deflated, encoded) = {
             let mut state = self.shared.state.borrow_mut();
             let state = &mut *state;
             let mut frame = std::mem::take(&mut state.scratch);
             #[cfg(feature = "deflate")]
             let mut deflated = std::mem::take(&mut state.deflated);
             #[cfg(not(feature = "deflate"))]
-            let deflated: Vec<u8> = Vec::new();
-            #[cfg(feature = "deflate")]
-            let compressed = match state.deflate.as_deref_mut() {
-                Some(deflate) if !opcode.is_control() && payload.len() >= deflate.min_size => {
-                    deflated.clear();
-                    deflate.compress(payload, &mut deflated);
-                    true
-                }
-                _ => false,
-            };
-            #[cfg(not(feature = "deflate"))]
-            let compressed = false;
-            let len = if compressed {
-                deflated.len()
-            } else {
-                payload.len()
-            };
-            frame.clear();
-            let mask = state.masks.as_mut().map(MaskSource::next_mask);
-            write_header(&mut frame, true, compressed, opcode, len, mask);
-            (frame, deflated, compressed, mask)
+            let mut deflated: Vec<u8> = Vec::new();
+            let encoded = state
+                .protocol
+                .encode(opcode, payload, &mut frame, &mut deflated);
+            (frame, deflated, encoded)
         };
-        let payload = if compressed { &deflated[..] } else { payload };
-        let write = match mask {
+        let write = if encoded.whole {
+            // A client's frame, masked into one buffer.
+            self.shared.stream.write_all(&frame)
+        } else {
             // A server's frame: the header and the payload as they are, in one write.
-            None => self.shared.stream.write_all_parts(&[&frame, payload]),
-            Some(mask) => {
-                let start = frame.len();
-                frame.extend_from_slice(payload);
-                apply_mask(&mut frame[start..], mask, 0);
-                self.shared.stream.write_all(&frame)
-            }
+            let payload = if encoded.compressed {
+                &deflated[..]
+            } else {
+                payload
+            };
+            self.shared.stream.write_all_parts(&[&frame, payload])
         };
         // The buffers go back for the next frame; a big message's are not kept for the
         // small ones after it.
@@ -863,7 +717,7 @@ impl WebSocket {
         match write.refused() {
             None => Ok(write),
             Some(refusal) => {
-                if compressed {
+                if encoded.compressed {
                     // The compressor's context now holds bytes the peer will never see:
                     // later messages could refer to them. The connection cannot go on.
                     log::debug!(target: "ioloop::websocket", "a compressed write was refused: closed");
@@ -879,22 +733,27 @@ impl WebSocket {
         }
     }
 
-    /// Sends a close frame unless one was sent. Returns whether it sent one.
-    fn send_close(&self, close: Option<(u16, &str)>) -> bool {
-        {
-            let mut state = self.shared.state.borrow_mut();
-            if state.close_sent || state.closed {
-                return false;
-            }
-            state.close_sent = true;
-            if let Sink::Inbox { message, .. } = &mut state.sink {
-                *message = None;
-            }
-        }
-        let payload = close.map_or_else(Vec::new, |(code, reason)| close_payload(code, reason));
-        let _ = self.write_unchecked(Opcode::Close, &payload);
-        self.wake_receiver();
+    /// Sends our close frame unless a close frame went either way. Returns whether it
+    /// sent one.
+    fn send_close(&self, code: u16, reason: &str) -> bool {
+        let frame = self.shared.state.borrow_mut().protocol.close(code, reason);
+        let Some(frame) = frame else {
+            return false;
+        };
+        self.write_close_frame(&frame);
         true
+    }
+
+    /// Writes a close frame of ours (first, answering the peer's, or failing the
+    /// connection): a message waiting for `recv` is dropped, and the receiver learns the
+    /// connection is closing.
+    fn write_close_frame(&self, frame: &[u8]) {
+        if let Sink::Inbox { message, .. } = &mut self.shared.state.borrow_mut().sink {
+            *message = None;
+        }
+        // Not awaited: the close timer ends a handshake that does not complete.
+        drop(self.shared.stream.write_all(frame));
+        self.wake_receiver();
     }
 
     // ---- reading ----
@@ -910,13 +769,11 @@ impl WebSocket {
                 Step::Wait => return self.wait_for_bytes(),
                 Step::Stop => return,
                 Step::More => {}
-                Step::Message(message) => {
-                    if !self.shared.state.borrow().close_sent {
-                        self.deliver(message);
+                Step::Message(message) => self.deliver(message),
+                Step::Ping { payload, pong } => {
+                    if let Some(pong) = pong {
+                        drop(self.shared.stream.write_all(&pong));
                     }
-                }
-                Step::Ping(payload) => {
-                    let _ = self.write_frame(Opcode::Pong, &payload, false);
                     self.with_handler(|h, ws| h.on_ping(ws, &payload));
                 }
                 Step::Pong(payload) => {
@@ -926,8 +783,8 @@ impl WebSocket {
                     }
                     self.with_handler(|h, ws| h.on_pong(ws, &payload));
                 }
-                Step::Close(close) => return self.on_close_frame(close),
-                Step::Fail(violation) => return self.fail(violation),
+                Step::Close { answer } => return self.on_close_frame(answer),
+                Step::Fail { violation, close } => return self.fail(violation, close),
             }
         }
     }
@@ -935,167 +792,17 @@ impl WebSocket {
     /// Takes the next step out of the buffered bytes.
     fn next_step(&self) -> Step {
         let mut state = self.shared.state.borrow_mut();
-        let state = &mut *state;
-        if state.closed {
-            return Step::Stop;
-        }
-        if state.discarding {
-            let buffered = self.shared.stream.buffered();
-            self.shared.stream.consume(buffered);
-            return Step::Wait;
-        }
-        if state.close_received {
-            return Step::Stop;
-        }
-        if matches!(state.sink, Sink::Handler(None)) {
+        let accept = match &state.sink {
             // A handler method is running: it reads on once it returns.
-            return Step::Stop;
-        }
-        // A message waiting for `recv` holds back data, not control frames: pings are
-        // answered and a close is seen meanwhile.
-        let inbox_full = matches!(
-            &state.sink,
+            Sink::Handler(None) => Accept::Nothing,
+            // A message waiting for `recv` holds back data, not control frames: pings are
+            // answered and a close is seen meanwhile.
             Sink::Inbox {
-                message: Some(_),
-                ..
-            }
-        );
-        if inbox_full && state.frame.is_some() {
-            return Step::Stop;
-        }
-        let role = self.shared.role;
-        let max = self.shared.options.max_message_size as u64;
-        let stream = &self.shared.stream;
-        if let Some(frame) = &mut state.frame {
-            // The payload of a data frame, as far as it is here.
-            let assembly = state
-                .message
-                .as_mut()
-                .expect("a frame belongs to a message");
-            let took = stream.with_buffered(|buf| {
-                let n = buf.len().min(frame.remaining as usize);
-                let start = assembly.data.len();
-                assembly.data.extend_from_slice(&buf[..n]);
-                if let Some(mask) = frame.mask {
-                    apply_mask(&mut assembly.data[start..], mask, frame.offset);
-                }
-                n
-            });
-            if took == 0 && frame.remaining > 0 {
-                return Step::Wait;
-            }
-            stream.consume(took);
-            frame.offset += took as u64;
-            frame.remaining -= took as u64;
-            let done = frame.remaining == 0;
-            let complete = done && frame.fin;
-            let plain_text = assembly.text && !assembly.compressed;
-            if plain_text && !check_utf8(&assembly.data, &mut assembly.checked, complete) {
-                return Step::Fail(Violation {
-                    code: INVALID_PAYLOAD,
-                    reason: "text message is not UTF-8",
-                });
-            }
-            if !done {
-                return Step::Wait;
-            }
-            state.frame = None;
-            if !complete {
-                return Step::More;
-            }
-            let assembly = state.message.take().expect("checked above");
-            return finish_message(state, assembly, max as usize);
-        }
-        #[cfg(feature = "deflate")]
-        let compression = state.deflate.is_some();
-        #[cfg(not(feature = "deflate"))]
-        let compression = false;
-        let header = match stream.with_buffered(|buf| read_header(buf, role, compression)) {
-            Ok(Some(header)) => header,
-            Ok(None) => return Step::Wait,
-            Err(violation) => return Step::Fail(violation),
+                message: Some(_), ..
+            } => Accept::Control,
+            _ => Accept::Everything,
         };
-        if inbox_full && !header.opcode.is_control() {
-            return Step::Stop;
-        }
-        if header.opcode.is_control() {
-            let total = header.header_len + header.payload_len as usize;
-            let payload = stream.with_buffered(|buf| {
-                buf.get(header.header_len..total).map(|p| {
-                    let mut payload = p.to_vec();
-                    if let Some(mask) = header.mask {
-                        apply_mask(&mut payload, mask, 0);
-                    }
-                    payload
-                })
-            });
-            let Some(payload) = payload else {
-                return Step::Wait;
-            };
-            stream.consume(total);
-            return match header.opcode {
-                Opcode::Ping => Step::Ping(payload),
-                Opcode::Pong => Step::Pong(payload),
-                _ => match parse_close(&payload) {
-                    Ok(close) => Step::Close(close),
-                    Err(violation) => Step::Fail(violation),
-                },
-            };
-        }
-        let so_far = match (&state.message, header.opcode) {
-            (None, Opcode::Continuation) => {
-                return Step::Fail(super::frame::protocol_error(
-                    "continuation frame with nothing to continue",
-                ))
-            }
-            (Some(_), Opcode::Text | Opcode::Binary) => {
-                return Step::Fail(super::frame::protocol_error(
-                    "new data frame inside a fragmented message",
-                ))
-            }
-            (Some(assembly), _) => assembly.data.len() as u64,
-            (None, _) => 0,
-        };
-        if so_far + header.payload_len > max {
-            return Step::Fail(Violation {
-                code: MESSAGE_TOO_BIG,
-                reason: "message over max_message_size",
-            });
-        }
-        let whole = header.header_len as u64 + header.payload_len == stream.buffered() as u64;
-        if whole && header.fin && state.message.is_none() {
-            // A whole message and nothing after it (ping-pong's usual case): its bytes
-            // become the message, without a copy into a new buffer.
-            let mut data = stream.take_buffered(header.header_len);
-            if let Some(mask) = header.mask {
-                apply_mask(&mut data, mask, 0);
-            }
-            let assembly = Assembly {
-                text: header.opcode == Opcode::Text,
-                compressed: header.rsv1,
-                data,
-                checked: 0,
-            };
-            return finish_message(state, assembly, max as usize);
-        }
-        stream.consume(header.header_len);
-        if state.message.is_none() {
-            state.message = Some(Assembly {
-                text: header.opcode == Opcode::Text,
-                compressed: header.rsv1,
-                // What the header claims is reserved only up to a point: a peer may
-                // announce much and send little.
-                data: Vec::with_capacity(header.payload_len.min(64 * 1024) as usize),
-                checked: 0,
-            });
-        }
-        state.frame = Some(FrameRead {
-            fin: header.fin,
-            mask: header.mask,
-            remaining: header.payload_len,
-            offset: 0,
-        });
-        Step::More
+        state.protocol.read(&self.shared.stream, accept)
     }
 
     /// Whether the unsent bytes are over the write bound: then nothing more is read (its
@@ -1126,7 +833,7 @@ impl WebSocket {
     fn wait_for_bytes(&self) {
         let seen = {
             let mut state = self.shared.state.borrow_mut();
-            if state.waiting_for_bytes || state.closed {
+            if state.waiting_for_bytes || state.protocol.is_terminated() {
                 return;
             }
             state.waiting_for_bytes = true;
@@ -1228,23 +935,18 @@ impl WebSocket {
 
     // ---- closing ----
 
-    /// The peer's close frame: answer it (with its code), then end TCP (the server at
-    /// once; the client once the server does, or at the close timeout).
-    fn on_close_frame(&self, close: Option<(u16, String)>) {
-        {
-            let mut state = self.shared.state.borrow_mut();
-            state.close_received = true;
-            if let Some((code, reason)) = &close {
-                state.close_code = Some(*code);
-                state.close_reason = Some(reason.clone());
-            }
+    /// The peer's close frame: answer it (the protocol's `answer`, with its code, unless
+    /// ours went first), then end TCP (the server at once; the client once the server
+    /// does, or at the close timeout).
+    fn on_close_frame(&self, answer: Option<Vec<u8>>) {
+        if let Some(answer) = answer {
+            self.write_close_frame(&answer);
         }
-        self.send_close(close.as_ref().map(|(code, _)| (*code, "")));
         match self.shared.role {
             Role::Server => self.close_tcp_when_sent(),
             Role::Client => {
-                // The server ends TCP: read on (dropping anything) to see it do so.
-                self.shared.state.borrow_mut().discarding = true;
+                // The server ends TCP: the protocol reads on, dropping anything, to see it
+                // do so.
                 self.arm_close_timer();
                 self.wait_for_bytes();
             }
@@ -1252,16 +954,13 @@ impl WebSocket {
         self.wake_receiver();
     }
 
-    /// The peer broke the protocol: tell it why and close TCP once that is sent.
-    fn fail(&self, violation: Violation) {
+    /// The peer broke the protocol: tell it why (`close`, unless ours went first) and
+    /// close TCP once that is sent.
+    fn fail(&self, violation: Violation, close: Option<Vec<u8>>) {
         log::debug!(target: "ioloop::websocket", "failing the connection: {violation}");
-        {
-            let mut state = self.shared.state.borrow_mut();
-            state.discarding = true;
-            state.frame = None;
-            state.message = None;
+        if let Some(close) = close {
+            self.write_close_frame(&close);
         }
-        self.send_close(Some((violation.code, violation.reason)));
         // Half-close once the close frame is out: closing with the peer's bytes unread
         // would reset the connection and could lose the frame. The peer's close (or the
         // close timeout) ends it; meanwhile its bytes are read and dropped.
@@ -1345,7 +1044,7 @@ impl WebSocket {
     fn call_on_close(&self) {
         let handler = {
             let mut state = self.shared.state.borrow_mut();
-            if !state.closed || state.on_close_done {
+            if !state.protocol.is_terminated() || state.on_close_done {
                 return;
             }
             match &mut state.sink {
@@ -1368,10 +1067,9 @@ impl Shared {
     fn on_stream_closed(self: Rc<Self>) {
         let (timers, waiters, registration) = {
             let mut state = self.state.borrow_mut();
-            if state.closed {
+            if !state.protocol.terminate() {
                 return;
             }
-            state.closed = true;
             let timers = [
                 state.close_timer.take(),
                 state.ping_timer.take(),
@@ -1439,7 +1137,8 @@ impl Future for Recv {
         let ws = &self.ws;
         let (taken, replaced) = {
             let mut state = ws.shared.state.borrow_mut();
-            let done = state.closed || state.discarding || state.close_received || state.close_sent;
+            // Closing or closed: no message is taken any more.
+            let done = !state.protocol.is_open();
             let Sink::Inbox { message, waker } = &mut state.sink else {
                 return Poll::Ready(None); // the callback style takes the messages
             };
@@ -1464,46 +1163,6 @@ impl Future for Recv {
     }
 }
 
-/// A message whose last frame arrived: inflated if compressed, checked as UTF-8 if text
-/// (what `check_utf8` has not seen yet).
-#[cfg_attr(not(feature = "deflate"), allow(unused_variables, unused_mut))]
-fn finish_message(state: &mut State, mut assembly: Assembly, max: usize) -> Step {
-    #[cfg(feature = "deflate")]
-    if assembly.compressed {
-        let deflate = state
-            .deflate
-            .as_deref_mut()
-            .expect("RSV1 only with deflate");
-        assembly.data = match deflate.decompress(&assembly.data, max) {
-            Ok(data) => data,
-            Err(super::deflate::InflateError::TooBig) => {
-                return Step::Fail(Violation {
-                    code: MESSAGE_TOO_BIG,
-                    reason: "message over max_message_size once inflated",
-                })
-            }
-            Err(super::deflate::InflateError::Corrupt) => {
-                return Step::Fail(Violation {
-                    code: INVALID_PAYLOAD,
-                    reason: "invalid compressed data",
-                })
-            }
-        };
-    }
-    if assembly.text && !check_utf8(&assembly.data, &mut assembly.checked, true) {
-        return Step::Fail(Violation {
-            code: INVALID_PAYLOAD,
-            reason: "text message is not UTF-8",
-        });
-    }
-    Step::Message(if assembly.text {
-        // `check_utf8` accepted every byte of the complete message.
-        Message::Text(String::from_utf8(assembly.data).expect("checked as UTF-8"))
-    } else {
-        Message::Binary(assembly.data)
-    })
-}
-
 /// The future of [`WebSocket::closed`].
 ///
 /// # Examples
@@ -1519,7 +1178,7 @@ impl Future for WhenClosed {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.ws.shared.state.borrow_mut();
-        if state.closed {
+        if state.protocol.is_terminated() {
             return Poll::Ready(());
         }
         if !state.closed_waiters.iter().any(|w| w.will_wake(cx.waker())) {
@@ -1577,9 +1236,26 @@ impl fmt::Debug for WebSocket {
         f.debug_struct("WebSocket")
             .field("role", &self.shared.role)
             .field("subprotocol", &self.shared.subprotocol)
-            .field("close_sent", &state.close_sent)
-            .field("closed", &state.closed)
-            .field("close_code", &state.close_code)
+            .field("close_state", &state.protocol.close_state())
+            .field(
+                "close_code",
+                &state.protocol.peer_close().map(|(code, _)| code),
+            )
             .finish_non_exhaustive()
+    }
+}
+
+/// The protocol reads the stream's buffer in place.
+impl Input for IoStream {
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.with_buffered(f)
+    }
+
+    fn consume(&self, n: usize) {
+        IoStream::consume(self, n);
+    }
+
+    fn take_after(&self, skip: usize) -> Vec<u8> {
+        self.take_buffered(skip)
     }
 }
