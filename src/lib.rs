@@ -56,7 +56,7 @@
 //! # Architecture
 //!
 //! One module per layer; each uses only the layers below it (`tests/layout.rs` checks
-//! this on every `use`, and that no two files import each other):
+//! this on every `use`):
 //!
 //! | layer | owns | uses |
 //! |---|---|---|

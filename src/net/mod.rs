@@ -1,7 +1,8 @@
 //! Networking: listening sockets ([`bind_sockets`], [`bind_unix_socket`]), servers that
 //! accept connections as streams ([`TcpServer`]) and a client that connects by host name
-//! without blocking the loop ([`TcpClient`]), and datagrams ([`UdpSocket`]) (Tornado's `tcpserver`, `tcpclient` and
-//! `netutil`). It builds on streams, tasks and time, and on the reactor.
+//! without blocking the loop ([`TcpClient`]), and datagrams ([`UdpSocket`]) (Tornado's
+//! `tcpserver`, `tcpclient` and `netutil`). It builds on streams, tasks and time, and on
+//! the reactor.
 
 mod bind;
 mod tcp_client;

@@ -1,9 +1,9 @@
 //! Child processes on the loop: [`Subprocess`] (Tornado's `tornado.process.Subprocess`),
 //! feature `process`.
 //!
-//! Above `stream` (a child's pipes are [`IoStream`](crate::IoStream)s) and `reactor` (its
-//! exit is a pidfd handler or a signal handler); `subprocess.rs` is the public face and
-//! `exit.rs` the watcher.
+//! A child's pipes are [`IoStream`](crate::IoStream)s, and its exit is watched by the
+//! loop (a pidfd handler where the kernel has pidfds, else a `SIGCHLD` handler), so
+//! waiting for it never blocks. This layer builds on `stream` and the reactor.
 
 mod exit;
 mod subprocess;

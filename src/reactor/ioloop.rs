@@ -1,26 +1,9 @@
 //! [`IoLoop`]: the reactor's handle, its callback queue and its run loop.
 //!
-//! One iteration, in Tornado's order (each step pinned by a test in `tests/ordering.rs`):
-//!
-//! 1. move callbacks posted from other threads into the local queue;
-//! 2. snapshot the number of queued callbacks: callbacks added from now on wait for the
-//!    next iteration;
-//! 3. collect every timeout whose deadline is `<= now`, before running any of them;
-//! 4. run the snapshot of callbacks, then the collected timeouts, skipping any removed in
-//!    the meantime;
-//! 5. stop here if [`IoLoop::stop`] was called; otherwise poll, with timeout 0 if callbacks
-//!    are queued (checking sources only as the I/O-check policy says, see `poll.rs`),
-//!    else until the next deadline, else forever;
-//! 6. dispatch readiness one source at a time, skipping sources removed earlier in the
-//!    batch.
-//!
-//! This file holds what an iteration touches: the handle, the loop's state, the current-loop
-//! context, the callback queue and the iteration itself, including the dispatch of due
-//! timeouts, ready handlers and woken tasks. The data structures it runs live in leaf
-//! files below it (`queue.rs`, `timer_heap.rs`, `registration.rs`, `task_registry.rs`,
-//! `cross_thread.rs`, `poll.rs`, `failure.rs`, `clock.rs`); the rest of the public API
-//! extends [`IoLoop`] from files above it (`builder.rs`, `timeouts.rs`, `handlers.rs`,
-//! `remote.rs`, `stats.rs`, `signals.rs`), which this file never imports.
+//! The loop's state and one iteration of it, in the order the [crate
+//! documentation](crate#iteration-order) gives (each step pinned by a test in
+//! `tests/ordering.rs`): the handle, the current-loop context, the callback queue, and the
+//! dispatch of due timeouts, ready handlers and woken tasks.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

@@ -5,15 +5,10 @@
 //! the clock and the handling of panics in user code. It is the bottom layer: it imports
 //! from no other folder (only `error.rs`), and every other layer builds on it.
 //!
-//! Files, from the leaves up:
-//! - `queue.rs`: the run queue's entry types (a leaf: it imports nothing);
-//! - `clock.rs`, `interest.rs`, `failure.rs`, `timer_heap.rs`, `registration.rs`,
-//!   `cross_thread.rs`, `task_registry.rs`, `poll.rs`: the loop's data structures, which
-//!   never name [`IoLoop`] (where they hold closures taking the loop, they take its type
-//!   as a parameter);
-//! - `ioloop.rs`: the handle, its state and the iteration;
-//! - `builder.rs`, `timeouts.rs`, `handlers.rs`, `event.rs`, `remote.rs`, `wakers.rs`,
-//!   `stats.rs`, `signals.rs`: the rest of the API, each extending [`IoLoop`] from above.
+//! The loop's data structures (the timer heap, the handler registry, the task registry,
+//! the cross-thread queue) are tested on their own, without a running loop; the OS
+//! poller is behind a small backend of the loop's own (`sys/`: epoll on Linux, the
+//! `polling` crate elsewhere), so nothing above it names a platform.
 //!
 //! The loop's clock and timeout handle are public under [`crate::time`], next to the
 //! time futures built on them; the task registry's public face is [`crate::task`].

@@ -2,14 +2,11 @@
 //! or a pipe, with Tornado's read and write operations as callback methods and as async
 //! methods.
 //!
-//! Files: `iostream.rs` (the stream's state machine: registration, readiness, reads,
-//! close), `write.rs` (the write path), `buffer.rs` (the read and write buffers),
-//! `callbacks.rs` and `async_api.rs` (the two styles of the API), `in_place.rs` (a
-//! parser's access to the read buffer), `futures_io.rs` (`futures-io`'s traits, feature
-//! `futures-io`), `until_regex.rs` (reads up to a regular expression's match, feature
-//! `regex`), `tls/` (TLS: the transport, the handshakes, the
-//! configurations, feature `tls`), `socket.rs`, `options.rs` and `error.rs` (the types around it).
-//! The stream is a source registered with the loop; this layer builds on the reactor,
+//! A stream owns its socket and its read and write buffers (both bounded), registers the
+//! socket with the loop, and reads and writes only when the loop says it is ready;
+//! parsers above it (HTTP, WebSocket, Redis) read requests in place from its buffer.
+//! TLS ([`ioloop::tls`](crate::tls), feature `tls`) is a transport under the same stream, so
+//! every operation above works over it unchanged. This layer builds on the reactor,
 //! `task` and `time` only.
 
 mod async_api;
