@@ -118,7 +118,7 @@ pub mod web;
 pub mod websocket;
 
 pub use error::LoopError;
-pub use net::{bind_sockets, bind_unix_socket, ConnectError, TcpClient, TcpServer, UdpSocket};
+pub use net::{bind_sockets, bind_unix_socket, TcpClient, TcpConnectError, TcpServer, UdpSocket};
 #[cfg(feature = "signals")]
 pub use reactor::SignalHandler;
 #[cfg(feature = "tls")]
@@ -327,7 +327,7 @@ pub mod fuzzing {
                     let want = stream.buffered() + piece.len();
                     while stream.buffered() < want {
                         ioloop
-                            .run_sync(stream.fill(stream.buffered()))
+                            .run_sync(stream.wait_for_more(stream.buffered()))
                             .expect("the loop runs")
                             .expect("the stream reads");
                     }

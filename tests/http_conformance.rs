@@ -431,7 +431,7 @@ fn the_default_body_limit_is_2_mib_and_a_route_or_the_server_can_raise_it() {
     let server = serve(
         Application::new()
             .route("/count", counting())
-            .options(ServerOptions {
+            .server_options(ServerOptions {
                 max_body_size: 4 * MIB as u64,
                 ..Default::default()
             }),

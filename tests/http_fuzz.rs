@@ -105,7 +105,7 @@ fn random_request_streams_never_panic_the_server_and_every_connection_ends() {
             "/echo",
             post(|mut req: Request| async move { Response::new(200).body(req.take_body()) }),
         )
-        .options(options)
+        .server_options(options)
         .bind(&ioloop, "127.0.0.1:0")
         .unwrap();
     let cases: u64 = std::env::var("IOLOOP_FUZZ_CASES")

@@ -27,7 +27,7 @@ fn plain() -> Application {
 }
 
 fn with_options(options: ServerOptions) -> SteppedServer {
-    serve(plain().options(options))
+    serve(plain().server_options(options))
 }
 
 // ---- timeouts ----
@@ -99,7 +99,7 @@ fn a_body_that_stops_arriving_gets_408_at_the_body_timeout() {
         "/echo",
         post(|mut req: Request| async move { Response::new(200).body(req.take_body()) }),
     );
-    let server = serve(app.options(ServerOptions {
+    let server = serve(app.server_options(ServerOptions {
         body_timeout: 20 * SECOND,
         ..Default::default()
     }));
@@ -676,7 +676,7 @@ fn a_client_that_stops_reading_is_closed_at_the_write_timeout_one_that_reads_is_
         "/big",
         get(|_req| async { Response::new(200).body(vec![b'x'; 16 << 20]) }),
     );
-    let server = serve(app.options(ServerOptions {
+    let server = serve(app.server_options(ServerOptions {
         write_timeout: 30 * SECOND,
         ..Default::default()
     }));
@@ -716,7 +716,7 @@ fn a_handler_slower_than_the_idle_timeout_keeps_its_keep_alive_connection() {
             "slow"
         }),
     );
-    let server = serve(app.options(ServerOptions {
+    let server = serve(app.server_options(ServerOptions {
         idle_timeout: 5 * SECOND,
         ..Default::default()
     }));
@@ -776,7 +776,7 @@ fn a_pipeline_of_one_still_reads_bodies() {
         "/echo",
         post(|mut req: Request| async move { Response::new(200).body(req.take_body()) }),
     );
-    let server = serve(app.options(ServerOptions {
+    let server = serve(app.server_options(ServerOptions {
         max_pipeline: 1,
         ..Default::default()
     }));

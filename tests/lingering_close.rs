@@ -26,7 +26,7 @@ const BIG: usize = 4 << 20;
 
 fn serve_big(ioloop: &IoLoop, options: ServerOptions) -> std::io::Result<(HttpServer, SocketAddr)> {
     Application::new()
-        .options(options)
+        .server_options(options)
         .route(
             "/big",
             get(|_| async { Response::new(200).body(vec![b'x'; BIG]) }),

@@ -26,7 +26,7 @@ fn server(max_connections: Option<usize>) -> SteppedServer {
         Application::new()
             .route("/", get(|_| async { "served" }))
             .route("/ws", websocket(common::websocket::echo))
-            .options(ServerOptions {
+            .server_options(ServerOptions {
                 max_connections,
                 ..ServerOptions::default()
             })

@@ -705,7 +705,7 @@ fn in_place_parsing_of_messages_changes_poller_interest_only_at_the_start() {
             for round in 0..rounds {
                 drop(client.write_all(b"ask\n"));
                 while client.buffered() < 9 {
-                    client.fill(client.buffered()).await.unwrap();
+                    client.wait_for_more(client.buffered()).await.unwrap();
                 }
                 // The head, then the body: READ stays on in between.
                 client.consume(5);

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{manual_loop, with_client};
-use ioloop::{bind_sockets, ConnectError, IoLoop, IoStream, TcpClient, TcpServer};
+use ioloop::{bind_sockets, IoLoop, IoStream, TcpClient, TcpConnectError, TcpServer};
 
 /// A callback-style echo server: each line back, until the peer leaves.
 fn echo_server(ioloop: &IoLoop) -> TcpServer {
@@ -249,14 +249,14 @@ fn connection_refused_is_a_typed_error() {
     let client = TcpClient::new(&ioloop);
     let result = ioloop.run_sync(client.connect("127.0.0.1", port)).unwrap();
     match result {
-        Err(ConnectError::Refused(addr)) => assert_eq!(addr.port(), port),
+        Err(TcpConnectError::Refused(addr)) => assert_eq!(addr.port(), port),
         other => panic!("{other:?}"),
     }
     let result = ioloop
         .run_sync(client.connect("no-such-host.invalid", 80))
         .unwrap();
     assert!(
-        matches!(result, Err(ConnectError::Resolve(_))),
+        matches!(result, Err(TcpConnectError::Resolve(_))),
         "{result:?}"
     );
 }
@@ -307,7 +307,7 @@ fn a_connect_that_never_completes_times_out_on_the_loop_clock() {
         ioloop.run_once(Duration::ZERO).unwrap();
     }
     match common::poll_once(&mut connect) {
-        std::task::Poll::Ready(Ok(Err(ConnectError::TimedOut))) => {}
+        std::task::Poll::Ready(Ok(Err(TcpConnectError::TimedOut))) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(ioloop.stats().handlers, 0, "the pending socket was closed");

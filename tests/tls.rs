@@ -25,7 +25,7 @@ use ioloop::tls::rustls;
 use ioloop::tls::{TlsAcceptor, TlsError};
 use ioloop::web::{get, Application};
 use ioloop::websocket::{websocket, websocket_connect_with, ClientOptions, Message};
-use ioloop::{ConnectError, IoLoop, IoStream, TcpClient, TcpServer};
+use ioloop::{IoLoop, IoStream, TcpClient, TcpConnectError, TcpServer};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -313,7 +313,7 @@ fn an_untrusted_certificate_or_a_wrong_name_fails_the_handshake_typed() {
         assert!(
             matches!(
                 &untrusted,
-                ConnectError::Tls(TlsError::Handshake(rustls::Error::InvalidCertificate(
+                TcpConnectError::Tls(TlsError::Handshake(rustls::Error::InvalidCertificate(
                     rustls::CertificateError::UnknownIssuer
                 )))
             ),

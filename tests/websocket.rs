@@ -16,8 +16,9 @@ use common::websocket::{close_payload, handshake, Frame, WsClient};
 use ioloop::testing::step;
 use ioloop::web::{get, Application};
 use ioloop::websocket::{
-    websocket, websocket_connect, websocket_connect_with, Broadcast, ClientOptions, ConnectError,
-    Message, SendError, WebSocket, WebSocketHandler, WebSocketOptions, WebSocketRoute,
+    websocket, websocket_connect, websocket_connect_with, Broadcast, ClientOptions, Message,
+    SendError, WebSocket, WebSocketConnectError, WebSocketHandler, WebSocketOptions,
+    WebSocketRoute,
 };
 
 /// What the callback-style route saw.
@@ -586,7 +587,7 @@ fn the_client_talks_to_this_server_and_reports_refusals_by_type() {
 
             let refused = websocket_connect(&format!("ws://{addr}/nowhere")).await;
             assert!(
-                matches!(&refused, Err(ConnectError::Handshake(why)) if why.contains("404")),
+                matches!(&refused, Err(WebSocketConnectError::Handshake(why)) if why.contains("404")),
                 "{refused:?}"
             );
             let cross = ClientOptions {
@@ -595,17 +596,17 @@ fn the_client_talks_to_this_server_and_reports_refusals_by_type() {
             };
             let refused = websocket_connect_with(&format!("ws://{addr}/echo"), cross).await;
             assert!(
-                matches!(&refused, Err(ConnectError::Handshake(why)) if why.contains("403")),
+                matches!(&refused, Err(WebSocketConnectError::Handshake(why)) if why.contains("403")),
                 "{refused:?}"
             );
             let refused = websocket_connect(&format!("ws://127.0.0.1:{unused_port}/")).await;
             assert!(
-                matches!(refused, Err(ConnectError::Connect(_))),
+                matches!(refused, Err(WebSocketConnectError::Connect(_))),
                 "{refused:?}"
             );
             let refused = websocket_connect("http://127.0.0.1/").await;
             assert!(
-                matches!(refused, Err(ConnectError::InvalidUrl(_))),
+                matches!(refused, Err(WebSocketConnectError::InvalidUrl(_))),
                 "{refused:?}"
             );
             // The refused handshakes' sockets were closed by the client: the server sees
@@ -642,7 +643,7 @@ fn a_server_that_never_answers_the_handshake_times_out() {
     }
     let outcome = ioloop.run_sync(task).unwrap().unwrap();
     assert!(
-        matches!(outcome, Err(ConnectError::TimedOut)),
+        matches!(outcome, Err(WebSocketConnectError::TimedOut)),
         "{outcome:?}"
     );
 }
@@ -711,7 +712,7 @@ fn client_urls_and_options_that_would_break_the_request_are_refused() {
         .run_sync(async {
             let refused = websocket_connect("ws://127.0.0.1/a\r\nX-Injected: 1").await;
             assert!(
-                matches!(refused, Err(ConnectError::InvalidUrl(_))),
+                matches!(refused, Err(WebSocketConnectError::InvalidUrl(_))),
                 "{refused:?}"
             );
             for options in [
@@ -726,7 +727,7 @@ fn client_urls_and_options_that_would_break_the_request_are_refused() {
             ] {
                 let refused = websocket_connect_with("ws://127.0.0.1/", options).await;
                 assert!(
-                    matches!(refused, Err(ConnectError::InvalidOption(_))),
+                    matches!(refused, Err(WebSocketConnectError::InvalidOption(_))),
                     "{refused:?}"
                 );
             }
@@ -751,7 +752,7 @@ fn a_server_answering_with_an_endless_head_is_refused_not_buffered() {
     let ioloop = ioloop::IoLoop::new().unwrap();
     let outcome = ioloop.run_sync(websocket_connect(&url)).unwrap();
     assert!(
-        matches!(&outcome, Err(ConnectError::Handshake(why)) if why.contains("too large")),
+        matches!(&outcome, Err(WebSocketConnectError::Handshake(why)) if why.contains("too large")),
         "{outcome:?}"
     );
     server.join().unwrap();

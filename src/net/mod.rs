@@ -10,7 +10,7 @@ mod tcp_server;
 mod udp;
 
 pub use self::bind::{bind_sockets, bind_unix_socket};
-pub use self::tcp_client::{ConnectError, TcpClient};
+pub use self::tcp_client::{TcpClient, TcpConnectError};
 pub use self::tcp_server::{TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF};
 // The HTTP server's cap on open connections; unused without the `http` feature.
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]

@@ -27,18 +27,19 @@ use crate::time::timeout;
 /// # Examples
 ///
 /// ```
-/// use ioloop::{ConnectError, IoLoop, TcpClient};
+/// use ioloop::{TcpConnectError, IoLoop, TcpClient};
 /// let ioloop = IoLoop::new()?;
 /// // Nothing listens on this port: bind it, then close it.
 /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
 /// let client = TcpClient::new(&ioloop);
 /// let result = ioloop.run_sync(client.connect("127.0.0.1", port))?;
-/// assert!(matches!(result, Err(ConnectError::Refused(_))));
+/// assert!(matches!(result, Err(TcpConnectError::Refused(_))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ConnectError {
+#[doc(alias = "ConnectError")]
+pub enum TcpConnectError {
     /// The host name could not be resolved.
     Resolve(io::Error),
     /// The name resolved to no address.
@@ -57,27 +58,27 @@ pub enum ConnectError {
     Tls(crate::stream::tls::TlsError),
 }
 
-impl fmt::Display for ConnectError {
+impl fmt::Display for TcpConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConnectError::Resolve(e) => write!(f, "cannot resolve the host: {e}"),
-            ConnectError::NoAddresses => f.write_str("the host resolved to no address"),
-            ConnectError::Refused(addr) => write!(f, "connection refused by {addr}"),
-            ConnectError::Failed(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
-            ConnectError::TimedOut => f.write_str("the connection timed out"),
-            ConnectError::LoopClosed => f.write_str("the IoLoop is closed"),
+            TcpConnectError::Resolve(e) => write!(f, "cannot resolve the host: {e}"),
+            TcpConnectError::NoAddresses => f.write_str("the host resolved to no address"),
+            TcpConnectError::Refused(addr) => write!(f, "connection refused by {addr}"),
+            TcpConnectError::Failed(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
+            TcpConnectError::TimedOut => f.write_str("the connection timed out"),
+            TcpConnectError::LoopClosed => f.write_str("the IoLoop is closed"),
             #[cfg(feature = "tls")]
-            ConnectError::Tls(e) => e.fmt(f),
+            TcpConnectError::Tls(e) => e.fmt(f),
         }
     }
 }
 
-impl std::error::Error for ConnectError {
+impl std::error::Error for TcpConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConnectError::Resolve(e) | ConnectError::Failed(_, e) => Some(e),
+            TcpConnectError::Resolve(e) | TcpConnectError::Failed(_, e) => Some(e),
             #[cfg(feature = "tls")]
-            ConnectError::Tls(e) => Some(e),
+            TcpConnectError::Tls(e) => Some(e),
             _ => None,
         }
     }
@@ -142,8 +143,8 @@ impl TcpClient {
     ///
     /// # Errors
     ///
-    /// [`ConnectError`]: resolution failed, or every address failed (the last failure is
-    /// reported, [`ConnectError::Refused`] when nothing listened).
+    /// [`TcpConnectError`]: resolution failed, or every address failed (the last failure is
+    /// reported, [`TcpConnectError::Refused`] when nothing listened).
     ///
     /// # Examples
     ///
@@ -152,7 +153,7 @@ impl TcpClient {
         &self,
         host: &str,
         port: u16,
-    ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
+    ) -> impl Future<Output = Result<IoStream, TcpConnectError>> + 'static {
         let client = self.clone();
         let host = host.to_owned();
         async move { client.connect_inner(host, port).await }
@@ -163,7 +164,7 @@ impl TcpClient {
     ///
     /// # Errors
     ///
-    /// As [`connect`](TcpClient::connect), plus [`ConnectError::TimedOut`].
+    /// As [`connect`](TcpClient::connect), plus [`TcpConnectError::TimedOut`].
     ///
     /// # Examples
     ///
@@ -182,12 +183,12 @@ impl TcpClient {
         host: &str,
         port: u16,
         limit: Duration,
-    ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
+    ) -> impl Future<Output = Result<IoStream, TcpConnectError>> + 'static {
         let connect = self.connect(host, port);
         async move {
             timeout(limit, connect)
                 .await
-                .unwrap_or(Err(ConnectError::TimedOut))
+                .unwrap_or(Err(TcpConnectError::TimedOut))
         }
     }
 
@@ -197,7 +198,7 @@ impl TcpClient {
     ///
     /// # Errors
     ///
-    /// As [`connect`](TcpClient::connect), and [`ConnectError::Tls`] when the handshake
+    /// As [`connect`](TcpClient::connect), and [`TcpConnectError::Tls`] when the handshake
     /// fails (an untrusted certificate, the wrong name).
     ///
     /// # Examples
@@ -216,14 +217,14 @@ impl TcpClient {
         host: &str,
         port: u16,
         config: std::sync::Arc<rustls::ClientConfig>,
-    ) -> impl Future<Output = Result<IoStream, ConnectError>> + 'static {
+    ) -> impl Future<Output = Result<IoStream, TcpConnectError>> + 'static {
         let connect = self.connect(host, port);
         let host = host.to_owned();
         async move {
             let stream = connect.await?;
             crate::stream::tls::connect_stream(&stream, config, &host)
                 .await
-                .map_err(ConnectError::Tls)
+                .map_err(TcpConnectError::Tls)
         }
     }
 
@@ -247,7 +248,7 @@ impl TcpClient {
     /// ```
     pub fn connect_then<F>(&self, host: &str, port: u16, limit: Option<Duration>, callback: F)
     where
-        F: FnOnce(&IoLoop, Result<IoStream, ConnectError>) + 'static,
+        F: FnOnce(&IoLoop, Result<IoStream, TcpConnectError>) + 'static,
     {
         let Some(ioloop) = self.ioloop.upgrade() else {
             return;
@@ -258,29 +259,29 @@ impl TcpClient {
         }
     }
 
-    fn ioloop(&self) -> Result<IoLoop, ConnectError> {
-        self.ioloop.upgrade().ok_or(ConnectError::LoopClosed)
+    fn ioloop(&self) -> Result<IoLoop, TcpConnectError> {
+        self.ioloop.upgrade().ok_or(TcpConnectError::LoopClosed)
     }
 
-    async fn connect_inner(&self, host: String, port: u16) -> Result<IoStream, ConnectError> {
+    async fn connect_inner(&self, host: String, port: u16) -> Result<IoStream, TcpConnectError> {
         let addrs = resolve(host, port).await?;
         self.connect_first(addrs).await
     }
 
     /// Tries `addrs` in order; the first connection wins, else the last failure.
-    async fn connect_first(&self, addrs: Vec<SocketAddr>) -> Result<IoStream, ConnectError> {
-        let mut last = ConnectError::NoAddresses;
+    async fn connect_first(&self, addrs: Vec<SocketAddr>) -> Result<IoStream, TcpConnectError> {
+        let mut last = TcpConnectError::NoAddresses;
         for addr in addrs {
             let ioloop = self.ioloop()?;
             match connect_one(&ioloop, addr).await {
                 Ok(stream) => {
                     return IoStream::register(&ioloop, StreamSocket::Tcp(stream), self.options)
-                        .map_err(|e| ConnectError::Failed(addr, e.into_parts().0));
+                        .map_err(|e| TcpConnectError::Failed(addr, e.into_parts().0));
                 }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    last = ConnectError::Refused(addr)
+                    last = TcpConnectError::Refused(addr)
                 }
-                Err(e) => last = ConnectError::Failed(addr, e),
+                Err(e) => last = TcpConnectError::Failed(addr, e),
             }
         }
         Err(last)
@@ -288,7 +289,7 @@ impl TcpClient {
 }
 
 /// The addresses of `host`: at once for an IP address, else from a worker thread.
-async fn resolve(host: String, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
+async fn resolve(host: String, port: u16) -> Result<Vec<SocketAddr>, TcpConnectError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
@@ -296,12 +297,12 @@ async fn resolve(host: String, port: u16) -> Result<Vec<SocketAddr>, ConnectErro
     std::thread::Builder::new()
         .name("ioloop-resolver".into())
         .spawn(move || done.complete((host.as_str(), port).to_socket_addrs().map(Vec::from_iter)))
-        .map_err(ConnectError::Resolve)?;
+        .map_err(TcpConnectError::Resolve)?;
     match resolved.await {
-        Ok(Ok(addrs)) if addrs.is_empty() => Err(ConnectError::NoAddresses),
+        Ok(Ok(addrs)) if addrs.is_empty() => Err(TcpConnectError::NoAddresses),
         Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(ConnectError::Resolve(e)),
-        Err(_) => Err(ConnectError::Resolve(io::Error::other(
+        Ok(Err(e)) => Err(TcpConnectError::Resolve(e)),
+        Err(_) => Err(TcpConnectError::Resolve(io::Error::other(
             "the resolver thread died",
         ))),
     }
@@ -362,6 +363,6 @@ mod tests {
                 .connect_first(vec![refused])
                 .await
         });
-        assert!(matches!(none.unwrap(), Err(ConnectError::Refused(a)) if a == refused));
+        assert!(matches!(none.unwrap(), Err(TcpConnectError::Refused(a)) if a == refused));
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::error::RedisError;
 use super::resp::{decode_replies, encode_command, ProtocolError, Value};
 use super::url::RedisUrl;
-use crate::net::{ConnectError, TcpClient};
+use crate::net::{TcpClient, TcpConnectError};
 use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
 use crate::stream::{IoStream, StreamError, StreamOptions};
 use crate::task::{completion, Completion};
@@ -199,7 +199,7 @@ impl Reply {
     }
 }
 
-fn connect_error(url: &RedisUrl, e: ConnectError) -> RedisError {
+fn connect_error(url: &RedisUrl, e: TcpConnectError) -> RedisError {
     RedisError::Connect(format!("{}:{}: {e}", url.host, url.port))
 }
 
@@ -692,7 +692,7 @@ impl Drop for Inner {
 }
 
 fn read_next(weak: Weak<Inner>, stream: &IoStream, seen: usize) {
-    stream.fill_then(seen, move |stream, result| {
+    stream.wait_for_more_then(seen, move |stream, result| {
         let Some(inner) = weak.upgrade() else {
             return;
         };

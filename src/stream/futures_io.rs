@@ -124,7 +124,9 @@ impl FuturesIo {
                 self.stream.consume(buffered);
                 continue;
             }
-            let filling = self.filling.get_or_insert_with(|| self.stream.fill(0));
+            let filling = self
+                .filling
+                .get_or_insert_with(|| self.stream.wait_for_more(0));
             let filled = std::task::ready!(Pin::new(filling).poll(cx));
             self.filling = None;
             match filled {

@@ -1,7 +1,7 @@
 //! Reading in place: a parser looks at the stream's read buffer itself
 //! ([`with_buffered`](IoStream::with_buffered)), drops what it has used
 //! ([`consume`](IoStream::consume)), and asks to be called back once more bytes arrive
-//! ([`fill_then`](IoStream::fill_then), or [`fill`](IoStream::fill) in async code). A
+//! ([`wait_for_more_then`](IoStream::wait_for_more_then), or [`wait_for_more`](IoStream::wait_for_more) in async code). A
 //! protocol such as HTTP/1.1 parses every request already buffered in one pass this way,
 //! with no copy out of the buffer for bytes it only looks at.
 
@@ -27,7 +27,7 @@ impl IoStream {
     /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
     /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
     /// a.write(b"PING\r\n")?;
-    /// ioloop.run_sync(b.fill(0))??;
+    /// ioloop.run_sync(b.wait_for_more(0))??;
     /// assert_eq!(b.with_buffered(|bytes| bytes.to_vec()), b"PING\r\n");
     /// b.consume(4);
     /// assert_eq!(b.with_buffered(|bytes| bytes.len()), 2);
@@ -82,7 +82,7 @@ impl IoStream {
     /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
     /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
     /// a.write(b"x")?;
-    /// b.fill_then(0, |stream, more| {
+    /// b.wait_for_more_then(0, |stream, more| {
     ///     more.unwrap();
     ///     assert_eq!(stream.buffered(), 1);
     ///     IoLoop::current().unwrap().stop();
@@ -90,7 +90,7 @@ impl IoStream {
     /// ioloop.start()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn fill_then<F>(&self, seen: usize, callback: F)
+    pub fn wait_for_more_then<F>(&self, seen: usize, callback: F)
     where
         F: FnOnce(&IoStream, Result<(), StreamError>) + 'static,
     {
@@ -100,17 +100,17 @@ impl IoStream {
         );
     }
 
-    /// The async [`fill_then`](IoStream::fill_then): resolves once more than `seen` bytes
+    /// The async [`wait_for_more_then`](IoStream::wait_for_more_then): resolves once more than `seen` bytes
     /// are buffered; its output is an empty vector (no bytes are taken).
     ///
     /// # Errors
     ///
-    /// As [`fill_then`](IoStream::fill_then), and [`StreamError::AlreadyReading`].
+    /// As [`wait_for_more_then`](IoStream::wait_for_more_then), and [`StreamError::AlreadyReading`].
     ///
     /// # Examples
     ///
     /// See [`with_buffered`](IoStream::with_buffered).
-    pub fn fill(&self, seen: usize) -> StreamRead {
+    pub fn wait_for_more(&self, seen: usize) -> StreamRead {
         StreamRead::start(self, ReadKind::More { seen })
     }
 }

@@ -107,7 +107,7 @@ pub(crate) enum ReadKind {
     },
     UntilClose,
     /// More than `seen` bytes buffered: a parser reading in place
-    /// ([`fill_then`](IoStream::fill_then)); takes no bytes.
+    /// ([`wait_for_more_then`](IoStream::wait_for_more_then)); takes no bytes.
     More {
         seen: usize,
     },

@@ -63,7 +63,7 @@ pub struct AsyncFd<S: AsFd + 'static> {
     state: Rc<RefCell<Watch<S>>>,
 }
 
-/// Which way a [`Readiness`] future waits.
+/// Which way a [`ReadyFuture`] waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Read,
@@ -213,8 +213,8 @@ impl<S: AsFd + 'static> AsyncFd<S> {
     /// ioloop.run_sync(async move { a.readable().await })??;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn readable(&self) -> Readiness<'_, S> {
-        Readiness::new(self, Direction::Read)
+    pub fn readable(&self) -> ReadyFuture<'_, S> {
+        ReadyFuture::new(self, Direction::Read)
     }
 
     /// Resolves once a poll reports the source writable (or errored, or hung up) after
@@ -236,8 +236,8 @@ impl<S: AsFd + 'static> AsyncFd<S> {
     /// ioloop.run_sync(async move { a.writable().await })??;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn writable(&self) -> Readiness<'_, S> {
-        Readiness::new(self, Direction::Write)
+    pub fn writable(&self) -> ReadyFuture<'_, S> {
+        ReadyFuture::new(self, Direction::Write)
     }
 
     /// Runs `op` until it returns anything but a `WouldBlock` error, waiting for
@@ -426,7 +426,8 @@ impl<S: AsFd + fmt::Debug + 'static> fmt::Debug for AsyncFd<S> {
 ///
 /// See [`AsyncFd::readable`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Readiness<'a, S: AsFd + 'static> {
+#[doc(alias = "Readiness")]
+pub struct ReadyFuture<'a, S: AsFd + 'static> {
     fd: &'a AsyncFd<S>,
     direction: Direction,
     /// The direction's event count at the first poll; `None` before it.
@@ -435,9 +436,9 @@ pub struct Readiness<'a, S: AsFd + 'static> {
     waker: Option<Waker>,
 }
 
-impl<'a, S: AsFd + 'static> Readiness<'a, S> {
+impl<'a, S: AsFd + 'static> ReadyFuture<'a, S> {
     fn new(fd: &'a AsyncFd<S>, direction: Direction) -> Self {
-        Readiness {
+        ReadyFuture {
             fd,
             direction,
             events_at_start: None,
@@ -446,7 +447,7 @@ impl<'a, S: AsFd + 'static> Readiness<'a, S> {
     }
 }
 
-impl<S: AsFd + 'static> Future for Readiness<'_, S> {
+impl<S: AsFd + 'static> Future for ReadyFuture<'_, S> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -480,7 +481,7 @@ impl<S: AsFd + 'static> Future for Readiness<'_, S> {
     }
 }
 
-impl<S: AsFd + 'static> Drop for Readiness<'_, S> {
+impl<S: AsFd + 'static> Drop for ReadyFuture<'_, S> {
     fn drop(&mut self) {
         let Some(waker) = self.waker.take() else {
             return;
@@ -501,9 +502,9 @@ impl<S: AsFd + 'static> Drop for Readiness<'_, S> {
     }
 }
 
-impl<S: AsFd + 'static> fmt::Debug for Readiness<'_, S> {
+impl<S: AsFd + 'static> fmt::Debug for ReadyFuture<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Readiness")
+        f.debug_struct("ReadyFuture")
             .field("direction", &self.direction)
             .field("polled", &self.events_at_start.is_some())
             .finish()

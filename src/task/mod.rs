@@ -17,7 +17,7 @@ mod run_in_executor;
 mod run_sync;
 mod spawn;
 
-pub use self::async_fd::{AsyncFd, Readiness};
+pub use self::async_fd::{AsyncFd, ReadyFuture};
 pub use self::completion::{completion, Abandoned, Completer, Completion};
 pub use self::run_sync::RunSyncError;
 pub use self::spawn::{spawn, Task, TaskError, TaskPanic};

@@ -641,10 +641,11 @@ impl Application {
     ///
     /// ```
     /// let options = ioloop::http::ServerOptions { max_body_size: 1 << 20, ..Default::default() };
-    /// let app = ioloop::web::Application::new().options(options);
+    /// let app = ioloop::web::Application::new().server_options(options);
     /// # let _ = app;
     /// ```
-    pub fn options(mut self, options: ServerOptions) -> Self {
+    #[doc(alias = "options")]
+    pub fn server_options(mut self, options: ServerOptions) -> Self {
         self.options = options;
         self
     }

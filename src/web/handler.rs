@@ -47,6 +47,7 @@ pub trait IntoHandler<Style>: 'static {
 ///
 /// See [`IntoHandler`].
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct HandlerStyle;
 /// Marks the async style: `async fn(Request) -> impl IntoResponse`.
 ///
@@ -54,6 +55,7 @@ pub struct HandlerStyle;
 ///
 /// See [`IntoHandler`].
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct AsyncStyle<Fut>(PhantomData<Fut>);
 /// Marks the callback style: `fn(Request, Responder)`.
 ///
@@ -61,6 +63,7 @@ pub struct AsyncStyle<Fut>(PhantomData<Fut>);
 ///
 /// See [`IntoHandler`].
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct CallbackStyle;
 /// Marks the async style with a responder: `async fn(Request, Responder)`.
 ///
@@ -68,6 +71,7 @@ pub struct CallbackStyle;
 ///
 /// See [`IntoHandler`].
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct AsyncResponderStyle<Fut>(PhantomData<Fut>);
 
 impl<H: Handler> IntoHandler<HandlerStyle> for H {

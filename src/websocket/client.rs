@@ -12,7 +12,7 @@ use super::mask::MaskSource;
 use super::options::WebSocketOptions;
 use super::socket::WebSocket;
 use crate::http::url::{HttpUrl, Schemes};
-use crate::net::{ConnectError as TcpConnectError, TcpClient};
+use crate::net::{TcpClient, TcpConnectError};
 use crate::reactor::ioloop::IoLoop;
 use crate::time::timeout;
 
@@ -63,13 +63,14 @@ impl Default for ClientOptions {
 /// # Examples
 ///
 /// ```
-/// use ioloop::websocket::ConnectError;
-/// let e = ConnectError::InvalidUrl("ftp://x".into());
+/// use ioloop::websocket::WebSocketConnectError;
+/// let e = WebSocketConnectError::InvalidUrl("ftp://x".into());
 /// assert_eq!(e.to_string(), "invalid WebSocket URL: ftp://x");
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ConnectError {
+#[doc(alias = "ConnectError")]
+pub enum WebSocketConnectError {
     /// Not a `ws://` URL (`wss://` needs the `tls` feature), or one with characters a
     /// request line cannot carry.
     InvalidUrl(String),
@@ -87,23 +88,27 @@ pub enum ConnectError {
     Closed,
 }
 
-impl fmt::Display for ConnectError {
+impl fmt::Display for WebSocketConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConnectError::InvalidUrl(url) => write!(f, "invalid WebSocket URL: {url}"),
-            ConnectError::InvalidOption(what) => write!(f, "invalid WebSocket option: {what}"),
-            ConnectError::Connect(e) => write!(f, "WebSocket connection failed: {e}"),
-            ConnectError::TimedOut => f.write_str("WebSocket connection timed out"),
-            ConnectError::Handshake(why) => write!(f, "WebSocket handshake failed: {why}"),
-            ConnectError::Closed => f.write_str("the connection closed during the handshake"),
+            WebSocketConnectError::InvalidUrl(url) => write!(f, "invalid WebSocket URL: {url}"),
+            WebSocketConnectError::InvalidOption(what) => {
+                write!(f, "invalid WebSocket option: {what}")
+            }
+            WebSocketConnectError::Connect(e) => write!(f, "WebSocket connection failed: {e}"),
+            WebSocketConnectError::TimedOut => f.write_str("WebSocket connection timed out"),
+            WebSocketConnectError::Handshake(why) => write!(f, "WebSocket handshake failed: {why}"),
+            WebSocketConnectError::Closed => {
+                f.write_str("the connection closed during the handshake")
+            }
         }
     }
 }
 
-impl std::error::Error for ConnectError {
+impl std::error::Error for WebSocketConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConnectError::Connect(e) => Some(e),
+            WebSocketConnectError::Connect(e) => Some(e),
             _ => None,
         }
     }
@@ -114,12 +119,12 @@ const WS: Schemes = ["ws", "wss"];
 
 /// Parses a `ws://host[:port]/path?query` (or, with the `tls` feature, `wss://`) URL; a
 /// fragment is refused (RFC 6455 §3).
-fn parse_url(url: &str) -> Result<HttpUrl, ConnectError> {
+fn parse_url(url: &str) -> Result<HttpUrl, WebSocketConnectError> {
     match HttpUrl::parse(url, WS) {
         Some(parsed) if !url.contains('#') && (cfg!(feature = "tls") || !parsed.secure) => {
             Ok(parsed)
         }
-        _ => Err(ConnectError::InvalidUrl(url.to_owned())),
+        _ => Err(WebSocketConnectError::InvalidUrl(url.to_owned())),
     }
 }
 
@@ -128,7 +133,7 @@ fn parse_url(url: &str) -> Result<HttpUrl, ConnectError> {
 ///
 /// # Errors
 ///
-/// [`ConnectError`]: a bad URL, a failed connection, a timeout, a refused handshake.
+/// [`WebSocketConnectError`]: a bad URL, a failed connection, a timeout, a refused handshake.
 ///
 /// # Examples
 ///
@@ -139,14 +144,14 @@ fn parse_url(url: &str) -> Result<HttpUrl, ConnectError> {
 /// let reply = ioloop.run_sync(async {
 ///     let ws = websocket_connect("ws://127.0.0.1:8888/ws/echo").await?;
 ///     let _ = ws.send("hello").await;
-///     Ok::<_, ioloop::websocket::ConnectError>(ws.recv().await)
+///     Ok::<_, ioloop::websocket::WebSocketConnectError>(ws.recv().await)
 /// })??;
 /// println!("{reply:?}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn websocket_connect(
     url: &str,
-) -> impl Future<Output = Result<WebSocket, ConnectError>> + 'static {
+) -> impl Future<Output = Result<WebSocket, WebSocketConnectError>> + 'static {
     websocket_connect_with(url, ClientOptions::default())
 }
 
@@ -170,30 +175,34 @@ pub fn websocket_connect(
 pub fn websocket_connect_with(
     url: &str,
     options: ClientOptions,
-) -> impl Future<Output = Result<WebSocket, ConnectError>> + 'static {
+) -> impl Future<Output = Result<WebSocket, WebSocketConnectError>> + 'static {
     let url = parse_url(url).and_then(|url| check_options(&options).map(|()| url));
     async move {
         let url = url?;
         let limit = options.connect_timeout;
         timeout(limit, handshake(url, options))
             .await
-            .unwrap_or(Err(ConnectError::TimedOut))
+            .unwrap_or(Err(WebSocketConnectError::TimedOut))
     }
 }
 
 /// Refuses an origin or subprotocol that would break the request's header fields.
-fn check_options(options: &ClientOptions) -> Result<(), ConnectError> {
+fn check_options(options: &ClientOptions) -> Result<(), WebSocketConnectError> {
     let is_token = |p: &str| {
         !p.is_empty()
             && p.bytes()
                 .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
     };
     if let Some(bad) = options.subprotocols.iter().find(|p| !is_token(p)) {
-        return Err(ConnectError::InvalidOption(format!("subprotocol {bad:?}")));
+        return Err(WebSocketConnectError::InvalidOption(format!(
+            "subprotocol {bad:?}"
+        )));
     }
     if let Some(origin) = &options.origin {
         if origin.bytes().any(|b| b < b' ' || b == 0x7F) {
-            return Err(ConnectError::InvalidOption(format!("origin {origin:?}")));
+            return Err(WebSocketConnectError::InvalidOption(format!(
+                "origin {origin:?}"
+            )));
         }
     }
     Ok(())
@@ -214,8 +223,11 @@ impl Drop for CloseUnlessKept {
 /// The most bytes a server's handshake answer may take.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
-async fn handshake(url: HttpUrl, options: ClientOptions) -> Result<WebSocket, ConnectError> {
-    let ioloop = IoLoop::current().ok_or(ConnectError::Closed)?;
+async fn handshake(
+    url: HttpUrl,
+    options: ClientOptions,
+) -> Result<WebSocket, WebSocketConnectError> {
+    let ioloop = IoLoop::current().ok_or(WebSocketConnectError::Closed)?;
     let client = TcpClient::new(&ioloop);
     // `wss://` parses only with the tls feature.
     let stream = match url.secure {
@@ -229,7 +241,7 @@ async fn handshake(url: HttpUrl, options: ClientOptions) -> Result<WebSocket, Co
         }
         _ => client.connect(&url.host, url.port).await,
     }
-    .map_err(ConnectError::Connect)?;
+    .map_err(WebSocketConnectError::Connect)?;
     let _ = stream.set_nodelay(true);
     let mut guard = CloseUnlessKept(Some(stream.clone()));
     let key = new_key(&mut MaskSource::new());
@@ -257,15 +269,15 @@ async fn handshake(url: HttpUrl, options: ClientOptions) -> Result<WebSocket, Co
     stream
         .write_all(&request)
         .await
-        .map_err(|_| ConnectError::Closed)?;
+        .map_err(|_| WebSocketConnectError::Closed)?;
     let head = stream
         .read_until(b"\r\n\r\n", MAX_RESPONSE_HEAD)
         .await
         .map_err(|e| match e {
             crate::stream::StreamError::Unsatisfiable | crate::stream::StreamError::BufferFull => {
-                ConnectError::Handshake("the response head is too large".into())
+                WebSocketConnectError::Handshake("the response head is too large".into())
             }
-            _ => ConnectError::Closed,
+            _ => WebSocketConnectError::Closed,
         })?;
     let negotiated = check_response(
         &head,
@@ -274,7 +286,7 @@ async fn handshake(url: HttpUrl, options: ClientOptions) -> Result<WebSocket, Co
         #[cfg(feature = "deflate")]
         compression,
     )
-    .map_err(ConnectError::Handshake)?;
+    .map_err(WebSocketConnectError::Handshake)?;
     // What followed the head is already the first frames.
     guard.0 = None;
     Ok(WebSocket::start(
@@ -313,7 +325,7 @@ mod tests {
             let url = secure.unwrap();
             assert_eq!((url.secure, url.port), (true, 443));
         } else {
-            assert!(matches!(secure, Err(ConnectError::InvalidUrl(_))));
+            assert!(matches!(secure, Err(WebSocketConnectError::InvalidUrl(_))));
         }
         for bad in [
             "http://h/",
@@ -326,7 +338,7 @@ mod tests {
             "ws://h/a\r\nX-Injected: 1",
         ] {
             assert!(
-                matches!(parse_url(bad), Err(ConnectError::InvalidUrl(_))),
+                matches!(parse_url(bad), Err(WebSocketConnectError::InvalidUrl(_))),
                 "{bad}"
             );
         }

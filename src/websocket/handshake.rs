@@ -232,7 +232,7 @@ pub(crate) fn new_key(random: &mut super::mask::MaskSource) -> String {
 ///
 /// # Errors
 ///
-/// What is wrong, for [`ConnectError::Handshake`](super::ConnectError::Handshake).
+/// What is wrong, for [`WebSocketConnectError::Handshake`](super::WebSocketConnectError::Handshake).
 pub(crate) fn check_response(
     head: &[u8],
     key: &str,

@@ -63,7 +63,9 @@ mod route;
 mod socket;
 
 pub use self::broadcast::Broadcast;
-pub use self::client::{websocket_connect, websocket_connect_with, ClientOptions, ConnectError};
+pub use self::client::{
+    websocket_connect, websocket_connect_with, ClientOptions, WebSocketConnectError,
+};
 #[cfg(feature = "deflate")]
 pub use self::deflate::{DeflateOptions, MEMORY_PER_CONNECTION};
 pub use self::options::WebSocketOptions;

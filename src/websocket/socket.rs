@@ -840,7 +840,7 @@ impl WebSocket {
             self.shared.stream.buffered()
         };
         let weak = self.weak();
-        self.shared.stream.fill_then(seen, move |_, more| {
+        self.shared.stream.wait_for_more_then(seen, move |_, more| {
             let Some(ws) = WebSocket::from_weak(&weak) else {
                 return;
             };

@@ -179,7 +179,7 @@ impl BodyDecoding {
             if self.done || out.len() > start {
                 return Ok(());
             }
-            match stream.fill(stream.buffered()).await {
+            match stream.wait_for_more(stream.buffered()).await {
                 Ok(_) => {}
                 // A clean end is the end of a body delimited by the close; a TLS peer
                 // that left without close_notify may have been cut off (an attacker can

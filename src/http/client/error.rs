@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::net::ConnectError;
+use crate::net::TcpConnectError;
 
 /// Why a fetch failed. A response with any status, 404 or 500 included, is not an
 /// error: check [`ClientResponse::status`](super::ClientResponse::status).
@@ -24,7 +24,7 @@ pub enum FetchError {
     /// line break, a `Content-Length` or `Transfer-Encoding` set by hand).
     InvalidRequest(String),
     /// Resolving the host or connecting to it failed.
-    Connect(ConnectError),
+    Connect(TcpConnectError),
     /// The TLS handshake failed (an untrusted certificate, the wrong name). Feature `tls`.
     #[cfg(feature = "tls")]
     Tls(crate::stream::tls::TlsError),
@@ -92,13 +92,13 @@ impl std::error::Error for FetchError {
     }
 }
 
-impl From<ConnectError> for FetchError {
-    fn from(e: ConnectError) -> FetchError {
+impl From<TcpConnectError> for FetchError {
+    fn from(e: TcpConnectError) -> FetchError {
         match e {
             #[cfg(feature = "tls")]
-            ConnectError::Tls(e) => FetchError::Tls(e),
-            ConnectError::TimedOut => FetchError::ConnectTimeout,
-            ConnectError::LoopClosed => FetchError::LoopClosed,
+            TcpConnectError::Tls(e) => FetchError::Tls(e),
+            TcpConnectError::TimedOut => FetchError::ConnectTimeout,
+            TcpConnectError::LoopClosed => FetchError::LoopClosed,
             e => FetchError::Connect(e),
         }
     }

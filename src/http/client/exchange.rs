@@ -133,7 +133,7 @@ async fn read_final_head(
         if buffered > MAX_HEAD_BYTES {
             return Err(AttemptError::Failed(FetchError::HeadTooLarge));
         }
-        if stream.fill(buffered).await.is_err() {
+        if stream.wait_for_more(buffered).await.is_err() {
             return Err(if answered || buffered > 0 {
                 AttemptError::Failed(FetchError::Closed)
             } else {

@@ -897,7 +897,7 @@ impl Connection {
             return;
         }
         let weak = Rc::downgrade(self);
-        self.stream.fill_then(seen, move |_, more| {
+        self.stream.wait_for_more_then(seen, move |_, more| {
             let Some(conn) = weak.upgrade() else { return };
             match more {
                 Ok(()) => {
