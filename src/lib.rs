@@ -67,7 +67,7 @@
 //! | [`stream`] | [`IoStream`]: buffered reads and writes on a socket the loop owns | reactor |
 //! | [`task`] | [`Task`], [`run_sync`](IoLoop::run_sync), [`completion`], [`AsyncFd`] | reactor |
 //! | [`time`] | clocks, [`Timeout`], [`PeriodicCallback`], [`sleep`], [`timeout`] | reactor |
-//! | [`reactor`] | [`IoLoop`] and its iteration: the callback queue, [`Remote`], the timer heap, fd handlers, the task registry and wakers, the poller, panics in user code | nothing |
+//! | `reactor` | [`IoLoop`] and its iteration: the callback queue, [`Remote`], the timer heap, fd handlers, the task registry and wakers, the poller, panics in user code | nothing |
 //!
 //! The reactor holds every data structure its iteration runs (the timer heap and the
 //! task registry included, as tokio's runtime holds its timer wheel and task cells);
@@ -105,7 +105,7 @@ pub mod http;
 pub mod net;
 #[cfg(feature = "process")]
 pub mod process;
-pub mod reactor;
+mod reactor;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod stream;
@@ -119,8 +119,6 @@ pub mod websocket;
 
 pub use error::LoopError;
 pub use net::{bind_sockets, bind_unix_socket, TcpClient, TcpConnectError, TcpServer, UdpSocket};
-#[cfg(feature = "signals")]
-pub use reactor::SignalHandler;
 #[cfg(feature = "tls")]
 pub use stream::tls;
 

@@ -9,10 +9,16 @@ mod tcp_client;
 mod tcp_server;
 mod udp;
 
+// Documented at the crate root, their one path.
+#[doc(hidden)]
 pub use self::bind::{bind_sockets, bind_unix_socket};
+#[doc(hidden)]
 pub use self::tcp_client::{TcpClient, TcpConnectError};
-pub use self::tcp_server::{TcpServer, ACCEPTS_PER_EVENT, ACCEPT_BACKOFF};
+#[doc(hidden)]
+pub use self::tcp_server::TcpServer;
+pub use self::tcp_server::{ACCEPTS_PER_EVENT, ACCEPT_BACKOFF};
 // The HTTP server's cap on open connections; unused without the `http` feature.
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use self::tcp_server::ConnectionClosed;
+#[doc(hidden)]
 pub use self::udp::UdpSocket;

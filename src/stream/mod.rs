@@ -5,7 +5,7 @@
 //! A stream owns its socket and its read and write buffers (both bounded), registers the
 //! socket with the loop, and reads and writes only when the loop says it is ready;
 //! parsers above it (HTTP, WebSocket, Redis) read requests in place from its buffer.
-//! TLS ([`ioloop::tls`](crate::tls), feature `tls`) is a transport under the same stream, so
+//! TLS (`ioloop::tls`, feature `tls`) is a transport under the same stream, so
 //! every operation above works over it unchanged. This layer builds on the reactor,
 //! `task` and `time` only.
 
@@ -31,9 +31,10 @@ mod until_regex;
 mod write;
 
 pub use self::async_api::{StreamRead, StreamReadInto, StreamWrite};
-pub use self::error::StreamError;
 #[cfg(feature = "futures-io")]
 pub use self::futures_io::FuturesIo;
-pub use self::iostream::IoStream;
-pub use self::options::StreamOptions;
-pub use self::socket::StreamSocket;
+// Documented at the crate root, their one path.
+#[doc(hidden)]
+pub use self::{
+    error::StreamError, iostream::IoStream, options::StreamOptions, socket::StreamSocket,
+};

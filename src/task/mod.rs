@@ -17,7 +17,14 @@ mod run_in_executor;
 mod run_sync;
 mod spawn;
 
-pub use self::async_fd::{AsyncFd, ReadyFuture};
-pub use self::completion::{completion, Abandoned, Completer, Completion};
-pub use self::run_sync::RunSyncError;
-pub use self::spawn::{spawn, Task, TaskError, TaskPanic};
+pub use self::async_fd::ReadyFuture;
+pub use self::completion::{Abandoned, Completer, Completion};
+pub use self::spawn::TaskPanic;
+// Documented at the crate root, their one path.
+#[doc(hidden)]
+pub use self::{
+    async_fd::AsyncFd,
+    completion::completion,
+    run_sync::RunSyncError,
+    spawn::{spawn, Task, TaskError},
+};

@@ -13,9 +13,17 @@ mod sleep;
 mod timeout;
 mod yield_now;
 
-pub use self::periodic::PeriodicCallback;
-pub use self::sleep::{sleep, sleep_until, Sleep};
-pub use self::timeout::{timeout, TimedOut};
-pub use self::yield_now::{yield_now, YieldNow};
+pub use self::sleep::Sleep;
+pub use self::yield_now::YieldNow;
+// Documented at the crate root, their one path.
+#[doc(hidden)]
+pub use self::{
+    periodic::PeriodicCallback,
+    sleep::{sleep, sleep_until},
+    timeout::{timeout, TimedOut},
+    yield_now::yield_now,
+};
+#[doc(hidden)]
 pub use crate::reactor::clock::{Clock, ManualClock, SystemClock};
+#[doc(hidden)]
 pub use crate::reactor::timer_heap::{Deadline, Timeout};
