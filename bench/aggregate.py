@@ -269,11 +269,15 @@ def write_http(w, runs):
       "Pipelined = 16 requests per write (`bench/wrk/pipeline.lua`). Server CPU = utime+stime of "
       "the server process over the window / requests. ioloop: `Application` with one async route; "
       "hyper: hyper 1 `http1::Builder` with `pipeline_flush` on a tokio current_thread runtime; "
+      "actix: actix-web 4's `HttpServer` with one worker (`workers(1)`) on its own runtime "
+      "(actix-rt; its acceptor thread too, the whole process pinned to core 0), one route per "
+      "path, plaintext and JSON only (not in the two-thread and HTTPS rows); "
       "Tornado: `RequestHandler` (bench/python/http_plain.py). HTTPS: the same servers behind "
       "TLS (ioloop's `HttpServer::set_tls`, hyper with tokio-rustls 0.26), rustls 0.23 on ring "
       "with one ECDSA P-256 certificate; wrk makes one TLS connection per connection. JSON: "
       "`GET /json` → `{\"message\":\"Hello, World!\"}` (application/json) serialized per request "
-      "(TechEmpower's JSON test): ioloop's `Json<T>` (serde_json), hyper with serde_json, "
+      "(TechEmpower's JSON test): ioloop's `Json<T>` (serde_json), hyper and actix-web with "
+      "serde_json, "
       "Tornado's `self.write(dict)`. Ratio = "
       "ioloop / peer (req/s: above 1 is faster; CPU: below 1 is cheaper).\n")
     groups = OrderedDict()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# HTTP plaintext under wrk: ioloop against hyper (tokio current_thread) and Tornado, in
-# one interleaved run. run.sh calls it; by hand:
+# HTTP plaintext and JSON under wrk: ioloop against hyper (tokio current_thread),
+# actix-web (one worker, its own runtime) and Tornado, in one interleaved run. run.sh calls it; by hand:
 #
 #   bench/http.sh [--quick] BIN OUT.jsonl
 #
@@ -29,7 +29,7 @@ CLK_TCK="$(getconf CLK_TCK)"
 # shellcheck source=servers.sh
 . "$BENCH_DIR/servers.sh"
 
-IMPLS=(ioloop hyper)
+IMPLS=(ioloop hyper actix)
 if has_tornado; then IMPLS+=(tornado); fi
 
 # start_server IMPL THREADS: starts it (the two-thread mode unpinned), sets SERVER_PID and

@@ -3,7 +3,7 @@
 //! `application/json`, serialized per request (TechEmpower's JSON test); keep-alive on.
 //!
 //! ```text
-//! ioloop-bench http-server ioloop|hyper [--threads N] [--tls DIR]
+//! ioloop-bench http-server ioloop|hyper|actix [--threads N] [--tls DIR]
 //! ```
 //!
 //! Prints `listening on 127.0.0.1:PORT` and serves until SIGTERM (or SIGINT). With
@@ -12,6 +12,8 @@
 //! current_thread runtime per thread (TechEmpower's hyper setup). With `--tls DIR` (one
 //! thread) it serves HTTPS with the certificate of `ioloop-bench tls-cert DIR`: ioloop
 //! through `HttpServer::set_tls`, hyper through tokio-rustls, both on rustls with ring.
+//! actix-web runs on its own runtime (actix-rt) with `--threads` workers (one by default),
+//! plaintext only.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +27,7 @@ pub fn serve(imp: &str, threads: usize, tls: Option<&str>) -> Result<(), String>
     match imp {
         "ioloop" => ioloop_server(threads, stop, tls),
         "hyper" => hyper_server(threads, stop, tls),
+        "actix" if tls.is_none() => actix_server(threads),
         _ => Err(format!("http-server: unknown implementation {imp}")),
     }
 }
@@ -195,4 +198,43 @@ fn hyper_server(threads: usize, stop: Arc<AtomicBool>, tls: Option<&str>) -> Res
         let _ = handle.join();
     }
     Ok(())
+}
+
+/// actix-web as its users run it: `HttpServer` with `threads` workers on actix-rt, one
+/// route per row, the `Server` field set as hyper's and ioloop's are. It stops on SIGTERM
+/// or SIGINT by itself (actix-rt's own signal handling), at once: no connection is left
+/// when wrk has finished.
+fn actix_server(threads: usize) -> Result<(), String> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+
+    async fn plaintext() -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .insert_header(("Server", "actix"))
+            .body("Hello, World!")
+    }
+
+    async fn json() -> HttpResponse {
+        let body = serde_json::to_vec(&Message::hello()).unwrap_or_default();
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("Server", "actix"))
+            .body(body)
+    }
+
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(|| {
+            App::new()
+                .route("/plaintext", web::get().to(plaintext))
+                .route("/json", web::get().to(json))
+        })
+        .workers(threads.max(1))
+        .backlog(1024)
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", 0))
+        .map_err(|e| e.to_string())?;
+        let addr = *server.addrs().first().ok_or("actix bound no address")?;
+        announce(addr);
+        server.run().await.map_err(|e| e.to_string())
+    })
 }
