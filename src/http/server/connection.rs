@@ -28,7 +28,6 @@
 //! requests, and the body timeout.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::rc::{Rc, Weak};
@@ -42,8 +41,9 @@ use super::super::request::Request;
 use super::super::responder::{BodyChunk, RequestConnection, Responder, WrittenCallback};
 use super::super::response::{Response, ResponseParts};
 use super::super::service::{Dispatch, Handler};
+use super::pipeline::{Abandoned, Output, Pipeline};
 use super::shared::{LiveConnection, ServerShared};
-use super::slot::{BodyEnd, Slot, SlotState};
+use super::slot::BodyEnd;
 use crate::reactor::failure::CallbackKind;
 use crate::reactor::ioloop::IoLoop;
 use crate::reactor::timer_heap::Timeout;
@@ -57,9 +57,6 @@ const LOW_WATER: usize = 64 * 1024;
 /// The longest a connection lingers in all, however often the client sends (nginx's
 /// `lingering_time`).
 const LINGER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The interim response to `Expect: 100-continue`.
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A connection's state: shared by the stream's callbacks, the responders and the timer.
 pub(crate) struct Connection {
@@ -79,12 +76,8 @@ struct ConnState {
     head_scanned: usize,
     /// Empty lines dropped before the current head (they count against its limit).
     blank_lines: usize,
-    pipeline: VecDeque<Slot>,
-    /// The sequence number of the pipeline's front slot, and of the next request.
-    front_seq: u64,
-    next_seq: u64,
-    /// Bytes ready to be written, in response order.
-    out: Vec<u8>,
+    /// The responses owed, in request order, and the output they release.
+    pipeline: Pipeline,
     /// No more requests will be read: the connection closes once the pipeline is empty.
     closing: bool,
     /// Reading is paused (pipeline full, or unsent bytes above the high-water mark).
@@ -97,12 +90,6 @@ struct ConnState {
     /// The loop timer for the earlier of the two deadlines, and when it fires; re-armed
     /// lazily (a timer that fires early re-arms itself).
     timer: Option<(Timeout, Instant)>,
-    /// Write completions of streamed body pieces now in `out`, registered on the stream
-    /// once `out` is written.
-    out_waiters: Vec<WrittenCallback>,
-    /// Callbacks waiting for the connection to close, by the request whose responder
-    /// registered them (dropped once that request is answered).
-    on_close: Vec<CloseCallback>,
     /// A drain callback is set to resume reading.
     resume_scheduled: bool,
     /// The close is scheduled for when the last response is sent.
@@ -116,14 +103,9 @@ impl ConnState {
     /// ends the pipeline, so only the last one may say so), then the connection closes.
     fn read_no_more(&mut self) {
         self.closing = true;
-        if let Some(last) = self.pipeline.back_mut() {
-            last.keep_alive = false;
-        }
+        self.pipeline.end_after_last();
     }
 }
-
-/// A callback waiting for the connection to close, with the request it is for.
-type CloseCallback = (u64, Box<dyn FnOnce()>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deadline {
@@ -190,17 +172,12 @@ impl Connection {
                 phase: Phase::Head,
                 head_scanned: 0,
                 blank_lines: 0,
-                pipeline: VecDeque::new(),
-                front_seq: 0,
-                next_seq: 0,
-                out: Vec::new(),
+                pipeline: Pipeline::new(),
                 closing: false,
                 paused: false,
                 deadline: None,
                 send_deadline: None,
                 timer: None,
-                out_waiters: Vec::new(),
-                on_close: Vec::new(),
                 resume_scheduled: false,
                 close_scheduled: false,
                 closed: false,
@@ -234,7 +211,7 @@ impl Connection {
         loop {
             // Answers given at once pile up in `out` within a batch: past the high-water
             // mark they go out now, and reading pauses if the socket does not take them.
-            if self.state.borrow().out.len() > HIGH_WATER {
+            if self.state.borrow().pipeline.out_len() > HIGH_WATER {
                 self.write_out();
                 if self.stream.write_buffered() > HIGH_WATER {
                     self.state.borrow_mut().paused = true;
@@ -400,15 +377,13 @@ impl Connection {
             Dispatch::Respond(response) => {
                 if framing != Framing::Empty {
                     // The body is never read: nothing after it can be parsed.
-                    self.state.borrow_mut().closing = true;
-                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    self.end_after(seq);
                 }
                 self.answer(seq, response.into_parts());
             }
             Dispatch::Upgrade { response, upgrade } => {
                 if framing != Framing::Empty || !keep_alive {
-                    self.state.borrow_mut().closing = true;
-                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    self.end_after(seq);
                     let refused = Response::error(400).body("an upgrade request has no body");
                     return self.answer(seq, refused.into_parts());
                 }
@@ -427,13 +402,12 @@ impl Connection {
             } => {
                 let limit = body_limit.unwrap_or(self.server.options.max_body_size);
                 if matches!(framing, Framing::Length(n) if n > limit) {
-                    self.state.borrow_mut().closing = true;
-                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    self.end_after(seq);
                     return self.answer(seq, Response::error(413).into_parts());
                 }
                 let decoder = BodyDecoder::for_framing(framing);
                 if decoder.is_some() && expects_continue {
-                    self.slot_mut(seq, |slot| slot.continue_owed = true);
+                    self.state.borrow_mut().pipeline.owe_continue(seq);
                 }
                 match (decoder, stream_body) {
                     (None, _) => self.call_handler(&handler, request, seq),
@@ -530,17 +504,7 @@ impl Connection {
             Phase::StreamedBody(body) if body.waiting.is_some() => body.seq,
             _ => return,
         };
-        if state.front_seq != seq {
-            return;
-        }
-        let owed = state
-            .pipeline
-            .front_mut()
-            .filter(|slot| matches!(slot.state, SlotState::Waiting))
-            .is_some_and(|slot| std::mem::take(&mut slot.continue_owed));
-        if owed {
-            state.out.extend_from_slice(CONTINUE);
-        }
+        state.pipeline.send_continue(seq);
     }
 
     /// Switches protocols once the upgrade request is at the front of the pipeline (every
@@ -550,25 +514,29 @@ impl Connection {
     fn upgrade_if_due(self: &Rc<Self>) {
         let pending = {
             let mut state = self.state.borrow_mut();
-            let due = matches!(&state.phase, Phase::Upgrade(up) if up.seq == state.front_seq);
-            if !due || state.closing || state.closed {
+            let state = &mut *state;
+            if state.closing || state.closed {
+                return;
+            }
+            let Phase::Upgrade(up) = &state.phase else {
+                return;
+            };
+            if !state.pipeline.switch_protocols(up.seq, &up.response) {
                 return;
             }
             let Phase::Upgrade(pending) = std::mem::replace(&mut state.phase, Phase::Head) else {
                 unreachable!("checked above")
             };
-            let slot = state.pipeline.pop_front().expect("the upgrade's slot");
-            slot.encode_switch(&mut state.out, &pending.response);
-            state.front_seq += 1;
             pending
         };
         self.write_out();
-        let (timer, close_callbacks) = {
+        let (timer, abandoned) = {
             let mut state = self.state.borrow_mut();
             state.closed = true;
-            (state.timer.take(), std::mem::take(&mut state.on_close))
+            (state.timer.take(), state.pipeline.abandon())
         };
-        drop(close_callbacks);
+        // Its close callbacks are not called: the connection lives on as the new protocol.
+        drop(abandoned);
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
             ioloop.remove_timeout(timer);
         }
@@ -614,39 +582,25 @@ impl Connection {
 
     fn push_slot(&self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
         let mut state = self.state.borrow_mut();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state
-            .pipeline
-            .push_back(Slot::new(keep_alive, head_only, version));
+        let seq = state.pipeline.push(keep_alive, head_only, version);
         if state.pipeline.len() >= self.server.options.max_pipeline {
             state.paused = true;
         }
         seq
     }
 
-    fn slot_mut<R>(&self, seq: u64, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    /// The connection ends after the answer to `seq` (which says so): nothing after it is
+    /// read.
+    fn end_after(&self, seq: u64) {
         let mut state = self.state.borrow_mut();
-        let index = seq.checked_sub(state.front_seq)? as usize;
-        state.pipeline.get_mut(index).map(f)
+        state.closing = true;
+        state.pipeline.end_after(seq);
     }
 
     /// Answers the request in slot `seq` with a whole response.
     fn answer(self: &Rc<Self>, seq: u64, response: ResponseParts) {
         self.drop_unread_body(seq);
-        let answered = {
-            let mut state = self.state.borrow_mut();
-            let state = &mut *state;
-            let Some(index) = seq.checked_sub(state.front_seq) else {
-                return;
-            };
-            let Some(slot) = state.pipeline.get_mut(index as usize) else {
-                return;
-            };
-            // The front slot's response goes straight to the output.
-            let out = (index == 0).then_some(&mut state.out);
-            slot.answer_whole(response, out)
-        };
+        let answered = self.state.borrow_mut().pipeline.answer(seq, response);
         if answered {
             self.pump();
         }
@@ -655,10 +609,12 @@ impl Connection {
     /// Starts a streamed response in slot `seq`.
     fn start_body(self: &Rc<Self>, seq: u64, response: ResponseParts, length: Option<u64>) {
         self.drop_unread_body(seq);
-        let started = self.slot_mut(seq, |slot| {
-            slot.start_body(response, length).then_some(slot.keep_alive)
-        });
-        if let Some(Some(keep_alive)) = started {
+        let started = self
+            .state
+            .borrow_mut()
+            .pipeline
+            .start_body(seq, response, length);
+        if let Some(keep_alive) = started {
             if !keep_alive {
                 self.state.borrow_mut().closing = true;
             }
@@ -682,7 +638,7 @@ impl Connection {
             body
         };
         let waiting = body.waiting;
-        self.slot_mut(seq, |slot| slot.keep_alive = false);
+        self.state.borrow_mut().pipeline.end_after(seq);
         self.clear_deadline();
         if let Some(waiting) = waiting {
             waiting(BodyChunk::Failed(500));
@@ -702,23 +658,28 @@ impl Connection {
         if self.stream.write_buffered() > self.server.options.max_response_buffer {
             return Err(StreamError::BufferFull);
         }
-        match self.slot_mut(seq, |slot| slot.write_body(data, written)) {
-            Some(Ok(())) => {
+        let written = self
+            .state
+            .borrow_mut()
+            .pipeline
+            .write_body(seq, data, written);
+        match written {
+            Ok(()) => {
                 self.pump();
                 Ok(())
             }
             // The refused callback (a user value) is dropped here, outside the borrow.
-            Some(Err(refused)) => {
+            Err(refused) => {
                 drop(refused);
                 Err(closed_error())
             }
-            None => Err(closed_error()),
         }
     }
 
     /// Ends the streamed body of slot `seq`.
     fn finish_body(self: &Rc<Self>, seq: u64) {
-        match self.slot_mut(seq, Slot::finish_body).flatten() {
+        let end = self.state.borrow_mut().pipeline.finish_body(seq);
+        match end {
             Some(BodyEnd::Complete) => self.pump(),
             Some(BodyEnd::Cut) => {
                 self.state.borrow_mut().closing = true;
@@ -731,7 +692,8 @@ impl Connection {
     /// A streamed body that will never be finished (its writer was dropped): the response
     /// is cut, so the connection closes after what was written.
     fn abandon_body(self: &Rc<Self>, seq: u64) {
-        if self.slot_mut(seq, Slot::abandon_body) == Some(true) {
+        let abandoned = self.state.borrow_mut().pipeline.abandon_body(seq);
+        if abandoned {
             self.state.borrow_mut().closing = true;
             self.pump();
         }
@@ -740,39 +702,17 @@ impl Connection {
     /// Moves the answered slots at the front of the pipeline into the output, in order,
     /// and writes it unless a batch is being processed (which writes once at its end).
     fn pump(self: &Rc<Self>) {
+        let pump = {
+            let mut state = self.state.borrow_mut();
+            let pump = state.pipeline.pump();
+            if pump.ended {
+                state.closing = true;
+            }
+            pump
+        };
         // Close callbacks of answered requests and slots never to be sent: user values,
         // dropped once the borrow has ended.
-        let mut released = Released::default();
-        {
-            let mut state = self.state.borrow_mut();
-            let state = &mut *state;
-            while let Some(slot) = state.pipeline.front_mut() {
-                let SlotState::Bytes {
-                    bytes,
-                    streaming,
-                    waiters,
-                } = &mut slot.state
-                else {
-                    break;
-                };
-                state.out.append(bytes);
-                state.out_waiters.append(waiters);
-                if streaming.is_some() {
-                    break; // more body to come from its writer
-                }
-                let slot = state.pipeline.pop_front().expect("front exists");
-                state.front_seq += 1;
-                // Close callbacks are for requests in flight.
-                let answered_below = state.front_seq;
-                released.close_callbacks_answered_below(&mut state.on_close, answered_below);
-                if !slot.keep_alive {
-                    state.closing = true;
-                    released.slots.extend(state.pipeline.drain(..));
-                    break;
-                }
-            }
-        }
-        drop(released);
+        drop(pump.released);
         // The request now at the front may owe its client a `100 Continue`, or switch
         // protocols.
         self.send_continue_if_owed();
@@ -788,26 +728,19 @@ impl Connection {
     /// body pieces in it (so they complete once those bytes reach the kernel). A client
     /// that leaves bytes unsent gets the write deadline.
     fn write_out(self: &Rc<Self>) {
-        let (out, waiters) = {
+        let Output { bytes, waiters } = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
             }
-            (
-                std::mem::take(&mut state.out),
-                std::mem::take(&mut state.out_waiters),
-            )
+            state.pipeline.take_output()
         };
-        if !out.is_empty() {
-            if self.stream.write(&out).is_err() {
+        if !bytes.is_empty() {
+            if self.stream.write(&bytes).is_err() {
                 self.close();
             }
-            let mut out = out;
-            out.clear();
-            let mut state = self.state.borrow_mut();
-            if state.out.is_empty() {
-                state.out = out; // keep the allocation for the next batch
-            }
+            // The allocation is kept for the next batch.
+            self.state.borrow_mut().pipeline.recycle(bytes);
         }
         if !waiters.is_empty() {
             let target = self.stream.drain_target(0).ok();
@@ -882,7 +815,7 @@ impl Connection {
         }
         // Idle between requests once one was answered; before the first, the header
         // timeout from accept stands.
-        let answered_one = self.state.borrow().front_seq > 0;
+        let answered_one = self.state.borrow().pipeline.answered_any();
         if empty && idle && answered_one && self.stream.buffered() == 0 {
             self.set_deadline(Deadline::Idle);
         }
@@ -944,12 +877,12 @@ impl Connection {
         };
         let seq = match seq {
             Some(seq) => {
-                self.slot_mut(seq, |slot| slot.keep_alive = false);
+                self.state.borrow_mut().pipeline.end_after(seq);
                 seq
             }
             None => self.push_slot(false, false, Version::Http11),
         };
-        let answered = self.slot_mut(seq, |slot| matches!(slot.state, SlotState::Bytes { .. }));
+        let answered = self.state.borrow().pipeline.is_answered(seq);
         if answered == Some(true) {
             self.pump();
         } else {
@@ -978,7 +911,7 @@ impl Connection {
             let mut state = self.state.borrow_mut();
             let owed = matches!(state.phase, Phase::Head)
                 && !state.pipeline.is_empty()
-                && state.on_close.is_empty();
+                && !state.pipeline.has_close_callbacks();
             if owed {
                 state.read_no_more();
             }
@@ -1040,20 +973,23 @@ impl Connection {
         // The slots (with the write completions of their streamed bodies) and the phase
         // (a waiting body reader, an upgrade) hold user values: they are dropped after the
         // borrow ends, as the callbacks are called.
-        let (callbacks, waiters, timer, slots, phase) = {
+        let (abandoned, timer, phase) = {
             let mut state = self.state.borrow_mut();
             if state.closed {
                 return;
             }
             state.closed = true;
             (
-                std::mem::take(&mut state.on_close),
-                std::mem::take(&mut state.out_waiters),
+                state.pipeline.abandon(),
                 state.timer.take(),
-                std::mem::take(&mut state.pipeline),
                 std::mem::replace(&mut state.phase, Phase::Head),
             )
         };
+        let Abandoned {
+            slots,
+            waiters,
+            close_callbacks,
+        } = abandoned;
         drop(slots);
         drop(phase);
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
@@ -1063,7 +999,7 @@ impl Connection {
         waiters
             .into_iter()
             .for_each(|waiter| self.fail_write_later(waiter));
-        callbacks.into_iter().for_each(|(_, f)| f());
+        close_callbacks.into_iter().for_each(|(_, f)| f());
     }
 
     /// Tells a write completion that its piece will never be sent, on a later iteration:
@@ -1097,7 +1033,7 @@ impl Connection {
             drop(state);
             f();
         } else {
-            state.on_close.push((seq, f));
+            state.pipeline.on_close(seq, f);
         }
     }
 
@@ -1419,34 +1355,6 @@ enum Step {
     Body,
     /// Lingering: drop what arrives.
     Discard,
-}
-
-/// User values taken out of the connection's state while it is borrowed, dropped when
-/// this is, after the borrow has ended: a slot's write completions may own a
-/// [`BodyWriter`](crate::http::BodyWriter), whose `Drop` reaches the state again.
-#[derive(Default)]
-struct Released {
-    slots: Vec<Slot>,
-    close_callbacks: Vec<CloseCallback>,
-}
-
-impl Released {
-    /// Moves the close callbacks of requests numbered below `answered_below` out of
-    /// `on_close` (they were for requests now answered).
-    fn close_callbacks_answered_below(
-        &mut self,
-        on_close: &mut Vec<CloseCallback>,
-        answered_below: u64,
-    ) {
-        if on_close.iter().all(|(seq, _)| *seq >= answered_below) {
-            return;
-        }
-        let (answered, pending) = std::mem::take(on_close)
-            .into_iter()
-            .partition(|(seq, _)| *seq < answered_below);
-        *on_close = pending;
-        self.close_callbacks.extend::<Vec<_>>(answered);
-    }
 }
 
 enum HeadScan {

@@ -6,6 +6,7 @@
 mod connection;
 mod http_server;
 mod options;
+mod pipeline;
 mod shared;
 mod slot;
 mod threads;
