@@ -41,122 +41,27 @@ use super::super::request::Request;
 use super::super::responder::{BodyChunk, RequestConnection, Responder, WrittenCallback};
 use super::super::response::{Response, ResponseParts};
 use super::super::service::{Dispatch, Handler};
-use super::pipeline::{Abandoned, Output, Pipeline};
+use super::pipeline::{Abandoned, Output};
 use super::shared::{LiveConnection, ServerShared};
 use super::slot::BodyEnd;
+use super::state::{
+    keeps_alive, BodyRead, Closed, Deadline, PendingUpgrade, Progress, ReadStep, Reading, State,
+    StreamedBody, HIGH_WATER, LOW_WATER,
+};
 use crate::reactor::failure::CallbackKind;
 use crate::reactor::ioloop::IoLoop;
-use crate::reactor::timer_heap::Timeout;
 use crate::stream::{IoStream, StreamError};
 
-/// Unsent response bytes above which the connection stops reading requests, and the mark
-/// at which it starts again.
-const HIGH_WATER: usize = 256 * 1024;
-const LOW_WATER: usize = 64 * 1024;
-
-/// The longest a connection lingers in all, however often the client sends (nginx's
-/// `lingering_time`).
-const LINGER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A connection's state: shared by the stream's callbacks, the responders and the timer.
+/// A connection: shared by the stream's callbacks, the responders and the timer.
 pub(crate) struct Connection {
     pub(crate) stream: IoStream,
     server: Rc<ServerShared>,
     peer: SocketAddr,
-    state: RefCell<ConnState>,
+    state: RefCell<State>,
     /// Nesting depth of request processing: completions inside it wait for its one write.
     batch_depth: Cell<u32>,
     /// The connection's key in the server's registry.
     registry_key: Cell<usize>,
-}
-
-struct ConnState {
-    phase: Phase,
-    /// Where the scan for the end of the current head resumes.
-    head_scanned: usize,
-    /// Empty lines dropped before the current head (they count against its limit).
-    blank_lines: usize,
-    /// The responses owed, in request order, and the output they release.
-    pipeline: Pipeline,
-    /// No more requests will be read: the connection closes once the pipeline is empty.
-    closing: bool,
-    /// Reading is paused (pipeline full, or unsent bytes above the high-water mark).
-    paused: bool,
-    /// The reading side's deadline and what it is for.
-    deadline: Option<(Instant, Deadline)>,
-    /// The writing side's deadline, while response bytes wait for a client that may have
-    /// stopped reading, and the bytes the socket had taken when it was set.
-    send_deadline: Option<(Instant, u64)>,
-    /// The loop timer for the earlier of the two deadlines, and when it fires; re-armed
-    /// lazily (a timer that fires early re-arms itself).
-    timer: Option<(Timeout, Instant)>,
-    /// A drain callback is set to resume reading.
-    resume_scheduled: bool,
-    /// The close is scheduled for when the last response is sent.
-    close_scheduled: bool,
-    closed: bool,
-}
-
-impl ConnState {
-    /// No more requests are read: every request already read is answered, the last
-    /// answer with `Connection: close` (a slot that does not keep the connection alive
-    /// ends the pipeline, so only the last one may say so), then the connection closes.
-    fn read_no_more(&mut self) {
-        self.closing = true;
-        self.pipeline.end_after_last();
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Deadline {
-    /// Waiting for a request head (from accept, or since the first byte of a later one).
-    Head,
-    /// Idle between keep-alive requests: nothing buffered.
-    Idle,
-    /// Reading a body.
-    Body,
-    /// Lingering before the close: no byte from the client for this long.
-    Linger,
-}
-
-enum Phase {
-    /// Waiting for or parsing a request head.
-    Head,
-    /// Reading a body to hand the whole request to a handler.
-    Body(Box<BodyRead>),
-    /// A handler reads the body itself; bytes are decoded as it asks.
-    StreamedBody(Box<StreamedBody>),
-    /// A request switches protocols once the responses before it are out; nothing after
-    /// its head is read as HTTP.
-    Upgrade(Box<PendingUpgrade>),
-    /// Every response is sent and the write side shut down: what the client still sends
-    /// is read and dropped until it closes or the linger deadline passes. Since when.
-    Lingering(Instant),
-}
-
-struct PendingUpgrade {
-    seq: u64,
-    request: Request,
-    response: ResponseParts,
-    upgrade: Box<dyn FnOnce(Request, IoStream)>,
-}
-
-struct BodyRead {
-    request: Request,
-    handler: Rc<dyn Handler>,
-    seq: u64,
-    decoder: BodyDecoder,
-    limit: u64,
-    body: Vec<u8>,
-}
-
-struct StreamedBody {
-    seq: u64,
-    decoder: BodyDecoder,
-    limit: u64,
-    received: u64,
-    /// The handler waiting for the next chunk.
-    waiting: Option<Box<dyn FnOnce(BodyChunk)>>,
 }
 
 impl Connection {
@@ -168,20 +73,7 @@ impl Connection {
             stream,
             server,
             peer,
-            state: RefCell::new(ConnState {
-                phase: Phase::Head,
-                head_scanned: 0,
-                blank_lines: 0,
-                pipeline: Pipeline::new(),
-                closing: false,
-                paused: false,
-                deadline: None,
-                send_deadline: None,
-                timer: None,
-                resume_scheduled: false,
-                close_scheduled: false,
-                closed: false,
-            }),
+            state: RefCell::new(State::new()),
             batch_depth: Cell::new(0),
             registry_key: Cell::new(usize::MAX),
         });
@@ -214,30 +106,15 @@ impl Connection {
             if self.state.borrow().pipeline.out_len() > HIGH_WATER {
                 self.write_out();
                 if self.stream.write_buffered() > HIGH_WATER {
-                    self.state.borrow_mut().paused = true;
+                    self.state.borrow_mut().pause();
                 }
             }
-            let step = {
-                let state = self.state.borrow();
-                match state.phase {
-                    _ if state.closed => None,
-                    // After a request that closes the connection nothing more is parsed,
-                    // nor while paused; an accepted request's body still is.
-                    Phase::Head if state.closing || state.paused => None,
-                    Phase::Head => Some(Step::Head),
-                    Phase::Body(_) => Some(Step::Body),
-                    // The handler pulls the body; requests after it wait.
-                    Phase::StreamedBody(_) => None,
-                    // What follows belongs to the new protocol.
-                    Phase::Upgrade(_) => None,
-                    Phase::Lingering(_) => Some(Step::Discard),
-                }
-            };
+            let step = self.state.borrow().next_read();
             let more = match step {
                 None => break,
-                Some(Step::Head) => self.read_head(),
-                Some(Step::Body) => self.read_body(),
-                Some(Step::Discard) => self.discard_input(),
+                Some(ReadStep::Head) => self.read_head(),
+                Some(ReadStep::Body) => self.read_body(),
+                Some(ReadStep::Discard) => self.discard_input(),
             };
             if !more {
                 break;
@@ -338,7 +215,7 @@ impl Connection {
     /// runs from now.
     fn head_started(self: &Rc<Self>) {
         let idle = matches!(
-            self.state.borrow().deadline,
+            self.state.borrow().read_deadline,
             Some((_, Deadline::Idle)) | None
         );
         if idle {
@@ -359,20 +236,14 @@ impl Connection {
         if let Err(why) = request.check_host() {
             return self.fail(400, why);
         }
-        // HTTP/1.0 has no transfer codings: a chunked 1.0 request is framed, but the
-        // connection closes after it (RFC 9112 §6.1).
-        let keep_alive = keeps_alive(&request)
-            && !(request.version() == Version::Http10 && framing == Framing::Chunked);
+        let keep_alive = keeps_alive(&request, framing);
         // Exactly `HEAD`: methods are case-sensitive (RFC 9110 §9.1).
         let head_only = request.method() == "HEAD";
         let expects_continue = request.version() == Version::Http11
             && request
                 .header("expect")
                 .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
-        let seq = self.push_slot(keep_alive, head_only, request.version());
-        if !keep_alive {
-            self.state.borrow_mut().closing = true;
-        }
+        let seq = self.push_request(keep_alive, head_only, request.version());
         match self.server.service.dispatch(&mut request) {
             Dispatch::Respond(response) => {
                 if framing != Framing::Empty {
@@ -387,7 +258,7 @@ impl Connection {
                     let refused = Response::error(400).body("an upgrade request has no body");
                     return self.answer(seq, refused.into_parts());
                 }
-                self.state.borrow_mut().phase = Phase::Upgrade(Box::new(PendingUpgrade {
+                self.state.borrow_mut().reading = Reading::Upgrade(Box::new(PendingUpgrade {
                     seq,
                     request,
                     response: response.into_parts(),
@@ -412,7 +283,7 @@ impl Connection {
                 match (decoder, stream_body) {
                     (None, _) => self.call_handler(&handler, request, seq),
                     (Some(decoder), false) => {
-                        self.state.borrow_mut().phase = Phase::Body(Box::new(BodyRead {
+                        self.state.borrow_mut().reading = Reading::Body(Box::new(BodyRead {
                             request,
                             handler,
                             seq,
@@ -423,8 +294,8 @@ impl Connection {
                         self.set_deadline(Deadline::Body);
                     }
                     (Some(decoder), true) => {
-                        self.state.borrow_mut().phase =
-                            Phase::StreamedBody(Box::new(StreamedBody {
+                        self.state.borrow_mut().reading =
+                            Reading::StreamedBody(Box::new(StreamedBody {
                                 seq,
                                 decoder,
                                 limit,
@@ -443,7 +314,7 @@ impl Connection {
         self.send_continue_if_owed();
         let outcome = {
             let mut state = self.state.borrow_mut();
-            let Phase::Body(read) = &mut state.phase else {
+            let Reading::Body(read) = &mut state.reading else {
                 return false;
             };
             let read = &mut **read;
@@ -463,7 +334,7 @@ impl Connection {
                 self.stream.consume(decoded.consumed);
                 let over = {
                     let state = self.state.borrow();
-                    matches!(&state.phase, Phase::Body(read) if read.body.len() as u64 > read.limit)
+                    matches!(&state.reading, Reading::Body(read) if read.body.len() as u64 > read.limit)
                 };
                 if over {
                     self.fail(413, "the body is over the limit");
@@ -474,9 +345,8 @@ impl Connection {
                     self.wait_for_bytes(buffered);
                     return false;
                 }
-                let phase = std::mem::replace(&mut self.state.borrow_mut().phase, Phase::Head);
-                let Phase::Body(read) = phase else {
-                    unreachable!("checked above")
+                let Some(read) = self.state.borrow_mut().take_body() else {
+                    return false;
                 };
                 let BodyRead {
                     mut request,
@@ -493,18 +363,10 @@ impl Connection {
         }
     }
 
-    /// Writes `100 Continue` for the request whose body is being read, once it is owed:
-    /// the client asked, the request is at the front of the pipeline (an interim response
-    /// must not split an earlier one), it is still unanswered, and its body is wanted (read
-    /// whole, or asked for by a handler that streams it).
+    /// Writes `100 Continue` for the request whose body is being read, once it is owed
+    /// (see [`State::send_continue_if_owed`]).
     fn send_continue_if_owed(&self) {
-        let mut state = self.state.borrow_mut();
-        let seq = match &state.phase {
-            Phase::Body(read) => read.seq,
-            Phase::StreamedBody(body) if body.waiting.is_some() => body.seq,
-            _ => return,
-        };
-        state.pipeline.send_continue(seq);
+        self.state.borrow_mut().send_continue_if_owed();
     }
 
     /// Switches protocols once the upgrade request is at the front of the pipeline (every
@@ -512,33 +374,23 @@ impl Connection {
     /// it, lets go of the stream (no timer, no registry, no close callback of this
     /// connection's) and hands it over.
     fn upgrade_if_due(self: &Rc<Self>) {
-        let pending = {
-            let mut state = self.state.borrow_mut();
-            let state = &mut *state;
-            if state.closing || state.closed {
-                return;
-            }
-            let Phase::Upgrade(up) = &state.phase else {
-                return;
-            };
-            if !state.pipeline.switch_protocols(up.seq, &up.response) {
-                return;
-            }
-            let Phase::Upgrade(pending) = std::mem::replace(&mut state.phase, Phase::Head) else {
-                unreachable!("checked above")
-            };
-            pending
+        let Some(pending) = self.state.borrow_mut().take_due_upgrade() else {
+            return;
         };
         self.write_out();
-        let (timer, abandoned) = {
-            let mut state = self.state.borrow_mut();
-            state.closed = true;
-            (state.timer.take(), state.pipeline.abandon())
-        };
-        // Its close callbacks are not called: the connection lives on as the new protocol.
-        drop(abandoned);
-        if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
-            ioloop.remove_timeout(timer);
+        let closed = self.state.borrow_mut().close();
+        if let Some(Closed {
+            reading,
+            pipeline,
+            timer,
+        }) = closed
+        {
+            // What the state held (close callbacks among it) is dropped, not called: the
+            // connection lives on as the new protocol.
+            drop((reading, pipeline));
+            if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
+                ioloop.remove_timeout(timer);
+            }
         }
         self.server.unregister(self.registry_key.get());
         // The close callback owned this connection; the new protocol sets its own, and
@@ -580,21 +432,18 @@ impl Connection {
         }
     }
 
-    fn push_slot(&self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
-        let mut state = self.state.borrow_mut();
-        let seq = state.pipeline.push(keep_alive, head_only, version);
-        if state.pipeline.len() >= self.server.options.max_pipeline {
-            state.paused = true;
-        }
-        seq
+    /// A request head was read: it takes the next slot (see [`State::push_request`]).
+    fn push_request(&self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
+        let max_pipeline = self.server.options.max_pipeline;
+        self.state
+            .borrow_mut()
+            .push_request(keep_alive, head_only, version, max_pipeline)
     }
 
     /// The connection ends after the answer to `seq` (which says so): nothing after it is
     /// read.
     fn end_after(&self, seq: u64) {
-        let mut state = self.state.borrow_mut();
-        state.closing = true;
-        state.pipeline.end_after(seq);
+        self.state.borrow_mut().end_after(seq);
     }
 
     /// Answers the request in slot `seq` with a whole response.
@@ -616,7 +465,7 @@ impl Connection {
             .start_body(seq, response, length);
         if let Some(keep_alive) = started {
             if !keep_alive {
-                self.state.borrow_mut().closing = true;
+                self.state.borrow_mut().disable_keep_alive();
             }
             self.pump();
         }
@@ -626,19 +475,10 @@ impl Connection {
     /// is never read, so nothing after it can be parsed, and the connection closes after
     /// this answer (which says so).
     fn drop_unread_body(self: &Rc<Self>, seq: u64) {
-        let body = {
-            let mut state = self.state.borrow_mut();
-            if !matches!(&state.phase, Phase::StreamedBody(body) if body.seq == seq) {
-                return;
-            }
-            let Phase::StreamedBody(body) = std::mem::replace(&mut state.phase, Phase::Head) else {
-                unreachable!("checked above")
-            };
-            state.closing = true;
-            body
+        let Some(body) = self.state.borrow_mut().take_unread_body(seq) else {
+            return;
         };
         let waiting = body.waiting;
-        self.state.borrow_mut().pipeline.end_after(seq);
         self.clear_deadline();
         if let Some(waiting) = waiting {
             waiting(BodyChunk::Failed(500));
@@ -652,7 +492,7 @@ impl Connection {
         data: &[u8],
         written: Option<WrittenCallback>,
     ) -> Result<(), StreamError> {
-        if self.state.borrow().closed {
+        if self.state.borrow().is_closed() {
             return Err(closed_error());
         }
         if self.stream.write_buffered() > self.server.options.max_response_buffer {
@@ -682,7 +522,7 @@ impl Connection {
         match end {
             Some(BodyEnd::Complete) => self.pump(),
             Some(BodyEnd::Cut) => {
-                self.state.borrow_mut().closing = true;
+                self.state.borrow_mut().disable_keep_alive();
                 self.pump();
             }
             None => {}
@@ -694,7 +534,7 @@ impl Connection {
     fn abandon_body(self: &Rc<Self>, seq: u64) {
         let abandoned = self.state.borrow_mut().pipeline.abandon_body(seq);
         if abandoned {
-            self.state.borrow_mut().closing = true;
+            self.state.borrow_mut().disable_keep_alive();
             self.pump();
         }
     }
@@ -702,14 +542,7 @@ impl Connection {
     /// Moves the answered slots at the front of the pipeline into the output, in order,
     /// and writes it unless a batch is being processed (which writes once at its end).
     fn pump(self: &Rc<Self>) {
-        let pump = {
-            let mut state = self.state.borrow_mut();
-            let pump = state.pipeline.pump();
-            if pump.ended {
-                state.closing = true;
-            }
-            pump
-        };
+        let pump = self.state.borrow_mut().pump();
         // Close callbacks of answered requests and slots never to be sent: user values,
         // dropped once the borrow has ended.
         drop(pump.released);
@@ -730,7 +563,7 @@ impl Connection {
     fn write_out(self: &Rc<Self>) {
         let Output { bytes, waiters } = {
             let mut state = self.state.borrow_mut();
-            if state.closed {
+            if state.is_closed() {
                 return;
             }
             state.pipeline.take_output()
@@ -753,7 +586,7 @@ impl Connection {
                 }
             }
         }
-        if self.stream.output_pending() && self.state.borrow().send_deadline.is_none() {
+        if self.stream.output_pending() && self.state.borrow().write_deadline.is_none() {
             self.set_send_deadline();
         }
     }
@@ -765,62 +598,44 @@ impl Connection {
     }
 
     /// After responses went out: close if the connection is done, resume reading if it
-    /// was paused and is not any more, and set the deadline for what comes next.
+    /// was paused and is not any more, and set the deadline for what comes next (see
+    /// [`State::after_progress`]).
     fn after_progress(self: &Rc<Self>) {
-        let (closing, empty, paused, idle) = {
-            let state = self.state.borrow();
-            if state.closed {
-                return;
-            }
-            (
-                state.closing,
-                state.pipeline.is_empty(),
-                state.paused,
-                matches!(state.phase, Phase::Head),
-            )
-        };
-        if closing && empty {
-            if std::mem::replace(&mut self.state.borrow_mut().close_scheduled, true) {
-                return;
-            }
-            // Everything owed is written (or queued): once it is sent, linger, then close.
-            let weak = Rc::downgrade(self);
-            self.stream
-                .drained_then(0, move |stream, sent| match weak.upgrade() {
-                    Some(conn) if sent.is_ok() => conn.linger(),
-                    Some(conn) => conn.close(),
-                    None => stream.close(),
-                });
-            return;
-        }
-        if paused && self.batch_depth.get() == 0 {
-            let pipeline_room =
-                self.state.borrow().pipeline.len() < self.server.options.max_pipeline;
-            if pipeline_room && self.stream.write_buffered() <= HIGH_WATER {
-                self.state.borrow_mut().paused = false;
-                self.read_requests();
-                return;
-            }
-            let resume_set = self.state.borrow().resume_scheduled;
-            if self.stream.write_buffered() > HIGH_WATER && !resume_set {
-                self.state.borrow_mut().resume_scheduled = true;
+        let unsent = self.stream.write_buffered();
+        let in_batch = self.batch_depth.get() > 0;
+        let max_pipeline = self.server.options.max_pipeline;
+        let progress = self
+            .state
+            .borrow_mut()
+            .after_progress(unsent, in_batch, max_pipeline);
+        match progress {
+            Progress::Nothing => {}
+            Progress::End => {
+                // Everything owed is written (or queued): once it is sent, linger, then
+                // close.
                 let weak = Rc::downgrade(self);
-                self.stream.drained_then(LOW_WATER, move |_, _| {
-                    if let Some(conn) = weak.upgrade() {
-                        conn.state.borrow_mut().resume_scheduled = false;
-                        conn.after_progress();
-                    }
-                });
+                self.stream
+                    .drained_then(0, move |stream, sent| match weak.upgrade() {
+                        Some(conn) if sent.is_ok() => conn.linger(),
+                        Some(conn) => conn.close(),
+                        None => stream.close(),
+                    });
             }
-        }
-        // Idle between requests once one was answered; before the first, the header
-        // timeout from accept stands.
-        let answered_one = self.state.borrow().pipeline.answered_any();
-        if empty && idle && answered_one && self.stream.buffered() == 0 {
-            self.set_deadline(Deadline::Idle);
-        }
-        if self.stream.write_buffered() > HIGH_WATER {
-            self.state.borrow_mut().paused = true;
+            Progress::Resume => self.read_requests(),
+            Progress::Wait { watch_drain, idle } => {
+                if watch_drain {
+                    let weak = Rc::downgrade(self);
+                    self.stream.drained_then(LOW_WATER, move |_, _| {
+                        if let Some(conn) = weak.upgrade() {
+                            conn.state.borrow_mut().drain_watch_fired();
+                            conn.after_progress();
+                        }
+                    });
+                }
+                if idle && self.stream.buffered() == 0 {
+                    self.set_deadline(Deadline::Idle);
+                }
+            }
         }
     }
 
@@ -834,7 +649,7 @@ impl Connection {
             let Some(conn) = weak.upgrade() else { return };
             match more {
                 Ok(()) => {
-                    if matches!(conn.state.borrow().phase, Phase::StreamedBody(_)) {
+                    if matches!(conn.state.borrow().reading, Reading::StreamedBody(_)) {
                         conn.feed_streamed_body();
                     } else {
                         conn.read_requests();
@@ -848,39 +663,30 @@ impl Connection {
     /// Answers the request being read with `status` and closes after the responses before
     /// it (a malformed request, an oversized head or body, a timeout).
     fn fail(self: &Rc<Self>, status: u16, why: &'static str) {
-        if matches!(self.state.borrow().phase, Phase::Lingering(_)) {
-            return; // everything was answered and sent
-        }
-        log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
-        let phase = {
-            let mut state = self.state.borrow_mut();
-            state.closing = true;
-            std::mem::replace(&mut state.phase, Phase::Head)
+        // Nothing to refuse once every response is sent (lingering), or closed.
+        let Some((reading, seq)) = self.state.borrow_mut().refuse() else {
+            return;
         };
+        log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
         // The request being read (its handler, a waiting body reader, an upgrade
-        // callback) is dropped here, outside the borrow.
+        // callback) is used and dropped here, outside the borrow.
         let mut page = None;
-        let seq = match phase {
-            Phase::Body(read) => {
-                // The route's page (the application's), outside the borrow.
-                page = read.handler.error_page(status, &read.request);
-                Some(read.seq)
-            }
-            Phase::StreamedBody(body) => {
+        match reading {
+            // The route's page (the application's).
+            Reading::Body(read) => page = read.handler.error_page(status, &read.request),
+            Reading::StreamedBody(body) => {
                 if let Some(waiting) = body.waiting {
                     waiting(BodyChunk::Failed(status));
                 }
-                Some(body.seq)
             }
-            Phase::Upgrade(pending) => Some(pending.seq),
-            Phase::Head | Phase::Lingering(_) => None,
-        };
+            _ => {}
+        }
         let seq = match seq {
             Some(seq) => {
                 self.state.borrow_mut().pipeline.end_after(seq);
                 seq
             }
-            None => self.push_slot(false, false, Version::Http11),
+            None => self.push_request(false, false, Version::Http11),
         };
         let answered = self.state.borrow().pipeline.is_answered(seq);
         if answered == Some(true) {
@@ -900,23 +706,11 @@ impl Connection {
     /// leaves (`Responder::on_connection_close`, a long poll): TCP cannot tell a half-close
     /// from a client that is gone, and such a handler is waiting for exactly that.
     fn peer_gone(self: &Rc<Self>) {
-        let waiting = match &mut self.state.borrow_mut().phase {
-            Phase::StreamedBody(body) => body.waiting.take(),
-            _ => None,
-        };
+        let waiting = self.state.borrow_mut().take_body_reader();
         if let Some(waiting) = waiting {
             waiting(BodyChunk::Failed(400));
         }
-        let answers_owed = {
-            let mut state = self.state.borrow_mut();
-            let owed = matches!(state.phase, Phase::Head)
-                && !state.pipeline.is_empty()
-                && !state.pipeline.has_close_callbacks();
-            if owed {
-                state.read_no_more();
-            }
-            owed
-        };
+        let answers_owed = self.state.borrow_mut().peer_gone();
         if answers_owed && !self.stream.closed() {
             return self.after_progress();
         }
@@ -932,16 +726,12 @@ impl Connection {
         let Some(ioloop) = self.ioloop().filter(|_| lingers) else {
             return self.close();
         };
-        let replaced = {
-            let mut state = self.state.borrow_mut();
-            if state.closed {
-                return;
-            }
-            // Nothing is written any more: the write deadline has nothing to guard.
-            state.send_deadline = None;
-            std::mem::replace(&mut state.phase, Phase::Lingering(ioloop.time()))
+        let replaced = self.state.borrow_mut().linger(ioloop.time());
+        let Some(replaced) = replaced else {
+            return; // closed meanwhile
         };
-        // Whatever the phase held (nothing, after the last response) goes after the borrow.
+        // Whatever the reading state held (nothing, after the last response) goes after
+        // the borrow.
         drop(replaced);
         self.stream
             .with_socket(crate::stream::StreamSocket::shutdown_write);
@@ -962,7 +752,7 @@ impl Connection {
     /// Closes the connection now (whatever is unsent is lost). A connection handed over
     /// to another protocol is not this one's to close.
     fn close(self: &Rc<Self>) {
-        if self.state.borrow().closed {
+        if self.state.borrow().is_closed() {
             return;
         }
         self.stream.close();
@@ -973,25 +763,22 @@ impl Connection {
         // The slots (with the write completions of their streamed bodies) and the phase
         // (a waiting body reader, an upgrade) hold user values: they are dropped after the
         // borrow ends, as the callbacks are called.
-        let (abandoned, timer, phase) = {
-            let mut state = self.state.borrow_mut();
-            if state.closed {
-                return;
-            }
-            state.closed = true;
-            (
-                state.pipeline.abandon(),
-                state.timer.take(),
-                std::mem::replace(&mut state.phase, Phase::Head),
-            )
+        let closed = self.state.borrow_mut().close();
+        let Some(Closed {
+            reading,
+            pipeline,
+            timer,
+        }) = closed
+        else {
+            return;
         };
         let Abandoned {
             slots,
             waiters,
             close_callbacks,
-        } = abandoned;
+        } = pipeline;
         drop(slots);
-        drop(phase);
+        drop(reading);
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
             ioloop.remove_timeout(timer);
         }
@@ -1014,7 +801,7 @@ impl Connection {
 
     fn is_closed(&self) -> bool {
         // Asked by user code (a writer, a responder): a busy state is an open one.
-        self.state.try_borrow().is_ok_and(|state| state.closed)
+        self.state.try_borrow().is_ok_and(|state| state.is_closed())
     }
 
     /// Runs `work` on the next loop iteration, for a `Drop` that finds the state busy.
@@ -1029,7 +816,7 @@ impl Connection {
     /// `seq` is answered first.
     fn on_close(&self, seq: u64, f: Box<dyn FnOnce()>) {
         let mut state = self.state.borrow_mut();
-        if state.closed {
+        if state.is_closed() {
             drop(state);
             f();
         } else {
@@ -1040,20 +827,20 @@ impl Connection {
     /// The server is shutting down: an idle connection closes now; one with requests in
     /// flight reads no more and closes once they are answered (with `Connection: close`).
     fn shut_down(self: &Rc<Self>) {
-        if self.state.borrow().closed {
+        if self.state.borrow().is_closed() {
             return; // closed, or handed over to another protocol
         }
-        if matches!(self.state.borrow().phase, Phase::Upgrade(_)) {
+        if matches!(self.state.borrow().reading, Reading::Upgrade(_)) {
             // Not switched yet (responses before it are still owed): refused.
             self.fail(503, "the server is shutting down");
         }
-        if matches!(self.state.borrow().phase, Phase::Lingering(_)) {
+        if matches!(self.state.borrow().reading, Reading::Lingering(_)) {
             return self.close(); // everything was sent
         }
         let idle = {
             let mut state = self.state.borrow_mut();
             state.read_no_more();
-            state.pipeline.is_empty() && matches!(state.phase, Phase::Head)
+            state.pipeline.is_empty() && matches!(state.reading, Reading::Head)
         };
         // Bytes still unsent are a response in flight: it closes once they are sent (or
         // at the write deadline).
@@ -1069,8 +856,8 @@ impl Connection {
     /// The handler of slot `seq` asks for the next piece of its body.
     fn next_body_chunk(self: &Rc<Self>, seq: u64, f: Box<dyn FnOnce(BodyChunk)>) {
         let mut state = self.state.borrow_mut();
-        match &mut state.phase {
-            Phase::StreamedBody(body) if body.seq == seq => {
+        match &mut state.reading {
+            Reading::StreamedBody(body) if body.seq == seq => {
                 body.waiting = Some(f);
                 drop(state);
                 self.send_continue_if_owed();
@@ -1089,7 +876,7 @@ impl Connection {
     fn feed_streamed_body(self: &Rc<Self>) {
         let decoded = {
             let mut state = self.state.borrow_mut();
-            let Phase::StreamedBody(body) = &mut state.phase else {
+            let Reading::StreamedBody(body) = &mut state.reading else {
                 return;
             };
             if body.waiting.is_none() {
@@ -1109,7 +896,7 @@ impl Connection {
         self.stream.consume(decoded.consumed);
         let (over, waiting) = {
             let mut state = self.state.borrow_mut();
-            let Phase::StreamedBody(body) = &mut state.phase else {
+            let Reading::StreamedBody(body) = &mut state.reading else {
                 return;
             };
             body.received += chunk.len() as u64;
@@ -1127,7 +914,8 @@ impl Connection {
         match waiting {
             Some(waiting) => {
                 if decoded.done {
-                    let done = std::mem::replace(&mut self.state.borrow_mut().phase, Phase::Head);
+                    let done =
+                        std::mem::replace(&mut self.state.borrow_mut().reading, Reading::Head);
                     drop(done);
                     self.clear_deadline();
                 }
@@ -1160,16 +948,15 @@ impl Connection {
             Deadline::Linger => options.linger_timeout,
         };
         let Some(ioloop) = self.ioloop() else { return };
-        let mut at = ioloop.time() + limit;
-        if let Phase::Lingering(since) = self.state.borrow().phase {
-            at = at.min(since + LINGER_AT_MOST);
-        }
-        self.state.borrow_mut().deadline = Some((at, kind));
+        let at = self
+            .state
+            .borrow_mut()
+            .set_read_deadline(kind, ioloop.time() + limit);
         self.arm_timer_by(&ioloop, at);
     }
 
     fn clear_deadline(&self) {
-        self.state.borrow_mut().deadline = None;
+        self.state.borrow_mut().read_deadline = None;
     }
 
     /// Sets the writing side's deadline: the client must take some of the unsent bytes
@@ -1178,7 +965,7 @@ impl Connection {
         let Some(ioloop) = self.ioloop() else { return };
         let at = ioloop.time() + self.server.options.write_timeout;
         let sent = self.stream.sent_total();
-        self.state.borrow_mut().send_deadline = Some((at, sent));
+        self.state.borrow_mut().write_deadline = Some((at, sent));
         self.arm_timer_by(&ioloop, at);
     }
 
@@ -1207,10 +994,10 @@ impl Connection {
 
     fn on_deadline(self: &Rc<Self>, ioloop: &IoLoop) {
         let now = ioloop.time();
-        let send_deadline = self.state.borrow().send_deadline;
-        if let Some((at, sent_then)) = send_deadline {
+        let write_deadline = self.state.borrow().write_deadline;
+        if let Some((at, sent_then)) = write_deadline {
             if at <= now {
-                self.state.borrow_mut().send_deadline = None;
+                self.state.borrow_mut().write_deadline = None;
                 if self.stream.output_pending() {
                     if self.stream.sent_total() == sent_then {
                         log::debug!(
@@ -1224,7 +1011,11 @@ impl Connection {
                 }
             }
         }
-        let due = self.state.borrow().deadline.filter(|&(at, _)| at <= now);
+        let due = self
+            .state
+            .borrow()
+            .read_deadline
+            .filter(|&(at, _)| at <= now);
         if let Some((_, kind)) = due {
             self.clear_deadline();
             match kind {
@@ -1253,11 +1044,11 @@ impl Connection {
         // Whichever deadline is still ahead keeps the timer.
         let next = {
             let state = self.state.borrow();
-            if state.closed {
+            if state.is_closed() {
                 return;
             }
-            let read = state.deadline.map(|(at, _)| at);
-            let send = state.send_deadline.map(|(at, _)| at);
+            let read = state.read_deadline.map(|(at, _)| at);
+            let send = state.write_deadline.map(|(at, _)| at);
             read.into_iter().chain(send).min()
         };
         if let Some(next) = next {
@@ -1271,10 +1062,7 @@ impl Connection {
     fn head_timed_out(self: &Rc<Self>) {
         let (waiting_for_head, owed) = {
             let state = self.state.borrow();
-            (
-                !state.closed && !state.paused && matches!(state.phase, Phase::Head),
-                !state.pipeline.is_empty(),
-            )
+            (state.waits_for_head(), !state.pipeline.is_empty())
         };
         if !waiting_for_head {
             return;
@@ -1350,13 +1138,6 @@ impl LiveConnection for Connection {
     }
 }
 
-enum Step {
-    Head,
-    Body,
-    /// Lingering: drop what arrives.
-    Discard,
-}
-
 enum HeadScan {
     Partial {
         buffered: usize,
@@ -1368,14 +1149,6 @@ enum HeadScan {
         skip: usize,
         head: Result<(ParsedHead, usize), HeadError>,
     },
-}
-
-/// Whether the connection stays open after answering `request` (RFC 9112 §9.3).
-fn keeps_alive(request: &Request) -> bool {
-    match request.version() {
-        Version::Http11 => !request.has_token("connection", "close"),
-        Version::Http10 => request.has_token("connection", "keep-alive"),
-    }
 }
 
 /// The error of a write to a closed connection.

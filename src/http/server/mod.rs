@@ -9,6 +9,7 @@ mod options;
 mod pipeline;
 mod shared;
 mod slot;
+mod state;
 mod threads;
 mod upgraded;
 
