@@ -1,6 +1,11 @@
 //! One HTTP/1.1 connection on an [`IoStream`]: reading requests in place from the
 //! stream's buffer, answering them in order, and closing when HTTP says so.
 //!
+//! This is the dispatcher, the I/O half: the stream, the timer, the service and the
+//! handlers. What follows an event (the next read step, a pause, the end) is asked of
+//! the connection's [`State`], and the bytes written are those its
+//! [`Pipeline`](super::pipeline::Pipeline) releases; both are sans-IO.
+//!
 //! Reading. Every request head already buffered is parsed in one pass (pipelining); a
 //! head is found by an incremental scan for its blank line, then parsed by `httparse`
 //! and copied once into the [`Request`]. The service decides, before the body is read,
