@@ -592,7 +592,7 @@ impl Connection {
             }
         }
         if self.stream.output_pending() && self.state.borrow().write_deadline.is_none() {
-            self.set_send_deadline();
+            self.set_write_deadline();
         }
     }
 
@@ -688,7 +688,7 @@ impl Connection {
         }
         let seq = match seq {
             Some(seq) => {
-                self.state.borrow_mut().pipeline.end_after(seq);
+                self.end_after(seq);
                 seq
             }
             None => self.push_request(false, false, Version::Http11),
@@ -765,9 +765,9 @@ impl Connection {
     }
 
     fn on_stream_closed(self: &Rc<Self>) {
-        // The slots (with the write completions of their streamed bodies) and the phase
-        // (a waiting body reader, an upgrade) hold user values: they are dropped after the
-        // borrow ends, as the callbacks are called.
+        // The slots (with the write completions of their streamed bodies) and the reading
+        // state (a waiting body reader, an upgrade) hold user values: they are dropped
+        // after the borrow ends, as the callbacks are called.
         let closed = self.state.borrow_mut().close();
         let Some(Closed {
             reading,
@@ -966,7 +966,7 @@ impl Connection {
 
     /// Sets the writing side's deadline: the client must take some of the unsent bytes
     /// within the write timeout.
-    fn set_send_deadline(self: &Rc<Self>) {
+    fn set_write_deadline(self: &Rc<Self>) {
         let Some(ioloop) = self.ioloop() else { return };
         let at = ioloop.time() + self.server.options.write_timeout;
         let sent = self.stream.sent_total();
@@ -1012,7 +1012,7 @@ impl Connection {
                         );
                         return self.close();
                     }
-                    self.set_send_deadline(); // it reads, slowly: another period
+                    self.set_write_deadline(); // it reads, slowly: another period
                 }
             }
         }
