@@ -1,6 +1,11 @@
 //! One HTTP/1.1 connection on an [`IoStream`]: reading requests in place from the
 //! stream's buffer, answering them in order, and closing when HTTP says so.
 //!
+//! This is the dispatcher, the I/O half: the stream, the timer, the service and the
+//! handlers. What follows an event (the next read step, a pause, the end) is asked of
+//! the connection's [`State`], and the bytes written are those its
+//! [`Pipeline`](super::pipeline::Pipeline) releases; both are sans-IO.
+//!
 //! Reading. Every request head already buffered is parsed in one pass (pipelining); a
 //! head is found by an incremental scan for its blank line, then parsed by `httparse`
 //! and copied once into the [`Request`]. The service decides, before the body is read,
@@ -28,7 +33,6 @@
 //! requests, and the body timeout.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::rc::{Rc, Weak};
@@ -42,139 +46,27 @@ use super::super::request::Request;
 use super::super::responder::{BodyChunk, RequestConnection, Responder, WrittenCallback};
 use super::super::response::{Response, ResponseParts};
 use super::super::service::{Dispatch, Handler};
+use super::pipeline::{Abandoned, Output};
 use super::shared::{LiveConnection, ServerShared};
-use super::slot::{BodyEnd, Slot, SlotState};
+use super::slot::BodyEnd;
+use super::state::{
+    keeps_alive, BodyRead, Closed, Deadline, PendingUpgrade, Progress, ReadStep, Reading, State,
+    StreamedBody, HIGH_WATER, LOW_WATER,
+};
 use crate::reactor::failure::CallbackKind;
 use crate::reactor::ioloop::IoLoop;
-use crate::reactor::timer_heap::Timeout;
 use crate::stream::{IoStream, StreamError};
 
-/// Unsent response bytes above which the connection stops reading requests, and the mark
-/// at which it starts again.
-const HIGH_WATER: usize = 256 * 1024;
-const LOW_WATER: usize = 64 * 1024;
-
-/// The longest a connection lingers in all, however often the client sends (nginx's
-/// `lingering_time`).
-const LINGER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The interim response to `Expect: 100-continue`.
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// A connection's state: shared by the stream's callbacks, the responders and the timer.
+/// A connection: shared by the stream's callbacks, the responders and the timer.
 pub(crate) struct Connection {
     pub(crate) stream: IoStream,
     server: Rc<ServerShared>,
     peer: SocketAddr,
-    state: RefCell<ConnState>,
+    state: RefCell<State>,
     /// Nesting depth of request processing: completions inside it wait for its one write.
     batch_depth: Cell<u32>,
     /// The connection's key in the server's registry.
     registry_key: Cell<usize>,
-}
-
-struct ConnState {
-    phase: Phase,
-    /// Where the scan for the end of the current head resumes.
-    head_scanned: usize,
-    /// Empty lines dropped before the current head (they count against its limit).
-    blank_lines: usize,
-    pipeline: VecDeque<Slot>,
-    /// The sequence number of the pipeline's front slot, and of the next request.
-    front_seq: u64,
-    next_seq: u64,
-    /// Bytes ready to be written, in response order.
-    out: Vec<u8>,
-    /// No more requests will be read: the connection closes once the pipeline is empty.
-    closing: bool,
-    /// Reading is paused (pipeline full, or unsent bytes above the high-water mark).
-    paused: bool,
-    /// The reading side's deadline and what it is for.
-    deadline: Option<(Instant, Deadline)>,
-    /// The writing side's deadline, while response bytes wait for a client that may have
-    /// stopped reading, and the bytes the socket had taken when it was set.
-    send_deadline: Option<(Instant, u64)>,
-    /// The loop timer for the earlier of the two deadlines, and when it fires; re-armed
-    /// lazily (a timer that fires early re-arms itself).
-    timer: Option<(Timeout, Instant)>,
-    /// Write completions of streamed body pieces now in `out`, registered on the stream
-    /// once `out` is written.
-    out_waiters: Vec<WrittenCallback>,
-    /// Callbacks waiting for the connection to close, by the request whose responder
-    /// registered them (dropped once that request is answered).
-    on_close: Vec<CloseCallback>,
-    /// A drain callback is set to resume reading.
-    resume_scheduled: bool,
-    /// The close is scheduled for when the last response is sent.
-    close_scheduled: bool,
-    closed: bool,
-}
-
-impl ConnState {
-    /// No more requests are read: every request already read is answered, the last
-    /// answer with `Connection: close` (a slot that does not keep the connection alive
-    /// ends the pipeline, so only the last one may say so), then the connection closes.
-    fn read_no_more(&mut self) {
-        self.closing = true;
-        if let Some(last) = self.pipeline.back_mut() {
-            last.keep_alive = false;
-        }
-    }
-}
-
-/// A callback waiting for the connection to close, with the request it is for.
-type CloseCallback = (u64, Box<dyn FnOnce()>);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Deadline {
-    /// Waiting for a request head (from accept, or since the first byte of a later one).
-    Head,
-    /// Idle between keep-alive requests: nothing buffered.
-    Idle,
-    /// Reading a body.
-    Body,
-    /// Lingering before the close: no byte from the client for this long.
-    Linger,
-}
-
-enum Phase {
-    /// Waiting for or parsing a request head.
-    Head,
-    /// Reading a body to hand the whole request to a handler.
-    Body(Box<BodyRead>),
-    /// A handler reads the body itself; bytes are decoded as it asks.
-    StreamedBody(Box<StreamedBody>),
-    /// A request switches protocols once the responses before it are out; nothing after
-    /// its head is read as HTTP.
-    Upgrade(Box<PendingUpgrade>),
-    /// Every response is sent and the write side shut down: what the client still sends
-    /// is read and dropped until it closes or the linger deadline passes. Since when.
-    Lingering(Instant),
-}
-
-struct PendingUpgrade {
-    seq: u64,
-    request: Request,
-    response: ResponseParts,
-    upgrade: Box<dyn FnOnce(Request, IoStream)>,
-}
-
-struct BodyRead {
-    request: Request,
-    handler: Rc<dyn Handler>,
-    seq: u64,
-    decoder: BodyDecoder,
-    limit: u64,
-    body: Vec<u8>,
-}
-
-struct StreamedBody {
-    seq: u64,
-    decoder: BodyDecoder,
-    limit: u64,
-    received: u64,
-    /// The handler waiting for the next chunk.
-    waiting: Option<Box<dyn FnOnce(BodyChunk)>>,
 }
 
 impl Connection {
@@ -186,25 +78,7 @@ impl Connection {
             stream,
             server,
             peer,
-            state: RefCell::new(ConnState {
-                phase: Phase::Head,
-                head_scanned: 0,
-                blank_lines: 0,
-                pipeline: VecDeque::new(),
-                front_seq: 0,
-                next_seq: 0,
-                out: Vec::new(),
-                closing: false,
-                paused: false,
-                deadline: None,
-                send_deadline: None,
-                timer: None,
-                out_waiters: Vec::new(),
-                on_close: Vec::new(),
-                resume_scheduled: false,
-                close_scheduled: false,
-                closed: false,
-            }),
+            state: RefCell::new(State::new()),
             batch_depth: Cell::new(0),
             registry_key: Cell::new(usize::MAX),
         });
@@ -234,33 +108,18 @@ impl Connection {
         loop {
             // Answers given at once pile up in `out` within a batch: past the high-water
             // mark they go out now, and reading pauses if the socket does not take them.
-            if self.state.borrow().out.len() > HIGH_WATER {
+            if self.state.borrow().pipeline.out_len() > HIGH_WATER {
                 self.write_out();
                 if self.stream.write_buffered() > HIGH_WATER {
-                    self.state.borrow_mut().paused = true;
+                    self.state.borrow_mut().pause();
                 }
             }
-            let step = {
-                let state = self.state.borrow();
-                match state.phase {
-                    _ if state.closed => None,
-                    // After a request that closes the connection nothing more is parsed,
-                    // nor while paused; an accepted request's body still is.
-                    Phase::Head if state.closing || state.paused => None,
-                    Phase::Head => Some(Step::Head),
-                    Phase::Body(_) => Some(Step::Body),
-                    // The handler pulls the body; requests after it wait.
-                    Phase::StreamedBody(_) => None,
-                    // What follows belongs to the new protocol.
-                    Phase::Upgrade(_) => None,
-                    Phase::Lingering(_) => Some(Step::Discard),
-                }
-            };
+            let step = self.state.borrow().next_read();
             let more = match step {
                 None => break,
-                Some(Step::Head) => self.read_head(),
-                Some(Step::Body) => self.read_body(),
-                Some(Step::Discard) => self.discard_input(),
+                Some(ReadStep::Head) => self.read_head(),
+                Some(ReadStep::Body) => self.read_body(),
+                Some(ReadStep::Discard) => self.discard_input(),
             };
             if !more {
                 break;
@@ -361,7 +220,7 @@ impl Connection {
     /// runs from now.
     fn head_started(self: &Rc<Self>) {
         let idle = matches!(
-            self.state.borrow().deadline,
+            self.state.borrow().read_deadline,
             Some((_, Deadline::Idle)) | None
         );
         if idle {
@@ -382,37 +241,29 @@ impl Connection {
         if let Err(why) = request.check_host() {
             return self.fail(400, why);
         }
-        // HTTP/1.0 has no transfer codings: a chunked 1.0 request is framed, but the
-        // connection closes after it (RFC 9112 §6.1).
-        let keep_alive = keeps_alive(&request)
-            && !(request.version() == Version::Http10 && framing == Framing::Chunked);
+        let keep_alive = keeps_alive(&request, framing);
         // Exactly `HEAD`: methods are case-sensitive (RFC 9110 §9.1).
         let head_only = request.method() == "HEAD";
         let expects_continue = request.version() == Version::Http11
             && request
                 .header("expect")
                 .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
-        let seq = self.push_slot(keep_alive, head_only, request.version());
-        if !keep_alive {
-            self.state.borrow_mut().closing = true;
-        }
+        let seq = self.push_request(keep_alive, head_only, request.version());
         match self.server.service.dispatch(&mut request) {
             Dispatch::Respond(response) => {
                 if framing != Framing::Empty {
                     // The body is never read: nothing after it can be parsed.
-                    self.state.borrow_mut().closing = true;
-                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    self.end_after(seq);
                 }
                 self.answer(seq, response.into_parts());
             }
             Dispatch::Upgrade { response, upgrade } => {
                 if framing != Framing::Empty || !keep_alive {
-                    self.state.borrow_mut().closing = true;
-                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    self.end_after(seq);
                     let refused = Response::error(400).body("an upgrade request has no body");
                     return self.answer(seq, refused.into_parts());
                 }
-                self.state.borrow_mut().phase = Phase::Upgrade(Box::new(PendingUpgrade {
+                self.state.borrow_mut().reading = Reading::Upgrade(Box::new(PendingUpgrade {
                     seq,
                     request,
                     response: response.into_parts(),
@@ -427,18 +278,17 @@ impl Connection {
             } => {
                 let limit = body_limit.unwrap_or(self.server.options.max_body_size);
                 if matches!(framing, Framing::Length(n) if n > limit) {
-                    self.state.borrow_mut().closing = true;
-                    self.slot_mut(seq, |slot| slot.keep_alive = false);
+                    self.end_after(seq);
                     return self.answer(seq, Response::error(413).into_parts());
                 }
                 let decoder = BodyDecoder::for_framing(framing);
                 if decoder.is_some() && expects_continue {
-                    self.slot_mut(seq, |slot| slot.continue_owed = true);
+                    self.state.borrow_mut().pipeline.owe_continue(seq);
                 }
                 match (decoder, stream_body) {
                     (None, _) => self.call_handler(&handler, request, seq),
                     (Some(decoder), false) => {
-                        self.state.borrow_mut().phase = Phase::Body(Box::new(BodyRead {
+                        self.state.borrow_mut().reading = Reading::Body(Box::new(BodyRead {
                             request,
                             handler,
                             seq,
@@ -449,8 +299,8 @@ impl Connection {
                         self.set_deadline(Deadline::Body);
                     }
                     (Some(decoder), true) => {
-                        self.state.borrow_mut().phase =
-                            Phase::StreamedBody(Box::new(StreamedBody {
+                        self.state.borrow_mut().reading =
+                            Reading::StreamedBody(Box::new(StreamedBody {
                                 seq,
                                 decoder,
                                 limit,
@@ -469,7 +319,7 @@ impl Connection {
         self.send_continue_if_owed();
         let outcome = {
             let mut state = self.state.borrow_mut();
-            let Phase::Body(read) = &mut state.phase else {
+            let Reading::Body(read) = &mut state.reading else {
                 return false;
             };
             let read = &mut **read;
@@ -489,7 +339,7 @@ impl Connection {
                 self.stream.consume(decoded.consumed);
                 let over = {
                     let state = self.state.borrow();
-                    matches!(&state.phase, Phase::Body(read) if read.body.len() as u64 > read.limit)
+                    matches!(&state.reading, Reading::Body(read) if read.body.len() as u64 > read.limit)
                 };
                 if over {
                     self.fail(413, "the body is over the limit");
@@ -500,9 +350,8 @@ impl Connection {
                     self.wait_for_bytes(buffered);
                     return false;
                 }
-                let phase = std::mem::replace(&mut self.state.borrow_mut().phase, Phase::Head);
-                let Phase::Body(read) = phase else {
-                    unreachable!("checked above")
+                let Some(read) = self.state.borrow_mut().take_body() else {
+                    return false;
                 };
                 let BodyRead {
                     mut request,
@@ -519,28 +368,10 @@ impl Connection {
         }
     }
 
-    /// Writes `100 Continue` for the request whose body is being read, once it is owed:
-    /// the client asked, the request is at the front of the pipeline (an interim response
-    /// must not split an earlier one), it is still unanswered, and its body is wanted (read
-    /// whole, or asked for by a handler that streams it).
+    /// Writes `100 Continue` for the request whose body is being read, once it is owed
+    /// (see [`State::send_continue_if_owed`]).
     fn send_continue_if_owed(&self) {
-        let mut state = self.state.borrow_mut();
-        let seq = match &state.phase {
-            Phase::Body(read) => read.seq,
-            Phase::StreamedBody(body) if body.waiting.is_some() => body.seq,
-            _ => return,
-        };
-        if state.front_seq != seq {
-            return;
-        }
-        let owed = state
-            .pipeline
-            .front_mut()
-            .filter(|slot| matches!(slot.state, SlotState::Waiting))
-            .is_some_and(|slot| std::mem::take(&mut slot.continue_owed));
-        if owed {
-            state.out.extend_from_slice(CONTINUE);
-        }
+        self.state.borrow_mut().send_continue_if_owed();
     }
 
     /// Switches protocols once the upgrade request is at the front of the pipeline (every
@@ -548,29 +379,23 @@ impl Connection {
     /// it, lets go of the stream (no timer, no registry, no close callback of this
     /// connection's) and hands it over.
     fn upgrade_if_due(self: &Rc<Self>) {
-        let pending = {
-            let mut state = self.state.borrow_mut();
-            let due = matches!(&state.phase, Phase::Upgrade(up) if up.seq == state.front_seq);
-            if !due || state.closing || state.closed {
-                return;
-            }
-            let Phase::Upgrade(pending) = std::mem::replace(&mut state.phase, Phase::Head) else {
-                unreachable!("checked above")
-            };
-            let slot = state.pipeline.pop_front().expect("the upgrade's slot");
-            slot.encode_switch(&mut state.out, &pending.response);
-            state.front_seq += 1;
-            pending
+        let Some(pending) = self.state.borrow_mut().take_due_upgrade() else {
+            return;
         };
         self.write_out();
-        let (timer, close_callbacks) = {
-            let mut state = self.state.borrow_mut();
-            state.closed = true;
-            (state.timer.take(), std::mem::take(&mut state.on_close))
-        };
-        drop(close_callbacks);
-        if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
-            ioloop.remove_timeout(timer);
+        let closed = self.state.borrow_mut().close();
+        if let Some(Closed {
+            reading,
+            pipeline,
+            timer,
+        }) = closed
+        {
+            // What the state held (close callbacks among it) is dropped, not called: the
+            // connection lives on as the new protocol.
+            drop((reading, pipeline));
+            if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
+                ioloop.remove_timeout(timer);
+            }
         }
         self.server.unregister(self.registry_key.get());
         // The close callback owned this connection; the new protocol sets its own, and
@@ -612,41 +437,24 @@ impl Connection {
         }
     }
 
-    fn push_slot(&self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
-        let mut state = self.state.borrow_mut();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state
-            .pipeline
-            .push_back(Slot::new(keep_alive, head_only, version));
-        if state.pipeline.len() >= self.server.options.max_pipeline {
-            state.paused = true;
-        }
-        seq
+    /// A request head was read: it takes the next slot (see [`State::push_request`]).
+    fn push_request(&self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
+        let max_pipeline = self.server.options.max_pipeline;
+        self.state
+            .borrow_mut()
+            .push_request(keep_alive, head_only, version, max_pipeline)
     }
 
-    fn slot_mut<R>(&self, seq: u64, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
-        let mut state = self.state.borrow_mut();
-        let index = seq.checked_sub(state.front_seq)? as usize;
-        state.pipeline.get_mut(index).map(f)
+    /// The connection ends after the answer to `seq` (which says so): nothing after it is
+    /// read.
+    fn end_after(&self, seq: u64) {
+        self.state.borrow_mut().end_after(seq);
     }
 
     /// Answers the request in slot `seq` with a whole response.
     fn answer(self: &Rc<Self>, seq: u64, response: ResponseParts) {
         self.drop_unread_body(seq);
-        let answered = {
-            let mut state = self.state.borrow_mut();
-            let state = &mut *state;
-            let Some(index) = seq.checked_sub(state.front_seq) else {
-                return;
-            };
-            let Some(slot) = state.pipeline.get_mut(index as usize) else {
-                return;
-            };
-            // The front slot's response goes straight to the output.
-            let out = (index == 0).then_some(&mut state.out);
-            slot.answer_whole(response, out)
-        };
+        let answered = self.state.borrow_mut().pipeline.answer(seq, response);
         if answered {
             self.pump();
         }
@@ -655,12 +463,14 @@ impl Connection {
     /// Starts a streamed response in slot `seq`.
     fn start_body(self: &Rc<Self>, seq: u64, response: ResponseParts, length: Option<u64>) {
         self.drop_unread_body(seq);
-        let started = self.slot_mut(seq, |slot| {
-            slot.start_body(response, length).then_some(slot.keep_alive)
-        });
-        if let Some(Some(keep_alive)) = started {
+        let started = self
+            .state
+            .borrow_mut()
+            .pipeline
+            .start_body(seq, response, length);
+        if let Some(keep_alive) = started {
             if !keep_alive {
-                self.state.borrow_mut().closing = true;
+                self.state.borrow_mut().disable_keep_alive();
             }
             self.pump();
         }
@@ -670,19 +480,10 @@ impl Connection {
     /// is never read, so nothing after it can be parsed, and the connection closes after
     /// this answer (which says so).
     fn drop_unread_body(self: &Rc<Self>, seq: u64) {
-        let body = {
-            let mut state = self.state.borrow_mut();
-            if !matches!(&state.phase, Phase::StreamedBody(body) if body.seq == seq) {
-                return;
-            }
-            let Phase::StreamedBody(body) = std::mem::replace(&mut state.phase, Phase::Head) else {
-                unreachable!("checked above")
-            };
-            state.closing = true;
-            body
+        let Some(body) = self.state.borrow_mut().take_unread_body(seq) else {
+            return;
         };
         let waiting = body.waiting;
-        self.slot_mut(seq, |slot| slot.keep_alive = false);
         self.clear_deadline();
         if let Some(waiting) = waiting {
             waiting(BodyChunk::Failed(500));
@@ -696,32 +497,37 @@ impl Connection {
         data: &[u8],
         written: Option<WrittenCallback>,
     ) -> Result<(), StreamError> {
-        if self.state.borrow().closed {
+        if self.state.borrow().is_closed() {
             return Err(closed_error());
         }
         if self.stream.write_buffered() > self.server.options.max_response_buffer {
             return Err(StreamError::BufferFull);
         }
-        match self.slot_mut(seq, |slot| slot.write_body(data, written)) {
-            Some(Ok(())) => {
+        let written = self
+            .state
+            .borrow_mut()
+            .pipeline
+            .write_body(seq, data, written);
+        match written {
+            Ok(()) => {
                 self.pump();
                 Ok(())
             }
             // The refused callback (a user value) is dropped here, outside the borrow.
-            Some(Err(refused)) => {
+            Err(refused) => {
                 drop(refused);
                 Err(closed_error())
             }
-            None => Err(closed_error()),
         }
     }
 
     /// Ends the streamed body of slot `seq`.
     fn finish_body(self: &Rc<Self>, seq: u64) {
-        match self.slot_mut(seq, Slot::finish_body).flatten() {
+        let end = self.state.borrow_mut().pipeline.finish_body(seq);
+        match end {
             Some(BodyEnd::Complete) => self.pump(),
             Some(BodyEnd::Cut) => {
-                self.state.borrow_mut().closing = true;
+                self.state.borrow_mut().disable_keep_alive();
                 self.pump();
             }
             None => {}
@@ -731,8 +537,9 @@ impl Connection {
     /// A streamed body that will never be finished (its writer was dropped): the response
     /// is cut, so the connection closes after what was written.
     fn abandon_body(self: &Rc<Self>, seq: u64) {
-        if self.slot_mut(seq, Slot::abandon_body) == Some(true) {
-            self.state.borrow_mut().closing = true;
+        let abandoned = self.state.borrow_mut().pipeline.abandon_body(seq);
+        if abandoned {
+            self.state.borrow_mut().disable_keep_alive();
             self.pump();
         }
     }
@@ -740,39 +547,10 @@ impl Connection {
     /// Moves the answered slots at the front of the pipeline into the output, in order,
     /// and writes it unless a batch is being processed (which writes once at its end).
     fn pump(self: &Rc<Self>) {
+        let pump = self.state.borrow_mut().pump();
         // Close callbacks of answered requests and slots never to be sent: user values,
         // dropped once the borrow has ended.
-        let mut released = Released::default();
-        {
-            let mut state = self.state.borrow_mut();
-            let state = &mut *state;
-            while let Some(slot) = state.pipeline.front_mut() {
-                let SlotState::Bytes {
-                    bytes,
-                    streaming,
-                    waiters,
-                } = &mut slot.state
-                else {
-                    break;
-                };
-                state.out.append(bytes);
-                state.out_waiters.append(waiters);
-                if streaming.is_some() {
-                    break; // more body to come from its writer
-                }
-                let slot = state.pipeline.pop_front().expect("front exists");
-                state.front_seq += 1;
-                // Close callbacks are for requests in flight.
-                let answered_below = state.front_seq;
-                released.close_callbacks_answered_below(&mut state.on_close, answered_below);
-                if !slot.keep_alive {
-                    state.closing = true;
-                    released.slots.extend(state.pipeline.drain(..));
-                    break;
-                }
-            }
-        }
-        drop(released);
+        drop(pump.released);
         // The request now at the front may owe its client a `100 Continue`, or switch
         // protocols.
         self.send_continue_if_owed();
@@ -788,26 +566,19 @@ impl Connection {
     /// body pieces in it (so they complete once those bytes reach the kernel). A client
     /// that leaves bytes unsent gets the write deadline.
     fn write_out(self: &Rc<Self>) {
-        let (out, waiters) = {
+        let Output { bytes, waiters } = {
             let mut state = self.state.borrow_mut();
-            if state.closed {
+            if state.is_closed() {
                 return;
             }
-            (
-                std::mem::take(&mut state.out),
-                std::mem::take(&mut state.out_waiters),
-            )
+            state.pipeline.take_output()
         };
-        if !out.is_empty() {
-            if self.stream.write(&out).is_err() {
+        if !bytes.is_empty() {
+            if self.stream.write(&bytes).is_err() {
                 self.close();
             }
-            let mut out = out;
-            out.clear();
-            let mut state = self.state.borrow_mut();
-            if state.out.is_empty() {
-                state.out = out; // keep the allocation for the next batch
-            }
+            // The allocation is kept for the next batch.
+            self.state.borrow_mut().pipeline.recycle(bytes);
         }
         if !waiters.is_empty() {
             let target = self.stream.drain_target(0).ok();
@@ -820,8 +591,8 @@ impl Connection {
                 }
             }
         }
-        if self.stream.output_pending() && self.state.borrow().send_deadline.is_none() {
-            self.set_send_deadline();
+        if self.stream.output_pending() && self.state.borrow().write_deadline.is_none() {
+            self.set_write_deadline();
         }
     }
 
@@ -832,62 +603,44 @@ impl Connection {
     }
 
     /// After responses went out: close if the connection is done, resume reading if it
-    /// was paused and is not any more, and set the deadline for what comes next.
+    /// was paused and is not any more, and set the deadline for what comes next (see
+    /// [`State::after_progress`]).
     fn after_progress(self: &Rc<Self>) {
-        let (closing, empty, paused, idle) = {
-            let state = self.state.borrow();
-            if state.closed {
-                return;
-            }
-            (
-                state.closing,
-                state.pipeline.is_empty(),
-                state.paused,
-                matches!(state.phase, Phase::Head),
-            )
-        };
-        if closing && empty {
-            if std::mem::replace(&mut self.state.borrow_mut().close_scheduled, true) {
-                return;
-            }
-            // Everything owed is written (or queued): once it is sent, linger, then close.
-            let weak = Rc::downgrade(self);
-            self.stream
-                .drained_then(0, move |stream, sent| match weak.upgrade() {
-                    Some(conn) if sent.is_ok() => conn.linger(),
-                    Some(conn) => conn.close(),
-                    None => stream.close(),
-                });
-            return;
-        }
-        if paused && self.batch_depth.get() == 0 {
-            let pipeline_room =
-                self.state.borrow().pipeline.len() < self.server.options.max_pipeline;
-            if pipeline_room && self.stream.write_buffered() <= HIGH_WATER {
-                self.state.borrow_mut().paused = false;
-                self.read_requests();
-                return;
-            }
-            let resume_set = self.state.borrow().resume_scheduled;
-            if self.stream.write_buffered() > HIGH_WATER && !resume_set {
-                self.state.borrow_mut().resume_scheduled = true;
+        let unsent = self.stream.write_buffered();
+        let in_batch = self.batch_depth.get() > 0;
+        let max_pipeline = self.server.options.max_pipeline;
+        let progress = self
+            .state
+            .borrow_mut()
+            .after_progress(unsent, in_batch, max_pipeline);
+        match progress {
+            Progress::Nothing => {}
+            Progress::End => {
+                // Everything owed is written (or queued): once it is sent, linger, then
+                // close.
                 let weak = Rc::downgrade(self);
-                self.stream.drained_then(LOW_WATER, move |_, _| {
-                    if let Some(conn) = weak.upgrade() {
-                        conn.state.borrow_mut().resume_scheduled = false;
-                        conn.after_progress();
-                    }
-                });
+                self.stream
+                    .drained_then(0, move |stream, sent| match weak.upgrade() {
+                        Some(conn) if sent.is_ok() => conn.linger(),
+                        Some(conn) => conn.close(),
+                        None => stream.close(),
+                    });
             }
-        }
-        // Idle between requests once one was answered; before the first, the header
-        // timeout from accept stands.
-        let answered_one = self.state.borrow().front_seq > 0;
-        if empty && idle && answered_one && self.stream.buffered() == 0 {
-            self.set_deadline(Deadline::Idle);
-        }
-        if self.stream.write_buffered() > HIGH_WATER {
-            self.state.borrow_mut().paused = true;
+            Progress::Resume => self.read_requests(),
+            Progress::Wait { watch_drain, idle } => {
+                if watch_drain {
+                    let weak = Rc::downgrade(self);
+                    self.stream.drained_then(LOW_WATER, move |_, _| {
+                        if let Some(conn) = weak.upgrade() {
+                            conn.state.borrow_mut().drain_watch_fired();
+                            conn.after_progress();
+                        }
+                    });
+                }
+                if idle && self.stream.buffered() == 0 {
+                    self.set_deadline(Deadline::Idle);
+                }
+            }
         }
     }
 
@@ -901,7 +654,7 @@ impl Connection {
             let Some(conn) = weak.upgrade() else { return };
             match more {
                 Ok(()) => {
-                    if matches!(conn.state.borrow().phase, Phase::StreamedBody(_)) {
+                    if matches!(conn.state.borrow().reading, Reading::StreamedBody(_)) {
                         conn.feed_streamed_body();
                     } else {
                         conn.read_requests();
@@ -915,41 +668,32 @@ impl Connection {
     /// Answers the request being read with `status` and closes after the responses before
     /// it (a malformed request, an oversized head or body, a timeout).
     fn fail(self: &Rc<Self>, status: u16, why: &'static str) {
-        if matches!(self.state.borrow().phase, Phase::Lingering(_)) {
-            return; // everything was answered and sent
-        }
-        log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
-        let phase = {
-            let mut state = self.state.borrow_mut();
-            state.closing = true;
-            std::mem::replace(&mut state.phase, Phase::Head)
+        // Nothing to refuse once every response is sent (lingering), or closed.
+        let Some((reading, seq)) = self.state.borrow_mut().refuse() else {
+            return;
         };
+        log::debug!(target: "ioloop::http", "{status} for {}: {why}", self.peer);
         // The request being read (its handler, a waiting body reader, an upgrade
-        // callback) is dropped here, outside the borrow.
+        // callback) is used and dropped here, outside the borrow.
         let mut page = None;
-        let seq = match phase {
-            Phase::Body(read) => {
-                // The route's page (the application's), outside the borrow.
-                page = read.handler.error_page(status, &read.request);
-                Some(read.seq)
-            }
-            Phase::StreamedBody(body) => {
+        match reading {
+            // The route's page (the application's).
+            Reading::Body(read) => page = read.handler.error_page(status, &read.request),
+            Reading::StreamedBody(body) => {
                 if let Some(waiting) = body.waiting {
                     waiting(BodyChunk::Failed(status));
                 }
-                Some(body.seq)
             }
-            Phase::Upgrade(pending) => Some(pending.seq),
-            Phase::Head | Phase::Lingering(_) => None,
-        };
+            _ => {}
+        }
         let seq = match seq {
             Some(seq) => {
-                self.slot_mut(seq, |slot| slot.keep_alive = false);
+                self.end_after(seq);
                 seq
             }
-            None => self.push_slot(false, false, Version::Http11),
+            None => self.push_request(false, false, Version::Http11),
         };
-        let answered = self.slot_mut(seq, |slot| matches!(slot.state, SlotState::Bytes { .. }));
+        let answered = self.state.borrow().pipeline.is_answered(seq);
         if answered == Some(true) {
             self.pump();
         } else {
@@ -967,23 +711,11 @@ impl Connection {
     /// leaves (`Responder::on_connection_close`, a long poll): TCP cannot tell a half-close
     /// from a client that is gone, and such a handler is waiting for exactly that.
     fn peer_gone(self: &Rc<Self>) {
-        let waiting = match &mut self.state.borrow_mut().phase {
-            Phase::StreamedBody(body) => body.waiting.take(),
-            _ => None,
-        };
+        let waiting = self.state.borrow_mut().take_body_reader();
         if let Some(waiting) = waiting {
             waiting(BodyChunk::Failed(400));
         }
-        let answers_owed = {
-            let mut state = self.state.borrow_mut();
-            let owed = matches!(state.phase, Phase::Head)
-                && !state.pipeline.is_empty()
-                && state.on_close.is_empty();
-            if owed {
-                state.read_no_more();
-            }
-            owed
-        };
+        let answers_owed = self.state.borrow_mut().peer_gone();
         if answers_owed && !self.stream.closed() {
             return self.after_progress();
         }
@@ -999,16 +731,12 @@ impl Connection {
         let Some(ioloop) = self.ioloop().filter(|_| lingers) else {
             return self.close();
         };
-        let replaced = {
-            let mut state = self.state.borrow_mut();
-            if state.closed {
-                return;
-            }
-            // Nothing is written any more: the write deadline has nothing to guard.
-            state.send_deadline = None;
-            std::mem::replace(&mut state.phase, Phase::Lingering(ioloop.time()))
+        let replaced = self.state.borrow_mut().linger(ioloop.time());
+        let Some(replaced) = replaced else {
+            return; // closed meanwhile
         };
-        // Whatever the phase held (nothing, after the last response) goes after the borrow.
+        // Whatever the reading state held (nothing, after the last response) goes after
+        // the borrow.
         drop(replaced);
         self.stream
             .with_socket(crate::stream::StreamSocket::shutdown_write);
@@ -1029,7 +757,7 @@ impl Connection {
     /// Closes the connection now (whatever is unsent is lost). A connection handed over
     /// to another protocol is not this one's to close.
     fn close(self: &Rc<Self>) {
-        if self.state.borrow().closed {
+        if self.state.borrow().is_closed() {
             return;
         }
         self.stream.close();
@@ -1037,25 +765,25 @@ impl Connection {
     }
 
     fn on_stream_closed(self: &Rc<Self>) {
-        // The slots (with the write completions of their streamed bodies) and the phase
-        // (a waiting body reader, an upgrade) hold user values: they are dropped after the
-        // borrow ends, as the callbacks are called.
-        let (callbacks, waiters, timer, slots, phase) = {
-            let mut state = self.state.borrow_mut();
-            if state.closed {
-                return;
-            }
-            state.closed = true;
-            (
-                std::mem::take(&mut state.on_close),
-                std::mem::take(&mut state.out_waiters),
-                state.timer.take(),
-                std::mem::take(&mut state.pipeline),
-                std::mem::replace(&mut state.phase, Phase::Head),
-            )
+        // The slots (with the write completions of their streamed bodies) and the reading
+        // state (a waiting body reader, an upgrade) hold user values: they are dropped
+        // after the borrow ends, as the callbacks are called.
+        let closed = self.state.borrow_mut().close();
+        let Some(Closed {
+            reading,
+            pipeline,
+            timer,
+        }) = closed
+        else {
+            return;
         };
+        let Abandoned {
+            slots,
+            waiters,
+            close_callbacks,
+        } = pipeline;
         drop(slots);
-        drop(phase);
+        drop(reading);
         if let (Some((timer, _)), Some(ioloop)) = (timer, self.ioloop()) {
             ioloop.remove_timeout(timer);
         }
@@ -1063,7 +791,7 @@ impl Connection {
         waiters
             .into_iter()
             .for_each(|waiter| self.fail_write_later(waiter));
-        callbacks.into_iter().for_each(|(_, f)| f());
+        close_callbacks.into_iter().for_each(|(_, f)| f());
     }
 
     /// Tells a write completion that its piece will never be sent, on a later iteration:
@@ -1078,7 +806,7 @@ impl Connection {
 
     fn is_closed(&self) -> bool {
         // Asked by user code (a writer, a responder): a busy state is an open one.
-        self.state.try_borrow().is_ok_and(|state| state.closed)
+        self.state.try_borrow().is_ok_and(|state| state.is_closed())
     }
 
     /// Runs `work` on the next loop iteration, for a `Drop` that finds the state busy.
@@ -1093,31 +821,31 @@ impl Connection {
     /// `seq` is answered first.
     fn on_close(&self, seq: u64, f: Box<dyn FnOnce()>) {
         let mut state = self.state.borrow_mut();
-        if state.closed {
+        if state.is_closed() {
             drop(state);
             f();
         } else {
-            state.on_close.push((seq, f));
+            state.pipeline.on_close(seq, f);
         }
     }
 
     /// The server is shutting down: an idle connection closes now; one with requests in
     /// flight reads no more and closes once they are answered (with `Connection: close`).
     fn shut_down(self: &Rc<Self>) {
-        if self.state.borrow().closed {
+        if self.state.borrow().is_closed() {
             return; // closed, or handed over to another protocol
         }
-        if matches!(self.state.borrow().phase, Phase::Upgrade(_)) {
+        if matches!(self.state.borrow().reading, Reading::Upgrade(_)) {
             // Not switched yet (responses before it are still owed): refused.
             self.fail(503, "the server is shutting down");
         }
-        if matches!(self.state.borrow().phase, Phase::Lingering(_)) {
+        if matches!(self.state.borrow().reading, Reading::Lingering(_)) {
             return self.close(); // everything was sent
         }
         let idle = {
             let mut state = self.state.borrow_mut();
             state.read_no_more();
-            state.pipeline.is_empty() && matches!(state.phase, Phase::Head)
+            state.pipeline.is_empty() && matches!(state.reading, Reading::Head)
         };
         // Bytes still unsent are a response in flight: it closes once they are sent (or
         // at the write deadline).
@@ -1133,8 +861,8 @@ impl Connection {
     /// The handler of slot `seq` asks for the next piece of its body.
     fn next_body_chunk(self: &Rc<Self>, seq: u64, f: Box<dyn FnOnce(BodyChunk)>) {
         let mut state = self.state.borrow_mut();
-        match &mut state.phase {
-            Phase::StreamedBody(body) if body.seq == seq => {
+        match &mut state.reading {
+            Reading::StreamedBody(body) if body.seq == seq => {
                 body.waiting = Some(f);
                 drop(state);
                 self.send_continue_if_owed();
@@ -1153,7 +881,7 @@ impl Connection {
     fn feed_streamed_body(self: &Rc<Self>) {
         let decoded = {
             let mut state = self.state.borrow_mut();
-            let Phase::StreamedBody(body) = &mut state.phase else {
+            let Reading::StreamedBody(body) = &mut state.reading else {
                 return;
             };
             if body.waiting.is_none() {
@@ -1173,7 +901,7 @@ impl Connection {
         self.stream.consume(decoded.consumed);
         let (over, waiting) = {
             let mut state = self.state.borrow_mut();
-            let Phase::StreamedBody(body) = &mut state.phase else {
+            let Reading::StreamedBody(body) = &mut state.reading else {
                 return;
             };
             body.received += chunk.len() as u64;
@@ -1191,7 +919,8 @@ impl Connection {
         match waiting {
             Some(waiting) => {
                 if decoded.done {
-                    let done = std::mem::replace(&mut self.state.borrow_mut().phase, Phase::Head);
+                    let done =
+                        std::mem::replace(&mut self.state.borrow_mut().reading, Reading::Head);
                     drop(done);
                     self.clear_deadline();
                 }
@@ -1224,25 +953,24 @@ impl Connection {
             Deadline::Linger => options.linger_timeout,
         };
         let Some(ioloop) = self.ioloop() else { return };
-        let mut at = ioloop.time() + limit;
-        if let Phase::Lingering(since) = self.state.borrow().phase {
-            at = at.min(since + LINGER_AT_MOST);
-        }
-        self.state.borrow_mut().deadline = Some((at, kind));
+        let at = self
+            .state
+            .borrow_mut()
+            .set_read_deadline(kind, ioloop.time() + limit);
         self.arm_timer_by(&ioloop, at);
     }
 
     fn clear_deadline(&self) {
-        self.state.borrow_mut().deadline = None;
+        self.state.borrow_mut().read_deadline = None;
     }
 
     /// Sets the writing side's deadline: the client must take some of the unsent bytes
     /// within the write timeout.
-    fn set_send_deadline(self: &Rc<Self>) {
+    fn set_write_deadline(self: &Rc<Self>) {
         let Some(ioloop) = self.ioloop() else { return };
         let at = ioloop.time() + self.server.options.write_timeout;
         let sent = self.stream.sent_total();
-        self.state.borrow_mut().send_deadline = Some((at, sent));
+        self.state.borrow_mut().write_deadline = Some((at, sent));
         self.arm_timer_by(&ioloop, at);
     }
 
@@ -1271,10 +999,10 @@ impl Connection {
 
     fn on_deadline(self: &Rc<Self>, ioloop: &IoLoop) {
         let now = ioloop.time();
-        let send_deadline = self.state.borrow().send_deadline;
-        if let Some((at, sent_then)) = send_deadline {
+        let write_deadline = self.state.borrow().write_deadline;
+        if let Some((at, sent_then)) = write_deadline {
             if at <= now {
-                self.state.borrow_mut().send_deadline = None;
+                self.state.borrow_mut().write_deadline = None;
                 if self.stream.output_pending() {
                     if self.stream.sent_total() == sent_then {
                         log::debug!(
@@ -1284,11 +1012,15 @@ impl Connection {
                         );
                         return self.close();
                     }
-                    self.set_send_deadline(); // it reads, slowly: another period
+                    self.set_write_deadline(); // it reads, slowly: another period
                 }
             }
         }
-        let due = self.state.borrow().deadline.filter(|&(at, _)| at <= now);
+        let due = self
+            .state
+            .borrow()
+            .read_deadline
+            .filter(|&(at, _)| at <= now);
         if let Some((_, kind)) = due {
             self.clear_deadline();
             match kind {
@@ -1317,11 +1049,11 @@ impl Connection {
         // Whichever deadline is still ahead keeps the timer.
         let next = {
             let state = self.state.borrow();
-            if state.closed {
+            if state.is_closed() {
                 return;
             }
-            let read = state.deadline.map(|(at, _)| at);
-            let send = state.send_deadline.map(|(at, _)| at);
+            let read = state.read_deadline.map(|(at, _)| at);
+            let send = state.write_deadline.map(|(at, _)| at);
             read.into_iter().chain(send).min()
         };
         if let Some(next) = next {
@@ -1335,10 +1067,7 @@ impl Connection {
     fn head_timed_out(self: &Rc<Self>) {
         let (waiting_for_head, owed) = {
             let state = self.state.borrow();
-            (
-                !state.closed && !state.paused && matches!(state.phase, Phase::Head),
-                !state.pipeline.is_empty(),
-            )
+            (state.waits_for_head(), !state.pipeline.is_empty())
         };
         if !waiting_for_head {
             return;
@@ -1414,41 +1143,6 @@ impl LiveConnection for Connection {
     }
 }
 
-enum Step {
-    Head,
-    Body,
-    /// Lingering: drop what arrives.
-    Discard,
-}
-
-/// User values taken out of the connection's state while it is borrowed, dropped when
-/// this is, after the borrow has ended: a slot's write completions may own a
-/// [`BodyWriter`](crate::http::BodyWriter), whose `Drop` reaches the state again.
-#[derive(Default)]
-struct Released {
-    slots: Vec<Slot>,
-    close_callbacks: Vec<CloseCallback>,
-}
-
-impl Released {
-    /// Moves the close callbacks of requests numbered below `answered_below` out of
-    /// `on_close` (they were for requests now answered).
-    fn close_callbacks_answered_below(
-        &mut self,
-        on_close: &mut Vec<CloseCallback>,
-        answered_below: u64,
-    ) {
-        if on_close.iter().all(|(seq, _)| *seq >= answered_below) {
-            return;
-        }
-        let (answered, pending) = std::mem::take(on_close)
-            .into_iter()
-            .partition(|(seq, _)| *seq < answered_below);
-        *on_close = pending;
-        self.close_callbacks.extend::<Vec<_>>(answered);
-    }
-}
-
 enum HeadScan {
     Partial {
         buffered: usize,
@@ -1460,14 +1154,6 @@ enum HeadScan {
         skip: usize,
         head: Result<(ParsedHead, usize), HeadError>,
     },
-}
-
-/// Whether the connection stays open after answering `request` (RFC 9112 §9.3).
-fn keeps_alive(request: &Request) -> bool {
-    match request.version() {
-        Version::Http11 => !request.has_token("connection", "close"),
-        Version::Http10 => request.has_token("connection", "keep-alive"),
-    }
 }
 
 /// The error of a write to a closed connection.

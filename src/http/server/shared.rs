@@ -11,7 +11,7 @@ use slab::Slab;
 use super::super::service::Service;
 use super::options::ServerOptions;
 use crate::net::ConnectionClosed;
-use crate::reactor::ioloop::{IoLoop, LoopInner};
+use crate::reactor::ioloop::IoLoop;
 
 /// An open connection as the server's shutdown sees it.
 pub(crate) trait LiveConnection {
@@ -121,10 +121,9 @@ impl ServerShared {
                 }
             }
         });
-        let handle: Weak<LoopInner> = Rc::downgrade(&ioloop.inner);
+        let handle = ioloop.downgrade();
         self.on_drained.borrow_mut().push(Box::new(move || {
-            if let Some(inner) = handle.upgrade() {
-                let ioloop = IoLoop { inner };
+            if let Some(ioloop) = handle.upgrade() {
                 ioloop.remove_timeout(timer);
                 ioloop.add_callback(move |ioloop| done(ioloop));
             }

@@ -1,8 +1,8 @@
 //! [`Slot`]: one request's place in a connection's pipeline, and the answer it owes,
 //! sans-IO: a whole response encoded at once, or a streamed one whose head and body
 //! pieces are encoded as its writer sends them (chunked, `Content-Length`, or until close
-//! for HTTP/1.0). The connection moves the bytes of the slots at the front, in order, to
-//! the socket.
+//! for HTTP/1.0). The pipeline releases the bytes of the slots at the front, in order,
+//! for the connection to write.
 
 use super::super::encode::{status_has_no_body, write_chunk, write_head, BodyFraming, LAST_CHUNK};
 use super::super::head::Version;
