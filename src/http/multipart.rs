@@ -244,15 +244,16 @@ impl Multipart {
     /// # Examples
     ///
     /// ```no_run
-    /// use ioloop::http::{Multipart, MultipartLimits, Request, Responder, Response};
-    /// let upload = ioloop::web::post(|req: Request, responder: Responder| async move {
+    /// use ioloop::http::{Multipart, MultipartLimits, Request, Responder};
+    ///
+    /// // The handler of a route whose body streams (the web layer's
+    /// // `post(upload).stream_body().body_limit(1 << 30)`): nothing of it is read yet.
+    /// async fn upload(req: Request, responder: Responder) {
     ///     match Multipart::receive(&req, &responder, &MultipartLimits::default()).await {
     ///         Ok(form) => responder.send(format!("{} files", form.files().len())),
     ///         Err(e) => responder.send(e),
     ///     }
-    /// })
-    /// .stream_body()
-    /// .body_limit(1 << 30);
+    /// }
     /// # let _ = upload;
     /// ```
     pub async fn receive(

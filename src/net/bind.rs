@@ -16,8 +16,10 @@ const BACKLOG: i32 = 1024;
 /// interface, IPv6 and IPv4), non-blocking, with `SO_REUSEADDR`, `IPV6_V6ONLY` on IPv6
 /// sockets, and `SO_REUSEPORT` when `reuse_port` is set (one loop per thread sharing a
 /// port). With port 0 the port the OS picks for the first socket is reused for the
-/// others, so all of them share one port. Addresses of a family the host lacks are
-/// skipped.
+/// others, so all of them share one port; if another socket already holds that port in
+/// the other family (the OS checked only the first), the sockets are closed and a new
+/// port is picked, up to 16 times. Addresses of a family the host
+/// lacks are skipped.
 ///
 /// Name resolution here blocks: call it at start-up, not from a running loop.
 ///
@@ -46,14 +48,48 @@ pub fn bind_sockets(
         Some(host) => (host, port).to_socket_addrs()?.collect(),
     };
     addrs.dedup();
+    bind_all(&addrs, port, |addr| bind_one(addr, reuse_port))
+}
+
+/// How many ports [`bind_sockets`] tries for port 0 before it gives up.
+const PORT_ZERO_ATTEMPTS: usize = 16;
+
+/// Binds every address of `addrs` on `port` with `bind` (see [`bind_sockets`]).
+fn bind_all(
+    addrs: &[SocketAddr],
+    port: u16,
+    mut bind: impl FnMut(SocketAddr) -> io::Result<TcpListener>,
+) -> io::Result<Vec<TcpListener>> {
+    let mut attempt = 1;
+    loop {
+        match bind_on_one_port(addrs, port, &mut bind) {
+            Err(e)
+                if port == 0
+                    && attempt < PORT_ZERO_ATTEMPTS
+                    && e.kind() == io::ErrorKind::AddrInUse =>
+            {
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// One attempt of [`bind_all`]: every address on one port (the first one's, for port 0).
+fn bind_on_one_port(
+    addrs: &[SocketAddr],
+    port: u16,
+    bind: &mut impl FnMut(SocketAddr) -> io::Result<TcpListener>,
+) -> io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::new();
     let mut last_error = None;
     let mut chosen_port = port;
-    for mut addr in addrs {
+    for &addr in addrs {
+        let mut addr = addr;
         if chosen_port != 0 {
             addr.set_port(chosen_port);
         }
-        match bind_one(addr, reuse_port) {
+        match bind(addr) {
             Ok(listener) => {
                 chosen_port = listener.local_addr()?.port();
                 listeners.push(listener);
@@ -130,4 +166,52 @@ pub(crate) fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpList
     rustix::net::bind(&socket, &addr)?;
     rustix::net::listen(&socket, BACKLOG)?;
     Ok(TcpListener::from(socket))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Port 0: when the port picked for the first address is taken in the other family,
+    /// every socket is closed and a new port picked; a fixed port is never retried.
+    #[test]
+    fn port_zero_picks_another_port_when_the_other_family_holds_it() {
+        let addrs = [
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            SocketAddr::from(([127, 0, 0, 2], 0)),
+        ];
+        // The second address of the first two attempts finds its port taken.
+        let mut calls = 0;
+        let listeners = bind_all(&addrs, 0, |addr| {
+            calls += 1;
+            if calls == 2 || calls == 4 {
+                return Err(io::ErrorKind::AddrInUse.into());
+            }
+            TcpListener::bind(addr)
+        })
+        .unwrap();
+        assert_eq!((listeners.len(), calls), (2, 6));
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        assert_eq!(ports[0], ports[1], "both on the port picked for the first");
+        let mut calls = 0;
+        let refused = bind_all(&addrs, 8080, |_| {
+            calls += 1;
+            Err(io::ErrorKind::AddrInUse.into())
+        });
+        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(calls, 1, "a port asked for is not retried");
+        let mut calls = 0;
+        let exhausted = bind_all(&addrs, 0, |addr| {
+            calls += 1;
+            if calls % 2 == 0 {
+                return Err(io::ErrorKind::AddrInUse.into());
+            }
+            TcpListener::bind(addr)
+        });
+        assert_eq!(exhausted.unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(calls, 2 * PORT_ZERO_ATTEMPTS);
+    }
 }
