@@ -218,14 +218,14 @@ fn remote(ioloop: &IoLoop) -> Result {
     Ok(())
 }
 
-/// 6. A panic in a callback is caught: the loop reports it to the exception handler,
+/// 6. A panic in a callback is caught: the loop reports it to the panic handler,
 ///    with the `file:line` where the callback was registered, and carries on.
 fn panics(ioloop: &IoLoop) -> Result {
     section("6. A panicking callback");
 
-    // The default exception handler logs the report (target "ioloop", level error);
+    // The default panic handler logs the report (target "ioloop", level error);
     // this one prints it.
-    ioloop.set_exception_handler(|report| {
+    ioloop.set_panic_handler(|report| {
         let site = report.site();
         println!(
             "  caught: the {} registered at {}:{} panicked with {:?}",

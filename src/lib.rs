@@ -14,7 +14,7 @@
 //! Run it with [`IoLoop::start`] until [`IoLoop::stop`], or step it from a host loop with
 //! [`IoLoop::run_once`], [`IoLoop::poll_timeout`] and the loop's fd (`AsFd`). Every
 //! callback runs under `catch_unwind`: a panic is reported with the `file:line` where the
-//! callback was registered, and the loop keeps going (see [`ExceptionPolicy`]).
+//! callback was registered, and the loop keeps going (see [`PanicPolicy`]).
 //!
 //! # Examples
 //!
@@ -144,7 +144,7 @@ pub mod signal {
     pub use signal_hook::consts::signal::*;
 }
 pub use reactor::{
-    CallbackKind, ExceptionPolicy, HandlerId, Interest, IoEvent, IoLoop, IoLoopBuilder, LoopStats,
+    CallbackKind, HandlerId, Interest, IoEvent, IoLoop, IoLoopBuilder, LoopStats, PanicPolicy,
     PanicReport, RegisterError, Remote, WeakIoLoop,
 };
 pub use stream::{IoStream, StreamError, StreamOptions, StreamSocket};

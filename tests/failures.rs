@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{manual_loop, Trace};
 use ioloop::testing::{step, LogCapture};
-use ioloop::{CallbackKind, ExceptionPolicy, IoLoop, ManualClock};
+use ioloop::{CallbackKind, IoLoop, ManualClock, PanicPolicy};
 
 #[test]
 fn a_panic_is_logged_with_its_registration_site_and_the_batch_goes_on() {
@@ -47,7 +47,7 @@ fn remote_callbacks_report_the_posting_site() {
     let (ioloop, _) = manual_loop();
     let sites = Rc::new(RefCell::new(Vec::new()));
     let s = sites.clone();
-    ioloop.set_exception_handler(move |r| s.borrow_mut().push((r.kind(), r.site().line())));
+    ioloop.set_panic_handler(move |r| s.borrow_mut().push((r.kind(), r.site().line())));
     let remote = ioloop.remote();
     let line = line!() + 1;
     std::thread::spawn(move || remote.add_callback(|_| panic!("remote")).unwrap())
@@ -58,12 +58,12 @@ fn remote_callbacks_report_the_posting_site() {
 }
 
 #[test]
-fn the_exception_handler_can_be_replaced_and_survives_its_own_panic() {
+fn the_panic_handler_can_be_replaced_and_survives_its_own_panic() {
     let logs = LogCapture::start();
     let (ioloop, _) = manual_loop();
     let first = Rc::new(Cell::new(0));
     let f = first.clone();
-    ioloop.set_exception_handler(move |_| {
+    ioloop.set_panic_handler(move |_| {
         f.set(f.get() + 1);
         panic!("the handler itself fails");
     });
@@ -74,11 +74,11 @@ fn the_exception_handler_can_be_replaced_and_survives_its_own_panic() {
     assert!(logs
         .messages(log::Level::Error)
         .iter()
-        .any(|m| m.contains("exception handler panicked")));
+        .any(|m| m.contains("panic handler panicked")));
 
     let second = Rc::new(Cell::new(0));
     let s = second.clone();
-    ioloop.set_exception_handler(move |_| s.set(s.get() + 1));
+    ioloop.set_panic_handler(move |_| s.set(s.get() + 1));
     ioloop.add_callback(|_| panic!("three"));
     step(&ioloop);
     assert_eq!((first.get(), second.get()), (2, 1));
@@ -89,12 +89,12 @@ fn a_handler_that_replaces_itself_is_not_put_back() {
     let (ioloop, _) = manual_loop();
     let log = Trace::default();
     let l = log.clone();
-    ioloop.set_exception_handler(move |_| {
+    ioloop.set_panic_handler(move |_| {
         l.push("old");
         let l2 = l.clone();
         IoLoop::current()
             .unwrap()
-            .set_exception_handler(move |_| l2.push("new"));
+            .set_panic_handler(move |_| l2.push("new"));
     });
     ioloop.add_callback(|_| panic!("a"));
     ioloop.add_callback(|_| panic!("b"));
@@ -105,7 +105,7 @@ fn a_handler_that_replaces_itself_is_not_put_back() {
 #[test]
 fn propagate_policy_finishes_the_batch_then_resumes_the_panic() {
     let ioloop = IoLoop::builder()
-        .exception_policy(ExceptionPolicy::Propagate)
+        .panic_policy(PanicPolicy::Propagate)
         .build()
         .unwrap();
     let trace = Trace::default();
@@ -125,7 +125,7 @@ fn propagate_policy_finishes_the_batch_then_resumes_the_panic() {
 #[test]
 fn propagate_policy_out_of_start_leaves_the_loop_restartable() {
     let ioloop = IoLoop::builder()
-        .exception_policy(ExceptionPolicy::Propagate)
+        .panic_policy(PanicPolicy::Propagate)
         .build()
         .unwrap();
     ioloop.add_callback(|_| panic!("crash"));

@@ -266,7 +266,7 @@ fn registering_an_unpollable_source_hands_it_back() {
 #[test]
 fn a_panicking_handler_stays_registered_and_the_loop_goes_on() {
     let ioloop = IoLoop::new().unwrap();
-    ioloop.set_exception_handler(|_| {});
+    ioloop.set_panic_handler(|_| {});
     let (a, _peer) = pair();
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();

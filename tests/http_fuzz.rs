@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::Rng;
 use ioloop::http::{Request, Response, ServerOptions};
 use ioloop::web::{get, post, Application};
-use ioloop::{ExceptionPolicy, IoLoop};
+use ioloop::{IoLoop, PanicPolicy};
 
 const SEEDS: &[&[u8]] = &[
     b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -87,7 +87,7 @@ fn client(addr: SocketAddr, stream: Vec<u8>, seed: u64) -> Result<(), String> {
 #[test]
 fn random_request_streams_never_panic_the_server_and_every_connection_ends() {
     let ioloop = IoLoop::builder()
-        .exception_policy(ExceptionPolicy::Propagate)
+        .panic_policy(PanicPolicy::Propagate)
         .build()
         .unwrap();
     let options = ServerOptions {

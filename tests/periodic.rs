@@ -122,7 +122,7 @@ fn a_panicking_callback_is_reported_and_the_schedule_continues() {
     let (ioloop, clock) = manual_loop();
     let reports = Rc::new(RefCell::new(Vec::new()));
     let r = reports.clone();
-    ioloop.set_exception_handler(move |report| {
+    ioloop.set_panic_handler(move |report| {
         r.borrow_mut().push((
             report.kind(),
             report.site().line(),

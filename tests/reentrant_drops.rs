@@ -33,16 +33,16 @@ impl Drop for OnDrop {
 }
 
 #[test]
-fn a_replaced_exception_handler_is_dropped_after_the_loops_borrow() {
+fn a_replaced_panic_handler_is_dropped_after_the_loops_borrow() {
     let ioloop = IoLoop::new().unwrap();
     let reported = Rc::new(Cell::new(0));
     let (l, r) = (ioloop.clone(), reported.clone());
     // The old handler's destructor installs a handler of its own.
-    let guard = OnDrop::new(move || l.set_exception_handler(move |_| r.set(r.get() + 1)));
-    ioloop.set_exception_handler(move |_| {
+    let guard = OnDrop::new(move || l.set_panic_handler(move |_| r.set(r.get() + 1)));
+    ioloop.set_panic_handler(move |_| {
         let _ = &guard;
     });
-    ioloop.set_exception_handler(|_| {});
+    ioloop.set_panic_handler(|_| {});
     ioloop.add_callback(|_| panic!("reported"));
     step(&ioloop);
     assert_eq!(
@@ -214,7 +214,7 @@ fn a_static_file_whose_next_write_fails_at_once_ends_without_a_panic() {
     let p = panics.clone();
     server
         .ioloop
-        .set_exception_handler(move |report| p.borrow_mut().push(report.to_string()));
+        .set_panic_handler(move |report| p.borrow_mut().push(report.to_string()));
     let mut client = server.connect();
     client.send(&server, b"GET /files/blob.bin HTTP/1.1\r\nHost: x\r\n\r\n");
     // Once the first piece has arrived, its completion waits for the next iteration.
@@ -386,7 +386,7 @@ fn a_finished_future_whose_destructor_panics_is_dropped_once() {
     let guard = PanicsWhenDropped(drops.clone());
     let reported = Rc::new(Cell::new(0));
     let r = reported.clone();
-    ioloop.set_exception_handler(move |_| r.set(r.get() + 1));
+    ioloop.set_panic_handler(move |_| r.set(r.get() + 1));
     // Ready at once, holding the guard until the future itself is dropped.
     let task = ioloop.spawn(std::future::poll_fn(move |_| {
         let _ = &guard;

@@ -216,7 +216,7 @@ fn a_panic_surfaces_to_whoever_awaits_the_task() {
     let (ioloop, _) = manual_loop();
     let handler_calls = Rc::new(Cell::new(0));
     let h = handler_calls.clone();
-    ioloop.set_exception_handler(move |_| h.set(h.get() + 1));
+    ioloop.set_panic_handler(move |_| h.set(h.get() + 1));
     let line = line!() + 1;
     let mut task = ioloop.spawn(async { panic!("task boom") });
     step(&ioloop);
@@ -237,11 +237,11 @@ fn a_panic_surfaces_to_whoever_awaits_the_task() {
 }
 
 #[test]
-fn a_detached_task_panic_goes_to_the_exception_handler() {
+fn a_detached_task_panic_goes_to_the_panic_handler() {
     let (ioloop, _) = manual_loop();
     let reports = Rc::new(RefCell::new(Vec::new()));
     let r = reports.clone();
-    ioloop.set_exception_handler(move |report| {
+    ioloop.set_panic_handler(move |report| {
         r.borrow_mut().push((
             report.kind(),
             report.message().to_owned(),

@@ -19,7 +19,7 @@ use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ioloop::{ExceptionPolicy, IoLoop, ManualClock, Timeout};
+use ioloop::{IoLoop, ManualClock, PanicPolicy, Timeout};
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -288,7 +288,7 @@ fn run_seed(seed: u64, steps: usize) {
     let clock = ManualClock::new();
     let ioloop = IoLoop::builder()
         .clock(clock.clone())
-        .exception_policy(ExceptionPolicy::Propagate)
+        .panic_policy(PanicPolicy::Propagate)
         .build()
         .unwrap();
     let other = IoLoop::new().unwrap();

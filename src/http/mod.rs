@@ -1,9 +1,9 @@
 //! HTTP/1.1: the request and response types, a sans-IO parser and encoder, and a server
 //! that serves a [`Service`] on the loop (Tornado's `httpserver` and `http1connection`).
 //!
-//! Parsing and encoding work over byte slices and are tested without sockets
-//! (`head.rs`, `body.rs`, `encode.rs`); the server connection (`server/connection.rs`)
-//! drives an [`IoStream`](crate::IoStream), reading requests in place from its buffer.
+//! Parsing and encoding work over byte slices and are tested without sockets; so are the
+//! server connection's write pipeline and its states, which the connection drives over
+//! an [`IoStream`](crate::IoStream), reading requests in place from its buffer.
 //! This layer builds on `net`, `stream`, `task`, `time` and the reactor; the web layer
 //! (routing, handlers in both styles, static files) builds on it.
 

@@ -269,7 +269,7 @@ impl Responder {
     ///
     /// fn count_bytes(responder: Responder, total: usize) {
     ///     let r = responder;
-    ///     let next = r.clone_for_body();
+    ///     let next = r.body_reader();
     ///     next.next_body_chunk_then(move |chunk| match chunk {
     ///         BodyChunk::Data(data) => count_bytes(r, total + data.len()),
     ///         BodyChunk::End => r.send(Response::text(format!("{total} bytes"))),
@@ -310,7 +310,8 @@ impl Responder {
     /// # Examples
     ///
     /// See [`next_body_chunk_then`](Responder::next_body_chunk_then).
-    pub fn clone_for_body(&self) -> BodyReader {
+    #[doc(alias = "clone_for_body")]
+    pub fn body_reader(&self) -> BodyReader {
         BodyReader {
             conn: self.conn.clone(),
             seq: self.seq,
@@ -357,7 +358,7 @@ impl fmt::Debug for Responder {
     }
 }
 
-/// Reads a streamed request body: see [`Responder::clone_for_body`].
+/// Reads a streamed request body: see [`Responder::body_reader`].
 ///
 /// # Examples
 ///

@@ -49,7 +49,7 @@ pub trait Service: 'static {
 /// Answers one request: receives it (with its body, unless its route streams the body)
 /// and a [`Responder`] to answer through, now or later.
 ///
-/// A handler that panics is reported to the loop's exception policy and its request gets
+/// A handler that panics is reported to the loop's panic policy and its request gets
 /// `500 Internal Server Error` (the dropped responder sends it); a handler that drops its
 /// responder without answering gets the same 500.
 ///

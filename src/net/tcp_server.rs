@@ -206,7 +206,7 @@ impl TcpServer {
     }
 
     /// A server running `handler(stream, peer)` as a task per connection (async style).
-    /// A panic in a connection's task is reported to the loop's exception policy; the
+    /// A panic in a connection's task is reported to the loop's panic policy; the
     /// server and the other connections go on.
     ///
     /// # Examples

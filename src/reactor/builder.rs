@@ -1,4 +1,4 @@
-//! [`IoLoopBuilder`]: a loop's settings (clock, exception policy, blocking threshold,
+//! [`IoLoopBuilder`]: a loop's settings (clock, panic policy, blocking threshold,
 //! events capacity, callback budget), and [`IoLoop::new`] / [`IoLoop::builder`].
 
 use std::fmt;
@@ -10,8 +10,8 @@ use super::sys::{PollMode, Poller};
 
 use super::clock::{Clock, SystemClock};
 use super::cross_thread::CrossThread;
-use super::failure::{ExceptionPolicy, FailureHandling};
 use super::ioloop::{IoLoop, LoopInner};
+use super::panics::{PanicHandling, PanicPolicy};
 use super::poll::IoCheck;
 
 /// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
@@ -19,13 +19,13 @@ use super::poll::IoCheck;
 /// # Examples
 ///
 /// ```
-/// use ioloop::{ExceptionPolicy, IoLoop, ManualClock};
+/// use ioloop::{PanicPolicy, IoLoop, ManualClock};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
 /// let ioloop = IoLoop::builder()
 ///     .clock(clock.clone())
-///     .exception_policy(ExceptionPolicy::LogAndContinue)
+///     .panic_policy(PanicPolicy::LogAndContinue)
 ///     .blocking_threshold(Duration::from_millis(50))
 ///     .events_capacity(256)
 ///     .callback_budget(10_000)
@@ -35,7 +35,7 @@ use super::poll::IoCheck;
 /// ```
 pub struct IoLoopBuilder {
     clock: Box<dyn Clock>,
-    policy: ExceptionPolicy,
+    policy: PanicPolicy,
     blocking_threshold: Option<Duration>,
     events_capacity: NonZeroUsize,
     callback_budget: usize,
@@ -50,8 +50,9 @@ impl IoLoopBuilder {
         self
     }
 
-    /// What a panic in user code does. Default: [`ExceptionPolicy::LogAndContinue`].
-    pub fn exception_policy(mut self, policy: ExceptionPolicy) -> Self {
+    /// What a panic in user code does. Default: [`PanicPolicy::LogAndContinue`].
+    #[doc(alias = "exception_policy")]
+    pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
         self.policy = policy;
         self
     }
@@ -129,7 +130,7 @@ impl IoLoopBuilder {
             CrossThread::new(poller)?,
             poll_mode,
             self.clock,
-            FailureHandling::new(self.policy, self.blocking_threshold),
+            PanicHandling::new(self.policy, self.blocking_threshold),
             self.events_capacity,
             self.callback_budget,
             self.io_check,
@@ -168,7 +169,7 @@ impl IoLoop {
         IoLoop::builder().build()
     }
 
-    /// A builder for a loop with a chosen clock, exception policy, blocking threshold,
+    /// A builder for a loop with a chosen clock, panic policy, blocking threshold,
     /// events capacity or callback budget.
     ///
     /// # Examples
@@ -177,7 +178,7 @@ impl IoLoop {
     pub fn builder() -> IoLoopBuilder {
         IoLoopBuilder {
             clock: Box::new(SystemClock),
-            policy: ExceptionPolicy::default(),
+            policy: PanicPolicy::default(),
             blocking_threshold: None,
             events_capacity: NonZeroUsize::new(1024).expect("non-zero"),
             callback_budget: usize::MAX,

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use super::clock::Clock;
 use super::cross_thread::CrossThread;
-use super::failure::{CallbackKind, FailureHandling, PanicReport};
 use super::interest::Interest;
+use super::panics::{CallbackKind, PanicHandling, PanicReport};
 use super::poll::{IoCheck, ReadinessBuffer};
 use super::post_spin::PostSpin;
 use super::queue::{Callback, Queued};
@@ -123,7 +123,7 @@ impl IoLoop {
 pub(crate) struct LoopInner {
     pub(crate) shared: Arc<CrossThread>,
     pub(crate) clock: Box<dyn Clock>,
-    pub(super) failure: FailureHandling,
+    pub(super) failure: PanicHandling,
     pub(super) callbacks: RefCell<VecDeque<Queued>>,
     pub(crate) tasks: RefCell<TaskRegistry>,
     pub(crate) timers: RefCell<TimerHeap<Callback>>,
@@ -149,7 +149,7 @@ impl LoopInner {
         shared: CrossThread,
         poll_mode: PollMode,
         clock: Box<dyn Clock>,
-        failure: FailureHandling,
+        failure: PanicHandling,
         events_capacity: NonZeroUsize,
         callback_budget: usize,
         io_check: IoCheck,
@@ -374,7 +374,7 @@ impl IoLoop {
     ///
     /// # Panics
     ///
-    /// Under [`ExceptionPolicy::Propagate`](crate::ExceptionPolicy::Propagate), resumes the first panic caught in user code,
+    /// Under [`PanicPolicy::Propagate`](crate::PanicPolicy::Propagate), resumes the first panic caught in user code,
     /// at the end of the batch it happened in.
     ///
     /// # Examples
@@ -466,7 +466,7 @@ impl IoLoop {
     ///
     /// # Panics
     ///
-    /// Under [`ExceptionPolicy::Propagate`](crate::ExceptionPolicy::Propagate), resumes the first panic caught in this
+    /// Under [`PanicPolicy::Propagate`](crate::PanicPolicy::Propagate), resumes the first panic caught in this
     /// iteration, after the iteration's batch has finished.
     ///
     /// # Examples
@@ -630,7 +630,7 @@ impl IoLoop {
     }
 
     /// Runs user code `f` on behalf of a callback of `kind` registered at `site`: catches a
-    /// panic and hands it to the exception policy, and logs the call if it took longer
+    /// panic and hands it to the panic policy, and logs the call if it took longer
     /// than the blocking threshold (measured on the loop's clock).
     pub(crate) fn run_guarded(
         &self,
@@ -729,7 +729,7 @@ impl IoLoop {
     }
 
     /// Ends one of this loop's tasks: drops its future and delivers `end` to its handle
-    /// (or, for a panic nobody awaits, to the exception policy).
+    /// (or, for a panic nobody awaits, to the panic policy).
     ///
     /// # Safety
     ///
@@ -754,9 +754,9 @@ impl IoLoop {
         }
     }
 
-    /// Replaces the exception handler: the function that receives panics caught in
+    /// Replaces the panic handler: the function that receives panics caught in
     /// callbacks, timeouts, handlers and periodic callbacks under
-    /// [`ExceptionPolicy::LogAndContinue`](crate::ExceptionPolicy::LogAndContinue). The default handler logs the report at
+    /// [`PanicPolicy::LogAndContinue`](crate::PanicPolicy::LogAndContinue). The default handler logs the report at
     /// `error` level (target `ioloop`).
     ///
     /// Runs on the loop thread, after the panicking callback unwound and before the next
@@ -771,14 +771,15 @@ impl IoLoop {
     /// let ioloop = ioloop::IoLoop::new()?;
     /// let panics = Rc::new(Cell::new(0));
     /// let p = panics.clone();
-    /// ioloop.set_exception_handler(move |_report| p.set(p.get() + 1));
+    /// ioloop.set_panic_handler(move |_report| p.set(p.get() + 1));
     /// ioloop.add_callback(|_| panic!("first"));
     /// ioloop.add_callback(|_| panic!("second"));
     /// ioloop.run_once(std::time::Duration::ZERO)?;
     /// assert_eq!(panics.get(), 2);
     /// # Ok::<(), ioloop::LoopError>(())
     /// ```
-    pub fn set_exception_handler<F>(&self, handler: F)
+    #[doc(alias = "set_exception_handler", alias = "handle_callback_exception")]
+    pub fn set_panic_handler<F>(&self, handler: F)
     where
         F: FnMut(&PanicReport<'_>) + 'static,
     {

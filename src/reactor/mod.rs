@@ -17,10 +17,10 @@ pub(crate) mod builder;
 pub(crate) mod clock;
 pub(crate) mod cross_thread;
 pub(crate) mod event;
-pub(crate) mod failure;
 pub(crate) mod handlers;
 pub(crate) mod interest;
 pub(crate) mod ioloop;
+pub(crate) mod panics;
 pub(crate) mod poll;
 pub(crate) mod post_spin;
 pub(crate) mod queue;
@@ -38,9 +38,9 @@ pub(crate) mod wakers;
 
 pub use self::builder::IoLoopBuilder;
 pub use self::event::IoEvent;
-pub use self::failure::{CallbackKind, ExceptionPolicy, PanicReport};
 pub use self::interest::Interest;
 pub use self::ioloop::{IoLoop, WeakIoLoop};
+pub use self::panics::{CallbackKind, PanicPolicy, PanicReport};
 pub use self::registration::{HandlerId, RegisterError};
 pub use self::remote::Remote;
 #[cfg(feature = "signals")]

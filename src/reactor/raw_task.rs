@@ -33,7 +33,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use atomic_waker::AtomicWaker;
 
-use super::failure::panic_message;
+use super::panics::panic_message;
 
 /// A run-queue entry for the task exists (local or posted from another thread).
 const SCHEDULED: usize = 1;

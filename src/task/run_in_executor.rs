@@ -36,7 +36,7 @@ impl IoLoop {
     }
 
     /// [`run_in_executor`](IoLoop::run_in_executor) handing the result to `callback` on
-    /// the loop thread (never inline); a panic in `work` is reported to the exception
+    /// the loop thread (never inline); a panic in `work` is reported to the panic
     /// handler instead and `callback` is not called.
     ///
     /// # Examples

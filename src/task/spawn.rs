@@ -15,8 +15,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use crate::reactor::failure::panic_message;
 use crate::reactor::ioloop::IoLoop;
+use crate::reactor::panics::panic_message;
 use crate::reactor::queue::{Callback, Posted, Queued};
 use crate::reactor::raw_task::{JoinRef, Schedule, TaskEnd, TaskRef, Unadopted};
 use crate::reactor::remote::Remote;
@@ -30,7 +30,7 @@ use crate::reactor::wakers::current_owner_of;
 ///
 /// **Dropping a `Task` detaches it**: the task keeps running to completion and its output
 /// is dropped (as in Tornado, where a coroutine runs whether or not anyone waits for it,
-/// and like tokio's `JoinHandle`). A detached task's panic goes to the loop's exception
+/// and like tokio's `JoinHandle`). A detached task's panic goes to the loop's panic
 /// policy (logged by default). Use [`cancel`](Task::cancel) to stop it instead.
 ///
 /// # Examples
@@ -291,7 +291,7 @@ impl IoLoop {
     ///
     /// A panic while polling is caught: it ends the task and is delivered to whoever
     /// awaits the `Task` as [`TaskError::Panicked`]; if the `Task` was dropped it goes to
-    /// the exception policy instead, naming this call's `file:line`.
+    /// the panic policy instead, naming this call's `file:line`.
     ///
     /// # Examples
     ///
@@ -397,7 +397,7 @@ impl IoLoop {
     }
 
     /// [`spawn_eager_at`](IoLoop::spawn_eager_at) without a handle: the task is detached
-    /// before its first poll, so a panic in that poll goes to the exception policy, as a
+    /// before its first poll, so a panic in that poll goes to the panic policy, as a
     /// dropped `Task`'s does.
     #[cfg(feature = "web")]
     pub(crate) fn spawn_eager_detached<F>(&self, future: F, site: &'static Location<'static>)
@@ -439,7 +439,7 @@ impl IoLoop {
     /// resolves, also when it is already complete (Tornado's `add_future`): a callback
     /// never runs inline, in the middle of the code that completed the future.
     ///
-    /// The future runs as a detached task: a panic in it goes to the exception policy
+    /// The future runs as a detached task: a panic in it goes to the panic policy
     /// (naming this call's `file:line`) and the callback is not called. Loop thread only.
     ///
     /// # Examples

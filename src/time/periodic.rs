@@ -14,8 +14,8 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::reactor::failure::CallbackKind;
 use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
+use crate::reactor::panics::CallbackKind;
 use crate::reactor::timer_heap::Timeout;
 
 type PeriodicFn = Box<dyn FnMut(&IoLoop, &PeriodicCallback)>;
@@ -25,7 +25,7 @@ type RandomFn = Box<dyn FnMut() -> f64>;
 ///
 /// The callback receives the loop and the `PeriodicCallback` itself, so it can
 /// [`stop`](PeriodicCallback::stop) it without capturing a handle (which would keep it
-/// alive forever). A panic in the callback is reported to the loop's exception policy
+/// alive forever). A panic in the callback is reported to the loop's panic policy
 /// with the `file:line` of [`new`](PeriodicCallback::new), and the schedule continues.
 /// Clones share the same schedule. Not `Send`: it belongs to its loop's thread.
 ///

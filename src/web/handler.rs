@@ -153,7 +153,7 @@ where
 /// Runs a handler's future as a detached task of the loop serving the request, polled
 /// the first time at once (a handler that answers without waiting answers within the
 /// connection's batch, whose responses go out in one write). A panic in it ends the task
-/// (reported to the loop's exception policy) and drops the responder, which answers 500.
+/// (reported to the loop's panic policy) and drops the responder, which answers 500.
 fn spawn_on_current(site: &'static Location<'static>, future: impl Future<Output = ()> + 'static) {
     match IoLoop::current() {
         Some(ioloop) => ioloop.spawn_eager_detached(future, site),

@@ -34,7 +34,7 @@ use super::handshake::Negotiated;
 use super::options::WebSocketOptions;
 use super::protocol::{Accept, Input, Message, Protocol, Step};
 use crate::http::{register_upgraded, LiveConnection, Upgraded};
-use crate::reactor::failure::CallbackKind;
+use crate::reactor::panics::CallbackKind;
 use crate::reactor::timer_heap::Timeout;
 use crate::stream::{IoStream, StreamError, StreamSocket, StreamWrite};
 
@@ -70,7 +70,7 @@ impl std::error::Error for SendError {}
 
 /// The callback style of the WebSocket API (Tornado's `WebSocketHandler`): the route
 /// makes one per connection. Each method runs on the loop thread; a panic is reported to
-/// the loop's exception policy and closes the connection with 1011.
+/// the loop's panic policy and closes the connection with 1011.
 ///
 /// # Examples
 ///
@@ -901,7 +901,7 @@ impl WebSocket {
         drop(left_over);
     }
 
-    /// Runs `f` under the loop's exception policy; a panic closes with 1011. Returns
+    /// Runs `f` under the loop's panic policy; a panic closes with 1011. Returns
     /// whether it returned normally.
     fn guarded(&self, f: impl FnOnce()) -> bool {
         let mut completed = false;

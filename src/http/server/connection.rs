@@ -53,8 +53,8 @@ use super::state::{
     keeps_alive, BodyRead, Closed, Deadline, PendingUpgrade, Progress, ReadStep, Reading, State,
     StreamedBody, HIGH_WATER, LOW_WATER,
 };
-use crate::reactor::failure::CallbackKind;
 use crate::reactor::ioloop::IoLoop;
+use crate::reactor::panics::CallbackKind;
 use crate::stream::{IoStream, StreamError};
 
 /// A connection: shared by the stream's callbacks, the responders and the timer.
@@ -418,13 +418,13 @@ impl Connection {
             }
         }
         if !completed.get() {
-            // It panicked (reported to the exception policy): nobody owns the stream.
+            // It panicked (reported to the panic policy): nobody owns the stream.
             self.stream.close();
         }
     }
 
     /// Calls `handler` for `request`, whose answer goes to slot `seq`. A panic is reported
-    /// to the loop's exception policy; the responder it dropped answers 500.
+    /// to the loop's panic policy; the responder it dropped answers 500.
     fn call_handler(self: &Rc<Self>, handler: &Rc<dyn Handler>, request: Request, seq: u64) {
         let responder = Responder::new(self.clone(), seq);
         let handler = handler.clone();

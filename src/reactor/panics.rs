@@ -1,10 +1,11 @@
-//! Failures in user code: every callback, timeout, handler and periodic call runs under
-//! `catch_unwind`, and a panic is reported with the place the callback was registered.
+//! Panics in user code (Tornado's "callback exceptions"): every callback, timeout,
+//! handler and periodic call runs under `catch_unwind`, and a panic is reported with the
+//! place the callback was registered.
 //!
-//! What happens to a panic is the loop's [`ExceptionPolicy`]: by default it goes to the
-//! exception handler (which logs it; replace it with
-//! [`IoLoop::set_exception_handler`]) and the loop carries on with the rest of the batch.
-//! Under [`ExceptionPolicy::Propagate`] the loop finishes the current batch, so its state
+//! What happens to a panic is the loop's [`PanicPolicy`]: by default it goes to the panic
+//! handler (which logs it; replace it with [`IoLoop::set_panic_handler`]) and the loop
+//! carries on with the rest of the batch.
+//! Under [`PanicPolicy::Propagate`] the loop finishes the current batch, so its state
 //! stays consistent, and then resumes the panic out of [`IoLoop::start`] or
 //! [`IoLoop::run_once`].
 //!
@@ -37,7 +38,7 @@ pub enum CallbackKind {
     Handler,
     /// A [`PeriodicCallback`](crate::PeriodicCallback)'s callback.
     Periodic,
-    /// A poll of a task from [`IoLoop::spawn`](crate::IoLoop::spawn) (panics reach the exception policy only
+    /// A poll of a task from [`IoLoop::spawn`](crate::IoLoop::spawn) (panics reach the panic policy only
     /// when nobody holds the task's [`Task`](crate::Task) handle).
     Task,
 }
@@ -55,18 +56,19 @@ impl fmt::Display for CallbackKind {
 }
 
 /// What to do when user code panics. Set with
-/// [`IoLoopBuilder::exception_policy`](crate::IoLoopBuilder::exception_policy).
+/// [`IoLoopBuilder::panic_policy`](crate::IoLoopBuilder::panic_policy).
 ///
 /// # Examples
 ///
 /// ```
-/// use ioloop::{ExceptionPolicy, IoLoop};
-/// let ioloop = IoLoop::builder().exception_policy(ExceptionPolicy::Propagate).build()?;
+/// use ioloop::{PanicPolicy, IoLoop};
+/// let ioloop = IoLoop::builder().panic_policy(PanicPolicy::Propagate).build()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ExceptionPolicy {
-    /// Pass the panic to the exception handler (by default: log it) and keep running.
+#[doc(alias = "ExceptionPolicy")]
+pub enum PanicPolicy {
+    /// Pass the panic to the panic handler (by default: log it) and keep running.
     /// Tornado's behaviour.
     #[default]
     LogAndContinue,
@@ -75,7 +77,7 @@ pub enum ExceptionPolicy {
     Propagate,
 }
 
-/// A panic caught in user code, as given to the exception handler.
+/// A panic caught in user code, as given to the panic handler.
 ///
 /// # Examples
 ///
@@ -86,7 +88,7 @@ pub enum ExceptionPolicy {
 /// let ioloop = ioloop::IoLoop::new()?;
 /// let seen = Rc::new(RefCell::new(Vec::new()));
 /// let s = seen.clone();
-/// ioloop.set_exception_handler(move |report| {
+/// ioloop.set_panic_handler(move |report| {
 ///     s.borrow_mut().push((report.kind(), report.message().to_owned(), report.site().line()));
 /// });
 /// let line = line!() + 1;
@@ -172,22 +174,22 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-pub(crate) type ExceptionHandler = Box<dyn FnMut(&PanicReport<'_>)>;
+pub(crate) type PanicHandler = Box<dyn FnMut(&PanicReport<'_>)>;
 
 /// The loop's failure settings and the panic waiting to be propagated.
-pub(crate) struct FailureHandling {
-    policy: ExceptionPolicy,
+pub(crate) struct PanicHandling {
+    policy: PanicPolicy,
     blocking_threshold: Option<Duration>,
-    handler: RefCell<Option<ExceptionHandler>>,
-    /// Bumped by every `set_exception_handler`, so a handler that replaces itself while it
+    handler: RefCell<Option<PanicHandler>>,
+    /// Bumped by every `set_panic_handler`, so a handler that replaces itself while it
     /// runs is not put back afterwards.
     handler_version: Cell<u64>,
     propagating: RefCell<Option<Box<dyn Any + Send>>>,
 }
 
-impl FailureHandling {
-    pub(crate) fn new(policy: ExceptionPolicy, blocking_threshold: Option<Duration>) -> Self {
-        FailureHandling {
+impl PanicHandling {
+    pub(crate) fn new(policy: PanicPolicy, blocking_threshold: Option<Duration>) -> Self {
+        PanicHandling {
             policy,
             blocking_threshold,
             handler: RefCell::new(None),
@@ -196,7 +198,7 @@ impl FailureHandling {
         }
     }
 
-    /// The panic to resume, if [`ExceptionPolicy::Propagate`] caught one.
+    /// The panic to resume, if [`PanicPolicy::Propagate`] caught one.
     pub(crate) fn take_propagating(&self) -> Option<Box<dyn Any + Send>> {
         self.propagating.borrow_mut().take()
     }
@@ -207,7 +209,7 @@ impl FailureHandling {
         site: &'static Location<'static>,
         payload: Box<dyn Any + Send>,
     ) {
-        if self.policy == ExceptionPolicy::Propagate {
+        if self.policy == PanicPolicy::Propagate {
             let mut slot = self.propagating.borrow_mut();
             if slot.is_none() {
                 *slot = Some(payload);
@@ -228,7 +230,7 @@ impl FailureHandling {
         if let Err(inner) = panic::catch_unwind(AssertUnwindSafe(|| handler(&report))) {
             log::error!(
                 target: "ioloop",
-                "the exception handler panicked ({}) while handling: {report}",
+                "the panic handler panicked ({}) while handling: {report}",
                 panic_message(&*inner)
             );
         }
@@ -238,18 +240,18 @@ impl FailureHandling {
     }
 }
 
-impl fmt::Debug for FailureHandling {
+impl fmt::Debug for PanicHandling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FailureHandling")
+        f.debug_struct("PanicHandling")
             .field("policy", &self.policy)
             .field("blocking_threshold", &self.blocking_threshold)
             .finish_non_exhaustive()
     }
 }
 
-impl FailureHandling {
+impl PanicHandling {
     /// Runs user code `f` on behalf of a callback of `kind` registered at `site`: catches a
-    /// panic and hands it to the exception policy, and logs the call if it took longer
+    /// panic and hands it to the panic policy, and logs the call if it took longer
     /// than the blocking threshold (measured on the loop's clock).
     pub(crate) fn run_guarded(
         &self,
@@ -286,8 +288,8 @@ impl FailureHandling {
         result
     }
 
-    /// Replaces the exception handler (see [`IoLoop::set_exception_handler`](crate::IoLoop::set_exception_handler)).
-    pub(crate) fn set_handler(&self, handler: ExceptionHandler) {
+    /// Replaces the panic handler (see [`IoLoop::set_panic_handler`](crate::IoLoop::set_panic_handler)).
+    pub(crate) fn set_handler(&self, handler: PanicHandler) {
         self.handler_version.set(self.handler_version.get() + 1);
         // The handler replaced is a user value: dropped after the borrow (its destructor
         // may set a handler in turn).
