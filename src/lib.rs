@@ -223,7 +223,12 @@ pub mod fuzzing {
                 method: r(&head.method),
                 target: r(&head.target),
                 http11: head.version == crate::http::Version::Http11,
-                headers: head.headers.iter().map(|(n, v)| (r(n), r(v))).collect(),
+                headers: head
+                    .fields
+                    .ranges()
+                    .iter()
+                    .map(|(n, v)| (r(n), r(v)))
+                    .collect(),
             })
         }
 

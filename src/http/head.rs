@@ -1,6 +1,8 @@
-//! Parsing a request head (request line and header fields) from the bytes a connection
-//! has buffered: sans-IO, over a byte slice, with `httparse` (hyper's parser), and with the
-//! limits and the answers RFC 9112 asks for.
+//! Parsing a head, a request's (request line and header fields) or a response's (status
+//! line and header fields), from the bytes a connection has buffered: sans-IO, over a
+//! byte slice, with `httparse` (hyper's parser), and with the limits and the answers RFC
+//! 9112 asks for. Both keep the head as received, its parts as ranges into it, and read
+//! their fields through one type, [`HeaderFields`].
 //!
 //! [`find_head_end`] scans for the blank line that ends a head, resuming where the last
 //! scan stopped, so a head that trickles in byte by byte is scanned once in all, not once
@@ -215,122 +217,235 @@ fn is_ip_literal(literal: &[u8]) -> bool {
 /// A head's header fields: (name, value) ranges into its bytes.
 pub(crate) type FieldRanges = Vec<(Range<u16>, Range<u16>)>;
 
-/// The (name, value) bytes of `fields`, ranges into `bytes`, in order.
-pub(crate) fn field_bytes<'a>(
-    bytes: &'a [u8],
-    fields: &'a [(Range<u16>, Range<u16>)],
-) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-    fields.iter().map(move |(n, v)| {
-        (
-            &bytes[n.start as usize..n.end as usize],
-            &bytes[v.start as usize..v.end as usize],
-        )
-    })
+/// A head as received and its header fields as ranges into it: how a request and a
+/// response read their fields (by name, case-insensitive, the first of a repeated one;
+/// or all, in order).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeaderFields {
+    bytes: Vec<u8>,
+    fields: FieldRanges,
 }
 
-/// The value of the first of `fields` named `name` (case-insensitive).
-pub(crate) fn first_field<'a>(
-    mut fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    name: &str,
-) -> Option<&'a [u8]> {
-    fields
-        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| v)
+impl HeaderFields {
+    /// The bytes of `range`, a part of the head.
+    pub(crate) fn span(&self, range: &Range<u16>) -> &[u8] {
+        &self.bytes[range.start as usize..range.end as usize]
+    }
+
+    /// Every field as (name, value) bytes, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.fields
+            .iter()
+            .map(|(n, v)| (self.span(n), self.span(v)))
+    }
+
+    /// The ranges of every field, in order.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+    pub(crate) fn ranges(&self) -> &FieldRanges {
+        &self.fields
+    }
+
+    /// The value of the first field named `name` (case-insensitive).
+    pub(crate) fn first(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// Whether some field named `name` lists `token` (comma-separated, case-insensitive).
+    pub(crate) fn lists_token(&self, name: &str, token: &str) -> bool {
+        self.iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .any(|(_, v)| {
+                v.split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            })
+    }
+
+    /// Drops every field named one of `names` (case-insensitive).
+    #[cfg(feature = "http-client")]
+    pub(crate) fn remove(&mut self, names: &[&str]) {
+        let bytes = &self.bytes;
+        self.fields.retain(|(name, _)| {
+            let name = &bytes[name.start as usize..name.end as usize];
+            !names
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        });
+    }
+
+    /// Adds a field after the head's bytes, unless the head would grow past `max_bytes`
+    /// (at most 64 KiB: ranges are 16-bit); says whether it did.
+    #[cfg(feature = "http-client")]
+    pub(crate) fn push(&mut self, name: &[u8], value: &[u8], max_bytes: usize) -> bool {
+        let max_bytes = max_bytes.min(u16::MAX as usize);
+        if self.bytes.len() + name.len() + value.len() > max_bytes {
+            return false;
+        }
+        let at = self.bytes.len() as u16;
+        self.bytes.extend_from_slice(name);
+        self.bytes.extend_from_slice(value);
+        let value_at = at + name.len() as u16;
+        self.fields
+            .push((at..value_at, value_at..value_at + value.len() as u16));
+        true
+    }
 }
 
-/// Whether some of `fields` named `name` lists `token` (comma-separated,
-/// case-insensitive).
-pub(crate) fn lists_token<'a>(
-    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    name: &str,
-    token: &str,
-) -> bool {
-    fields
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-        .any(|(_, v)| {
-            v.split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
-}
-
-/// A parsed request head, owning its bytes: the method, target and header fields are
-/// ranges into them. The method and the target are ASCII (checked by [`parse_head`]).
+/// A parsed request head: the method, target and fields are ranges into the head's
+/// bytes. The method and the target are ASCII (checked by [`parse_head`]).
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedHead {
-    pub(crate) bytes: Vec<u8>,
     pub(crate) method: Range<u16>,
     pub(crate) target: Range<u16>,
     pub(crate) version: Version,
-    pub(crate) headers: FieldRanges,
+    pub(crate) fields: HeaderFields,
+}
+
+/// A parsed response head: the reason and fields are ranges into the head's bytes.
+#[derive(Debug, Clone)]
+#[cfg_attr(
+    not(any(feature = "http-client", feature = "websocket")),
+    allow(dead_code)
+)]
+pub(crate) struct ParsedResponseHead {
+    pub(crate) status: u16,
+    /// Empty when the server sent none.
+    pub(crate) reason: Range<u16>,
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
+    pub(crate) version: Version,
+    pub(crate) fields: HeaderFields,
 }
 
 /// Header lines parsed without a heap allocation (a larger `max_headers` allocates).
 const STACK_HEADERS: usize = 128;
 
-/// Parses the complete head `buf` (as [`find_head_end`] delimited it).
+/// Parses the complete request head `buf` (as [`find_head_end`] delimited it).
 ///
 /// # Errors
 ///
 /// [`HeadError`] with the status to answer.
 pub(crate) fn parse_head(buf: &[u8], limits: HeadLimits) -> Result<ParsedHead, HeadError> {
+    parse_with(buf, limits, |room| {
+        let mut request = httparse::Request::new(&mut []);
+        let parsed = httparse::ParserConfig::default()
+            .allow_multiple_spaces_in_request_line_delimiters(false)
+            .parse_request_with_uninit_headers(&mut request, buf, room);
+        complete(parsed)?;
+        let at = Ranges(buf);
+        let method = at.of(request.method.unwrap_or_default().as_bytes());
+        let target = at.of(request.path.unwrap_or_default().as_bytes());
+        // `Request` reads both as `str`.
+        if !buf[method.start as usize..method.end as usize].is_ascii()
+            || !buf[target.start as usize..target.end as usize].is_ascii()
+        {
+            return Err(HeadError::Malformed("a non-ASCII request line".into()));
+        }
+        Ok(ParsedHead {
+            method,
+            target,
+            version: version(request.version)?,
+            fields: at.fields(request.headers),
+        })
+    })
+}
+
+/// Parses the complete response head `buf`.
+///
+/// # Errors
+///
+/// [`HeadError`]: too large, or malformed.
+#[cfg_attr(
+    not(any(feature = "http-client", feature = "websocket")),
+    allow(dead_code)
+)]
+pub(crate) fn parse_response_head(
+    buf: &[u8],
+    limits: HeadLimits,
+) -> Result<ParsedResponseHead, HeadError> {
+    parse_with(buf, limits, |room| {
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            room,
+        );
+        complete(parsed)?;
+        let at = Ranges(buf);
+        let reason = match response.reason.unwrap_or_default() {
+            "" => 0..0,
+            reason => at.of(reason.as_bytes()),
+        };
+        Ok(ParsedResponseHead {
+            status: response.code.unwrap_or_default(),
+            reason,
+            version: version(response.version)?,
+            fields: at.fields(response.headers),
+        })
+    })
+}
+
+/// Checks `buf` against `limits.max_bytes` and runs `parse` with room for
+/// `limits.max_headers` header lines, uninitialized (the parser writes the ones it
+/// finds): on the stack up to a usual limit, on the heap for a larger one.
+fn parse_with<'b, T>(
+    buf: &'b [u8],
+    limits: HeadLimits,
+    parse: impl FnOnce(&mut [MaybeUninit<httparse::Header<'b>>]) -> Result<T, HeadError>,
+) -> Result<T, HeadError> {
     if buf.len() > limits.max_bytes {
         return Err(HeadError::TooLarge("the head is over the size limit"));
     }
-    // Room for the header lines on the stack up to a usual limit, uninitialized (the
-    // parser writes the ones it finds); on the heap for a larger configured limit.
     let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let mut on_heap = Vec::new();
-    let fields: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+    let room: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
         &mut on_stack[..limits.max_headers]
     } else {
         on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
         &mut on_heap
     };
-    let mut request = httparse::Request::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .allow_multiple_spaces_in_request_line_delimiters(false)
-        .parse_request_with_uninit_headers(&mut request, buf, fields);
+    parse(room)
+}
+
+/// `httparse`'s verdict on a head that should be complete.
+fn complete(parsed: Result<httparse::Status<usize>, httparse::Error>) -> Result<(), HeadError> {
     match parsed {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => {
-            return Err(HeadError::Malformed("incomplete head".into()));
-        }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HeadError::TooLarge("too many header lines"));
-        }
-        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+        Ok(httparse::Status::Complete(_)) => Ok(()),
+        Ok(httparse::Status::Partial) => Err(HeadError::Malformed("incomplete head".into())),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge("too many header lines")),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
     }
-    let version = match request.version {
-        Some(0) => Version::Http10,
-        Some(1) => Version::Http11,
-        _ => return Err(HeadError::Malformed("unsupported HTTP version".into())),
-    };
-    let base = buf.as_ptr() as usize;
-    let range = |s: &[u8]| -> Range<u16> {
-        let start = s.as_ptr() as usize - base;
-        // The head is at most `max_bytes` long; the server keeps that under 64 KiB + 1.
-        start as u16..(start + s.len()) as u16
-    };
-    let method = range(request.method.unwrap_or_default().as_bytes());
-    let target = range(request.path.unwrap_or_default().as_bytes());
-    // `Request` reads both as `str` without checking again.
-    if !buf[method.start as usize..method.end as usize].is_ascii()
-        || !buf[target.start as usize..target.end as usize].is_ascii()
-    {
-        return Err(HeadError::Malformed("a non-ASCII request line".into()));
+}
+
+fn version(minor: Option<u8>) -> Result<Version, HeadError> {
+    match minor {
+        Some(0) => Ok(Version::Http10),
+        Some(1) => Ok(Version::Http11),
+        _ => Err(HeadError::Malformed("unsupported HTTP version".into())),
     }
-    let headers = request
-        .headers
-        .iter()
-        .map(|h| (range(h.name.as_bytes()), range(h.value)))
-        .collect();
-    Ok(ParsedHead {
-        bytes: buf.to_vec(),
-        method,
-        target,
-        version,
-        headers,
-    })
+}
+
+/// Where the parts `httparse` returns lie in the head it parsed.
+struct Ranges<'b>(&'b [u8]);
+
+impl Ranges<'_> {
+    /// The range of `part`, a subslice of the head (at most 64 KiB: the callers' limits
+    /// keep it so).
+    fn of(&self, part: &[u8]) -> Range<u16> {
+        let start = part.as_ptr() as usize - self.0.as_ptr() as usize;
+        start as u16..(start + part.len()) as u16
+    }
+
+    /// The head, owned, with `headers` as its fields.
+    fn fields(&self, headers: &[httparse::Header<'_>]) -> HeaderFields {
+        HeaderFields {
+            bytes: self.0.to_vec(),
+            fields: headers
+                .iter()
+                .map(|h| (self.of(h.name.as_bytes()), self.of(h.value)))
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -384,13 +499,63 @@ mod tests {
     fn a_head_parses_into_ranges() {
         let buf = b"POST /echo?x=1 HTTP/1.0\r\nContent-Length: 3\r\nX-A:  b \r\n\r\n";
         let head = parse_head(buf, LIMITS).unwrap();
-        let text = |r: &Range<u16>| &head.bytes[r.start as usize..r.end as usize];
-        assert_eq!(text(&head.method), b"POST");
-        assert_eq!(text(&head.target), b"/echo?x=1");
+        assert_eq!(head.fields.span(&head.method), b"POST");
+        assert_eq!(head.fields.span(&head.target), b"/echo?x=1");
         assert_eq!(head.version, Version::Http10);
-        assert_eq!(head.headers.len(), 2);
-        assert_eq!(text(&head.headers[1].0), b"X-A");
-        assert_eq!(text(&head.headers[1].1), b"b");
+        let fields: Vec<_> = head.fields.iter().collect();
+        assert_eq!(
+            fields,
+            [(&b"Content-Length"[..], &b"3"[..]), (b"X-A", b"b")]
+        );
+    }
+
+    /// One parser for both kinds of head: the same limits, the same verdicts.
+    #[test]
+    fn a_response_head_parses_with_the_same_rules() {
+        let buf = b"HTTP/1.1 404 Not Found\r\nConnection: keep-alive, Upgrade\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n";
+        let head = parse_response_head(buf, LIMITS).unwrap();
+        assert_eq!((head.status, head.version), (404, Version::Http11));
+        assert_eq!(head.fields.span(&head.reason), b"Not Found");
+        assert_eq!(head.fields.first("SET-COOKIE"), Some(&b"a=1"[..]));
+        assert!(head.fields.lists_token("connection", "upgrade"));
+        assert!(!head.fields.lists_token("connection", "close"));
+        let no_reason = parse_response_head(b"HTTP/1.0 200 \r\n\r\n", LIMITS).unwrap();
+        assert_eq!(
+            (no_reason.reason, no_reason.version),
+            (0..0, Version::Http10)
+        );
+        let limits = HeadLimits {
+            max_bytes: 64,
+            max_headers: 1,
+        };
+        for (buf, status) in [
+            (&b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n"[..], 431),
+            (
+                b"HTTP/1.1 200 OK\r\nX: 01234567890123456789012345678901234567890123456789\r\n\r\n",
+                431,
+            ),
+            (b"HTTP/1.1 200 OK\r\n", 400),
+            (b"HTTP/2.0 200 OK\r\n\r\n", 400),
+            (b"HTTP/1.1 2000 OK\r\n\r\n", 400),
+        ] {
+            let verdict = parse_response_head(buf, limits)
+                .map(|_| ())
+                .map_err(|e| e.status());
+            assert_eq!(verdict, Err(status), "{:?}", String::from_utf8_lossy(buf));
+        }
+    }
+
+    #[cfg(feature = "http-client")]
+    #[test]
+    fn fields_can_be_removed_and_added_within_the_head_limit() {
+        let buf = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\nA: 1\r\n\r\n";
+        let mut fields = parse_response_head(buf, LIMITS).unwrap().fields;
+        fields.remove(&["content-encoding", "CONTENT-LENGTH"]);
+        assert_eq!(fields.iter().collect::<Vec<_>>(), [(&b"A"[..], &b"1"[..])]);
+        assert!(fields.push(b"B", b"2", 1024));
+        assert_eq!(fields.first("b"), Some(&b"2"[..]));
+        assert!(!fields.push(b"C", &[b'x'; 1024], 1024), "over the limit");
+        assert_eq!(fields.iter().count(), 2);
     }
 
     #[test]

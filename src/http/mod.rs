@@ -54,10 +54,15 @@ pub use self::server::{serve_on_threads, HttpServer, ServerOptions, ThreadedServ
 pub use self::service::{Dispatch, Handler, Service};
 pub use self::status::reason_phrase;
 
+// The response-head parser, for the WebSocket client's handshake.
+#[cfg(feature = "websocket")]
+pub(crate) use self::head::{parse_response_head, HeadError, HeadLimits};
 // The sans-IO internals the fuzz targets drive, for `crate::fuzzing` only.
+#[cfg(all(feature = "fuzzing", not(feature = "websocket")))]
+pub(crate) use self::head::HeadLimits;
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::{
     body::{request_framing, BodyDecoder, Framing},
     client::BodyDecoding,
-    head::{find_head_end, leading_empty_lines, parse_head, HeadLimits},
+    head::{find_head_end, leading_empty_lines, parse_head},
 };

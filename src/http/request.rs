@@ -8,7 +8,7 @@ use percent_encoding::percent_decode;
 
 use super::cookie::unquote;
 use super::extensions::Extensions;
-use super::head::{field_bytes, first_field, lists_token, split_host, ParsedHead, Version};
+use super::head::{split_host, ParsedHead, Version};
 
 /// An HTTP request, as a handler receives it.
 ///
@@ -94,7 +94,7 @@ impl Request {
 
     /// The method or the target, as `str`.
     fn request_line_part(&self, range: &std::ops::Range<u16>) -> &str {
-        let bytes = &self.head.bytes[range.start as usize..range.end as usize];
+        let bytes = self.head.fields.span(range);
         // `parse_head` refuses a head whose method or target is not ASCII, and the head's
         // bytes never change after it, so this is always UTF-8 (checking costs a few
         // nanoseconds for a request line).
@@ -247,7 +247,7 @@ impl Request {
                 return Some(authority.as_bytes());
             }
         }
-        first_field(self.header_fields(), name)
+        self.head.fields.first(name)
     }
 
     /// Every header field as (name, value) bytes, in order, as sent (a `Host` field
@@ -260,7 +260,7 @@ impl Request {
     /// assert_eq!(req.header_fields().count(), 2);
     /// ```
     pub fn header_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        field_bytes(&self.head.bytes, &self.head.headers)
+        self.head.fields.iter()
     }
 
     /// Whether some header field `name` lists `token` (comma-separated, case-insensitive):
@@ -273,7 +273,7 @@ impl Request {
     /// assert!(req.has_token("connection", "upgrade"));
     /// ```
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        lists_token(self.header_fields(), name, token)
+        self.head.fields.lists_token(name, token)
     }
 
     /// The body (empty for a route that streams it).

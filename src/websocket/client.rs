@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::frame::Role;
-use super::handshake::{check_response, client_request, new_key};
+use super::handshake::{check_response, client_request, new_key, MAX_RESPONSE_HEAD};
 use super::mask::MaskSource;
 use super::options::WebSocketOptions;
 use super::socket::WebSocket;
@@ -219,9 +219,6 @@ impl Drop for CloseUnlessKept {
         }
     }
 }
-
-/// The most bytes a server's handshake answer may take.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 async fn handshake(
     url: HttpUrl,

@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use crate::http::{Request, Response, Version};
+use crate::http::{parse_response_head, HeadError, HeadLimits, Request, Response, Version};
 
 /// The GUID the accept key is derived with (§1.3).
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -227,6 +227,9 @@ pub(crate) fn new_key(random: &mut super::mask::MaskSource) -> String {
     BASE64.encode(bytes)
 }
 
+/// The most bytes a server's handshake answer may take.
+pub(crate) const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
 /// Checks a server's answer to the client's handshake (the head, up to its blank line)
 /// against what the client offered. Returns what it agreed.
 ///
@@ -239,31 +242,26 @@ pub(crate) fn check_response(
     subprotocols: &[String],
     #[cfg(feature = "deflate")] compression: Option<&super::deflate::DeflateOptions>,
 ) -> Result<Negotiated, String> {
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut fields);
-    match response.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err("the response head is incomplete".into()),
-        Err(e) => return Err(format!("malformed response: {e}")),
-    }
-    if response.code != Some(101) {
+    let limits = HeadLimits {
+        max_bytes: MAX_RESPONSE_HEAD,
+        max_headers: 64,
+    };
+    let response = parse_response_head(head, limits).map_err(|e| match e {
+        HeadError::TooLarge(why) => why.to_owned(),
+        HeadError::Malformed(why) => format!("malformed response: {why}"),
+    })?;
+    if response.status != 101 {
         return Err(format!(
             "the server answered {} {} instead of 101",
-            response.code.unwrap_or(0),
-            response.reason.unwrap_or("")
+            response.status,
+            String::from_utf8_lossy(response.fields.span(&response.reason))
         ));
     }
     let field = |name: &str| {
-        response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-            .map(str::trim)
+        let value = response.fields.first(name)?;
+        std::str::from_utf8(value).ok().map(str::trim)
     };
-    let has_token = |name: &str, token: &str| {
-        field(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    };
+    let has_token = |name: &str, token: &str| response.fields.lists_token(name, token);
     if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
         return Err("the 101 lacks Upgrade: websocket or Connection: Upgrade".into());
     }

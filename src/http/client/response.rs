@@ -1,12 +1,11 @@
 //! What a fetch gives back: [`ResponseHead`] (the status line and header fields, parsed
-//! with `httparse` from the connection's buffer) and [`ClientResponse`] (a head with its
+//! by the same head parser as the server's requests) and [`ClientResponse`] (a head with its
 //! whole body).
 
 use std::fmt;
-use std::ops::Range;
 
 use super::error::FetchError;
-use crate::http::head::{field_bytes, first_field, lists_token, FieldRanges, Version};
+use crate::http::head::{parse_response_head, HeadError, HeadLimits, ParsedResponseHead, Version};
 
 /// The most bytes of a response head (64 KiB, less one so that every offset in it fits
 /// in 16 bits), and the most header lines in one.
@@ -26,11 +25,7 @@ const MAX_HEADERS: usize = 100;
 /// ```
 #[derive(Clone)]
 pub struct ResponseHead {
-    bytes: Vec<u8>,
-    status: u16,
-    reason: Range<u16>,
-    version: Version,
-    fields: FieldRanges,
+    head: ParsedResponseHead,
 }
 
 impl ResponseHead {
@@ -46,47 +41,15 @@ impl ResponseHead {
     ///
     /// See [`ResponseHead`].
     pub fn parse(head: &[u8]) -> Result<ResponseHead, FetchError> {
-        if head.len() > MAX_HEAD_BYTES {
-            return Err(FetchError::HeadTooLarge);
+        let limits = HeadLimits {
+            max_bytes: MAX_HEAD_BYTES,
+            max_headers: MAX_HEADERS,
+        };
+        match parse_response_head(head, limits) {
+            Ok(head) => Ok(ResponseHead { head }),
+            Err(HeadError::TooLarge(_)) => Err(FetchError::HeadTooLarge),
+            Err(HeadError::Malformed(why)) => Err(FetchError::Protocol(why)),
         }
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        match response.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(FetchError::Protocol("an incomplete head".into()))
-            }
-            Err(httparse::Error::TooManyHeaders) => return Err(FetchError::HeadTooLarge),
-            Err(e) => return Err(FetchError::Protocol(e.to_string())),
-        }
-        let version = match response.version {
-            Some(0) => Version::Http10,
-            Some(1) => Version::Http11,
-            _ => return Err(FetchError::Protocol("unsupported HTTP version".into())),
-        };
-        let base = head.as_ptr() as usize;
-        let range = |s: &[u8]| -> Range<u16> {
-            let start = s.as_ptr() as usize - base;
-            start as u16..(start + s.len()) as u16
-        };
-        let reason = response.reason.unwrap_or_default();
-        let reason = if reason.is_empty() {
-            0..0
-        } else {
-            range(reason.as_bytes())
-        };
-        let fields = response
-            .headers
-            .iter()
-            .map(|h| (range(h.name.as_bytes()), range(h.value)))
-            .collect();
-        Ok(ResponseHead {
-            status: response.code.unwrap_or_default(),
-            bytes: head.to_vec(),
-            reason,
-            version,
-            fields,
-        })
     }
 
     /// The status code.
@@ -95,7 +58,7 @@ impl ResponseHead {
     ///
     /// See [`ResponseHead`].
     pub fn status(&self) -> u16 {
-        self.status
+        self.head.status
     }
 
     /// The reason phrase as sent (it may be empty).
@@ -104,7 +67,7 @@ impl ResponseHead {
     ///
     /// See [`ResponseHead`].
     pub fn reason(&self) -> &str {
-        let bytes = &self.bytes[self.reason.start as usize..self.reason.end as usize];
+        let bytes = self.head.fields.span(&self.head.reason);
         // httparse takes a reason of visible ASCII, spaces and obs-text.
         std::str::from_utf8(bytes).unwrap_or("")
     }
@@ -119,7 +82,7 @@ impl ResponseHead {
     /// assert_eq!(head.version(), Version::Http10);
     /// ```
     pub fn version(&self) -> Version {
-        self.version
+        self.head.version
     }
 
     /// The value of the first header field named `name` (case-insensitive), if UTF-8.
@@ -141,7 +104,7 @@ impl ResponseHead {
     /// assert_eq!(head.header_bytes("x"), Some(&b"\xff"[..]));
     /// ```
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        first_field(self.header_fields(), name)
+        self.head.fields.first(name)
     }
 
     /// Every header field as (name, value) bytes, in order (`Set-Cookie` may repeat).
@@ -156,7 +119,7 @@ impl ResponseHead {
     /// assert_eq!(cookies.count(), 2);
     /// ```
     pub fn header_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        field_bytes(&self.bytes, &self.fields)
+        self.head.fields.iter()
     }
 
     /// Whether some header field `name` lists `token` (comma-separated, case-insensitive).
@@ -168,7 +131,7 @@ impl ResponseHead {
     /// assert!(head.has_token("connection", "close"));
     /// ```
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        lists_token(self.header_fields(), name, token)
+        self.head.fields.lists_token(name, token)
     }
 
     /// Marks the body as decompressed, as Tornado does: the `Content-Encoding` and
@@ -176,27 +139,19 @@ impl ResponseHead {
     /// `X-Consumed-Content-Encoding` says what was undone (when the head has room).
     pub(crate) fn mark_decompressed(&mut self) {
         let coding = self.header("content-encoding").unwrap_or("gzip").to_owned();
-        let bytes = &self.bytes;
-        self.fields.retain(|(name, _)| {
-            let name = &bytes[name.start as usize..name.end as usize];
-            !name.eq_ignore_ascii_case(b"content-encoding")
-                && !name.eq_ignore_ascii_case(b"content-length")
-        });
-        let field = b"X-Consumed-Content-Encoding";
-        if self.bytes.len() + field.len() + coding.len() <= MAX_HEAD_BYTES {
-            let at = self.bytes.len() as u16;
-            self.bytes.extend_from_slice(field);
-            self.bytes.extend_from_slice(coding.as_bytes());
-            let value = at + field.len() as u16;
-            self.fields
-                .push((at..value, value..value + coding.len() as u16));
-        }
+        let fields = &mut self.head.fields;
+        fields.remove(&["content-encoding", "content-length"]);
+        fields.push(
+            b"X-Consumed-Content-Encoding",
+            coding.as_bytes(),
+            MAX_HEAD_BYTES,
+        );
     }
 
     /// Whether the server lets the connection carry another request: HTTP/1.1 unless it
     /// says `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
     pub(crate) fn keeps_alive(&self) -> bool {
-        match self.version {
+        match self.head.version {
             Version::Http11 => !self.has_token("connection", "close"),
             Version::Http10 => self.has_token("connection", "keep-alive"),
         }
@@ -205,10 +160,15 @@ impl ResponseHead {
 
 impl fmt::Debug for ResponseHead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields: Vec<_> = self
+            .header_fields()
+            .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+            .collect();
         f.debug_struct("ResponseHead")
-            .field("status", &self.status)
-            .field("version", &self.version)
-            .field("head", &String::from_utf8_lossy(&self.bytes))
+            .field("status", &self.head.status)
+            .field("reason", &self.reason())
+            .field("version", &self.head.version)
+            .field("fields", &fields)
             .finish()
     }
 }
@@ -239,7 +199,7 @@ impl ClientResponse {
     ///
     /// See [`ClientResponse`].
     pub fn status(&self) -> u16 {
-        self.head.status
+        self.head.status()
     }
 
     /// The reason phrase as sent, as [`ResponseHead::reason`].
