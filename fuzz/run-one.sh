@@ -9,7 +9,8 @@ cd "$(dirname "$0")"
 target="$1"
 seconds="${2:-60}"
 shift $(( $# < 2 ? $# : 2 ))
-binary="target/x86_64-unknown-linux-gnu/release/$target"
+# FUZZ_BIN_DIR: where the built targets are (another `--target-dir`'s, say).
+binary="${FUZZ_BIN_DIR:-target/x86_64-unknown-linux-gnu/release}/$target"
 dict=()
 case "$target" in
   http_*|url_*|static_*|websocket_handshake) dict=(-dict=dict/http.dict) ;;
