@@ -92,7 +92,7 @@ impl Default for ServerOptions {
 impl ServerOptions {
     /// These options within what the server can do: the head limit at most 64 KiB (the
     /// parser's ranges are 16-bit), at least one request in the pipeline.
-    pub(crate) fn effective(mut self) -> ServerOptions {
+    pub(super) fn effective(mut self) -> ServerOptions {
         self.max_head_bytes = self.max_head_bytes.min(MAX_HEAD_BYTES);
         self.max_pipeline = self.max_pipeline.max(1);
         self

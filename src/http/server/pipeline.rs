@@ -21,10 +21,10 @@ use super::slot::{BodyEnd, Slot, SlotState};
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A callback waiting for the connection to close, with the request it is for.
-pub(crate) type CloseCallback = (u64, Box<dyn FnOnce()>);
+pub(super) type CloseCallback = (u64, Box<dyn FnOnce()>);
 
 /// The ordered responses of one connection's pipelined requests.
-pub(crate) struct Pipeline {
+pub(super) struct Pipeline {
     /// The requests not yet answered in full, in order, from the front.
     slots: VecDeque<Slot>,
     /// The sequence number of the front slot: every request before it is answered and
@@ -44,12 +44,12 @@ pub(crate) struct Pipeline {
 
 /// What [`Pipeline::pump`] did.
 #[must_use = "the released values are dropped by the caller, after its borrow ends"]
-pub(crate) struct Pump {
+pub(super) struct Pump {
     /// A response that ends the connection went to the output: nothing after it will be
     /// (the slots after it are in `released`).
-    pub(crate) ended: bool,
+    pub(super) ended: bool,
     /// User values let go, for the caller to drop outside any borrow.
-    pub(crate) released: Released,
+    pub(super) released: Released,
 }
 
 /// User values taken out of the pipeline while the connection's state is borrowed,
@@ -57,31 +57,31 @@ pub(crate) struct Pump {
 /// [`BodyWriter`](crate::http::BodyWriter), whose `Drop` reaches the state again, and a
 /// close callback may own anything.
 #[derive(Default)]
-pub(crate) struct Released {
+pub(super) struct Released {
     slots: Vec<Slot>,
     close_callbacks: Vec<CloseCallback>,
 }
 
 /// What the output holds for the stream (see [`Pipeline::take_output`]).
-pub(crate) struct Output {
+pub(super) struct Output {
     /// The bytes to write, in response order.
-    pub(crate) bytes: Vec<u8>,
+    pub(super) bytes: Vec<u8>,
     /// Completions to run once those bytes have reached the kernel.
-    pub(crate) waiters: Vec<WrittenCallback>,
+    pub(super) waiters: Vec<WrittenCallback>,
 }
 
 /// Everything a closing connection takes out of its pipeline: the slots never to be sent
 /// (with their write completions), the completions of bytes never to be written, and the
 /// callbacks waiting for the close.
-pub(crate) struct Abandoned {
-    pub(crate) slots: VecDeque<Slot>,
-    pub(crate) waiters: Vec<WrittenCallback>,
-    pub(crate) close_callbacks: Vec<CloseCallback>,
+pub(super) struct Abandoned {
+    pub(super) slots: VecDeque<Slot>,
+    pub(super) waiters: Vec<WrittenCallback>,
+    pub(super) close_callbacks: Vec<CloseCallback>,
 }
 
 impl Pipeline {
     /// An empty pipeline: no request read yet.
-    pub(crate) fn new() -> Pipeline {
+    pub(super) fn new() -> Pipeline {
         Pipeline {
             slots: VecDeque::new(),
             front_seq: 0,
@@ -93,27 +93,27 @@ impl Pipeline {
     }
 
     /// Requests read and not yet answered in full.
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.slots.len()
     }
 
     /// Whether every request read is answered and its response in the output.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
     /// Whether a response has gone to the output (the connection has served a request).
-    pub(crate) fn answered_any(&self) -> bool {
+    pub(super) fn answered_any(&self) -> bool {
         self.front_seq > 0
     }
 
     /// Bytes in the output, not yet taken for the stream.
-    pub(crate) fn out_len(&self) -> usize {
+    pub(super) fn out_len(&self) -> usize {
         self.out.len()
     }
 
     /// Takes the next request's slot; returns its sequence number.
-    pub(crate) fn push(&mut self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
+    pub(super) fn push(&mut self, keep_alive: bool, head_only: bool, version: Version) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.slots
@@ -134,7 +134,7 @@ impl Pipeline {
     }
 
     /// The connection ends after the response to `seq` (its answer says so).
-    pub(crate) fn end_after(&mut self, seq: u64) {
+    pub(super) fn end_after(&mut self, seq: u64) {
         if let Some(slot) = self.slot_mut(seq) {
             slot.keep_alive = false;
         }
@@ -143,7 +143,7 @@ impl Pipeline {
     /// The connection ends after the responses owed now: the last one says so (a slot
     /// that does not keep the connection alive ends the pipeline, so only the last one
     /// may).
-    pub(crate) fn end_after_last(&mut self) {
+    pub(super) fn end_after_last(&mut self) {
         if let Some(last) = self.slots.back_mut() {
             last.keep_alive = false;
         }
@@ -151,14 +151,14 @@ impl Pipeline {
 
     /// Request `seq` is owed `100 Continue` once its body is wanted (see
     /// [`send_continue`](Self::send_continue)).
-    pub(crate) fn owe_continue(&mut self, seq: u64) {
+    pub(super) fn owe_continue(&mut self, seq: u64) {
         if let Some(slot) = self.slot_mut(seq) {
             slot.continue_owed = true;
         }
     }
 
     /// Whether request `seq` is answered (`None`: it is not in the pipeline).
-    pub(crate) fn is_answered(&self, seq: u64) -> Option<bool> {
+    pub(super) fn is_answered(&self, seq: u64) -> Option<bool> {
         let slot = &self.slots[self.index(seq)?];
         Some(matches!(slot.state, SlotState::Bytes { .. }))
     }
@@ -166,7 +166,7 @@ impl Pipeline {
     /// Answers request `seq` with a whole response: the front slot's goes straight to the
     /// output, a later one's waits in its slot. Returns false if `seq` is not in the
     /// pipeline or was already answered.
-    pub(crate) fn answer(&mut self, seq: u64, response: ResponseParts) -> bool {
+    pub(super) fn answer(&mut self, seq: u64, response: ResponseParts) -> bool {
         let Some(index) = self.index(seq) else {
             return false;
         };
@@ -176,7 +176,7 @@ impl Pipeline {
 
     /// Starts a streamed response to `seq` (see [`Slot::start_body`]). Returns whether
     /// the connection stays open after it, or `None` if nothing was started.
-    pub(crate) fn start_body(
+    pub(super) fn start_body(
         &mut self,
         seq: u64,
         response: ResponseParts,
@@ -193,7 +193,7 @@ impl Pipeline {
     ///
     /// `seq` is not in the pipeline, streams no body, or the piece is over its declared
     /// length: `written` is handed back, for the caller to drop outside its borrow.
-    pub(crate) fn write_body(
+    pub(super) fn write_body(
         &mut self,
         seq: u64,
         data: &[u8],
@@ -206,13 +206,13 @@ impl Pipeline {
     }
 
     /// Ends the streamed body of `seq`. `None` if none was being streamed.
-    pub(crate) fn finish_body(&mut self, seq: u64) -> Option<BodyEnd> {
+    pub(super) fn finish_body(&mut self, seq: u64) -> Option<BodyEnd> {
         self.slot_mut(seq)?.finish_body()
     }
 
     /// The streamed body of `seq` will never be finished: the connection ends after what
     /// was written of it. Returns whether a body was being streamed.
-    pub(crate) fn abandon_body(&mut self, seq: u64) -> bool {
+    pub(super) fn abandon_body(&mut self, seq: u64) -> bool {
         self.slot_mut(seq).is_some_and(Slot::abandon_body)
     }
 
@@ -220,7 +220,7 @@ impl Pipeline {
     /// streamed one as far as it was written (it stays at the front until finished). A
     /// slot that ends the connection ends the pipeline: the slots after it are released,
     /// never to be sent. Close callbacks of the requests now answered are released too.
-    pub(crate) fn pump(&mut self) -> Pump {
+    pub(super) fn pump(&mut self) -> Pump {
         let mut pump = Pump {
             ended: false,
             released: Released::default(),
@@ -256,7 +256,7 @@ impl Pipeline {
     /// Writes `100 Continue` to the output if request `seq` is owed one and may have it
     /// now: at the front (an interim response must not split an earlier one) and still
     /// unanswered. Once only. Returns whether it was written.
-    pub(crate) fn send_continue(&mut self, seq: u64) -> bool {
+    pub(super) fn send_continue(&mut self, seq: u64) -> bool {
         if seq != self.front_seq {
             return false;
         }
@@ -274,7 +274,7 @@ impl Pipeline {
     /// Switches protocols for request `seq` if it is at the front (every response before
     /// it is in the output): its `101` head goes to the output and its slot leaves the
     /// pipeline. Returns whether it did.
-    pub(crate) fn switch_protocols(&mut self, seq: u64, response: &ResponseParts) -> bool {
+    pub(super) fn switch_protocols(&mut self, seq: u64, response: &ResponseParts) -> bool {
         if seq != self.front_seq {
             return false;
         }
@@ -287,7 +287,7 @@ impl Pipeline {
     }
 
     /// Takes the output for the stream: its bytes, and the completions waiting for them.
-    pub(crate) fn take_output(&mut self) -> Output {
+    pub(super) fn take_output(&mut self) -> Output {
         Output {
             bytes: std::mem::take(&mut self.out),
             waiters: std::mem::take(&mut self.out_waiters),
@@ -296,7 +296,7 @@ impl Pipeline {
 
     /// Gives back the buffer of a written output, to keep its allocation for the next
     /// batch (unless the output was written to meanwhile).
-    pub(crate) fn recycle(&mut self, mut bytes: Vec<u8>) {
+    pub(super) fn recycle(&mut self, mut bytes: Vec<u8>) {
         bytes.clear();
         if self.out.is_empty() {
             self.out = bytes;
@@ -305,18 +305,18 @@ impl Pipeline {
 
     /// Adds a callback for the connection's close, let go once request `seq` is
     /// answered.
-    pub(crate) fn on_close(&mut self, seq: u64, callback: Box<dyn FnOnce()>) {
+    pub(super) fn on_close(&mut self, seq: u64, callback: Box<dyn FnOnce()>) {
         self.on_close.push((seq, callback));
     }
 
     /// Whether a request in flight waits for the connection to close.
-    pub(crate) fn has_close_callbacks(&self) -> bool {
+    pub(super) fn has_close_callbacks(&self) -> bool {
         !self.on_close.is_empty()
     }
 
     /// The connection closes (or is handed to another protocol): takes everything still
     /// owed or waiting, for the caller to drop or call outside its borrow.
-    pub(crate) fn abandon(&mut self) -> Abandoned {
+    pub(super) fn abandon(&mut self) -> Abandoned {
         Abandoned {
             slots: std::mem::take(&mut self.slots),
             waiters: std::mem::take(&mut self.out_waiters),

@@ -10,18 +10,18 @@ use super::super::responder::WrittenCallback;
 use super::super::response::{Response, ResponseParts};
 
 /// One request's place in the pipeline.
-pub(crate) struct Slot {
+pub(super) struct Slot {
     /// Keep the connection open after this response.
-    pub(crate) keep_alive: bool,
+    pub(super) keep_alive: bool,
     /// A HEAD request: the body is not sent.
-    pub(crate) head_only: bool,
-    pub(crate) version: Version,
+    pub(super) head_only: bool,
+    pub(super) version: Version,
     /// `100 Continue` is owed once this slot is at the front.
-    pub(crate) continue_owed: bool,
-    pub(crate) state: SlotState,
+    pub(super) continue_owed: bool,
+    pub(super) state: SlotState,
 }
 
-pub(crate) enum SlotState {
+pub(super) enum SlotState {
     /// The handler has not answered yet.
     Waiting,
     /// Answered: these bytes are the whole response, or (streaming) what was written so far.
@@ -40,7 +40,7 @@ const HEAD_ESTIMATE: usize = 256;
 
 /// How a streamed body ended (see [`Slot::finish_body`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyEnd {
+pub(super) enum BodyEnd {
     /// Complete: the connection may stay open.
     Complete,
     /// Fewer bytes than its `Content-Length`: the response is cut, the connection must close.
@@ -49,7 +49,7 @@ pub(crate) enum BodyEnd {
 
 impl Slot {
     /// A slot waiting for its handler's answer.
-    pub(crate) fn new(keep_alive: bool, head_only: bool, version: Version) -> Slot {
+    pub(super) fn new(keep_alive: bool, head_only: bool, version: Version) -> Slot {
         Slot {
             keep_alive,
             head_only,
@@ -82,7 +82,7 @@ impl Slot {
 
     /// Encodes the `101 Switching Protocols` head of an upgrade (no body, and
     /// `Connection: Upgrade`).
-    pub(crate) fn encode_switch(&self, out: &mut Vec<u8>, response: &ResponseParts) {
+    pub(super) fn encode_switch(&self, out: &mut Vec<u8>, response: &ResponseParts) {
         write_head(
             out,
             response.status,
@@ -97,7 +97,7 @@ impl Slot {
     /// front of the pipeline: its bytes go straight to the connection's output), else
     /// kept in the slot until the slots before it are answered. Returns false if it was
     /// already answered.
-    pub(crate) fn answer_whole(
+    pub(super) fn answer_whole(
         &mut self,
         response: ResponseParts,
         out: Option<&mut Vec<u8>>,
@@ -134,7 +134,7 @@ impl Slot {
     /// Starts a streamed response: its head now, its body piece by piece, exactly `length`
     /// bytes of it if given (else chunked, or until close for HTTP/1.0, which then stops
     /// keeping the connection alive). Returns false if it was already answered.
-    pub(crate) fn start_body(&mut self, response: ResponseParts, length: Option<u64>) -> bool {
+    pub(super) fn start_body(&mut self, response: ResponseParts, length: Option<u64>) -> bool {
         if !matches!(self.state, SlotState::Waiting) {
             return false;
         }
@@ -166,7 +166,7 @@ impl Slot {
     ///
     /// No body is being streamed, or the piece is over the declared length: `written` is
     /// handed back, so the caller drops it (a user value) outside any borrow.
-    pub(crate) fn write_body(
+    pub(super) fn write_body(
         &mut self,
         data: &[u8],
         written: Option<WrittenCallback>,
@@ -198,7 +198,7 @@ impl Slot {
     }
 
     /// Ends the streamed body. `None` if none was being streamed.
-    pub(crate) fn finish_body(&mut self) -> Option<BodyEnd> {
+    pub(super) fn finish_body(&mut self) -> Option<BodyEnd> {
         let head_only = self.head_only;
         let SlotState::Bytes {
             bytes, streaming, ..
@@ -222,7 +222,7 @@ impl Slot {
 
     /// The streamed body will never be finished (its writer was dropped): the connection
     /// must close after what was written. Returns whether a body was being streamed.
-    pub(crate) fn abandon_body(&mut self) -> bool {
+    pub(super) fn abandon_body(&mut self) -> bool {
         self.keep_alive = false;
         match &mut self.state {
             SlotState::Bytes { streaming, .. } => streaming.take().is_some(),

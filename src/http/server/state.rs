@@ -23,37 +23,37 @@ use crate::reactor::timer_heap::Timeout;
 use crate::stream::IoStream;
 
 /// Unsent response bytes above which the connection stops reading requests.
-pub(crate) const HIGH_WATER: usize = 256 * 1024;
+pub(super) const HIGH_WATER: usize = 256 * 1024;
 /// The unsent bytes at which a connection paused by [`HIGH_WATER`] looks again.
-pub(crate) const LOW_WATER: usize = 64 * 1024;
+pub(super) const LOW_WATER: usize = 64 * 1024;
 
 /// The longest a connection lingers in all, however often the client sends (nginx's
 /// `lingering_time`).
 const LINGER_AT_MOST: Duration = Duration::from_secs(30);
 
 /// The state of one connection.
-pub(crate) struct State {
-    pub(crate) reading: Reading,
-    pub(crate) writing: Writing,
-    pub(crate) keep_alive: KeepAlive,
+pub(super) struct State {
+    pub(super) reading: Reading,
+    pub(super) writing: Writing,
+    pub(super) keep_alive: KeepAlive,
     /// The responses owed, in request order, and the output they release.
-    pub(crate) pipeline: Pipeline,
+    pub(super) pipeline: Pipeline,
     /// Where the scan for the end of the current head resumes.
-    pub(crate) head_scanned: usize,
+    pub(super) head_scanned: usize,
     /// Empty lines dropped before the current head (they count against its limit).
-    pub(crate) blank_lines: usize,
+    pub(super) blank_lines: usize,
     /// The reading side's deadline and what it is for.
-    pub(crate) read_deadline: Option<(Instant, Deadline)>,
+    pub(super) read_deadline: Option<(Instant, Deadline)>,
     /// The writing side's deadline, while response bytes wait for a client that may have
     /// stopped reading, and the bytes the socket had taken when it was set.
-    pub(crate) write_deadline: Option<(Instant, u64)>,
+    pub(super) write_deadline: Option<(Instant, u64)>,
     /// The loop timer for the earlier of the two deadlines, and when it fires; re-armed
     /// lazily (a timer that fires early re-arms itself).
-    pub(crate) timer: Option<(Timeout, Instant)>,
+    pub(super) timer: Option<(Timeout, Instant)>,
 }
 
 /// What the bytes that arrive are for.
-pub(crate) enum Reading {
+pub(super) enum Reading {
     /// The next request head: waiting for it, or parsing it (whether one is parsed now
     /// is [`KeepAlive`]'s say).
     Head,
@@ -75,7 +75,7 @@ pub(crate) enum Reading {
 /// What the write side waits for. Responses themselves go out as the pipeline releases
 /// them, whatever the state; this is about the watches on the stream's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Writing {
+pub(super) enum Writing {
     /// Nothing: responses go out as they are ready.
     Ready,
     /// The output is over [`HIGH_WATER`] with reading paused: a watch on the stream
@@ -90,7 +90,7 @@ pub(crate) enum Writing {
 
 /// Whether the connection reads another request after those in hand (hyper's `KA`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeepAlive {
+pub(super) enum KeepAlive {
     /// It does, as soon as the bytes arrive.
     Open,
     /// Not yet: the pipeline is full, or the unsent output is over [`HIGH_WATER`]. (The
@@ -103,7 +103,7 @@ pub(crate) enum KeepAlive {
 
 /// What a read deadline is for; each belongs to one [`Reading`] state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Deadline {
+pub(super) enum Deadline {
     /// [`Reading::Head`]: waiting for a request head (from accept, or since the first
     /// byte of a later one).
     Head,
@@ -117,7 +117,7 @@ pub(crate) enum Deadline {
 
 /// The step of reading that the buffered bytes go to (see [`State::next_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadStep {
+pub(super) enum ReadStep {
     /// Parse a request head.
     Head,
     /// Decode the body being read whole.
@@ -128,7 +128,7 @@ pub(crate) enum ReadStep {
 
 /// What the connection does after responses went out (see [`State::after_progress`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Progress {
+pub(super) enum Progress {
     /// Nothing: the connection is closed, or already waits to linger.
     Nothing,
     /// The last response is queued ([`Writing::Done`]): once the stream has sent it,
@@ -148,48 +148,48 @@ pub(crate) enum Progress {
 }
 
 /// A request that switches protocols, waiting for the responses before it.
-pub(crate) struct PendingUpgrade {
-    pub(crate) seq: u64,
-    pub(crate) request: Request,
+pub(super) struct PendingUpgrade {
+    pub(super) seq: u64,
+    pub(super) request: Request,
     /// The `101` response.
-    pub(crate) response: ResponseParts,
+    pub(super) response: ResponseParts,
     /// Takes the stream once the `101` is written.
-    pub(crate) upgrade: Box<dyn FnOnce(Request, IoStream)>,
+    pub(super) upgrade: Box<dyn FnOnce(Request, IoStream)>,
 }
 
 /// A body read whole for its handler.
-pub(crate) struct BodyRead {
-    pub(crate) request: Request,
-    pub(crate) handler: Rc<dyn Handler>,
-    pub(crate) seq: u64,
-    pub(crate) decoder: BodyDecoder,
-    pub(crate) limit: u64,
-    pub(crate) body: Vec<u8>,
+pub(super) struct BodyRead {
+    pub(super) request: Request,
+    pub(super) handler: Rc<dyn Handler>,
+    pub(super) seq: u64,
+    pub(super) decoder: BodyDecoder,
+    pub(super) limit: u64,
+    pub(super) body: Vec<u8>,
 }
 
 /// A body its handler reads piece by piece.
-pub(crate) struct StreamedBody {
-    pub(crate) seq: u64,
-    pub(crate) decoder: BodyDecoder,
-    pub(crate) limit: u64,
-    pub(crate) received: u64,
+pub(super) struct StreamedBody {
+    pub(super) seq: u64,
+    pub(super) decoder: BodyDecoder,
+    pub(super) limit: u64,
+    pub(super) received: u64,
     /// The handler waiting for the next chunk.
-    pub(crate) waiting: Option<Box<dyn FnOnce(BodyChunk)>>,
+    pub(super) waiting: Option<Box<dyn FnOnce(BodyChunk)>>,
 }
 
 /// What a closing connection takes out of its state, for its caller to drop or call
 /// after the borrow ends (see [`State::close`]).
-pub(crate) struct Closed {
+pub(super) struct Closed {
     /// What was being read: a handler, a waiting body reader, an upgrade callback.
-    pub(crate) reading: Reading,
-    pub(crate) pipeline: Abandoned,
-    pub(crate) timer: Option<(Timeout, Instant)>,
+    pub(super) reading: Reading,
+    pub(super) pipeline: Abandoned,
+    pub(super) timer: Option<(Timeout, Instant)>,
 }
 
 /// Whether the connection stays open after answering `request` (RFC 9112 §9.3), whose
 /// body is framed so. HTTP/1.0 has no transfer codings: a chunked 1.0 request is framed,
 /// but the connection closes after it (RFC 9112 §6.1).
-pub(crate) fn keeps_alive(request: &Request, framing: Framing) -> bool {
+pub(super) fn keeps_alive(request: &Request, framing: Framing) -> bool {
     match request.version() {
         Version::Http11 => !request.has_token("connection", "close"),
         Version::Http10 => {
@@ -200,7 +200,7 @@ pub(crate) fn keeps_alive(request: &Request, framing: Framing) -> bool {
 
 impl State {
     /// A connection just accepted: waiting for its first request head.
-    pub(crate) fn new() -> State {
+    pub(super) fn new() -> State {
         State {
             reading: Reading::Head,
             writing: Writing::Ready,
@@ -215,12 +215,12 @@ impl State {
     }
 
     /// Whether the connection is closed (or handed to another protocol).
-    pub(crate) fn is_closed(&self) -> bool {
+    pub(super) fn is_closed(&self) -> bool {
         self.writing == Writing::Closed
     }
 
     /// What the buffered bytes go to now, if anything.
-    pub(crate) fn next_read(&self) -> Option<ReadStep> {
+    pub(super) fn next_read(&self) -> Option<ReadStep> {
         match self.reading {
             // After a request that closes the connection nothing more is parsed, nor
             // while paused; an accepted request's body still is.
@@ -238,14 +238,14 @@ impl State {
 
     /// Whether the header timeout concerns the connection: it waits for a request head
     /// of the client's, not for room to read one.
-    pub(crate) fn waits_for_head(&self) -> bool {
+    pub(super) fn waits_for_head(&self) -> bool {
         matches!(self.reading, Reading::Head) && self.keep_alive != KeepAlive::Paused
     }
 
     /// A request head was read: it takes the next slot of the pipeline. Reading pauses
     /// once the pipeline holds `max_pipeline` requests; after a request that does not
     /// keep the connection alive, none is read.
-    pub(crate) fn push_request(
+    pub(super) fn push_request(
         &mut self,
         keep_alive: bool,
         head_only: bool,
@@ -263,7 +263,7 @@ impl State {
     }
 
     /// Reading the next request waits (see [`KeepAlive::Paused`]).
-    pub(crate) fn pause(&mut self) {
+    pub(super) fn pause(&mut self) {
         if self.keep_alive == KeepAlive::Open {
             self.keep_alive = KeepAlive::Paused;
         }
@@ -271,27 +271,27 @@ impl State {
 
     /// No request after those in hand is read (their answers decide what the last one
     /// says).
-    pub(crate) fn disable_keep_alive(&mut self) {
+    pub(super) fn disable_keep_alive(&mut self) {
         self.keep_alive = KeepAlive::Disabled;
     }
 
     /// The connection ends after the answer to `seq`, which says so; nothing after it is
     /// read.
-    pub(crate) fn end_after(&mut self, seq: u64) {
+    pub(super) fn end_after(&mut self, seq: u64) {
         self.disable_keep_alive();
         self.pipeline.end_after(seq);
     }
 
     /// No more requests are read: every request already read is answered, the last
     /// answer with `Connection: close`, then the connection closes.
-    pub(crate) fn read_no_more(&mut self) {
+    pub(super) fn read_no_more(&mut self) {
         self.disable_keep_alive();
         self.pipeline.end_after_last();
     }
 
     /// Moves the answered responses at the front of the pipeline into the output (see
     /// [`Pipeline::pump`]); one that ends the connection ends keep-alive.
-    pub(crate) fn pump(&mut self) -> Pump {
+    pub(super) fn pump(&mut self) -> Pump {
         let pump = self.pipeline.pump();
         if pump.ended {
             self.disable_keep_alive();
@@ -304,7 +304,7 @@ impl State {
     /// connection once nothing more is owed, resumes reading if it was paused and need
     /// not be any more, pauses it if the output is over the high-water mark, and says
     /// what the connection does next.
-    pub(crate) fn after_progress(
+    pub(super) fn after_progress(
         &mut self,
         unsent: usize,
         in_batch: bool,
@@ -345,7 +345,7 @@ impl State {
     }
 
     /// The watch set by [`Progress::Wait`]'s `watch_drain` called back.
-    pub(crate) fn drain_watch_fired(&mut self) {
+    pub(super) fn drain_watch_fired(&mut self) {
         if self.writing == Writing::Backlogged {
             self.writing = Writing::Ready;
         }
@@ -354,7 +354,7 @@ impl State {
     /// Writes `100 Continue` for the request whose body is being read, if it is owed one
     /// and its body is wanted now (read whole, or asked for by a handler that streams it):
     /// see [`Pipeline::send_continue`].
-    pub(crate) fn send_continue_if_owed(&mut self) {
+    pub(super) fn send_continue_if_owed(&mut self) {
         let seq = match &self.reading {
             Reading::Body(read) => read.seq,
             Reading::StreamedBody(body) if body.waiting.is_some() => body.seq,
@@ -367,7 +367,7 @@ impl State {
     /// is now in the output, after every response before it), and the connection not
     /// ending. Reading goes back to [`Reading::Head`] until the caller hands the
     /// connection over ([`close`](Self::close)).
-    pub(crate) fn take_due_upgrade(&mut self) -> Option<Box<PendingUpgrade>> {
+    pub(super) fn take_due_upgrade(&mut self) -> Option<Box<PendingUpgrade>> {
         if !matches!(self.reading, Reading::Upgrade(_)) || self.keep_alive == KeepAlive::Disabled {
             return None;
         }
@@ -384,7 +384,7 @@ impl State {
 
     /// The body read whole is complete: reading goes back to [`Reading::Head`]; returns
     /// it (`None` if no body was being read).
-    pub(crate) fn take_body(&mut self) -> Option<Box<BodyRead>> {
+    pub(super) fn take_body(&mut self) -> Option<Box<BodyRead>> {
         if !matches!(self.reading, Reading::Body(_)) {
             return None;
         }
@@ -402,7 +402,7 @@ impl State {
     /// connection ends after this answer (which says so). Returns the body's state (its
     /// waiting reader is a user value: the caller tells it and drops it outside the
     /// borrow); `None` if `seq` streams no body now.
-    pub(crate) fn take_unread_body(&mut self, seq: u64) -> Option<Box<StreamedBody>> {
+    pub(super) fn take_unread_body(&mut self, seq: u64) -> Option<Box<StreamedBody>> {
         if !matches!(&self.reading, Reading::StreamedBody(body) if body.seq == seq) {
             return None;
         }
@@ -424,7 +424,7 @@ impl State {
     /// request's number, `None` between requests (the refusal then takes a slot of its
     /// own). `None` when nothing can be refused any more: every response was sent
     /// (lingering), or the connection is closed.
-    pub(crate) fn refuse(&mut self) -> Option<(Reading, Option<u64>)> {
+    pub(super) fn refuse(&mut self) -> Option<(Reading, Option<u64>)> {
         let seq = match &self.reading {
             Reading::Lingering(_) | Reading::Closed => return None,
             Reading::Head => None,
@@ -438,7 +438,7 @@ impl State {
 
     /// The handler waiting for its streamed body's next piece, taken (the client is
     /// gone: the caller tells it).
-    pub(crate) fn take_body_reader(&mut self) -> Option<Box<dyn FnOnce(BodyChunk)>> {
+    pub(super) fn take_body_reader(&mut self) -> Option<Box<dyn FnOnce(BodyChunk)>> {
         match &mut self.reading {
             Reading::StreamedBody(body) => body.waiting.take(),
             _ => None,
@@ -448,7 +448,7 @@ impl State {
     /// The client ended its side between requests: if answers are owed (and no handler
     /// waits to be told the client left), no more requests are read and they are sent.
     /// Returns whether so; else the connection closes now.
-    pub(crate) fn peer_gone(&mut self) -> bool {
+    pub(super) fn peer_gone(&mut self) -> bool {
         let owed = matches!(self.reading, Reading::Head)
             && !self.pipeline.is_empty()
             && !self.pipeline.has_close_callbacks();
@@ -461,7 +461,7 @@ impl State {
     /// Every response is sent: from `now` the connection lingers (reads and drops what
     /// arrives). The write deadline has nothing left to guard. Returns the reading state
     /// replaced, for the caller to drop after its borrow; `None` if closed.
-    pub(crate) fn linger(&mut self, now: Instant) -> Option<Reading> {
+    pub(super) fn linger(&mut self, now: Instant) -> Option<Reading> {
         if self.is_closed() {
             return None;
         }
@@ -474,7 +474,7 @@ impl State {
 
     /// Sets the read deadline, due at `at`, for `kind`: a lingering connection's never
     /// later than [`LINGER_AT_MOST`] after it began. Returns when it is due.
-    pub(crate) fn set_read_deadline(&mut self, kind: Deadline, at: Instant) -> Instant {
+    pub(super) fn set_read_deadline(&mut self, kind: Deadline, at: Instant) -> Instant {
         let at = match self.reading {
             Reading::Lingering(since) => at.min(since + LINGER_AT_MOST),
             _ => at,
@@ -485,7 +485,7 @@ impl State {
 
     /// The connection closes, or is handed to another protocol: nothing more is read or
     /// written. Returns what it held; `None` if it was closed already.
-    pub(crate) fn close(&mut self) -> Option<Closed> {
+    pub(super) fn close(&mut self) -> Option<Closed> {
         if self.is_closed() {
             return None;
         }
