@@ -273,13 +273,16 @@ impl TaskRef {
     /// handle's awaiter, or, when no handle is left, takes the outcome and returns its
     /// end, if it has one, for the loop to report. Loop thread.
     pub(crate) fn complete(&self) -> Option<TaskEnd> {
-        let previous = self
-            .header()
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                Some((s & !RUNNING) | COMPLETE)
-            })
-            .expect("the update always applies");
+        let state = &self.header().state;
+        let mut previous = state.load(Ordering::Acquire);
+        while let Err(actual) = state.compare_exchange_weak(
+            previous,
+            (previous & !RUNNING) | COMPLETE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            previous = actual;
+        }
         if previous & HANDLE != 0 {
             self.header().join_waker.wake();
             None
