@@ -115,7 +115,21 @@ impl TcpClient {
     ///
     /// # Examples
     ///
-    /// See [`TcpClient`].
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = listener.local_addr()?.port();
+    /// let client = ioloop::TcpClient::new(&ioloop);
+    /// let stream = ioloop.run_sync(client.connect("127.0.0.1", port))??;
+    /// ioloop.run_sync(stream.write_all(b"hello"))??;
+    /// let (mut accepted, _) = listener.accept()?;
+    /// let mut got = [0; 5];
+    /// accepted.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(ioloop: &IoLoop) -> TcpClient {
         TcpClient::with_options(ioloop, StreamOptions::default())
     }
@@ -148,7 +162,25 @@ impl TcpClient {
     ///
     /// # Examples
     ///
-    /// See [`TcpClient`].
+    /// ```
+    /// use ioloop::{StreamSocket, TcpClient, TcpConnectError};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let client = TcpClient::new(&ioloop);
+    /// let stream = ioloop.run_sync(client.connect("127.0.0.1", addr.port()))??;
+    /// let peer = stream.with_socket(|socket| match socket {
+    ///     StreamSocket::Tcp(tcp) => tcp.peer_addr().ok(),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(peer.flatten(), Some(addr));
+    ///
+    /// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // nothing listens
+    /// let refused = ioloop.run_sync(client.connect("127.0.0.1", port))?;
+    /// assert!(matches!(refused, Err(TcpConnectError::Refused(a)) if a.port() == port));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(
         &self,
         host: &str,

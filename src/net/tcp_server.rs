@@ -160,7 +160,23 @@ impl TcpServer {
     ///
     /// # Examples
     ///
-    /// See [`TcpServer`].
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use ioloop::{IoLoop, TcpServer};
+    ///
+    /// let ioloop = IoLoop::new()?;
+    /// let peers = Rc::new(RefCell::new(Vec::new()));
+    /// let seen = peers.clone();
+    /// let server = TcpServer::new(&ioloop, move |_, stream, peer| {
+    ///     seen.borrow_mut().push(peer);
+    ///     stream.close();
+    /// });
+    /// let addr = server.bind("127.0.0.1:0")?;
+    /// let client = std::net::TcpStream::connect(addr)?; // completes from the backlog
+    /// ioloop::testing::run_until(&ioloop, || !peers.borrow().is_empty());
+    /// assert_eq!(peers.borrow()[0], client.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn new<F>(ioloop: &IoLoop, handler: F) -> TcpServer
     where
@@ -266,7 +282,16 @@ impl TcpServer {
     ///
     /// # Examples
     ///
-    /// See [`TcpServer`].
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = ioloop::TcpServer::new(&ioloop, |_, _, _| {});
+    /// let addr = server.bind("127.0.0.1:0")?;
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0); // the port the OS chose
+    /// std::net::TcpStream::connect(addr)?; // listening already
+    /// assert!(server.bind("not an address").is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(&self, address: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         let addr = address
             .to_socket_addrs()?
@@ -415,7 +440,34 @@ impl TcpServer {
     ///
     /// # Examples
     ///
-    /// See [`TlsAcceptor`](crate::stream::tls::TlsAcceptor).
+    /// With a self-signed certificate made by `rcgen`, which the client trusts:
+    ///
+    /// ```
+    /// use ioloop::tls::{self, rustls, TlsAcceptor};
+    /// use ioloop::{IoLoop, TcpClient, TcpServer};
+    /// # use std::sync::Arc;
+    ///
+    /// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    /// # let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    /// # let config = tls::server_config(vec![cert.cert.der().clone()], key.into())?;
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.cert.der().clone())?;
+    /// # let client_config = Arc::new(tls::client_config(roots));
+    /// let ioloop = IoLoop::new()?;
+    /// let server = TcpServer::new_async(&ioloop, |stream, _| async move {
+    ///     assert!(stream.is_tls()); // the handshake is done already
+    ///     let _ = stream.write_all(b"secret\n").await;
+    /// });
+    /// server.set_tls(TlsAcceptor::new(config));
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// let client = TcpClient::new(&ioloop);
+    /// let line = ioloop.run_sync(async move {
+    ///     let stream = client.connect_tls("localhost", port, client_config).await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(stream.read_until(b"\n", 64).await?)
+    /// })??;
+    /// assert_eq!(line, b"secret\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "tls")]
     pub fn set_tls(&self, acceptor: crate::stream::tls::TlsAcceptor) {
         let replaced = self.inner.tls.borrow_mut().replace(acceptor);

@@ -104,7 +104,15 @@ impl UdpSocket {
     ///
     /// # Examples
     ///
-    /// See [`bind`](UdpSocket::bind).
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let bound = std_socket.local_addr()?;
+    /// let socket = ioloop::UdpSocket::from_std(&ioloop, std_socket)?;
+    /// assert_eq!(socket.local_addr()?, bound);
+    /// assert!(socket.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.fd.get_ref().local_addr()
     }
@@ -230,7 +238,20 @@ impl UdpSocket {
     ///
     /// # Examples
     ///
-    /// See [`UdpSocket`].
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let socket = ioloop::UdpSocket::bind(&ioloop, "127.0.0.1:0")?;
+    /// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// sender.send_to(b"truncated datagram", socket.local_addr()?)?;
+    /// let (got, from) = ioloop.run_sync(async move {
+    ///     let mut buf = [0; 9]; // shorter than the datagram: the rest is dropped
+    ///     let (n, from) = socket.recv_from(&mut buf).await?;
+    ///     std::io::Result::Ok((buf[..n].to_vec(), from))
+    /// })??;
+    /// assert_eq!(got, b"truncated");
+    /// assert_eq!(from, sender.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.fd.read_with(|socket| socket.recv_from(buffer)).await
     }
@@ -287,7 +308,16 @@ impl UdpSocket {
     ///
     /// # Examples
     ///
-    /// See [`recv_from_then`](UdpSocket::recv_from_then).
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let socket = ioloop::UdpSocket::bind(&ioloop, "127.0.0.1:0")?;
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(socket.try_send_to(b"now", receiver.local_addr()?)?, 3);
+    /// let mut buf = [0; 8];
+    /// let (n, from) = receiver.recv_from(&mut buf)?;
+    /// assert_eq!((&buf[..n], from), (&b"now"[..], socket.local_addr()?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_send_to(&self, datagram: &[u8], address: SocketAddr) -> io::Result<usize> {
         self.fd.get_ref().send_to(datagram, address)
     }
@@ -300,7 +330,18 @@ impl UdpSocket {
     ///
     /// # Examples
     ///
-    /// See [`UdpSocket`].
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let socket = ioloop::UdpSocket::bind(&ioloop, "127.0.0.1:0")?;
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let to = receiver.local_addr()?;
+    /// let sent = ioloop.run_sync(async move { socket.send_to(b"hello", to).await })??;
+    /// assert_eq!(sent, 5);
+    /// let mut buf = [0; 8];
+    /// let n = receiver.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn send_to(&self, datagram: &[u8], address: SocketAddr) -> io::Result<usize> {
         self.fd
             .write_with(|socket| socket.send_to(datagram, address))
@@ -315,7 +356,24 @@ impl UdpSocket {
     ///
     /// # Examples
     ///
-    /// See [`connect`](UdpSocket::connect).
+    /// Datagrams from other addresses than the connected peer's never arrive:
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let socket = ioloop::UdpSocket::bind(&ioloop, "127.0.0.1:0")?;
+    /// let peer = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let stranger = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.connect(peer.local_addr()?)?;
+    /// stranger.send_to(b"dropped by the kernel", socket.local_addr()?)?;
+    /// peer.send_to(b"from the peer", socket.local_addr()?)?;
+    /// let got = ioloop.run_sync(async move {
+    ///     let mut buf = [0; 32];
+    ///     let n = socket.recv(&mut buf).await?;
+    ///     std::io::Result::Ok(buf[..n].to_vec())
+    /// })??;
+    /// assert_eq!(got, b"from the peer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
         self.fd.read_with(|socket| socket.recv(buffer)).await
     }
@@ -348,7 +406,18 @@ impl UdpSocket {
     ///
     /// # Examples
     ///
-    /// See [`connect`](UdpSocket::connect).
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let socket = ioloop::UdpSocket::bind(&ioloop, "127.0.0.1:0")?;
+    /// let peer = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.connect(peer.local_addr()?)?;
+    /// let sent = ioloop.run_sync(async move { socket.send(b"to the peer").await })??;
+    /// assert_eq!(sent, 11);
+    /// let mut buf = [0; 16];
+    /// let n = peer.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"to the peer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn send(&self, datagram: &[u8]) -> io::Result<usize> {
         self.fd.write_with(|socket| socket.send(datagram)).await
     }

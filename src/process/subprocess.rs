@@ -138,7 +138,21 @@ impl Subprocess {
     ///
     /// # Examples
     ///
-    /// See [`Subprocess`]; `stdin` works the same way, for writing.
+    /// ```
+    /// use ioloop::process::Subprocess;
+    /// use std::process::{Command, Stdio};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let mut cat = Command::new("cat");
+    /// cat.stdin(Stdio::piped()).stdout(Stdio::piped());
+    /// let child = Subprocess::spawn(&ioloop, &mut cat)?;
+    /// let stdin = child.stdin().unwrap();
+    /// ioloop.run_sync(stdin.write_all(b"echoed by cat"))??;
+    /// stdin.close(); // end of file: cat exits
+    /// let out = ioloop.run_sync(child.stdout().unwrap().read_until_close())??;
+    /// assert_eq!(out, b"echoed by cat");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stdin(&self) -> Option<&IoStream> {
         self.stdin.as_ref()
     }
@@ -147,7 +161,20 @@ impl Subprocess {
     ///
     /// # Examples
     ///
-    /// See [`Subprocess`].
+    /// ```
+    /// use ioloop::process::Subprocess;
+    /// use std::process::{Command, Stdio};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let mut echo = Command::new("echo");
+    /// let child = Subprocess::spawn(&ioloop, echo.arg("hi").stdout(Stdio::piped()))?;
+    /// let out = ioloop.run_sync(child.stdout().unwrap().read_until_close())??;
+    /// assert_eq!(out, b"hi\n");
+    ///
+    /// let quiet = Subprocess::spawn(&ioloop, Command::new("true").stdout(Stdio::null()))?;
+    /// assert!(quiet.stdout().is_none()); // not piped
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stdout(&self) -> Option<&IoStream> {
         self.stdout.as_ref()
     }
@@ -156,7 +183,18 @@ impl Subprocess {
     ///
     /// # Examples
     ///
-    /// See [`Subprocess`]; `stderr` works the same way.
+    /// ```
+    /// use ioloop::process::Subprocess;
+    /// use std::process::{Command, Stdio};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let mut command = Command::new("sh");
+    /// command.args(["-c", "echo oops >&2"]).stderr(Stdio::piped());
+    /// let child = Subprocess::spawn(&ioloop, &mut command)?;
+    /// let errors = ioloop.run_sync(child.stderr().unwrap().read_until_close())??;
+    /// assert_eq!(errors, b"oops\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stderr(&self) -> Option<&IoStream> {
         self.stderr.as_ref()
     }
@@ -201,7 +239,17 @@ impl Subprocess {
     ///
     /// # Examples
     ///
-    /// See [`Subprocess`].
+    /// ```
+    /// use ioloop::process::Subprocess;
+    /// use std::process::Command;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let child = Subprocess::spawn(&ioloop, Command::new("sh").args(["-c", "exit 7"]))?;
+    /// let status = ioloop.run_sync(child.wait_for_exit())??;
+    /// assert!(!status.success()); // a failure status is not an error
+    /// assert_eq!(status.code(), Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_for_exit(&self) -> WaitForExit {
         WaitForExit {
             exit: self.exit.clone(),

@@ -174,7 +174,16 @@ impl IoLoop {
     ///
     /// # Examples
     ///
-    /// See [`IoLoopBuilder`].
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ioloop = ioloop::IoLoop::builder().callback_budget(1).build()?;
+    /// ioloop.add_callback(|_| {});
+    /// ioloop.add_callback(|_| {});
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// assert_eq!(ioloop.stats().callbacks_queued, 1); // one per iteration: one waits
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn builder() -> IoLoopBuilder {
         IoLoopBuilder {
             clock: Box::new(SystemClock),

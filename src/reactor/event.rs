@@ -14,7 +14,22 @@ use super::registration::HandlerId;
 ///
 /// # Examples
 ///
-/// See [`IoLoop::add_handler`](crate::IoLoop::add_handler).
+/// ```
+/// use ioloop::{Interest, IoLoop};
+/// use std::{cell::Cell, io::Write, os::unix::net::UnixStream, rc::Rc, time::Duration};
+///
+/// let ioloop = IoLoop::new()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// let seen = Rc::new(Cell::new(None));
+/// let s = seen.clone();
+/// let id = ioloop.add_handler(a, Interest::READ, move |_, _, event| {
+///     s.set(Some((event.id(), event.is_readable(), event.is_writable(), event.is_hangup())));
+/// })?;
+/// b.write_all(b"ping")?;
+/// ioloop.run_once(Duration::ZERO)?;
+/// assert_eq!(seen.get(), Some((id, true, false, false)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct IoEvent<S> {
     pub(crate) id: HandlerId<S>,
     pub(crate) readiness: Readiness,

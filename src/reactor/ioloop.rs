@@ -92,7 +92,15 @@ impl WeakIoLoop {
     ///
     /// # Examples
     ///
-    /// See [`WeakIoLoop`].
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let weak = ioloop.downgrade();
+    /// weak.upgrade().expect("alive").add_callback(|_| {});
+    /// assert_eq!(ioloop.stats().callbacks_queued, 1);
+    /// drop(ioloop);
+    /// assert!(weak.upgrade().is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn upgrade(&self) -> Option<IoLoop> {
         self.inner.upgrade().map(|inner| IoLoop { inner })
     }
@@ -111,7 +119,17 @@ impl IoLoop {
     ///
     /// # Examples
     ///
-    /// See [`WeakIoLoop`].
+    /// A callback the loop holds may keep a weak handle without keeping the loop alive:
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let remote = ioloop.remote();
+    /// let weak = ioloop.downgrade();
+    /// ioloop.add_callback(move |_| drop(weak));
+    /// drop(ioloop);
+    /// assert!(remote.is_closed()); // dropped, with its queued callback
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn downgrade(&self) -> WeakIoLoop {
         WeakIoLoop {
             inner: Rc::downgrade(&self.inner),

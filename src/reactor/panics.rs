@@ -108,7 +108,19 @@ impl PanicReport<'_> {
     ///
     /// # Examples
     ///
-    /// See [`PanicReport`].
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// use ioloop::CallbackKind;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let kind = Rc::new(Cell::new(None));
+    /// let k = kind.clone();
+    /// ioloop.set_panic_handler(move |report| k.set(Some(report.kind())));
+    /// ioloop.add_timeout(Duration::ZERO, |_| panic!("late"));
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// assert_eq!(kind.get(), Some(CallbackKind::Timeout));
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn kind(&self) -> CallbackKind {
         self.kind
     }
@@ -117,7 +129,20 @@ impl PanicReport<'_> {
     ///
     /// # Examples
     ///
-    /// See [`PanicReport`].
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let site = Rc::new(Cell::new(None));
+    /// let s = site.clone();
+    /// ioloop.set_panic_handler(move |report| s.set(Some(report.site())));
+    /// let line = line!() + 1;
+    /// ioloop.add_callback(|_| panic!("boom"));
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// let site = site.get().expect("the callback panicked");
+    /// assert_eq!((site.file(), site.line()), (file!(), line));
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn site(&self) -> &'static Location<'static> {
         self.site
     }
@@ -126,7 +151,19 @@ impl PanicReport<'_> {
     ///
     /// # Examples
     ///
-    /// See [`PanicReport`].
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc, time::Duration};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let message = Rc::new(RefCell::new(String::new()));
+    /// let m = message.clone();
+    /// ioloop.set_panic_handler(move |report| *m.borrow_mut() = report.message().to_owned());
+    /// let disk = 3;
+    /// ioloop.add_callback(move |_| panic!("disk {disk} is full"));
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// assert_eq!(*message.borrow(), "disk 3 is full");
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn message(&self) -> &str {
         panic_message(self.payload)
     }
@@ -135,8 +172,26 @@ impl PanicReport<'_> {
     ///
     /// # Examples
     ///
-    /// See [`PanicReport`]; `report.payload().downcast_ref::<MyError>()` recovers a
-    /// payload given to `std::panic::panic_any`.
+    /// A payload given to [`std::panic::panic_any`] comes back with `downcast_ref`:
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    ///
+    /// #[derive(Debug, Clone, Copy, PartialEq)]
+    /// struct MyError(u32);
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let seen = Rc::new(Cell::new(None));
+    /// let s = seen.clone();
+    /// ioloop.set_panic_handler(move |report| {
+    ///     assert_eq!(report.message(), "<non-string panic payload>");
+    ///     s.set(report.payload().downcast_ref::<MyError>().copied());
+    /// });
+    /// ioloop.add_callback(|_| std::panic::panic_any(MyError(7)));
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// assert_eq!(seen.get(), Some(MyError(7)));
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn payload(&self) -> &(dyn Any + Send) {
         self.payload
     }

@@ -125,7 +125,22 @@ impl IoLoop {
     ///
     /// # Examples
     ///
-    /// See [`Remote`].
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let remote = ioloop.remote();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let poster = std::thread::spawn(move || {
+    ///     remote.add_callback(move |ioloop| {
+    ///         tx.send(std::thread::current().id()).unwrap();
+    ///         ioloop.stop();
+    ///     })
+    /// });
+    /// ioloop.start()?;
+    /// poster.join().unwrap()?;
+    /// // The callback posted from the other thread ran on the loop's thread.
+    /// assert_eq!(rx.recv().unwrap(), std::thread::current().id());
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn remote(&self) -> Remote {
         Remote {
             shared: self.inner.shared.clone(),

@@ -21,7 +21,24 @@ use super::registration::HandlerId;
 ///
 /// # Examples
 ///
-/// See [`IoLoop::add_signal_handler`].
+/// Each handler of a signal has its own `SignalHandler`, which removes only it:
+///
+/// ```
+/// use ioloop::signal::SIGUSR2;
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (first_calls, second_calls) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+/// let (f, s) = (first_calls.clone(), second_calls.clone());
+/// let first = ioloop.add_signal_handler(SIGUSR2, move |_| f.set(f.get() + 1))?;
+/// let second = ioloop.add_signal_handler(SIGUSR2, move |_| s.set(s.get() + 1))?;
+/// ioloop.remove_signal_handler(first);
+/// signal_hook::low_level::raise(SIGUSR2)?;
+/// ioloop.run_once(Duration::ZERO)?;
+/// assert_eq!((first_calls.get(), second_calls.get()), (0, 1));
+/// # ioloop.remove_signal_handler(second);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "keep it to remove the handler"]
 pub struct SignalHandler {
     signal: i32,
@@ -104,7 +121,24 @@ impl IoLoop {
     ///
     /// # Examples
     ///
-    /// See [`add_signal_handler`](IoLoop::add_signal_handler).
+    /// ```
+    /// use ioloop::signal::SIGUSR1;
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let calls = Rc::new(Cell::new(0));
+    /// let c = calls.clone();
+    /// let handler = ioloop.add_signal_handler(SIGUSR1, move |_| c.set(c.get() + 1))?;
+    /// signal_hook::low_level::raise(SIGUSR1)?;
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// assert_eq!(calls.get(), 1);
+    ///
+    /// ioloop.remove_signal_handler(handler);
+    /// signal_hook::low_level::raise(SIGUSR1)?; // ignored now, not fatal
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// assert_eq!(calls.get(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove_signal_handler(&self, handler: SignalHandler) {
         signal_hook::low_level::unregister(handler.hook);
         drop(self.remove_handler(handler.registration));

@@ -41,7 +41,16 @@ impl IoLoop {
     ///
     /// # Examples
     ///
-    /// See [`LoopStats`].
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// ioloop.add_timeout(Duration::from_secs(60), |_| {});
+    /// ioloop.run_once(Duration::ZERO)?;
+    /// let stats = ioloop.stats();
+    /// assert_eq!((stats.iterations, stats.timeouts_pending), (1, 1));
+    /// # Ok::<(), ioloop::LoopError>(())
+    /// ```
     pub fn stats(&self) -> LoopStats {
         let inner = &*self.inner;
         let timers = inner.timers.borrow();

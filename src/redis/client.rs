@@ -160,7 +160,22 @@ impl fmt::Debug for RedisClient {
 ///
 /// # Examples
 ///
-/// See [`RedisClient`].
+/// Pipelining: both commands go out before either reply is back.
+///
+/// ```no_run
+/// use ioloop::redis::{RedisClient, Reply};
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let handle = ioloop.clone();
+/// ioloop.run_sync(async move {
+///     let redis = RedisClient::connect(&handle, "redis://127.0.0.1:6379").await?;
+///     let first: Reply = redis.cmd(["INCR", "visits"]);
+///     let second: Reply = redis.cmd(["INCR", "visits"]);
+///     let (first, second) = (first.await?, second.await?);
+///     assert_eq!(second.as_int(), first.as_int().map(|n| n + 1)); // in order
+///     Ok::<(), ioloop::redis::RedisError>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Reply {
     inner: ReplyInner,
 }
@@ -218,7 +233,22 @@ impl RedisClient {
     ///
     /// # Examples
     ///
-    /// See [`RedisClient`].
+    /// When Redis is not running:
+    ///
+    /// ```
+    /// use ioloop::redis::{RedisClient, RedisError};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // nothing listens
+    /// let url = format!("redis://127.0.0.1:{port}/0");
+    /// let refused = ioloop.run_sync(RedisClient::connect(&ioloop, &url))?;
+    /// let Err(RedisError::Connect(message)) = refused else { panic!("{refused:?}") };
+    /// assert!(message.contains(&format!("127.0.0.1:{port}")));
+    ///
+    /// let bad = ioloop.run_sync(RedisClient::connect(&ioloop, "http://127.0.0.1"))?;
+    /// assert!(matches!(bad, Err(RedisError::Url(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(
         ioloop: &IoLoop,
         url: &str,
@@ -304,7 +334,20 @@ impl RedisClient {
     ///
     /// # Examples
     ///
-    /// See [`RedisClient`].
+    /// ```no_run
+    /// use ioloop::redis::{RedisClient, Value};
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let handle = ioloop.clone();
+    /// ioloop.run_sync(async move {
+    ///     let redis = RedisClient::connect(&handle, "redis://127.0.0.1:6379").await?;
+    ///     assert_eq!(redis.cmd(["SET", "counter", "10"]).await?, Value::Status("OK".into()));
+    ///     assert_eq!(redis.cmd(["INCRBY", "counter", "5"]).await?, Value::Int(15));
+    ///     let wrong = redis.cmd(["LPUSH", "counter", "x"]).await.unwrap_err();
+    ///     assert_eq!(wrong.code(), Some("WRONGTYPE")); // a server error reply
+    ///     Ok::<(), ioloop::redis::RedisError>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cmd<A: AsRef<[u8]>>(&self, args: impl IntoIterator<Item = A>) -> Reply {
         let (done, reply) = completion();
         match self.send(args, Some(Box::new(move |r| done.complete(r)))) {
@@ -544,7 +587,17 @@ impl RedisClient {
     ///
     /// # Examples
     ///
-    /// See [`close`](RedisClient::close).
+    /// ```no_run
+    /// use ioloop::redis::{RedisClient, RedisError};
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let redis = ioloop.run_sync(RedisClient::connect(&ioloop, "redis://127.0.0.1:6379"))??;
+    /// assert!(!redis.is_closed());
+    /// redis.close();
+    /// assert!(redis.is_closed());
+    /// let late = ioloop.run_sync(redis.cmd(["PING"]))?;
+    /// assert!(matches!(late, Err(RedisError::Closed(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.state.borrow().error.is_some()
     }

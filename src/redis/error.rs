@@ -47,7 +47,12 @@ impl RedisError {
     ///
     /// # Examples
     ///
-    /// See [`RedisError`].
+    /// ```
+    /// use ioloop::redis::RedisError;
+    /// let refused = RedisError::Server("NOAUTH Authentication required.".into());
+    /// assert_eq!(refused.code(), Some("NOAUTH"));
+    /// assert_eq!(RedisError::Timeout.code(), None); // not a server error
+    /// ```
     pub fn code(&self) -> Option<&str> {
         match self {
             RedisError::Server(message) => message.split_whitespace().next(),

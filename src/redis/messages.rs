@@ -82,7 +82,21 @@ impl Queue {
 ///
 /// # Examples
 ///
-/// See [`Subscriber::messages`](super::Subscriber::messages).
+/// The stream ends when its subscriber is closed:
+///
+/// ```
+/// use ioloop::redis::{Messages, Subscriber, SubscriberOptions};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // no Redis there
+/// let url = format!("redis://127.0.0.1:{port}").parse()?;
+/// let sub = Subscriber::new(&ioloop, url, SubscriberOptions::default());
+/// let mut messages: Messages = sub.messages();
+/// sub.close();
+/// let next = ioloop.run_sync(async move { messages.recv().await })?;
+/// assert!(next.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Messages {
     queue: Rc<Queue>,
 }
@@ -105,7 +119,22 @@ impl Messages {
     ///
     /// # Examples
     ///
-    /// See [`Subscriber::messages`](super::Subscriber::messages).
+    /// ```no_run
+    /// use ioloop::redis::Subscriber;
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let handle = ioloop.clone();
+    /// ioloop.run_sync(async move {
+    ///     let sub = Subscriber::connect(&handle, "redis://127.0.0.1:6379").await?;
+    ///     let mut messages = sub.messages();
+    ///     sub.psubscribe("room:*").await?;
+    ///     while let Some(m) = messages.recv().await {
+    ///         assert_eq!(m.pattern.as_deref(), Some(&b"room:*"[..]));
+    ///         println!("{}: {}", String::from_utf8_lossy(&m.channel), m.payload.len());
+    ///     }
+    ///     Ok::<(), ioloop::redis::RedisError>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&mut self) -> NextMessage<'_> {
         NextMessage { messages: self }
     }
@@ -128,7 +157,27 @@ impl Messages {
 ///
 /// # Examples
 ///
-/// See [`Subscriber::messages`](super::Subscriber::messages).
+/// Waiting for a message at most a minute:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ioloop::redis::{NextMessage, Subscriber};
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let handle = ioloop.clone();
+/// ioloop.run_sync(async move {
+///     let sub = Subscriber::connect(&handle, "redis://127.0.0.1:6379").await?;
+///     let mut messages = sub.messages();
+///     sub.subscribe("alerts").await?;
+///     let next: NextMessage<'_> = messages.recv();
+///     match ioloop::timeout(Duration::from_secs(60), next).await {
+///         Ok(Some(alert)) => println!("alert: {:?}", alert.payload),
+///         Ok(None) => println!("the subscriber closed"),
+///         Err(_) => println!("a quiet minute"),
+///     }
+///     Ok::<(), ioloop::redis::RedisError>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct NextMessage<'a> {
     messages: &'a mut Messages,

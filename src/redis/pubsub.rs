@@ -189,7 +189,18 @@ impl Subscriber {
     ///
     /// # Examples
     ///
-    /// See [`Subscriber`].
+    /// The first connection must succeed ([`new`](Subscriber::new) keeps trying instead):
+    ///
+    /// ```
+    /// use ioloop::redis::{RedisError, Subscriber};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // no Redis there
+    /// let url = format!("redis://127.0.0.1:{port}");
+    /// let refused = ioloop.run_sync(Subscriber::connect(&ioloop, &url))?;
+    /// assert!(matches!(refused, Err(RedisError::Connect(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(
         ioloop: &IoLoop,
         url: &str,
@@ -263,7 +274,22 @@ impl Subscriber {
     ///
     /// # Examples
     ///
-    /// See [`Subscriber`].
+    /// ```no_run
+    /// use ioloop::redis::{RedisClient, Subscriber};
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let handle = ioloop.clone();
+    /// let message = ioloop.run_sync(async move {
+    ///     let url = "redis://127.0.0.1:6379";
+    ///     let sub = Subscriber::connect(&handle, url).await?;
+    ///     let mut messages = sub.messages();
+    ///     sub.subscribe("news").await?; // confirmed: what is published now arrives
+    ///     let publisher = RedisClient::connect(&handle, url).await?;
+    ///     publisher.cmd(["PUBLISH", "news", "hello"]).await?;
+    ///     Ok::<_, ioloop::redis::RedisError>(messages.recv().await)
+    /// })??;
+    /// assert_eq!(message.unwrap().payload, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe(&self, channel: impl AsRef<[u8]>) -> Subscribed {
         self.add(Kind::Channel, channel.as_ref())
     }
@@ -374,7 +400,18 @@ impl Subscriber {
     ///
     /// # Examples
     ///
-    /// See [`Subscriber`].
+    /// ```no_run
+    /// use ioloop::redis::{Subscriber, Value};
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let handle = ioloop.clone();
+    /// let receivers = ioloop.run_sync(async move {
+    ///     let sub = Subscriber::connect(&handle, "redis://127.0.0.1:6379").await?;
+    ///     sub.subscribe("news").await?;
+    ///     sub.publish("news", "hello").await
+    /// })??;
+    /// assert_eq!(receivers, Value::Int(1)); // this subscriber itself
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&self, channel: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Reply {
         self.cmd([b"PUBLISH" as &[u8], channel.as_ref(), payload.as_ref()])
     }
@@ -435,7 +472,21 @@ impl Subscriber {
     ///
     /// # Examples
     ///
-    /// See [`Subscriber`].
+    /// ```no_run
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use ioloop::redis::Subscriber;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let sub = ioloop.run_sync(Subscriber::connect(&ioloop, "redis://127.0.0.1:6379"))??;
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// sub.on_message(move |m| log.borrow_mut().push((m.channel.clone(), m.payload.clone())));
+    /// ioloop.run_sync(sub.subscribe("news"))??;
+    /// ioloop.run_sync(sub.publish("news", "hello"))??;
+    /// ioloop::testing::run_until(&ioloop, || !seen.borrow().is_empty());
+    /// assert_eq!(seen.borrow()[0], (b"news".to_vec(), b"hello".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_message(&self, callback: impl FnMut(&PubSubMessage) + 'static) {
         let old = self
             .inner
@@ -451,7 +502,25 @@ impl Subscriber {
     ///
     /// # Examples
     ///
-    /// See [`new`](Subscriber::new).
+    /// Started while Redis is not running, a subscriber says each failed attempt:
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use ioloop::redis::{ConnectionEvent, RedisError, Subscriber, SubscriberOptions};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // no Redis there
+    /// let url = format!("redis://127.0.0.1:{port}").parse()?;
+    /// let sub = Subscriber::new(&ioloop, url, SubscriberOptions::default());
+    /// let events = Rc::new(RefCell::new(Vec::new()));
+    /// let log = events.clone();
+    /// sub.on_event(move |event| log.borrow_mut().push(event.clone()));
+    /// ioloop::testing::run_until(&ioloop, || !events.borrow().is_empty());
+    /// let first = events.borrow()[0].clone();
+    /// assert!(matches!(first, ConnectionEvent::Lost(RedisError::Connect(_))));
+    /// sub.close();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_event(&self, callback: impl FnMut(&ConnectionEvent) + 'static) {
         let old = self
             .inner
@@ -794,7 +863,21 @@ fn try_connect(inner: &Rc<Inner>) {
 ///
 /// # Examples
 ///
-/// See [`Subscriber`].
+/// Closed before Redis could confirm (it is not running here):
+///
+/// ```
+/// use ioloop::redis::{RedisError, Subscribed, Subscriber, SubscriberOptions};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // no Redis there
+/// let url = format!("redis://127.0.0.1:{port}").parse()?;
+/// let sub = Subscriber::new(&ioloop, url, SubscriberOptions::default());
+/// let subscribed: Subscribed = sub.subscribe("news"); // sent once connected
+/// sub.close();
+/// let outcome = ioloop.run_sync(subscribed)?;
+/// assert!(matches!(outcome, Err(RedisError::Closed(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Subscribed(Completion<Result<(), RedisError>>);
 

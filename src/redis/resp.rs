@@ -63,7 +63,12 @@ impl Value {
     ///
     /// # Examples
     ///
-    /// See [`Value`].
+    /// ```
+    /// use ioloop::redis::Value;
+    /// assert_eq!(Value::Status("OK".into()).as_bytes(), Some(&b"OK"[..]));
+    /// assert_eq!(Value::Bulk(vec![0xff, 0]).as_bytes(), Some(&[0xff, 0][..]));
+    /// assert_eq!(Value::Int(1).as_bytes(), None);
+    /// ```
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Bulk(b) => Some(b),
@@ -76,7 +81,12 @@ impl Value {
     ///
     /// # Examples
     ///
-    /// See [`Value`].
+    /// ```
+    /// use ioloop::redis::Value;
+    /// assert_eq!(Value::Status("PONG".into()).as_str(), Some("PONG"));
+    /// assert_eq!(Value::Bulk(vec![0xff]).as_str(), None); // not UTF-8
+    /// assert_eq!(Value::Nil.as_str(), None);
+    /// ```
     pub fn as_str(&self) -> Option<&str> {
         self.as_bytes().and_then(|b| std::str::from_utf8(b).ok())
     }
@@ -85,7 +95,11 @@ impl Value {
     ///
     /// # Examples
     ///
-    /// See [`Value`].
+    /// ```
+    /// use ioloop::redis::Value;
+    /// assert_eq!(Value::Int(-2).as_int(), Some(-2));
+    /// assert_eq!(Value::Bulk(b"42".to_vec()).as_int(), None); // digits, not an integer reply
+    /// ```
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),

@@ -168,7 +168,20 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`read_until`](IoStream::read_until).
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// ioloop.run_sync(a.write_all(b"sent"))??; // with the kernel now
+    /// let mut got = [0; 4];
+    /// b.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"sent");
+    /// a.close();
+    /// assert!(ioloop.run_sync(a.write_all(b"late"))?.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_all(&self, data: &[u8]) -> StreamWrite {
         StreamWrite {
             target: self.queue_write(data),
@@ -322,7 +335,23 @@ impl IoStream {
 ///
 /// # Examples
 ///
-/// See [`IoStream::read_until`].
+/// A read given up under a [`timeout`](crate::timeout) loses nothing:
+///
+/// ```
+/// use ioloop::{IoLoop, IoStream};
+/// use std::time::Duration;
+///
+/// let ioloop = IoLoop::new()?;
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+/// a.write(b"partial")?;
+/// let read: ioloop::stream::StreamRead = b.read_until(b"\n", 64);
+/// let timed = ioloop.run_sync(ioloop::timeout(Duration::from_millis(1), read))?;
+/// assert!(timed.is_err()); // no newline yet: the read was dropped
+/// a.write(b" line\n")?;
+/// assert_eq!(ioloop.run_sync(b.read_until(b"\n", 64))??, b"partial line\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless awaited (the read stays pending until dropped)"]
 pub struct StreamRead {
     stream: IoStream,
@@ -404,7 +433,21 @@ impl fmt::Debug for StreamRead {
 ///
 /// # Examples
 ///
-/// See [`IoStream::read_into`].
+/// ```
+/// use ioloop::{IoLoop, IoStream};
+/// let ioloop = IoLoop::new()?;
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+/// a.write(b"abc")?;
+/// let got = ioloop.run_sync(async move {
+///     let mut buf = [0u8; 16];
+///     let read: ioloop::stream::StreamReadInto<'_> = b.read_into(&mut buf, true);
+///     let n = read.await?; // partial: what is there, at least one byte
+///     Ok::<_, ioloop::StreamError>(buf[..n].to_vec())
+/// })??;
+/// assert_eq!(got, b"abc");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless awaited (the read stays pending until dropped)"]
 pub struct StreamReadInto<'a> {
     read: StreamRead,
@@ -446,7 +489,16 @@ impl fmt::Debug for StreamReadInto<'_> {
 ///
 /// # Examples
 ///
-/// See [`IoStream::read_until`].
+/// ```
+/// use ioloop::{IoLoop, IoStream};
+/// let ioloop = IoLoop::new()?;
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+/// let write: ioloop::stream::StreamWrite = a.write_all(b"still sent");
+/// drop(write); // queued all the same
+/// assert_eq!(ioloop.run_sync(b.read_bytes(10, false))??, b"still sent");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "the write is queued either way; await it to learn when it is sent"]
 pub struct StreamWrite {
     stream: IoStream,

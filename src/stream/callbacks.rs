@@ -16,7 +16,22 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`IoStream`].
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use ioloop::{IoLoop, IoStream};
+    ///
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"key: value\r\nrest")?;
+    /// let line = Rc::new(RefCell::new(None));
+    /// let got = line.clone();
+    /// b.read_until_then(b"\r\n", 1024, move |_, read| *got.borrow_mut() = Some(read));
+    /// ioloop::testing::run_until(&ioloop, || line.borrow().is_some());
+    /// assert_eq!(line.take().unwrap()?, b"key: value\r\n");
+    /// assert_eq!(b.with_buffered(|rest| rest.to_vec()), b"rest");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_until_then<F>(&self, delimiter: &[u8], max_bytes: usize, callback: F)
     where
         F: FnOnce(&IoStream, Result<Vec<u8>, StreamError>) + 'static,
@@ -119,7 +134,20 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`IoStream`].
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// a.write(b"no ")?;
+    /// a.write(b"waiting")?; // both queued, in order
+    /// ioloop.run_sync(a.drained(0))??;
+    /// let mut got = [0; 10];
+    /// b.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"no waiting");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, data: &[u8]) -> Result<(), StreamError> {
         self.queue_write(data).map(drop)
     }

@@ -68,7 +68,21 @@ impl FuturesIo {
     ///
     /// # Examples
     ///
-    /// See [`FuturesIo`].
+    /// ```
+    /// use futures_lite::io::AsyncWriteExt;
+    /// use ioloop::{stream::FuturesIo, IoLoop, IoStream};
+    ///
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// let mut writer = FuturesIo::new(a);
+    /// ioloop.run_sync(async move {
+    ///     writer.write_all(b"via AsyncWrite").await?;
+    ///     writer.close().await // flushes, then closes the stream
+    /// })??;
+    /// assert_eq!(ioloop.run_sync(b.read_until_close())??, b"via AsyncWrite");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(stream: IoStream) -> FuturesIo {
         FuturesIo {
             stream,
@@ -154,7 +168,22 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`FuturesIo`].
+    /// ```
+    /// use futures_lite::io::AsyncReadExt;
+    /// use ioloop::{IoLoop, IoStream};
+    ///
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"to the end")?;
+    /// a.close();
+    /// let all = ioloop.run_sync(async move {
+    ///     let mut all = Vec::new();
+    ///     b.into_futures_io().read_to_end(&mut all).await.map(|_| all)
+    /// })??;
+    /// assert_eq!(all, b"to the end");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_futures_io(self) -> FuturesIo {
         FuturesIo::new(self)
     }

@@ -42,7 +42,20 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`with_buffered`](IoStream::with_buffered).
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"one\r\ntwo\r\n")?;
+    /// ioloop.run_sync(b.wait_for_more(0))??;
+    /// let end = b.with_buffered(|bytes| bytes.windows(2).position(|w| w == b"\r\n"));
+    /// b.consume(end.unwrap() + 2); // the first line is handled
+    /// assert_eq!(b.with_buffered(|bytes| bytes.to_vec()), b"two\r\n");
+    /// b.consume(usize::MAX); // at most all of them
+    /// assert_eq!(b.buffered(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consume(&self, n: usize) {
         let leave_as_is = {
             let mut state = self.core.state.borrow_mut();
@@ -109,7 +122,19 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`with_buffered`](IoStream::with_buffered).
+    /// ```
+    /// use ioloop::{IoLoop, IoStream};
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// a.write(b"PI")?;
+    /// assert!(ioloop.run_sync(b.wait_for_more(0))??.is_empty()); // takes no bytes
+    /// assert_eq!(b.buffered(), 2);
+    /// a.write(b"NG")?;
+    /// ioloop.run_sync(b.wait_for_more(2))??; // more than the 2 already seen
+    /// assert_eq!(b.with_buffered(|bytes| bytes.to_vec()), b"PING");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_for_more(&self, seen: usize) -> StreamRead {
         StreamRead::start(self, ReadKind::More { seen })
     }

@@ -458,7 +458,20 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`IoStream`].
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?; // `b` stays a plain blocking socket
+    /// a.write(b"hi")?;
+    /// ioloop.run_sync(a.drained(0))??;
+    /// let mut got = [0; 2];
+    /// b.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn new(
         ioloop: &IoLoop,
@@ -982,7 +995,17 @@ impl IoStream {
     ///
     /// # Examples
     ///
-    /// See [`close`](IoStream::close).
+    /// The loop notices a peer that hangs up, even with no read pending:
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let a = ioloop::IoStream::new(&ioloop, a)?;
+    /// assert!(!a.closed());
+    /// drop(b);
+    /// ioloop::testing::run_until(&ioloop, || a.closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn closed(&self) -> bool {
         self.core.state.borrow().closed
     }

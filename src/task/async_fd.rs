@@ -130,7 +130,18 @@ impl<S: AsFd + 'static> AsyncFd<S> {
     ///
     /// # Examples
     ///
-    /// See [`AsyncFd`].
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = ioloop::AsyncFd::new(&ioloop, a)?;
+    /// assert_eq!(ioloop.stats().handlers, 1);
+    /// drop(a); // off the loop, then closed
+    /// assert_eq!(ioloop.stats().handlers, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn new(ioloop: &IoLoop, source: S) -> Result<AsyncFd<S>, RegisterError<S>> {
         let fd = AsyncFd {
@@ -249,7 +260,25 @@ impl<S: AsFd + 'static> AsyncFd<S> {
     ///
     /// # Examples
     ///
-    /// See [`AsyncFd`].
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let a = ioloop::AsyncFd::new(&ioloop, a)?;
+    /// let task = ioloop.spawn(async move {
+    ///     let mut buf = [0; 16];
+    ///     let n = a.read_with(|mut s| s.read(&mut buf)).await?;
+    ///     std::io::Result::Ok(buf[..n].to_vec())
+    /// });
+    /// ioloop::testing::step(&ioloop);
+    /// assert!(!task.is_finished()); // the read would block: waiting for readability
+    /// b.write_all(b"late")?;
+    /// assert_eq!(ioloop.run_sync(task)???, b"late");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         loop {
             match op(&self.source) {
@@ -268,7 +297,23 @@ impl<S: AsFd + 'static> AsyncFd<S> {
     ///
     /// # Examples
     ///
-    /// See [`AsyncFd`].
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// b.set_nonblocking(true)?;
+    /// while (&a).write(&[0; 4096]).is_ok() {} // fill the socket's buffer
+    /// let a = ioloop::AsyncFd::new(&ioloop, a)?;
+    /// let task = ioloop.spawn(async move { a.write_with(|mut s| s.write(b"more")).await });
+    /// ioloop::testing::step(&ioloop);
+    /// assert!(!task.is_finished()); // the write would block: waiting for writability
+    /// while b.read(&mut [0; 4096]).is_ok() {} // the peer reads: room again
+    /// assert_eq!(ioloop.run_sync(task)???, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn write_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         loop {
             match op(&self.source) {
@@ -424,7 +469,23 @@ impl<S: AsFd + fmt::Debug + 'static> fmt::Debug for AsyncFd<S> {
 ///
 /// # Examples
 ///
-/// See [`AsyncFd::readable`].
+/// ```
+/// use std::future::Future;
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+/// use std::task::{Context, Poll, Waker};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// let a = ioloop::AsyncFd::new(&ioloop, a)?;
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut ready = std::pin::pin!(a.readable());
+/// assert!(ready.as_mut().poll(&mut cx).is_pending()); // first poll: starts watching
+/// b.write_all(b"x")?;
+/// ioloop::testing::step(&ioloop); // the poller reports `a` readable
+/// assert!(matches!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[doc(alias = "Readiness")]
 pub struct ReadyFuture<'a, S: AsFd + 'static> {

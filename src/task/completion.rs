@@ -182,7 +182,14 @@ pub fn completion<T>() -> (Completer<T>, Completion<T>) {
 ///
 /// # Examples
 ///
-/// See [`completion`].
+/// ```
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (done, result) = ioloop::completion();
+/// let worker = std::thread::spawn(move || done.complete(6 * 7)); // a Completer is Send
+/// assert_eq!(ioloop.run_sync(result)?, Ok(42));
+/// worker.join().unwrap();
+/// # Ok::<(), ioloop::RunSyncError>(())
+/// ```
 pub struct Completer<T> {
     sender: Sender<T>,
 }
@@ -194,7 +201,13 @@ impl<T> Completer<T> {
     ///
     /// # Examples
     ///
-    /// See [`completion`].
+    /// ```
+    /// let (done, result) = ioloop::completion();
+    /// done.complete(String::from("ready")); // before anyone awaits: kept until then
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// assert_eq!(ioloop.run_sync(result)?.as_deref(), Ok("ready"));
+    /// # Ok::<(), ioloop::RunSyncError>(())
+    /// ```
     pub fn complete(self, value: T) {
         let _ = self.sender.send(value);
     }
@@ -226,7 +239,19 @@ impl<T> fmt::Debug for Completer<T> {
 ///
 /// # Examples
 ///
-/// See [`completion`].
+/// ```
+/// use ioloop::task::{Abandoned, Completion};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let (done, result): (_, Completion<&str>) = ioloop::completion();
+/// ioloop.add_callback(move |_| done.complete("from a callback"));
+/// assert_eq!(ioloop.run_sync(result)?, Ok("from a callback"));
+///
+/// let (forgotten, result) = ioloop::completion::<()>();
+/// ioloop.add_callback(move |_| drop(forgotten));
+/// assert_eq!(ioloop.run_sync(result)?, Err(Abandoned));
+/// # Ok::<(), ioloop::RunSyncError>(())
+/// ```
 pub struct Completion<T> {
     receiver: Receiver<T>,
 }

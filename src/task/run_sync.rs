@@ -148,7 +148,17 @@ impl IoLoop {
     ///
     /// # Examples
     ///
-    /// See [`RunSyncError`].
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// assert_eq!(ioloop.run_sync_timeout(async { 42 }, Duration::from_secs(60))?, 42);
+    /// let slow = ioloop::sleep(Duration::from_secs(3600));
+    /// let err = ioloop.run_sync_timeout(slow, Duration::from_millis(1)).unwrap_err();
+    /// assert!(matches!(err, ioloop::RunSyncError::TimedOut));
+    /// assert_eq!(ioloop.stats().timeouts_pending, 0); // the sleep was dropped
+    /// # Ok::<(), ioloop::RunSyncError>(())
+    /// ```
     #[track_caller]
     pub fn run_sync_timeout<F>(&self, future: F, limit: Duration) -> Result<F::Output, RunSyncError>
     where

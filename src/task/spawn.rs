@@ -172,7 +172,17 @@ impl TaskError {
     ///
     /// # Examples
     ///
-    /// See [`Task::cancel`].
+    /// A loop dropped before its task finished cancels it:
+    ///
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let task = ioloop.spawn(std::future::pending::<()>());
+    /// drop(ioloop);
+    /// let err = futures_lite::future::block_on(task).unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// assert!(!err.is_panic());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, TaskError::Cancelled)
     }
@@ -208,7 +218,16 @@ impl std::error::Error for TaskError {}
 ///
 /// # Examples
 ///
-/// See [`TaskError`].
+/// ```
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let task = ioloop.spawn(async { panic!("boom") });
+/// let Err(ioloop::TaskError::Panicked(panic)) = ioloop.run_sync(task)? else {
+///     unreachable!("the task panicked")
+/// };
+/// assert!(panic.to_string().starts_with("task spawned at "));
+/// assert!(panic.to_string().ends_with(" panicked: boom"));
+/// # Ok::<(), ioloop::RunSyncError>(())
+/// ```
 pub struct TaskPanic {
     message: String,
     site: &'static Location<'static>,
@@ -229,7 +248,20 @@ impl TaskPanic {
     ///
     /// # Examples
     ///
-    /// See [`TaskError`].
+    /// ```
+    /// use ioloop::TaskError;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let n = 3;
+    /// let formatted = ioloop.spawn(async move { panic!("{n} retries left") });
+    /// let Err(TaskError::Panicked(panic)) = ioloop.run_sync(formatted)? else { unreachable!() };
+    /// assert_eq!(panic.message(), "3 retries left");
+    ///
+    /// let other = ioloop.spawn(async { std::panic::panic_any(42_u32) });
+    /// let Err(TaskError::Panicked(panic)) = ioloop.run_sync(other)? else { unreachable!() };
+    /// assert_eq!(panic.message(), "<non-string panic payload>");
+    /// # Ok::<(), ioloop::RunSyncError>(())
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -238,7 +270,16 @@ impl TaskPanic {
     ///
     /// # Examples
     ///
-    /// See [`TaskError`]; `panic.site().line()` is the line of the `spawn` call.
+    /// ```
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let line = line!() + 1;
+    /// let task = ioloop.spawn(async { panic!("boom") });
+    /// let Err(ioloop::TaskError::Panicked(panic)) = ioloop.run_sync(task)? else {
+    ///     unreachable!("the task panicked")
+    /// };
+    /// assert_eq!((panic.site().file(), panic.site().line()), (file!(), line));
+    /// # Ok::<(), ioloop::RunSyncError>(())
+    /// ```
     pub fn site(&self) -> &'static Location<'static> {
         self.site
     }

@@ -82,7 +82,17 @@ impl LogCapture {
     ///
     /// # Examples
     ///
-    /// See [`LogCapture`].
+    /// ```
+    /// use ioloop::testing::LogCapture;
+    ///
+    /// let first = LogCapture::start();
+    /// log::info!("forgotten by the next start");
+    /// drop(first);
+    /// log::info!("not captured: no capture running");
+    /// let logs = LogCapture::start();
+    /// log::info!("captured");
+    /// assert_eq!(logs.messages(log::Level::Info), ["captured"]);
+    /// ```
     pub fn start() -> LogCapture {
         static INSTALL: Once = Once::new();
         INSTALL.call_once(|| {
@@ -161,7 +171,16 @@ impl LogCapture {
     ///
     /// # Examples
     ///
-    /// See [`LogCapture`].
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    ///
+    /// let logs = ioloop::testing::LogCapture::start();
+    /// log::warn!("connection refused");
+    /// logs.assert_logged(log::Level::Warn, "refused");
+    /// // Not at `Error` or more severe: that assertion fails.
+    /// let stricter = AssertUnwindSafe(|| logs.assert_logged(log::Level::Error, "refused"));
+    /// assert!(catch_unwind(stricter).is_err());
+    /// ```
     #[track_caller]
     pub fn assert_logged(&self, level: log::Level, text: &str) {
         if !self.contains(level, text) {

@@ -151,7 +151,23 @@ impl PeriodicCallback {
     ///
     /// # Examples
     ///
-    /// See [`PeriodicCallback`].
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// use ioloop::{testing::advance_to_next_deadline, IoLoop, ManualClock, PeriodicCallback};
+    ///
+    /// let clock = ManualClock::new();
+    /// let ioloop = IoLoop::builder().clock(clock.clone()).build()?;
+    /// let calls = Rc::new(Cell::new(0));
+    /// let c = calls.clone();
+    /// let pc = PeriodicCallback::new(&ioloop, Duration::from_secs(5), move |_, _| {
+    ///     c.set(c.get() + 1)
+    /// });
+    /// pc.start();
+    /// assert_eq!(advance_to_next_deadline(&ioloop, &clock), Some(Duration::from_secs(5)));
+    /// assert_eq!(advance_to_next_deadline(&ioloop, &clock), Some(Duration::from_secs(5)));
+    /// assert_eq!(calls.get(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn start(&self) {
         let Some(ioloop) = self.ioloop() else {
             log::warn!(target: "ioloop", "PeriodicCallback started after its IoLoop was dropped");
@@ -190,7 +206,20 @@ impl PeriodicCallback {
     ///
     /// # Examples
     ///
-    /// See [`PeriodicCallback::stop`].
+    /// ```
+    /// use std::time::Duration;
+    /// use ioloop::{testing::advance_to_next_deadline, IoLoop, ManualClock, PeriodicCallback};
+    ///
+    /// let clock = ManualClock::new();
+    /// let ioloop = IoLoop::builder().clock(clock.clone()).build()?;
+    /// let once = PeriodicCallback::new(&ioloop, Duration::from_secs(1), |_, me| me.stop());
+    /// assert!(!once.is_running());
+    /// once.start();
+    /// assert!(once.is_running());
+    /// advance_to_next_deadline(&ioloop, &clock); // the first call stops it
+    /// assert!(!once.is_running());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_running(&self) -> bool {
         self.inner.running.get()
     }

@@ -22,7 +22,23 @@ use crate::reactor::timer_heap::{Deadline, Timeout};
 ///
 /// # Examples
 ///
-/// See [`sleep`].
+/// Dropping an armed `Sleep` takes its timer off the loop:
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Waker};
+/// use std::time::Duration;
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let mut sleep: std::pin::Pin<Box<ioloop::time::Sleep>> =
+///     Box::pin(ioloop::sleep(Duration::from_secs(60)));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(sleep.as_mut().poll(&mut cx).is_pending()); // first poll: the timer is set
+/// assert_eq!(ioloop.stats().timeouts_pending, 1);
+/// drop(sleep);
+/// assert_eq!(ioloop.stats().timeouts_pending, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Sleep {
     state: SleepState,
 }

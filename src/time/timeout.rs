@@ -49,7 +49,18 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Outp
 ///
 /// # Examples
 ///
-/// See [`timeout`].
+/// ```
+/// use std::time::Duration;
+/// use ioloop::{timeout, TimedOut};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let quick = ioloop.run_sync(timeout(Duration::from_secs(60), async { 42 }))?;
+/// assert_eq!(quick, Ok(42));
+/// let never = std::future::pending::<()>();
+/// let err: TimedOut = ioloop.run_sync(timeout(Duration::from_millis(1), never))?.unwrap_err();
+/// assert_eq!(err.to_string(), "the operation timed out");
+/// # Ok::<(), ioloop::RunSyncError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut;
 

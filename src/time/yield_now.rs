@@ -30,7 +30,15 @@ pub fn yield_now() -> YieldNow {
 ///
 /// # Examples
 ///
-/// See [`yield_now`].
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Waker};
+///
+/// let mut moment = std::pin::pin!(ioloop::yield_now());
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(moment.as_mut().poll(&mut cx).is_pending()); // wakes itself, yields once
+/// assert!(moment.as_mut().poll(&mut cx).is_ready());
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct YieldNow {

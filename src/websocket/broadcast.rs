@@ -32,7 +32,26 @@ impl Broadcast {
     ///
     /// # Examples
     ///
-    /// See [`Broadcast`].
+    /// One welcome, encoded once, sent to every connection:
+    ///
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Broadcast, Message};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let welcome = Broadcast::new(vec![1u8, 2, 3]);
+    /// let route = websocket(move |ws, _req| {
+    ///     welcome.send_to([&ws]);
+    ///     async move { while ws.recv().await.is_some() {} }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let got = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+    /// })??;
+    /// assert_eq!(got, Some(Message::Binary(vec![1, 2, 3])));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(message: impl Into<Message>) -> Broadcast {
         let message = message.into();
         let payload = message.as_bytes();
@@ -59,7 +78,34 @@ impl Broadcast {
     ///
     /// # Examples
     ///
-    /// See [`Broadcast`].
+    /// A route that tells its members once the second one has come:
+    ///
+    /// ```
+    /// use std::{cell::{Cell, RefCell}, rc::Rc};
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Broadcast, Message};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (members, delivered) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(0)));
+    /// let (m, d) = (members.clone(), delivered.clone());
+    /// let route = websocket(move |ws, _req| {
+    ///     m.borrow_mut().push(ws.clone());
+    ///     if m.borrow().len() == 2 {
+    ///         d.set(Broadcast::new("both here").send_to(m.borrow().iter()));
+    ///     }
+    ///     async move { while ws.recv().await.is_some() {} }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let got = ioloop.run_sync(async move {
+    ///     let url = format!("ws://{addr}/");
+    ///     let (a, b) = (websocket_connect(&url).await?, websocket_connect(&url).await?);
+    ///     Ok::<_, Box<dyn std::error::Error>>((a.recv().await, b.recv().await))
+    /// })??;
+    /// assert_eq!(delivered.get(), 2);
+    /// let both = Some(Message::from("both here"));
+    /// assert_eq!(got, (both.clone(), both));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_to<'a>(&self, members: impl IntoIterator<Item = &'a WebSocket>) -> usize {
         let mut delivered = 0;
         for ws in members {

@@ -45,7 +45,11 @@ impl Message {
     ///
     /// # Examples
     ///
-    /// See [`Message`].
+    /// ```
+    /// use ioloop::websocket::Message;
+    /// assert_eq!(Message::Text("hé".into()).as_bytes(), "hé".as_bytes());
+    /// assert_eq!(Message::Binary(vec![0, 255]).as_bytes(), [0, 255]);
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Message::Text(text) => text.as_bytes(),

@@ -212,7 +212,20 @@ impl RedisRoom {
     ///
     /// # Examples
     ///
-    /// See [`RedisRoom`].
+    /// ```
+    /// use ioloop::redis::RedisError;
+    /// use ioloop::websocket::{RedisRoom, RedisRoomOptions};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (_reserved, port) = ioloop::testing::bind_refusing_port()?; // no Redis there
+    /// let url = format!("redis://127.0.0.1:{port}");
+    /// let room = RedisRoom::new(&ioloop, &url, "chat", RedisRoomOptions::default())?;
+    /// assert!(room.local().is_empty()); // local-only until Redis comes up
+    ///
+    /// let bad = RedisRoom::new(&ioloop, "http://127.0.0.1", "chat", RedisRoomOptions::default());
+    /// assert!(matches!(bad, Err(RedisError::Url(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(
         ioloop: &IoLoop,
         url: &str,
@@ -313,7 +326,27 @@ impl RedisRoom {
     ///
     /// # Examples
     ///
-    /// See [`RedisRoom`].
+    /// It works without Redis too, for this process's members:
+    ///
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, RedisRoom, RedisRoomOptions};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// # let (_reserved, port) = ioloop::testing::bind_refusing_port()?;
+    /// # let url = format!("redis://127.0.0.1:{port}");
+    /// let room = RedisRoom::new(&ioloop, &url, "chat", RedisRoomOptions::default())?;
+    /// let lobby = room.clone();
+    /// let route = websocket(move |ws, _req| {
+    ///     lobby.join(&ws);
+    ///     async move { while ws.recv().await.is_some() {} }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let ws = ioloop.run_sync(websocket_connect(&format!("ws://{addr}/")))??;
+    /// assert_eq!(room.local().len(), 1);
+    /// # drop(ws);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self, ws: &WebSocket) {
         self.shared.room.join(ws);
     }
@@ -336,7 +369,33 @@ impl RedisRoom {
     ///
     /// # Examples
     ///
-    /// See [`RedisRoom`].
+    /// With Redis away, the members here get the message and it waits to be published:
+    ///
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Message};
+    /// use ioloop::websocket::{RedisRoom, RedisRoomOptions};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// # let (_reserved, port) = ioloop::testing::bind_refusing_port()?;
+    /// # let url = format!("redis://127.0.0.1:{port}");
+    /// let room = RedisRoom::new(&ioloop, &url, "chat", RedisRoomOptions::default())?;
+    /// let lobby = room.clone();
+    /// let route = websocket(move |ws, _req| {
+    ///     lobby.join(&ws);
+    ///     async move { while ws.recv().await.is_some() {} }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let said = room.clone();
+    /// let heard = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     said.say("hello");
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+    /// })??;
+    /// assert_eq!(heard, Some(Message::from("hello")));
+    /// assert_eq!(room.stats().queued, 1); // for the other processes, once Redis is up
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn say(&self, message: impl Into<Message>) {
         let message = message.into();
         self.shared.enqueue(&message);

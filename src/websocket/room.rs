@@ -114,7 +114,31 @@ impl Room {
     ///
     /// # Examples
     ///
-    /// See [`Room`].
+    /// Two rooms are apart: what is said in one does not reach the other's members.
+    ///
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Message, Room};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let (news, chat) = (Room::new(), Room::new());
+    /// let readers = news.clone();
+    /// let route = websocket(move |ws, _req| {
+    ///     readers.join(&ws);
+    ///     async move { while ws.recv().await.is_some() {} }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let (said, heard) = (news.clone(), chat.clone());
+    /// let got = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     heard.say("not for news readers");
+    ///     said.say("headline");
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+    /// })??;
+    /// assert_eq!(got, Some(Message::from("headline")));
+    /// assert_eq!((news.len(), chat.len()), (1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Room {
         Room {
             shared: Arc::new(Shared {
@@ -139,7 +163,31 @@ impl Room {
     ///
     /// # Examples
     ///
-    /// See [`Room`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Room};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let room = Room::new();
+    /// let lobby = room.clone();
+    /// let route = websocket(move |ws, _req| {
+    ///     lobby.join(&ws);
+    ///     lobby.join(&ws); // a no-op
+    ///     async move {
+    ///         let _ = ws.send("joined").await;
+    ///         while ws.recv().await.is_some() {}
+    ///     }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let ws = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     ws.recv().await; // "joined"
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws)
+    /// })??;
+    /// assert_eq!(room.len(), 1);
+    /// # drop(ws);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self, ws: &WebSocket) {
         let ioloop = IoLoop::current().expect("Room::join runs on a loop thread");
         let id = self.shared.id;
@@ -195,7 +243,30 @@ impl Room {
     ///
     /// # Examples
     ///
-    /// See [`Room`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Message, Room};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let room = Room::new();
+    /// let lobby = room.clone();
+    /// let route = websocket(move |ws, _req| {
+    ///     lobby.join(&ws);
+    ///     async move {
+    ///         let _ = ws.send("joined").await;
+    ///         while ws.recv().await.is_some() {}
+    ///     }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let heard = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     ws.recv().await; // "joined": a member now
+    ///     std::thread::spawn(move || room.say("from another thread")).join().unwrap();
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+    /// })??;
+    /// assert_eq!(heard, Some(Message::from("from another thread")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn say(&self, message: impl Into<Message>) {
         self.send(Arc::new(Broadcast::new(message)));
     }

@@ -63,7 +63,28 @@ pub struct WebSocketRoute {
 ///
 /// # Examples
 ///
-/// See [`WebSocket`].
+/// ```
+/// use ioloop::web::Application;
+/// use ioloop::websocket::{websocket, websocket_connect, Message};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let hello = websocket(|ws, req| async move {
+///     let _ = ws.send(format!("hello from {}", req.path())).await;
+///     ws.recv().await; // then returns: the connection closes with 1000
+/// });
+/// let app = Application::new().route("/hello", hello);
+/// let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0")?;
+/// let (greeting, code) = ioloop.run_sync(async move {
+///     let ws = websocket_connect(&format!("ws://{addr}/hello")).await?;
+///     let greeting = ws.recv().await;
+///     let _ = ws.send("bye").await;
+///     ws.closed().await;
+///     Ok::<_, Box<dyn std::error::Error>>((greeting, ws.close_code()))
+/// })??;
+/// assert_eq!(greeting, Some(Message::from("hello from /hello")));
+/// assert_eq!(code, Some(1000));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn websocket<F, Fut>(session: F) -> WebSocketRoute
 where
     F: Fn(WebSocket, Request) -> Fut + 'static,
@@ -77,7 +98,26 @@ impl WebSocketRoute {
     ///
     /// # Examples
     ///
-    /// See [`WebSocketRoute`].
+    /// A route whose connections take messages of at most 16 bytes:
+    ///
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket_connect, WebSocket, WebSocketOptions, WebSocketRoute};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let sink = |ws: WebSocket, _req| async move { while ws.recv().await.is_some() {} };
+    /// let small = WebSocketRoute::new(sink)
+    ///     .options(WebSocketOptions { max_message_size: 16, ..WebSocketOptions::default() });
+    /// let (_server, addr) = Application::new().route("/", small).bind(&ioloop, "127.0.0.1:0")?;
+    /// let code = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     let _ = ws.send("more than sixteen bytes").await;
+    ///     ws.closed().await;
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.close_code())
+    /// })??;
+    /// assert_eq!(code, Some(1009)); // message too big
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new<F, Fut>(session: F) -> WebSocketRoute
     where
         F: Fn(WebSocket, Request) -> Fut + 'static,
@@ -144,7 +184,20 @@ impl WebSocketRoute {
     ///
     /// # Examples
     ///
-    /// See [`WebSocketRoute`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect_with, ClientOptions};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let chat = websocket(|ws, _req| async move { while ws.recv().await.is_some() {} })
+    ///     .subprotocols(["chat.v2", "chat.v1"]);
+    /// let (_server, addr) = Application::new().route("/", chat).bind(&ioloop, "127.0.0.1:0")?;
+    /// let offer = vec!["chat.v1".to_owned(), "chat.v2".to_owned()];
+    /// let options = ClientOptions { subprotocols: offer, ..ClientOptions::default() };
+    /// let ws = ioloop.run_sync(websocket_connect_with(&format!("ws://{addr}/"), options))??;
+    /// assert_eq!(ws.subprotocol(), Some("chat.v1")); // the client's first choice
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subprotocols<S: Into<String>>(mut self, protocols: impl IntoIterator<Item = S>) -> Self {
         self.policy.subprotocols = protocols.into_iter().map(Into::into).collect();
         self
@@ -155,7 +208,23 @@ impl WebSocketRoute {
     ///
     /// # Examples
     ///
-    /// See [`WebSocketRoute`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect_with, ClientOptions};
+    /// use ioloop::websocket::WebSocketConnectError;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let route = websocket(|_ws, _req| async {}).allow_origins(["https://app.example.com"]);
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let from = |origin: &str| {
+    ///     let options = ClientOptions { origin: Some(origin.into()), ..Default::default() };
+    ///     websocket_connect_with(&format!("ws://{addr}/"), options)
+    /// };
+    /// assert!(ioloop.run_sync(from("https://app.example.com"))?.is_ok());
+    /// let refused = ioloop.run_sync(from("https://evil.example"))?; // 403
+    /// assert!(matches!(refused, Err(WebSocketConnectError::Handshake(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn allow_origins<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
         self.policy.origins =
             OriginPolicy::AllowList(origins.into_iter().map(Into::into).collect());

@@ -364,7 +364,25 @@ impl WebSocket {
     ///
     /// # Examples
     ///
-    /// See [`WebSocket`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Message};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let shout = websocket(|ws, _req| async move {
+    ///     while let Some(Message::Text(text)) = ws.recv().await {
+    ///         let _ = ws.send(text.to_uppercase()).await;
+    ///     }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", shout).bind(&ioloop, "127.0.0.1:0")?;
+    /// let reply = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     let _ = ws.send("hello").await;
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+    /// })??;
+    /// assert_eq!(reply, Some(Message::from("HELLO")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&self) -> Recv {
         Recv { ws: self.clone() }
     }
@@ -381,7 +399,26 @@ impl WebSocket {
     ///
     /// # Examples
     ///
-    /// See [`WebSocket`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect, Message, SendError};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let echo = websocket(|ws, _req| async move {
+    ///     while let Some(m) = ws.recv().await { let _ = ws.send(m).await; }
+    /// });
+    /// let (_server, addr) = Application::new().route("/", echo).bind(&ioloop, "127.0.0.1:0")?;
+    /// let (echoed, late) = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     ws.send("one").await?; // handed to the kernel
+    ///     let echoed = ws.recv().await;
+    ///     ws.close(1000, "done");
+    ///     Ok::<_, Box<dyn std::error::Error>>((echoed, ws.send("two").await))
+    /// })??;
+    /// assert_eq!(echoed, Some(Message::from("one")));
+    /// assert_eq!(late, Err(SendError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(&self, message: impl Into<Message>) -> Sent {
         let message = message.into();
         let write = self.write_frame(message.opcode(), message.as_bytes(), true);
@@ -401,7 +438,28 @@ impl WebSocket {
     ///
     /// # Examples
     ///
-    /// See [`WebSocketHandler`].
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket_connect, Message};
+    /// use ioloop::websocket::{WebSocket, WebSocketHandler, WebSocketRoute};
+    ///
+    /// struct Greeter;
+    /// impl WebSocketHandler for Greeter {
+    ///     fn open(&mut self, ws: &WebSocket) {
+    ///         ws.write_message("welcome").unwrap(); // queued at once
+    ///     }
+    ///     fn on_message(&mut self, _ws: &WebSocket, _message: Message) {}
+    /// }
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let route = WebSocketRoute::with_handler(|_req| Greeter);
+    /// let (_server, addr) = Application::new().route("/", route).bind(&ioloop, "127.0.0.1:0")?;
+    /// let greeting = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+    /// })??;
+    /// assert_eq!(greeting, Some(Message::from("welcome")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_message(&self, message: impl Into<Message>) -> Result<(), SendError> {
         let message = message.into();
         let sent = self.send_message_now(&message);
@@ -525,7 +583,21 @@ impl WebSocket {
     ///
     /// # Examples
     ///
-    /// See [`close_code`](WebSocket::close_code).
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let bye = websocket(|ws, _req| async move { ws.close(4000, "bye") });
+    /// let (_server, addr) = Application::new().route("/", bye).bind(&ioloop, "127.0.0.1:0")?;
+    /// let (code, reason) = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     ws.closed().await;
+    ///     Ok::<_, Box<dyn std::error::Error>>((ws.close_code(), ws.close_reason()))
+    /// })??;
+    /// assert_eq!((code, reason.as_deref()), (Some(4000), Some("bye")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close_reason(&self) -> Option<String> {
         let state = self.shared.state.borrow();
         state
@@ -554,7 +626,23 @@ impl WebSocket {
     ///
     /// # Examples
     ///
-    /// See [`close_code`](WebSocket::close_code).
+    /// ```
+    /// use ioloop::web::Application;
+    /// use ioloop::websocket::{websocket, websocket_connect};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let sink = websocket(|ws, _req| async move { while ws.recv().await.is_some() {} });
+    /// let (_server, addr) = Application::new().route("/", sink).bind(&ioloop, "127.0.0.1:0")?;
+    /// let states = ioloop.run_sync(async move {
+    ///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+    ///     ws.close(1000, "done");
+    ///     let closing = ws.is_closed(); // not yet: the server's answer is awaited
+    ///     ws.closed().await;
+    ///     Ok::<_, Box<dyn std::error::Error>>((closing, ws.is_closed()))
+    /// })??;
+    /// assert_eq!(states, (false, true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.state.borrow().protocol.is_terminated()
     }
@@ -1124,7 +1212,22 @@ impl Drop for LoopClosing {
 ///
 /// # Examples
 ///
-/// See [`WebSocket`].
+/// ```
+/// use ioloop::web::Application;
+/// use ioloop::websocket::{websocket, websocket_connect, Recv};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let sink = websocket(|ws, _req| async move { while ws.recv().await.is_some() {} });
+/// let (_server, addr) = Application::new().route("/", sink).bind(&ioloop, "127.0.0.1:0")?;
+/// let next = ioloop.run_sync(async move {
+///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+///     let next: Recv = ws.recv();
+///     ws.close(1000, "done");
+///     Ok::<_, Box<dyn std::error::Error>>(next.await)
+/// })??;
+/// assert_eq!(next, None); // closing: no message will come
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Recv {
     ws: WebSocket,
@@ -1167,7 +1270,23 @@ impl Future for Recv {
 ///
 /// # Examples
 ///
-/// See [`WebSocket::closed`].
+/// ```
+/// use ioloop::web::Application;
+/// use ioloop::websocket::{websocket, websocket_connect, WhenClosed};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let sink = websocket(|ws, _req| async move { while ws.recv().await.is_some() {} });
+/// let (_server, addr) = Application::new().route("/", sink).bind(&ioloop, "127.0.0.1:0")?;
+/// let code = ioloop.run_sync(async move {
+///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+///     ws.close(1001, "going away");
+///     let closed: WhenClosed = ws.closed();
+///     closed.await; // the server answered and closed TCP
+///     Ok::<_, Box<dyn std::error::Error>>(ws.close_code())
+/// })??;
+/// assert_eq!(code, Some(1001)); // the server's answer repeats the code
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct WhenClosed {
     ws: WebSocket,
@@ -1198,7 +1317,24 @@ impl fmt::Debug for WhenClosed {
 ///
 /// # Examples
 ///
-/// See [`WebSocket`].
+/// ```
+/// use ioloop::web::Application;
+/// use ioloop::websocket::{websocket, websocket_connect, Message, Sent};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let echo = websocket(|ws, _req| async move {
+///     while let Some(m) = ws.recv().await { let _ = ws.send(m).await; }
+/// });
+/// let (_server, addr) = Application::new().route("/", echo).bind(&ioloop, "127.0.0.1:0")?;
+/// let echoed = ioloop.run_sync(async move {
+///     let ws = websocket_connect(&format!("ws://{addr}/")).await?;
+///     let sent: Sent = ws.send("queued at once");
+///     drop(sent); // not awaited: the message goes out all the same
+///     Ok::<_, Box<dyn std::error::Error>>(ws.recv().await)
+/// })??;
+/// assert_eq!(echoed, Some(Message::from("queued at once")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Sent {
     write: Result<StreamWrite, SendError>,
 }

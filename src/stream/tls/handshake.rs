@@ -114,7 +114,32 @@ impl TlsAcceptor {
     ///
     /// # Examples
     ///
-    /// See [`TlsAcceptor`].
+    /// A TLS handshake over a socket pair, with a self-signed certificate made by `rcgen`:
+    ///
+    /// ```
+    /// use ioloop::tls::{self, rustls, TlsAcceptor};
+    /// use ioloop::{IoLoop, IoStream};
+    /// # use std::sync::Arc;
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    /// let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    /// let config = tls::server_config(vec![cert.cert.der().clone()], key.into())?;
+    /// let acceptor = TlsAcceptor::new(config);
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.cert.der().clone())?;
+    /// # let client_config = Arc::new(tls::client_config(roots)); // trusts that certificate
+    ///
+    /// let ioloop = IoLoop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+    /// let server = ioloop.spawn(async move { a.start_tls_server(&acceptor).await });
+    /// let client = async move { b.start_tls_client(client_config, "localhost").await };
+    /// let client = ioloop.run_sync(client)??;
+    /// let server = ioloop.run_sync(server)???;
+    /// assert!(client.is_tls());
+    /// assert_eq!(server.tls_server_name().as_deref(), Some("localhost"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(config: impl Into<Arc<ServerConfig>>) -> TlsAcceptor {
         TlsAcceptor {
             config: config.into(),

@@ -26,7 +26,33 @@ pub(crate) const SEND_BUFFER_LIMIT: usize = 64 * 1024;
 ///
 /// # Examples
 ///
-/// See [`transport`](TlsSocket::transport).
+/// ```
+/// use ioloop::tls::{self, rustls, TlsAcceptor};
+/// use ioloop::{IoLoop, IoStream, StreamSocket};
+/// # use std::sync::Arc;
+///
+/// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// # let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+/// # let config = tls::server_config(vec![cert.cert.der().clone()], key.into())?;
+/// # let acceptor = TlsAcceptor::new(config);
+/// # let mut roots = rustls::RootCertStore::empty();
+/// # roots.add(cert.cert.der().clone())?;
+/// # let client_config = Arc::new(tls::client_config(roots));
+/// let ioloop = IoLoop::new()?;
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let (a, b) = (IoStream::new(&ioloop, a)?, IoStream::new(&ioloop, b)?);
+/// let server = ioloop.spawn(async move { a.start_tls_server(&acceptor).await });
+/// let client = async move { b.start_tls_client(client_config, "localhost").await };
+/// let client = ioloop.run_sync(client)??;
+/// # let _server = ioloop.run_sync(server)???;
+/// // The stream's socket is now a TlsSocket over the Unix socket.
+/// let over_unix = client.with_socket(|socket| match socket {
+///     StreamSocket::Tls(tls) => matches!(tls.transport(), StreamSocket::Unix(_)),
+///     _ => false,
+/// });
+/// assert_eq!(over_unix, Some(true));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TlsSocket {
     transport: StreamSocket,
     session: RefCell<rustls::Connection>,
