@@ -809,3 +809,32 @@ fn prepare_hooks_see_the_handshake_and_may_refuse_it() {
     );
     assert_eq!(accepted.status, 101);
 }
+
+/// A message the peer sent before its close frame is still received, then `None`: the
+/// peer's close drops nothing already sent (ours does). Before, a message waiting for
+/// `recv` when the close frame came was dropped: a session that sent and returned at
+/// once lost its last message.
+#[test]
+fn a_message_sent_just_before_the_peers_close_is_still_received() {
+    let ioloop = ioloop::IoLoop::new().unwrap();
+    let (_server, addr) = Application::new()
+        .route(
+            "/bye",
+            websocket(|ws, _req| async move {
+                let _ = ws.send("bye").await;
+                // The session returns: the server sends its close right after.
+            }),
+        )
+        .bind(&ioloop, "127.0.0.1:0")
+        .unwrap();
+    ioloop
+        .run_sync(async move {
+            let ws = websocket_connect(&format!("ws://{addr}/bye")).await.unwrap();
+            // The whole closing handshake first, the message still unreceived.
+            ws.closed().await;
+            assert_eq!(ws.close_code(), Some(1000));
+            assert_eq!(ws.recv().await, Some(Message::Text("bye".into())));
+            assert_eq!(ws.recv().await, None);
+        })
+        .unwrap();
+}

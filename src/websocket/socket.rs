@@ -828,17 +828,25 @@ impl WebSocket {
         let Some(frame) = frame else {
             return false;
         };
+        self.drop_unreceived_message();
         self.write_close_frame(&frame);
         true
     }
 
+    /// Drops a message waiting for `recv`: once we close (or fail the connection), no
+    /// message is delivered any more. (The peer's close keeps it: it was sent before the
+    /// close, and `recv` returns it, then `None`.)
+    fn drop_unreceived_message(&self) {
+        let dropped = match &mut self.shared.state.borrow_mut().sink {
+            Sink::Inbox { message, .. } => message.take(),
+            Sink::Handler(_) => None,
+        };
+        drop(dropped);
+    }
+
     /// Writes a close frame of ours (first, answering the peer's, or failing the
-    /// connection): a message waiting for `recv` is dropped, and the receiver learns the
-    /// connection is closing.
+    /// connection), and lets the receiver learn the connection is closing.
     fn write_close_frame(&self, frame: &[u8]) {
-        if let Sink::Inbox { message, .. } = &mut self.shared.state.borrow_mut().sink {
-            *message = None;
-        }
         // Not awaited: the close timer ends a handshake that does not complete.
         drop(self.shared.stream.write_all(frame));
         self.wake_receiver();
@@ -1046,6 +1054,7 @@ impl WebSocket {
     /// close TCP once that is sent.
     fn fail(&self, violation: Violation, close: Option<Vec<u8>>) {
         log::debug!(target: "ioloop::websocket", "failing the connection: {violation}");
+        self.drop_unreceived_message();
         if let Some(close) = close {
             self.write_close_frame(&close);
         }
