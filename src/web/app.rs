@@ -82,6 +82,7 @@ macro_rules! method_fns {
             ///
             #[doc = concat!("let route = ", stringify!($fn_name), "(|_req| async { \"done\" });")]
             /// let app = Application::new().route("/", route);
+            /// // `ask` serves the application and returns its answer to one request.
             #[doc = concat!("let request = \"", $method, " / HTTP/1.0\\r\\n\\r\\n\";")]
             /// assert!(ask(app.clone(), request).ends_with("\r\n\r\ndone"));
             /// // Another method gets 405, with the methods the route answers.
@@ -119,6 +120,7 @@ macro_rules! method_fns {
                 /// let route = MethodRouter::default().on("REPORT", |_req| async { "report" });
                 #[doc = concat!("let route = route.", stringify!($fn_name), "(also);")]
                 /// let app = Application::new().route("/", route);
+                /// // `ask` serves the application and returns its answer to one request.
                 /// let report = ask(app.clone(), "REPORT / HTTP/1.0\r\n\r\n");
                 /// assert!(report.ends_with("\r\n\r\nreport"));
                 #[doc = concat!("let request = \"", $method, " / HTTP/1.0\\r\\n\\r\\n\";")]
