@@ -260,7 +260,13 @@ impl Cookie {
     ///
     /// # Examples
     ///
-    /// See [`SameSite`].
+    /// ```
+    /// use ioloop::http::{Cookie, SameSite};
+    /// let cookie = Cookie::new("n", "v").secure().same_site(SameSite::None);
+    /// assert_eq!(cookie.to_header_value().unwrap(), "n=v; Path=/; Secure; SameSite=None");
+    /// // Browsers drop `SameSite=None` without `Secure`, so it is refused.
+    /// assert!(Cookie::new("n", "v").same_site(SameSite::None).to_header_value().is_err());
+    /// ```
     pub fn same_site(mut self, same_site: SameSite) -> Cookie {
         self.same_site = Some(same_site);
         self

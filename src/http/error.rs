@@ -101,7 +101,12 @@ impl HttpError {
     ///
     /// # Examples
     ///
-    /// See [`HttpError`].
+    /// ```
+    /// use ioloop::http::HttpError;
+    /// assert_eq!(HttpError::new(429).status(), 429);
+    /// // Not an error status: it becomes 500.
+    /// assert_eq!(HttpError::new(302).status(), 500);
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
@@ -110,7 +115,12 @@ impl HttpError {
     ///
     /// # Examples
     ///
-    /// See [`log`](HttpError::log).
+    /// ```
+    /// use ioloop::http::HttpError;
+    /// assert_eq!(HttpError::new(404).log_message(), None);
+    /// let err = HttpError::new(503).log("the queue is full").reason("Try again later");
+    /// assert_eq!(err.log_message(), Some("the queue is full"));
+    /// ```
     pub fn log_message(&self) -> Option<&str> {
         self.log_message.as_deref()
     }
@@ -122,7 +132,14 @@ impl HttpError {
     ///
     /// # Examples
     ///
-    /// See [`HttpError`].
+    /// ```
+    /// use ioloop::http::HttpError;
+    /// assert_eq!(HttpError::new(404).public_reason(), "Not Found");
+    /// // The log message is never the public reason.
+    /// let err = HttpError::new(500).log("secret detail");
+    /// assert_eq!(err.public_reason(), "Internal Server Error");
+    /// assert_eq!(HttpError::new(409).reason("Name taken").public_reason(), "Name taken");
+    /// ```
     pub fn public_reason(&self) -> &str {
         self.reason
             .as_deref()

@@ -70,7 +70,12 @@ impl Extensions {
     ///
     /// # Examples
     ///
-    /// See [`Extensions`].
+    /// ```
+    /// let mut ext = ioloop::http::Extensions::default();
+    /// ext.insert(String::from("admin"));
+    /// assert_eq!(ext.get::<String>().map(String::as_str), Some("admin"));
+    /// assert_eq!(ext.get::<u32>(), None);
+    /// ```
     pub fn get<T: 'static>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
         let (_, value) = self.entries.iter().find(|(t, _)| *t == id)?;

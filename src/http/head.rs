@@ -34,7 +34,12 @@ impl Version {
     ///
     /// # Examples
     ///
-    /// See [`Version`].
+    /// ```
+    /// use ioloop::http::Version;
+    /// assert_eq!(Version::Http10.as_str(), "HTTP/1.0");
+    /// let req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// assert_eq!(req.version().as_str(), "HTTP/1.1");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Version::Http10 => "HTTP/1.0",

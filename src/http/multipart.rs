@@ -105,7 +105,16 @@ impl MultipartError {
     ///
     /// # Examples
     ///
-    /// See [`MultipartError`].
+    /// ```
+    /// use ioloop::http::{MultipartLimits, Request};
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n\
+    ///     too big\r\n--X--\r\n".to_vec());
+    /// let limits = MultipartLimits { max_file_size: 4, ..Default::default() };
+    /// assert_eq!(req.multipart_with(&limits).unwrap_err().status(), 413);
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
@@ -114,7 +123,15 @@ impl MultipartError {
     ///
     /// # Examples
     ///
-    /// See [`MultipartError`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n".to_vec());
+    /// let err = req.multipart().unwrap_err();
+    /// assert_eq!(err.message(), "the form ends before its closing boundary");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -178,7 +195,18 @@ impl Multipart {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\na\r\n\
+    ///     --X\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\nb\r\n--X--\r\n".to_vec());
+    /// let form = req.multipart()?;
+    /// let fields: Vec<(&str, &str)> = form.fields().iter().map(|(n, v)| (&**n, &**v)).collect();
+    /// assert_eq!(fields, [("tag", "a"), ("tag", "b")]);
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn fields(&self) -> &[(String, String)] {
         &self.fields
     }
@@ -188,7 +216,18 @@ impl Multipart {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\na\r\n\
+    ///     --X\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\nb\r\n--X--\r\n".to_vec());
+    /// let form = req.multipart()?;
+    /// assert_eq!(form.field("tag"), Some("b"));
+    /// assert_eq!(form.field("other"), None);
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
@@ -201,7 +240,20 @@ impl Multipart {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"a\"; filename=\"1.txt\"\r\n\
+    ///     \r\n1\r\n--X\r\nContent-Disposition: form-data; name=\"b\"; filename=\"2.txt\"\r\n\
+    ///     \r\n2\r\n--X\r\nContent-Disposition: form-data; name=\"note\"\r\n\
+    ///     \r\ntext\r\n--X--".to_vec());
+    /// let form = req.multipart()?;
+    /// let names: Vec<&str> = form.files().iter().map(|f| f.filename()).collect();
+    /// assert_eq!(names, ["1.txt", "2.txt"]);
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn files(&self) -> &[UploadedFile] {
         &self.files
     }
@@ -210,7 +262,19 @@ impl Multipart {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"1\"\r\n\
+    ///     \r\none\r\n--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"2\"\r\n\
+    ///     \r\ntwo\r\n--X--".to_vec());
+    /// let form = req.multipart()?;
+    /// assert_eq!(form.file("f").map(|f| f.filename()), Some("1"));
+    /// assert!(form.file("g").is_none());
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn file(&self, name: &str) -> Option<&UploadedFile> {
         self.files.iter().find(|f| f.name == name)
     }
@@ -290,7 +354,20 @@ impl Multipart {
 ///
 /// # Examples
 ///
-/// See [`Multipart`].
+/// ```
+/// use ioloop::http::Request;
+/// let mut req = Request::parse(
+///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+/// ).unwrap();
+/// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+///     Content-Type: image/png\r\n\r\n\x89PNG\r\n--X--\r\n".to_vec());
+/// let form = req.multipart()?;
+/// let file: &ioloop::http::UploadedFile = &form.files()[0];
+/// assert_eq!((file.name(), file.filename()), ("avatar", "me.png"));
+/// assert_eq!((file.content_type(), file.len()), ("image/png", 4));
+/// assert_eq!(file.bytes(), Some(&b"\x89PNG"[..]));
+/// # Ok::<(), ioloop::http::MultipartError>(())
+/// ```
 #[derive(Debug)]
 pub struct UploadedFile {
     name: String,
@@ -311,7 +388,17 @@ impl UploadedFile {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"avatar\"; \
+    ///     filename=\"me.png\"\r\n\
+    ///     \r\nx\r\n--X--\r\n".to_vec());
+    /// assert_eq!(req.multipart()?.files()[0].name(), "avatar");
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -322,7 +409,17 @@ impl UploadedFile {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// // The client's path, in a quoted string: C:\tmp\a.txt
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"f\"; \
+    ///     filename=\"C:\\\\tmp\\\\a.txt\"\r\n\r\nx\r\n--X--\r\n".to_vec());
+    /// assert_eq!(req.multipart()?.files()[0].filename(), "a.txt");
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn filename(&self) -> &str {
         &self.filename
     }
@@ -331,7 +428,20 @@ impl UploadedFile {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a.csv\"\r\n\
+    ///     Content-Type: text/csv\r\n\r\nx\r\n\
+    ///     --X\r\nContent-Disposition: form-data; name=\"b\"; filename=\"b\"\r\n\
+    ///     \r\ny\r\n--X--".to_vec());
+    /// let form = req.multipart()?;
+    /// assert_eq!(form.files()[0].content_type(), "text/csv");
+    /// assert_eq!(form.files()[1].content_type(), "application/octet-stream");
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn content_type(&self) -> &str {
         &self.content_type
     }
@@ -353,7 +463,18 @@ impl UploadedFile {
     ///
     /// # Examples
     ///
-    /// See [`len`](UploadedFile::len).
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"empty\"\r\n\
+    ///     \r\n\r\n--X--\r\n".to_vec());
+    /// let form = req.multipart()?;
+    /// assert!(form.files()[0].is_empty());
+    /// assert_eq!(form.files()[0].len(), 0);
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -362,7 +483,16 @@ impl UploadedFile {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\
+    ///     \r\n\x00\x01\x02\r\n--X--\r\n".to_vec());
+    /// assert_eq!(req.multipart()?.files()[0].bytes(), Some(&[0u8, 1, 2][..]));
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
             FileData::Memory(bytes) => Some(bytes),
@@ -1014,7 +1144,19 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Multipart`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\n\r\n",
+    /// ).unwrap();
+    /// req.set_body(b"--X\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhi\r\n--X--"
+    ///     .to_vec());
+    /// assert_eq!(req.multipart()?.field("title"), Some("hi"));
+    /// // Another body is an empty form.
+    /// let plain = Request::parse(b"POST / HTTP/1.1\r\nContent-Type: text/plain\r\n\r\n").unwrap();
+    /// assert!(plain.multipart()?.fields().is_empty());
+    /// # Ok::<(), ioloop::http::MultipartError>(())
+    /// ```
     pub fn multipart(&self) -> Result<Multipart, MultipartError> {
         self.multipart_with(&MultipartLimits::default())
     }

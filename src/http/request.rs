@@ -82,7 +82,13 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Request`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let req = Request::parse(b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    ///     .unwrap();
+    /// assert_eq!((req.method(), req.path()), ("POST", "/items"));
+    /// assert!(Request::parse(b"not a request\r\n\r\n").is_err());
+    /// ```
     pub fn parse(head: &[u8]) -> Result<Request, String> {
         let limits = super::head::HeadLimits {
             max_bytes: 65536,
@@ -133,7 +139,10 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Request`].
+    /// ```
+    /// let req = ioloop::http::Request::parse(b"DELETE /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// assert_eq!(req.method(), "DELETE");
+    /// ```
     pub fn method(&self) -> &str {
         self.request_line_part(&self.head.method)
     }
@@ -226,7 +235,12 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Request`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let req = Request::parse(b"GET / HTTP/1.1\r\nAccept: text/html\r\n\r\n").unwrap();
+    /// assert_eq!(req.header("ACCEPT"), Some("text/html"));
+    /// assert_eq!(req.header("user-agent"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_bytes(name)
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -318,7 +332,11 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`form_arg`](Request::form_arg).
+    /// ```
+    /// let mut req = ioloop::http::Request::parse(b"POST / HTTP/1.1\r\n\r\n").unwrap();
+    /// req.set_body(b"hello".to_vec());
+    /// assert_eq!(req.body(), b"hello");
+    /// ```
     pub fn set_body(&mut self, body: Vec<u8>) {
         self.body = body;
     }
@@ -355,7 +373,12 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`param`](Request::param).
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(b"GET /posts/3/comments/9 HTTP/1.1\r\n\r\n").unwrap();
+    /// req.set_params(vec![("post".into(), "3".into()), ("comment".into(), "9".into())]);
+    /// assert_eq!((req.param("post"), req.param("comment")), (Some("3"), Some("9")));
+    /// ```
     pub fn set_params(&mut self, params: Vec<(String, String)>) {
         self.params = params;
     }
@@ -365,7 +388,12 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Extensions`].
+    /// ```
+    /// let mut req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    /// assert!(req.extensions().is_empty());
+    /// req.extensions_mut().insert(42u32);
+    /// assert_eq!(req.extensions().get::<u32>(), Some(&42));
+    /// ```
     pub fn extensions(&self) -> &Extensions {
         &self.ext
     }
@@ -374,7 +402,12 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Extensions`].
+    /// ```
+    /// struct UserId(u64);
+    /// let mut req = ioloop::http::Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    /// req.extensions_mut().insert(UserId(7));
+    /// assert_eq!(req.extensions().get::<UserId>().map(|u| u.0), Some(7));
+    /// ```
     pub fn extensions_mut(&mut self) -> &mut Extensions {
         &mut self.ext
     }
@@ -383,7 +416,12 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Request`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// let req = Request::parse(b"GET /search?q=caf%C3%A9+au+lait&q=2 HTTP/1.1\r\n\r\n").unwrap();
+    /// assert_eq!(req.query_arg("q").as_deref(), Some("café au lait"));
+    /// assert_eq!(req.query_arg("page"), None);
+    /// ```
     pub fn query_arg(&self, name: &str) -> Option<String> {
         form_arg(self.query().as_bytes(), name)
     }

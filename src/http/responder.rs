@@ -149,7 +149,40 @@ impl Responder {
     ///
     /// # Examples
     ///
-    /// See [`Responder`].
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use ioloop::http::{Dispatch, HttpServer, Service};
+    /// # struct App<H>(Rc<H>);
+    /// # impl<H: Handler> Service for App<H> {
+    /// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+    /// #         Dispatch::handle(self.0.clone())
+    /// #     }
+    /// # }
+    /// # fn ask(handler: impl Handler, request: &'static [u8]) -> String {
+    /// #     let ioloop = ioloop::IoLoop::new().unwrap();
+    /// #     let server = HttpServer::new(&ioloop, App(Rc::new(handler)));
+    /// #     let port = server.bind("127.0.0.1:0").unwrap().port();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+    /// #         stream.write_all(request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::http::{Handler, Request, Responder, Response};
+    ///
+    /// struct Create;
+    /// impl Handler for Create {
+    ///     fn call(&self, _req: Request, responder: Responder) {
+    ///         responder.send(Response::new(201).header("Location", "/items/1").body("made"));
+    ///     }
+    /// }
+    /// // `ask` serves the handler on a new loop and returns its answer to one request.
+    /// let reply = ask(Create, b"POST /items HTTP/1.0\r\n\r\n");
+    /// assert!(reply.starts_with("HTTP/1.1 201 Created\r\n"));
+    /// assert!(reply.contains("\r\nLocation: /items/1\r\n") && reply.ends_with("\r\n\r\nmade"));
+    /// ```
     pub fn send(mut self, response: impl IntoResponse) {
         // Not answered until the response is made: should `into_response` or the error
         // page panic, the drop below still answers 500 in this request's place.
@@ -232,7 +265,40 @@ impl Responder {
     ///
     /// # Examples
     ///
-    /// See [`on_connection_close`](Responder::on_connection_close).
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::io::Write;
+    /// use std::rc::Rc;
+    /// use ioloop::http::{Dispatch, Handler, HttpServer, Request, Responder, Service};
+    ///
+    /// // Keeps each responder without answering, as a long poll does.
+    /// #[derive(Clone, Default)]
+    /// struct Keep(Rc<RefCell<Option<Responder>>>);
+    /// impl Handler for Keep {
+    ///     fn call(&self, _req: Request, responder: Responder) {
+    ///         // Without this, a client's end of sending reads as a half-close, and the
+    ///         // connection stays open for the answer.
+    ///         responder.on_connection_close(|| println!("the client left"));
+    ///         *self.0.borrow_mut() = Some(responder);
+    ///     }
+    /// }
+    /// # impl Service for Keep {
+    /// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+    /// #         Dispatch::handle(Rc::new(self.clone()))
+    /// #     }
+    /// # }
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let kept = Keep::default();
+    /// let port = HttpServer::new(&ioloop, kept.clone()).bind("127.0.0.1:0")?.port();
+    /// let mut client = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    /// client.write_all(b"GET /news HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    /// ioloop::testing::run_until(&ioloop, || kept.0.borrow().is_some());
+    /// let responder = kept.0.borrow_mut().take().unwrap();
+    /// assert!(!responder.is_connection_closed());
+    /// drop(client);
+    /// ioloop::testing::run_until(&ioloop, || responder.is_connection_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_connection_closed(&self) -> bool {
         self.conn.is_closed()
     }
@@ -309,7 +375,49 @@ impl Responder {
     ///
     /// # Examples
     ///
-    /// See [`next_body_chunk_then`](Responder::next_body_chunk_then).
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use ioloop::http::{Dispatch, HttpServer, Service};
+    /// # struct App<H>(Rc<H>);
+    /// # impl<H: Handler> Service for App<H> {
+    /// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+    /// #         let handler = self.0.clone();
+    /// #         Dispatch::Handle { handler, body_limit: None, stream_body: true }
+    /// #     }
+    /// # }
+    /// # fn ask(handler: impl Handler, request: &'static [u8]) -> String {
+    /// #     let ioloop = ioloop::IoLoop::new().unwrap();
+    /// #     let server = HttpServer::new(&ioloop, App(Rc::new(handler)));
+    /// #     let port = server.bind("127.0.0.1:0").unwrap().port();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+    /// #         stream.write_all(request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::http::{BodyChunk, Handler, Request, Responder};
+    ///
+    /// // Counts the bytes of a streamed body (`App` dispatches with `stream_body: true`).
+    /// struct Count;
+    /// impl Handler for Count {
+    ///     fn call(&self, _req: Request, responder: Responder) {
+    ///         count(responder, 0);
+    ///     }
+    /// }
+    /// fn count(responder: Responder, total: usize) {
+    ///     let reader = responder.body_reader();
+    ///     reader.next_body_chunk_then(move |chunk| match chunk {
+    ///         BodyChunk::Data(data) => count(responder, total + data.len()),
+    ///         BodyChunk::End => responder.send(format!("{total} bytes")),
+    ///         BodyChunk::Failed(_) => {} // the server answers the error
+    ///     });
+    /// }
+    /// // `ask` serves the handler and returns its answer to one request.
+    /// let reply = ask(Count, b"POST / HTTP/1.0\r\nContent-Length: 11\r\n\r\nhello world");
+    /// assert!(reply.ends_with("\r\n\r\n11 bytes"));
+    /// ```
     #[doc(alias = "clone_for_body")]
     pub fn body_reader(&self) -> BodyReader {
         BodyReader {
@@ -362,7 +470,52 @@ impl fmt::Debug for Responder {
 ///
 /// # Examples
 ///
-/// See [`Responder::next_body_chunk_then`].
+/// ```
+/// # use std::rc::Rc;
+/// # use ioloop::http::{Dispatch, HttpServer, Service};
+/// # struct App<H>(Rc<H>);
+/// # impl<H: Handler> Service for App<H> {
+/// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+/// #         let handler = self.0.clone();
+/// #         Dispatch::Handle { handler, body_limit: None, stream_body: true }
+/// #     }
+/// # }
+/// # fn ask(handler: impl Handler, request: &'static [u8]) -> String {
+/// #     let ioloop = ioloop::IoLoop::new().unwrap();
+/// #     let server = HttpServer::new(&ioloop, App(Rc::new(handler)));
+/// #     let port = server.bind("127.0.0.1:0").unwrap().port();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+/// #         stream.write_all(request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::{BodyChunk, BodyReader, Handler, Request, Responder};
+///
+/// // Echoes a streamed body back (`App` dispatches with `stream_body: true`).
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn call(&self, _req: Request, responder: Responder) {
+///         echo(responder.body_reader(), responder, Vec::new());
+///     }
+/// }
+/// fn echo(reader: BodyReader, responder: Responder, mut body: Vec<u8>) {
+///     reader.next_body_chunk_then(move |chunk| match chunk {
+///         BodyChunk::Data(data) => {
+///             body.extend_from_slice(&data);
+///             echo(responder.body_reader(), responder, body);
+///         }
+///         BodyChunk::End => responder.send(body),
+///         BodyChunk::Failed(_) => {}
+///     });
+/// }
+/// // `ask` serves the handler and returns its answer to one request.
+/// let reply = ask(Echo, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+///     Transfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n");
+/// assert!(reply.ends_with("\r\n\r\nhello world"));
+/// ```
 pub struct BodyReader {
     conn: Rc<dyn RequestConnection>,
     seq: u64,
@@ -373,7 +526,46 @@ impl BodyReader {
     ///
     /// # Examples
     ///
-    /// See [`Responder::next_body_chunk_then`].
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use ioloop::http::{Dispatch, Service};
+    /// # struct App<H>(Rc<H>);
+    /// # impl<H: Handler> Service for App<H> {
+    /// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+    /// #         let handler = self.0.clone();
+    /// #         Dispatch::Handle { handler, body_limit: None, stream_body: true }
+    /// #     }
+    /// # }
+    /// use std::cell::RefCell;
+    /// use std::io::Write;
+    /// use ioloop::http::{BodyChunk, Handler, HttpServer, Request, Responder};
+    ///
+    /// // Notes how a streamed body failed (`App` dispatches with `stream_body: true`).
+    /// #[derive(Clone, Default)]
+    /// struct Watch(Rc<RefCell<Option<BodyChunk>>>);
+    /// impl Handler for Watch {
+    ///     fn call(&self, _req: Request, responder: Responder) {
+    ///         read(self.clone(), responder);
+    ///     }
+    /// }
+    /// fn read(watch: Watch, responder: Responder) {
+    ///     responder.body_reader().next_body_chunk_then(move |chunk| match chunk {
+    ///         BodyChunk::Data(_) => read(watch, responder),
+    ///         BodyChunk::End => responder.send("thanks"),
+    ///         failed => *watch.0.borrow_mut() = Some(failed), // the server answers it
+    ///     });
+    /// }
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let watch = Watch::default();
+    /// let server = HttpServer::new(&ioloop, App(Rc::new(watch.clone())));
+    /// let port = server.bind("127.0.0.1:0")?.port();
+    /// let mut client = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    /// client.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")?;
+    /// drop(client); // gone before the end of the body
+    /// ioloop::testing::run_until(&ioloop, || watch.0.borrow().is_some());
+    /// assert_eq!(watch.0.take(), Some(BodyChunk::Failed(400)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_body_chunk_then(&self, callback: impl FnOnce(BodyChunk) + 'static) {
         self.conn
             .clone()
@@ -399,7 +591,45 @@ impl fmt::Debug for BodyReader {
 ///
 /// # Examples
 ///
-/// See [`Responder::start`].
+/// ```
+/// # use std::rc::Rc;
+/// # use ioloop::http::{Dispatch, HttpServer, Service};
+/// # struct App<H>(Rc<H>);
+/// # impl<H: Handler> Service for App<H> {
+/// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+/// #         Dispatch::handle(self.0.clone())
+/// #     }
+/// # }
+/// # fn ask(handler: impl Handler, request: &'static [u8]) -> String {
+/// #     let ioloop = ioloop::IoLoop::new().unwrap();
+/// #     let server = HttpServer::new(&ioloop, App(Rc::new(handler)));
+/// #     let port = server.bind("127.0.0.1:0").unwrap().port();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+/// #         stream.write_all(request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::{Handler, Request, Responder, Response};
+///
+/// struct Countdown;
+/// impl Handler for Countdown {
+///     fn call(&self, _req: Request, responder: Responder) {
+///         let mut body = responder.start(Response::new(200).header("Content-Type", "text/plain"));
+///         for i in (1..=3).rev() {
+///             let _ = body.write(format!("{i}\n").as_bytes());
+///         }
+///         body.finish();
+///     }
+/// }
+/// // `ask` serves the handler and returns its answer to one request. To an HTTP/1.1
+/// // client the body goes chunked, one chunk a write.
+/// let reply = ask(Countdown, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+/// assert!(reply.contains("\r\nTransfer-Encoding: chunked\r\n"));
+/// assert!(reply.ends_with("\r\n\r\n2\r\n3\n\r\n2\r\n2\n\r\n2\r\n1\n\r\n0\r\n\r\n"));
+/// ```
 pub struct BodyWriter {
     conn: Rc<dyn RequestConnection>,
     seq: u64,
@@ -420,7 +650,46 @@ impl BodyWriter {
     ///
     /// # Examples
     ///
-    /// See [`Responder::start`].
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use ioloop::http::{Dispatch, HttpServer, Service};
+    /// # struct App<H>(Rc<H>);
+    /// # impl<H: Handler> Service for App<H> {
+    /// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+    /// #         Dispatch::handle(self.0.clone())
+    /// #     }
+    /// # }
+    /// # fn ask(handler: impl Handler, request: &'static [u8]) -> String {
+    /// #     let ioloop = ioloop::IoLoop::new().unwrap();
+    /// #     let server = HttpServer::new(&ioloop, App(Rc::new(handler)));
+    /// #     let port = server.bind("127.0.0.1:0").unwrap().port();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+    /// #         stream.write_all(request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::http::{Handler, Request, Responder, Response};
+    ///
+    /// struct Lines;
+    /// impl Handler for Lines {
+    ///     fn call(&self, _req: Request, responder: Responder) {
+    ///         let mut body = responder.start(Response::new(200));
+    ///         for line in ["one\n", "two\n"] {
+    ///             if body.write(line.as_bytes()).is_err() {
+    ///                 return; // the client left: dropping `body` ends the response
+    ///             }
+    ///         }
+    ///         body.finish();
+    ///     }
+    /// }
+    /// // `ask` serves the handler and returns its answer to one request. To an HTTP/1.0
+    /// // client the body is the bytes written, ended by closing.
+    /// let reply = ask(Lines, b"GET / HTTP/1.0\r\n\r\n");
+    /// assert!(reply.ends_with("\r\n\r\none\ntwo\n"));
+    /// ```
     pub fn write(&mut self, data: &[u8]) -> Result<(), StreamError> {
         self.conn.clone().write_body(self.seq, data, None)
     }
@@ -480,7 +749,42 @@ impl BodyWriter {
     ///
     /// # Examples
     ///
-    /// See [`Responder::start`].
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use ioloop::http::{Dispatch, HttpServer, Service};
+    /// # struct App<H>(Rc<H>);
+    /// # impl<H: Handler> Service for App<H> {
+    /// #     fn dispatch(&self, _: &mut Request) -> Dispatch {
+    /// #         Dispatch::handle(self.0.clone())
+    /// #     }
+    /// # }
+    /// # fn ask(handler: impl Handler, request: &'static [u8]) -> String {
+    /// #     let ioloop = ioloop::IoLoop::new().unwrap();
+    /// #     let server = HttpServer::new(&ioloop, App(Rc::new(handler)));
+    /// #     let port = server.bind("127.0.0.1:0").unwrap().port();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+    /// #         stream.write_all(request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::http::{Handler, Request, Responder, Response};
+    ///
+    /// struct Hello;
+    /// impl Handler for Hello {
+    ///     fn call(&self, _req: Request, responder: Responder) {
+    ///         let mut body = responder.start_sized(Response::new(200), 5);
+    ///         let _ = body.write(b"hel");
+    ///         let _ = body.write(b"lo");
+    ///         body.finish(); // all 5 bytes written: the response is complete
+    ///     }
+    /// }
+    /// // `ask` serves the handler and returns its answer to one request.
+    /// let reply = ask(Hello, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    /// assert!(reply.contains("\r\nContent-Length: 5\r\n") && reply.ends_with("\r\n\r\nhello"));
+    /// ```
     pub fn finish(mut self) {
         self.finished = true;
         self.conn.clone().finish_body(self.seq);

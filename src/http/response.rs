@@ -67,7 +67,12 @@ impl Body {
     ///
     /// # Examples
     ///
-    /// See [`Body`].
+    /// ```
+    /// use ioloop::http::Body;
+    /// assert_eq!(Body::from("abc").as_bytes(), b"abc");
+    /// assert_eq!(Body::from(String::from("é")).as_bytes(), "é".as_bytes());
+    /// assert!(Body::default().as_bytes().is_empty());
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -123,7 +128,12 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`Response`].
+    /// ```
+    /// let r = ioloop::http::Response::new(204);
+    /// assert_eq!((r.status(), r.reason_phrase()), (204, "No Content"));
+    /// assert!(r.body_bytes().is_empty());
+    /// assert_eq!(r.headers().count(), 0);
+    /// ```
     pub fn new(status: u16) -> Response {
         Response {
             status,
@@ -224,7 +234,15 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`Response`].
+    /// ```
+    /// use ioloop::http::Response;
+    /// let r = Response::new(200)
+    ///     .header("X-Request-Id", "42")
+    ///     .header("X-Evil", "a\r\nSet-Cookie: b");
+    /// assert_eq!(r.get_header("x-request-id"), Some("42"));
+    /// // A value with a line break is dropped, so it cannot add a field.
+    /// assert_eq!(r.get_header("X-Evil"), None);
+    /// ```
     pub fn header(
         mut self,
         name: impl Into<Cow<'static, str>>,
@@ -375,7 +393,12 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`Response`].
+    /// ```
+    /// use ioloop::http::Response;
+    /// assert_eq!(Response::new(200).body("static").body_bytes(), b"static");
+    /// assert_eq!(Response::new(200).body(vec![0u8, 1]).body_bytes(), [0, 1]);
+    /// assert_eq!(Response::new(200).body(format!("{}!", 7)).body_bytes(), b"7!");
+    /// ```
     pub fn body(mut self, body: impl Into<Body>) -> Response {
         self.body = body.into().0;
         self
@@ -385,7 +408,11 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`Response`].
+    /// ```
+    /// use ioloop::http::Response;
+    /// assert_eq!(Response::text("ok").status(), 200);
+    /// assert_eq!(Response::error(503).status(), 503);
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
@@ -394,7 +421,12 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`reason`](Response::reason).
+    /// ```
+    /// use ioloop::http::Response;
+    /// assert_eq!(Response::new(404).reason_phrase(), "Not Found");
+    /// assert_eq!(Response::new(299).reason_phrase(), "Unknown");
+    /// assert_eq!(Response::new(200).reason("Fine").reason_phrase(), "Fine");
+    /// ```
     pub fn reason_phrase(&self) -> &str {
         self.reason
             .as_deref()
@@ -405,7 +437,11 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`Response`].
+    /// ```
+    /// let r = ioloop::http::Response::text("hi");
+    /// assert_eq!(r.get_header("CONTENT-TYPE"), Some("text/plain; charset=utf-8"));
+    /// assert_eq!(r.get_header("Location"), None);
+    /// ```
     pub fn get_header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -417,7 +453,11 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`append_header`](Response::append_header).
+    /// ```
+    /// let r = ioloop::http::Response::new(200).header("A", "1").header("B", "2");
+    /// let fields: Vec<(&str, &str)> = r.headers().collect();
+    /// assert_eq!(fields, [("A", "1"), ("B", "2")]);
+    /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (&**n, &**v))
     }
@@ -426,7 +466,11 @@ impl Response {
     ///
     /// # Examples
     ///
-    /// See [`text`](Response::text).
+    /// ```
+    /// use ioloop::http::Response;
+    /// assert_eq!(Response::new(200).body(&b"\x00\x01"[..]).body_bytes(), [0, 1]);
+    /// assert!(Response::new(204).body_bytes().is_empty());
+    /// ```
     pub fn body_bytes(&self) -> &[u8] {
         &self.body
     }

@@ -55,7 +55,33 @@ pub trait Service: 'static {
 ///
 /// # Examples
 ///
-/// See [`Service`].
+/// ```
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use ioloop::http::{Dispatch, Handler, HttpServer, Request, Responder, Service};
+///
+/// struct Length;
+/// impl Handler for Length {
+///     fn call(&self, req: Request, responder: Responder) {
+///         responder.send(format!("{} bytes", req.body().len()));
+///     }
+/// }
+/// # struct App(Rc<Length>);
+/// # impl Service for App {
+/// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+/// #         Dispatch::handle(self.0.clone())
+/// #     }
+/// # }
+/// // `App` dispatches every request to `Length`.
+/// let reply = ioloop::testing::run_test(Duration::from_secs(5), |ioloop| async move {
+///     let server = HttpServer::new(&ioloop, App(Rc::new(Length)));
+///     let port = server.bind("127.0.0.1:0").unwrap().port();
+///     let stream = ioloop::TcpClient::new(&ioloop).connect("127.0.0.1", port).await.unwrap();
+///     stream.write_all(b"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello").await.unwrap();
+///     stream.read_until_close().await.unwrap()
+/// });
+/// assert!(reply.ends_with(b"\r\n\r\n5 bytes"));
+/// ```
 pub trait Handler: 'static {
     /// Answers `request` through `responder`.
     fn call(&self, request: Request, responder: Responder);
@@ -91,7 +117,44 @@ pub trait Handler: 'static {
 ///
 /// # Examples
 ///
-/// See [`Service`].
+/// ```
+/// # use std::rc::Rc;
+/// # use ioloop::http::{Handler, HttpServer, Responder};
+/// # struct Upload;
+/// # impl Handler for Upload {
+/// #     fn call(&self, req: Request, responder: Responder) {
+/// #         responder.send(format!("got {} bytes", req.body().len()));
+/// #     }
+/// # }
+/// use ioloop::http::{Dispatch, Request, Response, Service};
+///
+/// struct App(Rc<Upload>); // `Upload` answers "got N bytes"
+/// impl Service for App {
+///     fn dispatch(&self, req: &mut Request) -> Dispatch {
+///         if req.path() != "/upload" {
+///             return Dispatch::Respond(Response::error(404));
+///         }
+///         Dispatch::Handle { handler: self.0.clone(), body_limit: Some(4), stream_body: false }
+///     }
+/// }
+/// # let ioloop = ioloop::IoLoop::new()?;
+/// # let port = HttpServer::new(&ioloop, App(Rc::new(Upload))).bind("127.0.0.1:0")?.port();
+/// # let client = ioloop::TcpClient::new(&ioloop);
+/// # let ask = |request: &'static [u8]| {
+/// #     let client = client.clone();
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", port).await.unwrap();
+/// #         stream.write_all(request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # };
+/// // `ask` sends a request to a server of `App` and returns the answer.
+/// assert!(ask(b"GET /other HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
+/// assert!(ask(b"POST /upload HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc").ends_with("got 3 bytes"));
+/// assert!(ask(b"POST /upload HTTP/1.0\r\nContent-Length: 9\r\n\r\n").starts_with("HTTP/1.1 413"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum Dispatch {
     /// Answer with this response now, without reading the body. If the request has a
     /// body, the connection closes after the response (the body is never read, so it
@@ -133,7 +196,19 @@ impl Dispatch {
     ///
     /// # Examples
     ///
-    /// See [`Service`].
+    /// ```
+    /// use std::rc::Rc;
+    /// use ioloop::http::{Dispatch, Handler, Request, Responder};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn call(&self, mut req: Request, responder: Responder) {
+    ///         responder.send(req.take_body());
+    ///     }
+    /// }
+    /// let dispatch = Dispatch::handle(Rc::new(Echo));
+    /// assert!(matches!(dispatch, Dispatch::Handle { body_limit: None, stream_body: false, .. }));
+    /// ```
     pub fn handle(handler: Rc<dyn Handler>) -> Dispatch {
         Dispatch::Handle {
             handler,

@@ -66,7 +66,30 @@ macro_rules! method_fns {
             ///
             /// # Examples
             ///
-            /// See [`MethodRouter`].
+            /// ```
+            /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+            /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+            /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+            /// #     let client = ioloop::TcpClient::new(&ioloop);
+            /// #     let reply = ioloop.run_sync(async move {
+            /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+            /// #         stream.write_all(&request).await.unwrap();
+            /// #         stream.read_until_close().await.unwrap()
+            /// #     });
+            /// #     String::from_utf8(reply.unwrap()).unwrap()
+            /// # }
+            #[doc = concat!("use ioloop::web::{", stringify!($fn_name), ", Application};")]
+            ///
+            #[doc = concat!("let route = ", stringify!($fn_name), "(|_req| async { \"done\" });")]
+            /// let app = Application::new().route("/", route);
+            /// // `ask` serves the application and returns its answer to one request.
+            #[doc = concat!("let request = \"", $method, " / HTTP/1.0\\r\\n\\r\\n\";")]
+            /// assert!(ask(app.clone(), request).ends_with("\r\n\r\ndone"));
+            /// // Another method gets 405, with the methods the route answers.
+            /// let reply = ask(app, "TRACE / HTTP/1.0\r\n\r\n");
+            /// assert!(reply.starts_with("HTTP/1.1 405 "));
+            #[doc = concat!("assert!(reply.contains(\"\\r\\nAllow: ", $method, "\"));")]
+            /// ```
             #[track_caller]
             pub fn $fn_name<S>(handler: impl IntoHandler<S>) -> MethodRouter {
                 MethodRouter::default().on($method, handler)
@@ -78,7 +101,31 @@ macro_rules! method_fns {
                 ///
                 /// # Examples
                 ///
-                /// See [`MethodRouter`].
+                /// ```
+                /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+                /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+                /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+                /// #     let client = ioloop::TcpClient::new(&ioloop);
+                /// #     let reply = ioloop.run_sync(async move {
+                /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+                /// #         stream.write_all(&request).await.unwrap();
+                /// #         stream.read_until_close().await.unwrap()
+                /// #     });
+                /// #     String::from_utf8(reply.unwrap()).unwrap()
+                /// # }
+                /// use ioloop::http::Request;
+                /// use ioloop::web::{Application, MethodRouter};
+                ///
+                /// let also = |_req: Request| async { "also" };
+                /// let route = MethodRouter::default().on("REPORT", |_req| async { "report" });
+                #[doc = concat!("let route = route.", stringify!($fn_name), "(also);")]
+                /// let app = Application::new().route("/", route);
+                /// // `ask` serves the application and returns its answer to one request.
+                /// let report = ask(app.clone(), "REPORT / HTTP/1.0\r\n\r\n");
+                /// assert!(report.ends_with("\r\n\r\nreport"));
+                #[doc = concat!("let request = \"", $method, " / HTTP/1.0\\r\\n\\r\\n\";")]
+                /// assert!(ask(app, request).ends_with("\r\n\r\nalso"));
+                /// ```
                 #[track_caller]
                 pub fn $fn_name<S>(self, handler: impl IntoHandler<S>) -> MethodRouter {
                     self.on($method, handler)
@@ -318,7 +365,24 @@ impl Application {
     ///
     /// # Examples
     ///
-    /// See [`Application`].
+    /// ```
+    /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+    /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+    /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+    /// #         stream.write_all(&request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::web::Application;
+    ///
+    /// // `ask` serves the application and returns its answer to one request.
+    /// let reply = ask(Application::new(), "GET /anything HTTP/1.0\r\n\r\n");
+    /// assert!(reply.starts_with("HTTP/1.1 404 Not Found\r\n"));
+    /// ```
     pub fn new() -> Application {
         Application::default()
     }
@@ -442,7 +506,34 @@ impl Application {
     ///
     /// # Examples
     ///
-    /// See [`Request::state`].
+    /// ```
+    /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+    /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+    /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+    /// #         stream.write_all(&request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use std::cell::Cell;
+    /// use ioloop::http::Request;
+    /// use ioloop::web::{get, Application};
+    ///
+    /// struct Hits(Cell<u32>);
+    /// let app = Application::new()
+    ///     .with_state(Hits(Cell::new(0)))
+    ///     .route("/", get(|req: Request| async move {
+    ///         let hits = &req.state::<Hits>().0;
+    ///         hits.set(hits.get() + 1);
+    ///         format!("hit {}", hits.get())
+    ///     }));
+    /// // `ask` serves the application and returns its answer to one request.
+    /// assert!(ask(app.clone(), "GET / HTTP/1.0\r\n\r\n").ends_with("hit 1"));
+    /// assert!(ask(app, "GET / HTTP/1.0\r\n\r\n").ends_with("hit 2")); // clones share it
+    /// ```
     pub fn with_state<T: 'static>(mut self, state: T) -> Self {
         self.settings_mut().state = Some(Rc::new(state));
         self
@@ -522,7 +613,32 @@ impl Application {
     ///
     /// # Examples
     ///
-    /// See [`authenticated`](crate::web::authenticated).
+    /// ```
+    /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+    /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+    /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+    /// #         stream.write_all(&request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let admin = get(|_req| async { "admin" }).post(|_req| async { "saved" });
+    /// let app = Application::new()
+    ///     .current_user(|req| req.cookie("user"))
+    ///     .login_url("/login")
+    ///     .route("/admin", admin.authenticated());
+    /// // `ask` serves the application and returns its answer to one request.
+    /// let reply = ask(app.clone(), "GET /admin?tab=2 HTTP/1.0\r\n\r\n");
+    /// assert!(reply.starts_with("HTTP/1.1 302 "));
+    /// assert!(reply.contains("\r\nLocation: /login?next=%2Fadmin%3Ftab%3D2\r\n"));
+    /// // Other methods are refused, not redirected.
+    /// assert!(ask(app, "POST /admin HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 403 "));
+    /// ```
     pub fn login_url(mut self, url: impl Into<String>) -> Self {
         self.settings_mut().login_url = Some(url.into());
         self
@@ -555,7 +671,30 @@ impl Application {
     ///
     /// # Examples
     ///
-    /// See [`Request::xsrf_form_html`].
+    /// ```
+    /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+    /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+    /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+    /// #         stream.write_all(&request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::web::{post, Application};
+    ///
+    /// let app = Application::new().xsrf_cookies(true).route("/", post(|_req| async { "posted" }));
+    /// // `ask` serves the application and returns its answer to one request. Without the
+    /// // token sent back, as from a form on another site, the request is refused.
+    /// assert!(ask(app.clone(), "POST / HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 403 "));
+    /// // The cookie's token sent back (a page takes it from `xsrf_form_html` or `xsrf_token`).
+    /// let token = "00112233445566778899aabbccddeeff";
+    /// let fields = format!("Cookie: _xsrf={token}\r\nX-XSRFToken: {token}");
+    /// let sent = format!("POST / HTTP/1.0\r\n{fields}\r\n\r\n");
+    /// assert!(ask(app, sent).ends_with("\r\n\r\nposted"));
+    /// ```
     pub fn xsrf_cookies(mut self, on: bool) -> Self {
         self.settings_mut().xsrf_cookies = on;
         self
@@ -660,7 +799,22 @@ impl Application {
     ///
     /// # Examples
     ///
-    /// See [`Application`].
+    /// ```
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let app = Application::new().route("/", get(|_req| async { "Hello, World!" }));
+    /// let server = app.listen(&ioloop, 0)?; // port 0: the OS picks one
+    /// let port = server.local_addrs()[0].port();
+    /// let client = ioloop::TcpClient::new(&ioloop);
+    /// let reply = ioloop.run_sync(async move {
+    ///     let stream = client.connect("127.0.0.1", port).await?;
+    ///     stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(stream.read_until_close().await?)
+    /// })??;
+    /// assert!(reply.ends_with(b"\r\n\r\nHello, World!"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn listen(self, ioloop: &IoLoop, port: u16) -> io::Result<HttpServer> {
         let options = self.options;

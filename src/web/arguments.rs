@@ -104,7 +104,15 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`get_argument_or`](Request::get_argument_or).
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(b"POST /?page=2 HTTP/1.1\r\nHost: x\r\n\
+    ///     Content-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
+    /// req.set_body(b"sort=name".to_vec());
+    /// assert_eq!(req.get_query_argument_or("page", "1")?, "2");
+    /// assert_eq!(req.get_query_argument_or("sort", "date")?, "date"); // in the body only
+    /// # Ok::<(), ioloop::http::HttpError>(())
+    /// ```
     pub fn get_query_argument_or(&self, name: &str, default: &str) -> Result<String, HttpError> {
         self.last_or(name, default, Source::Query)
     }
@@ -117,7 +125,15 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`get_arguments`](Request::get_arguments).
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(b"POST /?tag=q1&tag=q2 HTTP/1.1\r\nHost: x\r\n\
+    ///     Content-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
+    /// req.set_body(b"tag=b1&tag=b2".to_vec());
+    /// assert_eq!(req.get_query_arguments("tag")?, ["q1", "q2"]);
+    /// assert!(req.get_query_arguments("other")?.is_empty());
+    /// # Ok::<(), ioloop::http::HttpError>(())
+    /// ```
     pub fn get_query_arguments(&self, name: &str) -> Result<Vec<String>, HttpError> {
         self.all(name, Source::Query)
     }
@@ -151,7 +167,15 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`get_argument_or`](Request::get_argument_or).
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(b"POST /?page=2 HTTP/1.1\r\nHost: x\r\n\
+    ///     Content-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
+    /// req.set_body(b"sort=name".to_vec());
+    /// assert_eq!(req.get_body_argument_or("sort", "date")?, "name");
+    /// assert_eq!(req.get_body_argument_or("page", "1")?, "1"); // in the query only
+    /// # Ok::<(), ioloop::http::HttpError>(())
+    /// ```
     pub fn get_body_argument_or(&self, name: &str, default: &str) -> Result<String, HttpError> {
         self.last_or(name, default, Source::Body)
     }
@@ -164,7 +188,15 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`get_arguments`](Request::get_arguments).
+    /// ```
+    /// use ioloop::http::Request;
+    /// let mut req = Request::parse(b"POST /?tag=q1&tag=q2 HTTP/1.1\r\nHost: x\r\n\
+    ///     Content-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
+    /// req.set_body(b"tag=b1&tag=b2".to_vec());
+    /// assert_eq!(req.get_body_arguments("tag")?, ["b1", "b2"]);
+    /// assert_eq!(req.get_arguments("tag")?, ["q1", "q2", "b1", "b2"]);
+    /// # Ok::<(), ioloop::http::HttpError>(())
+    /// ```
     pub fn get_body_arguments(&self, name: &str) -> Result<Vec<String>, HttpError> {
         self.all(name, Source::Body)
     }

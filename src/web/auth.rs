@@ -51,7 +51,34 @@ pub fn authenticated<S>(handler: impl IntoHandler<S>) -> Authenticated {
 ///
 /// # Examples
 ///
-/// See [`authenticated`].
+/// ```
+/// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+/// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+/// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+/// #         stream.write_all(&request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::Request;
+/// use ioloop::web::{authenticated, get, Application, Authenticated};
+///
+/// let me: Authenticated = authenticated(|req: Request| async move {
+///     format!("you are {}", req.current_user::<String>().unwrap())
+/// });
+/// let app = Application::new()
+///     .current_user(|req| req.cookie("user"))
+///     .login_url("/login")
+///     .route("/me", get(me));
+/// // `ask` serves the application and returns its answer to one request.
+/// let signed_in = ask(app.clone(), "GET /me HTTP/1.0\r\nCookie: user=ann\r\n\r\n");
+/// assert!(signed_in.ends_with("\r\n\r\nyou are ann"));
+/// let anonymous = ask(app, "GET /me HTTP/1.0\r\n\r\n");
+/// assert!(anonymous.starts_with("HTTP/1.1 302 ") && anonymous.contains("Location: /login?next="));
+/// ```
 pub struct Authenticated {
     handler: Rc<dyn Handler>,
 }

@@ -19,7 +19,20 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`signed_cookie`](Request::signed_cookie).
+    /// ```
+    /// use std::time::SystemTime;
+    /// use ioloop::http::{Request, Service};
+    /// use ioloop::web::{create_signed_value, Application, CookieSecret};
+    ///
+    /// let secret = CookieSecret::new("a long random secret");
+    /// let app = Application::new().cookie_secret(secret.clone());
+    /// let signed = create_signed_value(&secret, "user", b"ann", SystemTime::now());
+    /// let head = format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: user={signed}; name=ann\r\n\r\n");
+    /// let mut req = Request::parse(head.as_bytes()).unwrap();
+    /// let _ = app.dispatch(&mut req); // as the server does: the request gets the app's secret
+    /// assert_eq!(req.get_signed_cookie("user", 31).as_deref(), Some("ann"));
+    /// assert_eq!(req.get_signed_cookie("name", 31), None); // not signed
+    /// ```
     pub fn get_signed_cookie(&self, name: &str, max_age_days: u32) -> Option<String> {
         let secret = self.cookie_secret()?;
         let value = self.cookie(name)?;

@@ -45,7 +45,32 @@ pub trait IntoHandler<Style>: 'static {
 ///
 /// # Examples
 ///
-/// See [`IntoHandler`].
+/// ```
+/// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+/// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+/// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+/// #         stream.write_all(&request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::{Handler, Request, Responder};
+/// use ioloop::web::{get, Application, HandlerStyle};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn call(&self, _req: Request, responder: Responder) {
+///         responder.send("hello from a Handler");
+///     }
+/// }
+/// // The style is inferred; named here to show the one of a `Handler`.
+/// let app = Application::new().route("/", get::<HandlerStyle>(Hello));
+/// // `ask` serves the application and returns its answer to one request.
+/// assert!(ask(app, "GET / HTTP/1.0\r\n\r\n").ends_with("\r\n\r\nhello from a Handler"));
+/// ```
 #[derive(Debug)]
 #[doc(hidden)]
 pub struct HandlerStyle;
@@ -53,7 +78,29 @@ pub struct HandlerStyle;
 ///
 /// # Examples
 ///
-/// See [`IntoHandler`].
+/// ```
+/// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+/// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+/// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+/// #         stream.write_all(&request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::Request;
+/// use ioloop::web::{get, Application, AsyncStyle};
+///
+/// // The style is inferred; named here to show the one of an async function.
+/// let route = get::<AsyncStyle<_>>(|req: Request| async move {
+///     format!("{} async", req.method())
+/// });
+/// let app = Application::new().route("/", route);
+/// // `ask` serves the application and returns its answer to one request.
+/// assert!(ask(app, "GET / HTTP/1.0\r\n\r\n").ends_with("\r\n\r\nGET async"));
+/// ```
 #[derive(Debug)]
 #[doc(hidden)]
 pub struct AsyncStyle<Fut>(PhantomData<Fut>);
@@ -61,7 +108,29 @@ pub struct AsyncStyle<Fut>(PhantomData<Fut>);
 ///
 /// # Examples
 ///
-/// See [`IntoHandler`].
+/// ```
+/// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+/// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+/// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+/// #         stream.write_all(&request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::{Request, Responder};
+/// use ioloop::web::{get, Application, CallbackStyle};
+///
+/// // The style is inferred; named here to show the one of a callback.
+/// let route = get::<CallbackStyle>(|_req: Request, responder: Responder| {
+///     responder.send("called back");
+/// });
+/// let app = Application::new().route("/", route);
+/// // `ask` serves the application and returns its answer to one request.
+/// assert!(ask(app, "GET / HTTP/1.0\r\n\r\n").ends_with("\r\n\r\ncalled back"));
+/// ```
 #[derive(Debug)]
 #[doc(hidden)]
 pub struct CallbackStyle;
@@ -69,7 +138,31 @@ pub struct CallbackStyle;
 ///
 /// # Examples
 ///
-/// See [`IntoHandler`].
+/// ```
+/// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+/// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+/// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+/// #     let client = ioloop::TcpClient::new(&ioloop);
+/// #     let reply = ioloop.run_sync(async move {
+/// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+/// #         stream.write_all(&request).await.unwrap();
+/// #         stream.read_until_close().await.unwrap()
+/// #     });
+/// #     String::from_utf8(reply.unwrap()).unwrap()
+/// # }
+/// use ioloop::http::{Request, Responder, Response};
+/// use ioloop::web::{get, Application, AsyncResponderStyle};
+///
+/// // The style is inferred; named here to show the one of an async function with a responder.
+/// let route = get::<AsyncResponderStyle<_>>(|_req: Request, responder: Responder| async move {
+///     let mut body = responder.start(Response::new(200));
+///     let _ = body.write_all(b"streamed").await;
+///     body.finish();
+/// });
+/// let app = Application::new().route("/", route);
+/// // `ask` serves the application and returns its answer to one request.
+/// assert!(ask(app, "GET / HTTP/1.0\r\n\r\n").ends_with("\r\n\r\nstreamed"));
+/// ```
 #[derive(Debug)]
 #[doc(hidden)]
 pub struct AsyncResponderStyle<Fut>(PhantomData<Fut>);

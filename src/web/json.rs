@@ -76,7 +76,26 @@ impl JsonError {
     ///
     /// # Examples
     ///
-    /// See [`JsonError`].
+    /// ```
+    /// use ioloop::http::Request;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Order {
+    ///     qty: u32,
+    /// }
+    /// let order = |content_type: &str, body: &str| {
+    ///     let head = format!("POST / HTTP/1.1\r\nContent-Type: {content_type}\r\n\r\n");
+    ///     let mut req = Request::parse(head.as_bytes()).unwrap();
+    ///     req.set_body(body.into());
+    ///     req.json::<Order>()
+    /// };
+    /// assert_eq!(order("application/json", r#"{"qty": 2}"#)?.qty, 2);
+    /// let not_an_order = order("application/json", r#"{"qty": -1}"#).unwrap_err();
+    /// assert_eq!(not_an_order.status(), 400);
+    /// let not_json = order("text/csv", "qty\n2\n").unwrap_err();
+    /// assert_eq!(not_json.status(), 415);
+    /// # Ok::<(), ioloop::web::JsonError>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }

@@ -129,7 +129,23 @@ impl Request {
     ///
     /// # Examples
     ///
-    /// See [`Application::current_user`](crate::web::Application::current_user).
+    /// ```
+    /// use ioloop::http::{Request, Service};
+    /// use ioloop::web::{get, Application};
+    ///
+    /// let app = Application::new()
+    ///     .current_user(|req| req.cookie("user"))
+    ///     .route("/", get(|_req| async { "home" }));
+    /// let head = b"GET / HTTP/1.1\r\nHost: x\r\nCookie: user=ann\r\n\r\n";
+    /// let mut req = Request::parse(head).unwrap();
+    /// // The server dispatches each request: the hook runs once a route matches its head.
+    /// let _ = app.dispatch(&mut req);
+    /// assert_eq!(req.current_user::<String>().map(String::as_str), Some("ann"));
+    /// assert_eq!(req.current_user::<u64>(), None); // not the hook's type
+    /// let mut anonymous = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let _ = app.dispatch(&mut anonymous);
+    /// assert_eq!(anonymous.current_user::<String>(), None);
+    /// ```
     pub fn current_user<U: 'static>(&self) -> Option<&U> {
         self.extensions()
             .get::<CurrentUser<U>>()

@@ -44,7 +44,17 @@ impl CookieSecret {
     ///
     /// # Examples
     ///
-    /// See [`CookieSecret`].
+    /// ```
+    /// use std::time::SystemTime;
+    /// use ioloop::web::{create_signed_value, decode_signed_value, CookieSecret};
+    /// let secret = CookieSecret::new("a long random secret");
+    /// let now = SystemTime::now();
+    /// let signed = create_signed_value(&secret, "user", b"ann", now);
+    /// assert_eq!(decode_signed_value(&secret, "user", &signed, 31, now), Some(b"ann".to_vec()));
+    /// // Another secret cannot read it (nor could it have made it).
+    /// let other = CookieSecret::new("another secret");
+    /// assert_eq!(decode_signed_value(&other, "user", &signed, 31, now), None);
+    /// ```
     pub fn new(secret: impl AsRef<[u8]>) -> CookieSecret {
         CookieSecret {
             keys: vec![(0, secret.as_ref().to_vec())],
@@ -62,7 +72,20 @@ impl CookieSecret {
     ///
     /// # Examples
     ///
-    /// See [`CookieSecret`].
+    /// ```
+    /// use std::time::SystemTime;
+    /// use ioloop::web::{create_signed_value, decode_signed_value, CookieSecret};
+    /// let now = SystemTime::now();
+    /// let before = CookieSecret::versioned([(1, "old secret")], 1);
+    /// let old = create_signed_value(&before, "user", b"ann", now);
+    /// // Rotated: new values are signed with key 2, and values signed with key 1 still read.
+    /// let rotated = CookieSecret::versioned([(1, "old secret"), (2, "new secret")], 2);
+    /// assert!(create_signed_value(&rotated, "user", b"bob", now).starts_with("2|1:2|"));
+    /// assert_eq!(decode_signed_value(&rotated, "user", &old, 31, now), Some(b"ann".to_vec()));
+    /// // Once key 1 is retired, they do not.
+    /// let retired = CookieSecret::versioned([(2, "new secret")], 2);
+    /// assert_eq!(decode_signed_value(&retired, "user", &old, 31, now), None);
+    /// ```
     pub fn versioned<K: AsRef<[u8]>>(
         keys: impl IntoIterator<Item = (u32, K)>,
         key_version: u32,
@@ -189,7 +212,20 @@ pub fn create_signed_value(
 ///
 /// # Examples
 ///
-/// See [`create_signed_value`].
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use ioloop::web::{create_signed_value, decode_signed_value, CookieSecret};
+/// let secret = CookieSecret::new("secret");
+/// let day = Duration::from_secs(86_400);
+/// let made = SystemTime::now() - 2 * day;
+/// let signed = create_signed_value(&secret, "user", b"ann", made);
+/// let now = SystemTime::now();
+/// assert_eq!(decode_signed_value(&secret, "user", &signed, 31, now), Some(b"ann".to_vec()));
+/// assert_eq!(decode_signed_value(&secret, "user", &signed, 1, now), None); // too old
+/// assert_eq!(decode_signed_value(&secret, "admin", &signed, 31, now), None); // another name
+/// let tampered = signed.replace("YW5u", "Ym9i"); // "ann" made "bob"
+/// assert_eq!(decode_signed_value(&secret, "user", &tampered, 31, now), None);
+/// ```
 pub fn decode_signed_value(
     secret: &CookieSecret,
     name: &str,

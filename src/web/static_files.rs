@@ -54,7 +54,34 @@ impl StaticFiles {
     ///
     /// # Examples
     ///
-    /// See [`StaticFiles`].
+    /// ```
+    /// # fn ask(app: ioloop::web::Application, request: impl Into<Vec<u8>>) -> String {
+    /// #     let (ioloop, request) = (ioloop::IoLoop::new().unwrap(), request.into());
+    /// #     let (_server, addr) = app.bind(&ioloop, "127.0.0.1:0").unwrap();
+    /// #     let client = ioloop::TcpClient::new(&ioloop);
+    /// #     let reply = ioloop.run_sync(async move {
+    /// #         let stream = client.connect("127.0.0.1", addr.port()).await.unwrap();
+    /// #         stream.write_all(&request).await.unwrap();
+    /// #         stream.read_until_close().await.unwrap()
+    /// #     });
+    /// #     String::from_utf8(reply.unwrap()).unwrap()
+    /// # }
+    /// use ioloop::web::{get, Application, StaticFiles};
+    ///
+    /// let root = std::env::temp_dir().join(format!("ioloop-doc-static-{}", std::process::id()));
+    /// std::fs::create_dir_all(root.join("css"))?;
+    /// std::fs::write(root.join("css/site.css"), "body { margin: 0 }")?;
+    /// let app = Application::new().route("/static/{*path}", get(StaticFiles::new(&root)));
+    /// // `ask` serves the application and returns its answer to one request.
+    /// let reply = ask(app.clone(), "GET /static/css/site.css HTTP/1.0\r\n\r\n");
+    /// assert!(reply.contains("\r\nContent-Type: text/css\r\n"));
+    /// assert!(reply.ends_with("\r\n\r\nbody { margin: 0 }"));
+    /// let missing = ask(app.clone(), "GET /static/none.css HTTP/1.0\r\n\r\n");
+    /// assert!(missing.starts_with("HTTP/1.1 404 "));
+    /// assert!(ask(app, "GET /static/../secret HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 403 "));
+    /// std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(root: impl Into<PathBuf>) -> StaticFiles {
         StaticFiles {
             root: root.into(),

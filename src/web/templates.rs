@@ -137,7 +137,21 @@ impl Templates {
     ///
     /// # Examples
     ///
-    /// See [`Templates`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// use ioloop::web::{minijinja::context, Templates};
+    ///
+    /// let root = std::env::temp_dir().join(format!("ioloop-doc-tpl-{}", std::process::id()));
+    /// std::fs::create_dir_all(&root)?;
+    /// std::fs::write(root.join("hello.html"), "<p>Hello, {{ name }}!</p>")?;
+    /// let templates = Templates::new(&root);
+    /// let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let page = templates.render_string(&req, "hello.html", context! { name => "<Ada>" })?;
+    /// assert_eq!(page, "<p>Hello, &lt;Ada&gt;!</p>"); // escaped as HTML
+    /// assert!(templates.render_string(&req, "../hello.html", ()).is_err()); // only under `root`
+    /// std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(root: impl Into<PathBuf>) -> Templates {
         let root = root.into();
         let loaded = Loaded::default();
@@ -314,7 +328,20 @@ impl Templates {
     ///
     /// # Examples
     ///
-    /// See [`Templates`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// use ioloop::web::{minijinja::context, Templates};
+    ///
+    /// let templates = Templates::new("templates").configure(|env| {
+    ///     env.add_template("item.html", "<h1>{{ title }}</h1>").unwrap();
+    /// });
+    /// let req = Request::parse(b"GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let response = templates.render(&req, "item.html", context! { title => "Tea & cake" })?;
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.get_header("content-type"), Some("text/html; charset=UTF-8"));
+    /// assert_eq!(response.body_bytes(), b"<h1>Tea &amp; cake</h1>");
+    /// # Ok::<(), ioloop::web::TemplateError>(())
+    /// ```
     pub fn render(
         &self,
         request: &Request,
@@ -458,7 +485,18 @@ impl TemplateError {
     ///
     /// # Examples
     ///
-    /// See [`TemplateError`].
+    /// ```
+    /// use ioloop::http::{IntoResponse, Request};
+    /// use ioloop::web::Templates;
+    ///
+    /// let templates = Templates::new("templates").configure(|env| {
+    ///     env.add_template("page.html", "{{ no_such_function() }}").unwrap();
+    /// });
+    /// let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let err = templates.render(&req, "page.html", ()).unwrap_err(); // fails while it runs
+    /// assert_eq!(err.status(), 500);
+    /// assert_eq!(err.into_response().status(), 500);
+    /// ```
     pub fn status(&self) -> u16 {
         500
     }
@@ -467,7 +505,19 @@ impl TemplateError {
     ///
     /// # Examples
     ///
-    /// See [`TemplateError`].
+    /// ```
+    /// use ioloop::http::Request;
+    /// use ioloop::web::Templates;
+    ///
+    /// let templates = Templates::new("templates").configure(|env| {
+    ///     let source = "<ul>\n{% for x in 5 %}<li>{{ x }}{% endfor %}</ul>";
+    ///     env.add_template("list.html", source).unwrap();
+    /// });
+    /// let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let err = templates.render_string(&req, "list.html", ()).unwrap_err();
+    /// // "invalid operation: number is not iterable (in list.html:2)"
+    /// assert!(err.message().contains("not iterable") && err.message().contains("list.html:2"));
+    /// ```
     pub fn message(&self) -> String {
         let mut text = self.0.to_string();
         if let Some(detail) = self.0.display_debug_info().to_string().lines().next() {

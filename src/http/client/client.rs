@@ -101,7 +101,25 @@ impl HttpClient {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Hello;
+    /// # impl Service for Hello {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("hello"))
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Hello).bind("127.0.0.1:0")?.port(); // answers "hello"
+    /// let client = HttpClient::new(&ioloop);
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
+    /// assert_eq!(response.body(), b"hello");
+    /// // The connection is kept alive for the next request to the same origin.
+    /// assert_eq!(client.idle_connections(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(ioloop: &IoLoop) -> HttpClient {
         HttpClient::with_options(ioloop, HttpClientOptions::default())
     }
@@ -110,7 +128,26 @@ impl HttpClient {
     ///
     /// # Examples
     ///
-    /// See [`HttpClientOptions`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Hello;
+    /// # impl Service for Hello {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("hello"))
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpClientOptions, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Hello).bind("127.0.0.1:0")?.port(); // answers "hello"
+    /// // No idle connections kept: a connection per request, as Tornado's client.
+    /// let options = HttpClientOptions { max_idle_per_host: 0, ..Default::default() };
+    /// let client = HttpClient::with_options(&ioloop, options);
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
+    /// assert_eq!(response.body(), b"hello");
+    /// assert_eq!(client.idle_connections(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_options(ioloop: &IoLoop, options: HttpClientOptions) -> HttpClient {
         let pool = Pool::new(
             ioloop,
@@ -147,7 +184,31 @@ impl HttpClient {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{ClientRequest, FetchError, HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port(); // "hello" at / only
+    /// let client = HttpClient::new(&ioloop);
+    /// let found = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
+    /// assert_eq!((found.status(), found.body()), (200, &b"hello"[..]));
+    /// let request = ClientRequest::new("DELETE", format!("http://127.0.0.1:{port}/gone"));
+    /// let missing = ioloop.run_sync(client.fetch(request))??;
+    /// assert_eq!(missing.status(), 404); // a response, not an error
+    /// let refused = ioloop.run_sync(client.fetch("ftp://127.0.0.1/"))?;
+    /// assert!(matches!(refused, Err(FetchError::InvalidUrl(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fetch(
         &self,
         request: impl Into<ClientRequest>,
@@ -431,7 +492,32 @@ const STREAMED_CHUNK: usize = 64 * 1024;
 ///
 /// # Examples
 ///
-/// See [`HttpClient::fetch_streaming`].
+/// ```
+/// # use ioloop::http::{Dispatch, Request, Response, Service};
+/// # struct Big;
+/// # impl Service for Big {
+/// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+/// #         Dispatch::Respond(Response::text("z".repeat(300_000)))
+/// #     }
+/// # }
+/// use ioloop::http::{HttpClient, HttpServer, StreamedResponse};
+///
+/// let ioloop = ioloop::IoLoop::new()?;
+/// let port = HttpServer::new(&ioloop, Big).bind("127.0.0.1:0")?.port(); // 300 000 bytes
+/// let client = HttpClient::new(&ioloop);
+/// let (status, body) = ioloop.run_sync(async move {
+///     let mut response: StreamedResponse =
+///         client.fetch_streaming(format!("http://127.0.0.1:{port}/")).await?;
+///     let mut body = Vec::new();
+///     while let Some(chunk) = response.next_chunk().await? {
+///         body.extend_from_slice(&chunk);
+///     }
+///     Ok::<_, ioloop::http::FetchError>((response.status(), body))
+/// })??;
+/// assert_eq!(status, 200);
+/// assert!(body.len() == 300_000 && body.iter().all(|&b| b == b'z'));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StreamedResponse {
     head: ResponseHead,
     url: String,
@@ -445,7 +531,30 @@ impl StreamedResponse {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient::fetch_streaming`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// // The head is in; the body is not read yet.
+    /// let url = format!("http://127.0.0.1:{port}/missing");
+    /// let response = ioloop.run_sync(client.fetch_streaming(url))??;
+    /// assert_eq!(response.status(), 404);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.head.status()
     }
@@ -454,7 +563,32 @@ impl StreamedResponse {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient::fetch_streaming`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// use ioloop::http::Version;
+    /// let url = format!("http://127.0.0.1:{port}/");
+    /// let response = ioloop.run_sync(client.fetch_streaming(url))??;
+    /// let head = response.head();
+    /// assert_eq!((head.version(), head.status(), head.reason()), (Version::Http11, 200, "OK"));
+    /// assert_eq!(head.header("content-length"), Some("5"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn head(&self) -> &ResponseHead {
         &self.head
     }
@@ -463,7 +597,30 @@ impl StreamedResponse {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient::fetch_streaming`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// let url = format!("http://127.0.0.1:{port}/");
+    /// let response = ioloop.run_sync(client.fetch_streaming(url))??;
+    /// assert_eq!(response.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    /// assert_eq!(response.header("location"), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.header(name)
     }
@@ -472,7 +629,30 @@ impl StreamedResponse {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient::fetch_streaming`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// // /old redirects to /new.
+    /// let url = format!("http://127.0.0.1:{port}/old");
+    /// let response = ioloop.run_sync(client.fetch_streaming(url))??;
+    /// assert_eq!(response.url(), format!("http://127.0.0.1:{port}/new"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -489,7 +669,37 @@ impl StreamedResponse {
     ///
     /// # Examples
     ///
-    /// See [`HttpClient::fetch_streaming`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// let url = format!("http://127.0.0.1:{port}/");
+    /// let (body, after_end) = ioloop.run_sync(async move {
+    ///     let mut response = client.fetch_streaming(url).await?;
+    ///     let mut body = Vec::new();
+    ///     while let Some(chunk) = response.next_chunk().await? {
+    ///         body.extend_from_slice(&chunk);
+    ///     }
+    ///     Ok::<_, ioloop::http::FetchError>((body, response.next_chunk().await?))
+    /// })??;
+    /// assert_eq!(body, b"hello");
+    /// assert_eq!(after_end, None); // once over, the body stays over
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, FetchError> {
         let Some(exchange) = self.exchange.as_mut() else {
             return Ok(None);

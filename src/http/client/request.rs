@@ -91,7 +91,25 @@ impl ClientRequest {
     ///
     /// # Examples
     ///
-    /// See [`ClientRequest`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct EchoToken;
+    /// # impl Service for EchoToken {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text(req.header("x-token").unwrap_or("").to_owned()))
+    /// #     }
+    /// # }
+    /// use ioloop::http::{ClientRequest, HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// // A server answering with the request's X-Token field.
+    /// let port = HttpServer::new(&ioloop, EchoToken).bind("127.0.0.1:0")?.port();
+    /// let request = ClientRequest::get(format!("http://127.0.0.1:{port}/"))
+    ///     .header("X-Token", "s3cret");
+    /// let response = ioloop.run_sync(HttpClient::new(&ioloop).fetch(request))??;
+    /// assert_eq!(response.body(), b"s3cret");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> ClientRequest {
         let (name, value) = (name.as_ref(), value.as_ref());
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -102,7 +120,34 @@ impl ClientRequest {
     ///
     /// # Examples
     ///
-    /// See [`ClientRequest`].
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use ioloop::http::{Dispatch, Handler, Request, Responder, Service};
+    /// # struct Echo;
+    /// # impl Handler for Echo {
+    /// #     fn call(&self, mut req: Request, responder: Responder) {
+    /// #         let length = req.header("content-length").unwrap_or("none").to_owned();
+    /// #         let body = String::from_utf8(req.take_body()).unwrap();
+    /// #         responder.send(format!("{length}: {body}"));
+    /// #     }
+    /// # }
+    /// # struct App;
+    /// # impl Service for App {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::handle(Rc::new(Echo))
+    /// #     }
+    /// # }
+    /// use ioloop::http::{ClientRequest, HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// // A server answering with the request's Content-Length and body.
+    /// let port = HttpServer::new(&ioloop, App).bind("127.0.0.1:0")?.port();
+    /// let request = ClientRequest::new("POST", format!("http://127.0.0.1:{port}/"))
+    ///     .body("a=1&b=2");
+    /// let response = ioloop.run_sync(HttpClient::new(&ioloop).fetch(request))??;
+    /// assert_eq!(response.body(), b"7: a=1&b=2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> ClientRequest {
         self.body = body.into();
         self
@@ -130,7 +175,19 @@ impl ClientRequest {
     ///
     /// # Examples
     ///
-    /// See [`ClientRequest`].
+    /// ```
+    /// use std::time::Duration;
+    /// use ioloop::http::{ClientRequest, FetchError, HttpClient};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// // A listening socket that never accepts: the connection is made, no answer comes.
+    /// let (_silent, port) = ioloop::testing::bind_unused_port()?;
+    /// let request = ClientRequest::get(format!("http://127.0.0.1:{port}/"))
+    ///     .request_timeout(Duration::from_millis(50));
+    /// let outcome = ioloop.run_sync(HttpClient::new(&ioloop).fetch(request))?;
+    /// assert!(matches!(outcome, Err(FetchError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn request_timeout(mut self, limit: Duration) -> ClientRequest {
         self.request_timeout = limit;
         self
@@ -154,7 +211,24 @@ impl ClientRequest {
     ///
     /// # Examples
     ///
-    /// See [`ClientRequest`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Loop;
+    /// # impl Service for Loop {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::redirect("/again", false))
+    /// #     }
+    /// # }
+    /// use ioloop::http::{ClientRequest, FetchError, HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// // A server that redirects every request.
+    /// let port = HttpServer::new(&ioloop, Loop).bind("127.0.0.1:0")?.port();
+    /// let request = ClientRequest::get(format!("http://127.0.0.1:{port}/")).max_redirects(2);
+    /// let outcome = ioloop.run_sync(HttpClient::new(&ioloop).fetch(request))?;
+    /// assert!(matches!(outcome, Err(FetchError::TooManyRedirects { limit: 2 })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_redirects(mut self, limit: u32) -> ClientRequest {
         self.max_redirects = limit;
         self
@@ -209,7 +283,11 @@ impl ClientRequest {
     ///
     /// # Examples
     ///
-    /// See [`ClientRequest`].
+    /// ```
+    /// use ioloop::http::ClientRequest;
+    /// assert_eq!(ClientRequest::new("PATCH", "http://localhost/items/7").method(), "PATCH");
+    /// assert_eq!(ClientRequest::from("http://localhost/").method(), "GET");
+    /// ```
     pub fn method(&self) -> &str {
         &self.method
     }
@@ -218,7 +296,10 @@ impl ClientRequest {
     ///
     /// # Examples
     ///
-    /// See [`ClientRequest`].
+    /// ```
+    /// let request = ioloop::http::ClientRequest::get("HTTP://LocalHost:8080/a?q=1");
+    /// assert_eq!(request.url(), "HTTP://LocalHost:8080/a?q=1"); // as given, not normalized
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -39,7 +39,14 @@ impl ResponseHead {
     ///
     /// # Examples
     ///
-    /// See [`ResponseHead`].
+    /// ```
+    /// use ioloop::http::{FetchError, ResponseHead};
+    /// let head = ResponseHead::parse(b"HTTP/1.1 301 Moved Permanently\r\nLocation: /a\r\n\r\n")?;
+    /// assert_eq!((head.status(), head.header("location")), (301, Some("/a")));
+    /// let malformed = ResponseHead::parse(b"HTTP/1.1 abc\r\n\r\n");
+    /// assert!(matches!(malformed, Err(FetchError::Protocol(_))));
+    /// # Ok::<(), FetchError>(())
+    /// ```
     pub fn parse(head: &[u8]) -> Result<ResponseHead, FetchError> {
         let limits = HeadLimits {
             max_bytes: MAX_HEAD_BYTES,
@@ -56,7 +63,11 @@ impl ResponseHead {
     ///
     /// # Examples
     ///
-    /// See [`ResponseHead`].
+    /// ```
+    /// let head = ioloop::http::ResponseHead::parse(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")?;
+    /// assert_eq!(head.status(), 503);
+    /// # Ok::<(), ioloop::http::FetchError>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.head.status
     }
@@ -65,7 +76,12 @@ impl ResponseHead {
     ///
     /// # Examples
     ///
-    /// See [`ResponseHead`].
+    /// ```
+    /// use ioloop::http::ResponseHead;
+    /// assert_eq!(ResponseHead::parse(b"HTTP/1.1 200 Fine by me\r\n\r\n")?.reason(), "Fine by me");
+    /// assert_eq!(ResponseHead::parse(b"HTTP/1.1 200 \r\n\r\n")?.reason(), "");
+    /// # Ok::<(), ioloop::http::FetchError>(())
+    /// ```
     pub fn reason(&self) -> &str {
         let bytes = self.head.fields.span(&self.head.reason);
         // httparse takes a reason of visible ASCII, spaces and obs-text.
@@ -89,7 +105,15 @@ impl ResponseHead {
     ///
     /// # Examples
     ///
-    /// See [`ResponseHead`].
+    /// ```
+    /// let head = ioloop::http::ResponseHead::parse(
+    ///     b"HTTP/1.1 200 OK\r\nVary: Accept\r\nVary: Cookie\r\nX-Raw: \xff\r\n\r\n",
+    /// )?;
+    /// assert_eq!(head.header("VARY"), Some("Accept")); // the first of its name
+    /// assert_eq!(head.header("x-raw"), None); // not UTF-8: see `header_bytes`
+    /// assert_eq!(head.header("etag"), None);
+    /// # Ok::<(), ioloop::http::FetchError>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_bytes(name)
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -197,7 +221,29 @@ impl ClientResponse {
     ///
     /// # Examples
     ///
-    /// See [`ClientResponse`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello").header("X-Served-By", "site"),
+    /// #             "/teapot" => Response::new(418).reason("I Am A Teapot"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/missing")))??;
+    /// assert_eq!(response.status(), 404);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.head.status()
     }
@@ -206,7 +252,30 @@ impl ClientResponse {
     ///
     /// # Examples
     ///
-    /// See [`ClientResponse`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello").header("X-Served-By", "site"),
+    /// #             "/teapot" => Response::new(418).reason("I Am A Teapot"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// // /teapot answers "418 I Am A Teapot".
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/teapot")))??;
+    /// assert_eq!((response.status(), response.reason()), (418, "I Am A Teapot"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reason(&self) -> &str {
         self.head.reason()
     }
@@ -233,7 +302,31 @@ impl ClientResponse {
     ///
     /// # Examples
     ///
-    /// See [`head`](ClientResponse::head).
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello").header("X-Served-By", "site"),
+    /// #             "/teapot" => Response::new(418).reason("I Am A Teapot"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// // / answers with an "X-Served-By: site" field.
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
+    /// assert_eq!(response.header("x-served-by"), Some("site"));
+    /// assert_eq!(response.header("Content-Length"), Some("5"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.header(name)
     }
@@ -242,7 +335,31 @@ impl ClientResponse {
     ///
     /// # Examples
     ///
-    /// See [`ClientResponse`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello").header("X-Served-By", "site"),
+    /// #             "/teapot" => Response::new(418).reason("I Am A Teapot"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
+    /// assert_eq!(response.body(), b"hello");
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/missing")))??;
+    /// assert_eq!(response.body(), b"404 Not Found\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn body(&self) -> &[u8] {
         &self.body
     }
@@ -265,7 +382,31 @@ impl ClientResponse {
     ///
     /// # Examples
     ///
-    /// See [`ClientResponse`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Site;
+    /// # impl Service for Site {
+    /// #     fn dispatch(&self, req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(match req.path() {
+    /// #             "/" => Response::text("hello").header("X-Served-By", "site"),
+    /// #             "/teapot" => Response::new(418).reason("I Am A Teapot"),
+    /// #             "/old" => Response::redirect("/new", true),
+    /// #             "/new" => Response::text("moved here"),
+    /// #             _ => Response::error(404),
+    /// #         })
+    /// #     }
+    /// # }
+    /// use ioloop::http::{HttpClient, HttpServer};
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let port = HttpServer::new(&ioloop, Site).bind("127.0.0.1:0")?.port();
+    /// let client = HttpClient::new(&ioloop);
+    /// // /old redirects to /new.
+    /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/old")))??;
+    /// assert_eq!(response.url(), format!("http://127.0.0.1:{port}/new"));
+    /// assert_eq!(response.body(), b"moved here");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }

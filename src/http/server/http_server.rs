@@ -69,7 +69,28 @@ impl HttpServer {
     ///
     /// # Examples
     ///
-    /// See [`HttpServer`].
+    /// ```
+    /// use std::time::Duration;
+    /// use ioloop::http::{Dispatch, HttpServer, Request, Response, Service};
+    ///
+    /// struct Hello;
+    /// impl Service for Hello {
+    ///     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    ///         Dispatch::Respond(Response::text("hello"))
+    ///     }
+    /// }
+    /// let reply = ioloop::testing::run_test(Duration::from_secs(5), |ioloop| async move {
+    ///     let server = HttpServer::new(&ioloop, Hello);
+    ///     let port = server.bind("127.0.0.1:0").unwrap().port();
+    ///     let stream = ioloop::TcpClient::new(&ioloop).connect("127.0.0.1", port).await.unwrap();
+    ///     let request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ///     stream.write_all(request).await.unwrap();
+    ///     stream.read_until_close().await.unwrap()
+    /// });
+    /// let reply = String::from_utf8(reply).unwrap();
+    /// assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+    /// assert!(reply.contains("\r\nContent-Length: 5\r\n") && reply.ends_with("\r\n\r\nhello"));
+    /// ```
     #[track_caller]
     #[must_use = "a server listens only once listen, bind or add_sockets is called"]
     pub fn new(ioloop: &IoLoop, service: impl Service) -> HttpServer {
@@ -143,7 +164,31 @@ impl HttpServer {
     ///
     /// # Examples
     ///
-    /// See [`HttpServer`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Hello;
+    /// # impl Service for Hello {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("hello"))
+    /// #     }
+    /// # }
+    /// use ioloop::http::HttpServer;
+    ///
+    /// let ioloop = ioloop::IoLoop::new()?;
+    /// let server = HttpServer::new(&ioloop, Hello);
+    /// let addrs = server.listen(0)?;
+    /// // Every interface, IPv6 and IPv4 where the host has them, on one port the OS picked.
+    /// let port = addrs[0].port();
+    /// assert!(port != 0 && addrs.iter().all(|a| a.port() == port && a.ip().is_unspecified()));
+    /// let client = ioloop::TcpClient::new(&ioloop);
+    /// let reply = ioloop.run_sync(async move {
+    ///     let stream = client.connect("127.0.0.1", port).await?;
+    ///     stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(stream.read_until_close().await?)
+    /// })??;
+    /// assert!(reply.ends_with(b"\r\n\r\nhello"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn listen(&self, port: u16) -> io::Result<Vec<SocketAddr>> {
         self.tcp.listen(port)
     }

@@ -27,7 +27,27 @@ thread_local! {
 ///
 /// # Examples
 ///
-/// See [`serve_on_threads`] and [`shutdown`](ThreadedServer::shutdown).
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use ioloop::http::{serve_on_threads, Dispatch, Request, Response, ServerOptions, Service};
+///
+/// // Answers with the name of the thread that served the request.
+/// struct Who;
+/// impl Service for Who {
+///     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+///         Dispatch::Respond(Response::text(std::thread::current().name().unwrap().to_owned()))
+///     }
+/// }
+/// let servers = serve_on_threads(2, 0, ServerOptions::default(), || Who)?;
+/// let mut client = std::net::TcpStream::connect(("127.0.0.1", servers.local_addrs()[0].port()))?;
+/// client.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+/// let mut reply = String::new();
+/// client.read_to_string(&mut reply)?;
+/// assert!(reply.contains("\r\n\r\nioloop-http-"));
+/// servers.shutdown(Duration::from_secs(5));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ThreadedServer {
     addrs: Vec<SocketAddr>,
     remotes: Vec<Remote>,
@@ -124,7 +144,24 @@ impl ThreadedServer {
     ///
     /// # Examples
     ///
-    /// See [`serve_on_threads`].
+    /// ```
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Hello;
+    /// # impl Service for Hello {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("hello"))
+    /// #     }
+    /// # }
+    /// use ioloop::http::{serve_on_threads, ServerOptions};
+    ///
+    /// let servers = serve_on_threads(2, 0, ServerOptions::default(), || Hello)?;
+    /// // Every interface, on the one port all the threads share.
+    /// let addrs = servers.local_addrs();
+    /// let port = addrs[0].port();
+    /// assert!(port != 0 && addrs.iter().all(|a| a.port() == port && a.ip().is_unspecified()));
+    /// servers.shutdown(std::time::Duration::ZERO);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -156,7 +193,27 @@ impl ThreadedServer {
     ///
     /// # Examples
     ///
-    /// See [`serve_on_threads`].
+    /// ```
+    /// use std::io::Write;
+    /// use ioloop::http::{serve_on_threads, Dispatch, Request, Response, ServerOptions, Service};
+    ///
+    /// // Stops its thread's loop on the first request, which ends the thread.
+    /// struct StopOnce;
+    /// impl Service for StopOnce {
+    ///     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    ///         ioloop::IoLoop::current().unwrap().stop();
+    ///         Dispatch::Respond(Response::text("bye"))
+    ///     }
+    /// }
+    /// let servers = serve_on_threads(1, 0, ServerOptions::default(), || StopOnce)?;
+    /// let port = servers.local_addrs()[0].port();
+    /// let mut client = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    /// client.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    /// servers.join();
+    /// // The thread is over, and its listening sockets are closed with its loop.
+    /// assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join(self) {
         for thread in self.threads {
             let _ = thread.join();
