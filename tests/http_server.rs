@@ -840,3 +840,44 @@ fn on_connection_close_is_not_called_after_the_answer() {
     server.settle();
     assert_eq!(calls.get(), 0);
 }
+
+/// A chunked body that goes over a streamed route's `body_limit` is refused with 413, and
+/// the handler waiting for the next chunk hears `Failed(413)`. (Before, the reader was
+/// taken before the limit was checked and dropped unheard: an async reader saw
+/// `Failed(500)`, a callback reader nothing, and `Multipart::receive` reported 500.)
+#[test]
+fn a_streamed_body_over_its_limit_tells_the_waiting_reader_413() {
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&heard);
+    let upload = move |_req: Request, responder: Responder| {
+        let seen = Rc::clone(&seen);
+        async move {
+            loop {
+                let chunk = responder.next_body_chunk().await;
+                let end = !matches!(chunk, BodyChunk::Data(_));
+                seen.borrow_mut().push(match chunk {
+                    BodyChunk::Data(data) => format!("data {}", data.len()),
+                    BodyChunk::End => "end".to_owned(),
+                    BodyChunk::Failed(status) => format!("failed {status}"),
+                });
+                if end {
+                    return;
+                }
+            }
+        }
+    };
+    let server =
+        serve(Application::new().route("/upload", post(upload).stream_body().body_limit(8)));
+    let mut client = server.connect();
+    client.send(
+        &server,
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n",
+    );
+    server.settle();
+    client.send(&server, b"6\r\nfghijk\r\n0\r\n\r\n");
+    let reply = client.reply(&server);
+    assert_eq!(reply.status, 413);
+    // The handler's task runs on the iteration after the reader was told.
+    server.settle();
+    assert_eq!(*heard.borrow(), ["data 5", "failed 413"]);
+}

@@ -829,7 +829,9 @@ fn a_message_sent_just_before_the_peers_close_is_still_received() {
         .unwrap();
     ioloop
         .run_sync(async move {
-            let ws = websocket_connect(&format!("ws://{addr}/bye")).await.unwrap();
+            let ws = websocket_connect(&format!("ws://{addr}/bye"))
+                .await
+                .unwrap();
             // The whole closing handshake first, the message still unreceived.
             ws.closed().await;
             assert_eq!(ws.close_code(), Some(1000));

@@ -906,7 +906,8 @@ impl Connection {
             };
             body.received += chunk.len() as u64;
             let over = body.received > body.limit;
-            let waiting = if !chunk.is_empty() || decoded.done {
+            // Over the limit, the reader stays for `fail` to tell it why (413).
+            let waiting = if !over && (!chunk.is_empty() || decoded.done) {
                 body.waiting.take()
             } else {
                 None
