@@ -1,6 +1,7 @@
 //! The WebSocket layer (`src/websocket`): the protocol (RFC 6455) and
-//! permessage-deflate, shutdown, reentrancy, a randomized frame test, rooms across
-//! loops, and the chat examples against outside peers and a real browser. One test
+//! permessage-deflate, shutdown, reentrancy, the frame decoder's fuzz findings, rooms
+//! across loops, and the chat examples against outside peers and a real browser (the
+//! randomized frame test is `tests/websocket_fuzz.rs`, a binary of its own). One test
 //! binary; each file is a module.
 
 #[path = "../common/mod.rs"]
@@ -9,7 +10,6 @@ mod common;
 mod chat_web_scaling;
 mod chromium_chat;
 mod deflate;
-mod fuzz;
 mod fuzz_regressions;
 mod outside_peers;
 mod protocol;
