@@ -6,6 +6,11 @@
 //! well formed, every close code it sends one the RFC allows on the wire, and every
 //! connection must end with `on_close` run exactly once. Seeded and reproducible:
 //! `IOLOOP_FUZZ_CASES` (default 300) and `IOLOOP_FUZZ_SEED`.
+//!
+//! In its own test binary, not `tests/websocket/`: each case counts on the server seeing
+//! the client's close within `SteppedServer::settle`'s zero-wait iterations, which a
+//! test running beside it in the same process (one that starts browsers or peers) can
+//! delay past the last of them.
 
 #![cfg(feature = "websocket")]
 

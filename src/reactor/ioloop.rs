@@ -2,8 +2,8 @@
 //!
 //! The loop's state and one iteration of it, in the order the [crate
 //! documentation](crate#iteration-order) gives (each step pinned by a test in
-//! `tests/ordering.rs`): the handle, the current-loop context, the callback queue, and the
-//! dispatch of due timeouts, ready handlers and woken tasks.
+//! `tests/reactor/ordering.rs`): the handle, the current-loop context, the callback queue,
+//! and the dispatch of due timeouts, ready handlers and woken tasks.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

@@ -1,6 +1,6 @@
 """Two headless Chromium pages on examples/chat_web, driven through the DevTools
 protocol (spoken with the Python `websockets` library): a message typed in one page
-must appear, verbatim, in both. Run by tests/chromium_chat.rs.
+must appear, verbatim, in both. Run by tests/websocket/chromium_chat.rs.
 
     chromium_chat.py CHROMIUM URL [URL2]    prints "ok", or exits non-zero saying what failed
 

@@ -1,7 +1,7 @@
-"""Headless Chromium on examples/dashboard (run by tests/dashboard.rs): sign in through
-the login form, land on the home page, which shows the name (as text, not markup) and
-live stats from /live that keep changing, then add an item through the page's form
-(a JSON POST with the X-XSRFToken header).
+"""Headless Chromium on examples/dashboard (run by tests/web/dashboard_example.rs): sign
+in through the login form, land on the home page, which shows the name (as text, not
+markup) and live stats from /live that keep changing, then add an item through the
+page's form (a JSON POST with the X-XSRFToken header).
 
     chromium_dashboard.py CHROMIUM URL    prints "ok", or exits non-zero saying what failed
 """

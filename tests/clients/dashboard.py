@@ -1,4 +1,4 @@
-"""Python's own clients against examples/dashboard (run by tests/dashboard.rs).
+"""Python's own clients against examples/dashboard (run by tests/web/dashboard_example.rs).
 
     dashboard.py PORT flow      urllib + http.cookiejar through the login, XSRF and API
     dashboard.py PORT live      `websockets` on /live: stats, and a foreign Origin refused

@@ -1,4 +1,4 @@
-"""Python's http.server as a peer for ioloop's HTTP client (tests/http_client.rs).
+"""Python's http.server as a peer for ioloop's HTTP client (tests/http/client.rs).
 
 Usage: http_server.py 1.0|1.1
 

@@ -1,4 +1,4 @@
-"""Python's http.client against the gzip and ETag transforms of tests/web_output.rs.
+"""Python's http.client against the gzip and ETag transforms of tests/web/output.rs.
 
 Usage: web_output.py PORT CASE. Prints "ok" when every check of CASE holds; an
 AssertionError otherwise."""

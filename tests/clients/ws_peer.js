@@ -1,5 +1,5 @@
 // A WebSocket client no one here wrote: Node's `ws` package, driven by
-// tests/websocket_clients.rs.
+// tests/websocket/outside_peers.rs.
 //
 //     node ws_peer.js echo URL    echo text, binary and 1 MiB messages, a ping; close 1000
 const WebSocket = require("ws");

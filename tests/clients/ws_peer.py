@@ -1,5 +1,5 @@
 """A WebSocket peer no one here wrote: the Python `websockets` library (a strict
-implementation), driven by tests/websocket_clients.rs.
+implementation), driven by tests/websocket/outside_peers.rs.
 
     ws_peer.py echo URL            echo text, binary, 1 MiB and fragmented messages; close 1000
     ws_peer.py origin URL ORIGIN   a handshake from ORIGIN; prints the refusal's status

@@ -1,0 +1,319 @@
+//! The iteration order and the run controls: start, stop, run_once, close, current.
+
+use crate::common;
+
+use std::cell::Cell;
+use std::io::Write;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::{manual_loop, Trace};
+use ioloop::testing::step;
+use ioloop::{Interest, IoLoop, LoopError};
+
+#[test]
+fn callbacks_run_in_fifo_order() {
+    let (ioloop, _) = manual_loop();
+    let trace = Trace::default();
+    for i in 0..10 {
+        let t = trace.clone();
+        ioloop.add_callback(move |_| t.push(i.to_string()));
+    }
+    step(&ioloop);
+    let expected: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    assert_eq!(trace.take(), expected);
+}
+
+#[test]
+fn a_callback_added_during_a_batch_waits_for_the_next_iteration() {
+    let (ioloop, _) = manual_loop();
+    let trace = Trace::default();
+    let t = trace.clone();
+    ioloop.add_callback(move |ioloop| {
+        t.push("outer");
+        let t2 = t.clone();
+        ioloop.add_callback(move |_| t2.push("inner"));
+    });
+    let t3 = trace.clone();
+    ioloop.add_callback(move |_| t3.push("second"));
+    step(&ioloop);
+    assert_eq!(trace.take(), ["outer", "second"]);
+    step(&ioloop);
+    assert_eq!(trace.take(), ["inner"]);
+}
+
+#[test]
+fn spawn_callback_is_add_callback() {
+    let (ioloop, _) = manual_loop();
+    let trace = Trace::default();
+    let (a, b) = (trace.clone(), trace.clone());
+    ioloop.add_callback(move |_| a.push("add"));
+    ioloop.spawn_callback(move |_| b.push("spawn"));
+    step(&ioloop);
+    assert_eq!(trace.take(), ["add", "spawn"]);
+}
+
+#[test]
+fn one_iteration_runs_callbacks_then_due_timeouts_then_io_handlers() {
+    let (ioloop, clock) = manual_loop();
+    let trace = Trace::default();
+    let (reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let t = trace.clone();
+    ioloop
+        .add_handler(reader, Interest::READ, move |_, _, _| t.push("handler"))
+        .unwrap();
+    writer.write_all(b"x").unwrap();
+    let t = trace.clone();
+    ioloop.call_later(Duration::from_millis(1), move |_| t.push("timeout"));
+    let t = trace.clone();
+    ioloop.add_callback(move |_| t.push("callback"));
+    clock.advance(Duration::from_millis(1));
+    step(&ioloop);
+    assert_eq!(trace.take(), ["callback", "timeout", "handler"]);
+}
+
+#[test]
+fn due_timeouts_are_collected_before_callbacks_run() {
+    // A timeout added by a callback is not run in the same iteration even when due.
+    let (ioloop, _) = manual_loop();
+    let trace = Trace::default();
+    let t = trace.clone();
+    ioloop.add_callback(move |ioloop| {
+        let t2 = t.clone();
+        ioloop.call_later(Duration::ZERO, move |_| t2.push("timeout"));
+    });
+    step(&ioloop);
+    assert_eq!(trace.len(), 0);
+    step(&ioloop);
+    assert_eq!(trace.take(), ["timeout"]);
+}
+
+#[test]
+fn stop_before_start_makes_start_return_at_once() {
+    let (ioloop, _) = manual_loop();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    ioloop.add_callback(move |_| r.set(true));
+    ioloop.stop();
+    ioloop.start().unwrap();
+    assert!(!ran.get(), "start returned before running anything");
+    assert!(!ioloop.is_running());
+}
+
+#[test]
+fn stop_lets_the_current_batch_finish_and_pending_work_survives() {
+    let (ioloop, _) = manual_loop();
+    let trace = Trace::default();
+    let t = trace.clone();
+    ioloop.add_callback(move |ioloop| {
+        t.push("stopper");
+        ioloop.stop();
+        let t2 = t.clone();
+        ioloop.add_callback(move |ioloop| {
+            t2.push("next start");
+            ioloop.stop();
+        });
+    });
+    let t = trace.clone();
+    ioloop.add_callback(move |_| t.push("same batch"));
+    let t = trace.clone();
+    ioloop.call_later(Duration::from_secs(60), move |_| t.push("timer"));
+    ioloop.start().unwrap();
+    assert_eq!(trace.take(), ["stopper", "same batch"]);
+    assert_eq!(ioloop.stats().timeouts_pending, 1);
+    ioloop.start().unwrap();
+    assert_eq!(trace.take(), ["next start"]);
+}
+
+#[test]
+fn start_inside_a_running_loop_is_an_error_not_a_deadlock() {
+    let (ioloop, _) = manual_loop();
+    let result = Rc::new(Cell::new(None));
+    let r = result.clone();
+    ioloop.add_callback(move |ioloop| {
+        r.set(Some(matches!(
+            ioloop.start(),
+            Err(LoopError::AlreadyRunning)
+        )));
+        ioloop.stop();
+    });
+    ioloop.start().unwrap();
+    assert_eq!(result.get(), Some(true));
+}
+
+#[test]
+fn start_inside_run_once_is_an_error() {
+    let (ioloop, _) = manual_loop();
+    let result = Rc::new(Cell::new(false));
+    let r = result.clone();
+    ioloop.add_callback(move |ioloop| {
+        r.set(matches!(ioloop.start(), Err(LoopError::AlreadyRunning)));
+    });
+    step(&ioloop);
+    assert!(result.get());
+}
+
+#[test]
+fn run_once_is_never_reentrant() {
+    let (ioloop, clock) = manual_loop();
+    let results = Rc::new(Cell::new(0));
+    let r = results.clone();
+    ioloop.add_callback(move |ioloop| {
+        if matches!(ioloop.run_once(Duration::ZERO), Err(LoopError::Reentrant)) {
+            r.set(r.get() + 1);
+        }
+    });
+    let r = results.clone();
+    ioloop.call_later(Duration::from_millis(1), move |ioloop| {
+        if matches!(ioloop.run_once(Duration::ZERO), Err(LoopError::Reentrant)) {
+            r.set(r.get() + 1);
+        }
+    });
+    clock.advance(Duration::from_millis(1));
+    step(&ioloop);
+    assert_eq!(results.get(), 2);
+    // And the loop is still usable afterwards.
+    step(&ioloop);
+}
+
+#[test]
+fn run_once_reports_whether_work_remains() {
+    let (ioloop, clock) = manual_loop();
+    assert!(!ioloop.run_once(Duration::ZERO).unwrap());
+    ioloop.call_later(Duration::from_millis(5), |_| {});
+    assert!(ioloop.run_once(Duration::ZERO).unwrap());
+    clock.advance(Duration::from_millis(5));
+    assert!(!ioloop.run_once(Duration::ZERO).unwrap());
+    ioloop.add_callback(|ioloop| ioloop.add_callback(|_| {}));
+    assert!(ioloop.run_once(Duration::ZERO).unwrap());
+    assert!(!ioloop.run_once(Duration::ZERO).unwrap());
+}
+
+#[test]
+fn run_once_consumes_a_stop_request_and_skips_its_poll() {
+    let (ioloop, _) = manual_loop();
+    ioloop.add_callback(|ioloop| ioloop.stop());
+    // Would block for an hour if the poll were not skipped.
+    ioloop.run_once(Duration::from_secs(3600)).unwrap();
+    // The request is used up: start now runs until the next stop.
+    ioloop.add_callback(|ioloop| ioloop.stop());
+    ioloop.start().unwrap();
+}
+
+#[test]
+fn run_once_waits_at_most_max_wait() {
+    let ioloop = IoLoop::new().unwrap();
+    ioloop.call_later(Duration::from_secs(3600), |_| {});
+    let started = std::time::Instant::now();
+    ioloop.run_once(Duration::from_millis(1)).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn poll_timeout_reports_how_long_the_host_may_sleep() {
+    let (ioloop, clock) = manual_loop();
+    assert_eq!(ioloop.poll_timeout(), None);
+    let t = ioloop.call_later(Duration::from_millis(40), |_| {});
+    assert_eq!(ioloop.poll_timeout(), Some(Duration::from_millis(40)));
+    clock.advance(Duration::from_millis(15));
+    assert_eq!(ioloop.poll_timeout(), Some(Duration::from_millis(25)));
+    clock.advance(Duration::from_millis(100));
+    assert_eq!(ioloop.poll_timeout(), Some(Duration::ZERO));
+    ioloop.remove_timeout(t);
+    assert_eq!(ioloop.poll_timeout(), None);
+    ioloop.add_callback(|_| {});
+    assert_eq!(ioloop.poll_timeout(), Some(Duration::ZERO));
+}
+
+#[test]
+fn callback_budget_bounds_one_iteration_and_keeps_order() {
+    let ioloop = IoLoop::builder().callback_budget(3).build().unwrap();
+    let trace = Trace::default();
+    for i in 0..7 {
+        let t = trace.clone();
+        ioloop.add_callback(move |_| t.push(i.to_string()));
+    }
+    step(&ioloop);
+    assert_eq!(trace.take(), ["0", "1", "2"]);
+    let t = trace.clone();
+    ioloop.add_callback(move |_| t.push("late"));
+    step(&ioloop);
+    step(&ioloop);
+    step(&ioloop);
+    assert_eq!(trace.take(), ["3", "4", "5", "6", "late"]);
+}
+
+#[test]
+fn close_drops_pending_work_and_refuses_to_run() {
+    let (ioloop, _) = manual_loop();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    ioloop.add_callback(move |_| r.set(true));
+    ioloop.call_later(Duration::ZERO, |_| panic!("must not run"));
+    ioloop.close(true).unwrap();
+    assert!(ioloop.is_closed());
+    assert!(matches!(
+        ioloop.run_once(Duration::ZERO),
+        Err(LoopError::Closed)
+    ));
+    assert!(matches!(ioloop.start(), Err(LoopError::Closed)));
+    assert!(!ran.get());
+    assert_eq!(ioloop.stats().callbacks_queued, 0);
+    assert_eq!(ioloop.stats().timeouts_pending, 0);
+    // Idempotent; later callbacks are dropped.
+    ioloop.close(true).unwrap();
+    ioloop.add_callback(|_| panic!("must not run"));
+    assert_eq!(ioloop.stats().callbacks_queued, 0);
+}
+
+#[test]
+fn close_hands_sources_back_unless_asked_to_close_them() {
+    let (ioloop, _) = manual_loop();
+    let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ioloop.add_handler(a, Interest::READ, |_, _, _| {}).unwrap();
+    let sources = ioloop.close(false).unwrap();
+    assert_eq!(sources.len(), 1);
+    let a = sources.into_iter().next().unwrap();
+    let a = a.downcast::<std::os::unix::net::UnixStream>().unwrap();
+    // Still open: the peer can write to it.
+    b.write_all(b"still open").unwrap();
+    drop(a);
+
+    let (ioloop, _) = manual_loop();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    ioloop.add_handler(a, Interest::READ, |_, _, _| {}).unwrap();
+    assert!(ioloop.close(true).unwrap().is_empty());
+    // The loop closed `a`: writing to `b` now fails with EPIPE.
+    let mut b = b;
+    assert!(b.write_all(b"x").is_err());
+}
+
+#[test]
+fn close_while_running_is_refused() {
+    let (ioloop, _) = manual_loop();
+    let refused = Rc::new(Cell::new(false));
+    let r = refused.clone();
+    ioloop.add_callback(move |ioloop| {
+        r.set(matches!(ioloop.close(true), Err(LoopError::AlreadyRunning)));
+    });
+    step(&ioloop);
+    assert!(refused.get());
+    assert!(!ioloop.is_closed());
+}
+
+#[test]
+fn current_is_the_running_loop_and_is_restored_afterwards() {
+    let first = IoLoop::new().unwrap();
+    let second = IoLoop::new().unwrap();
+    // The first loop built on this thread is current while nothing runs.
+    assert!(IoLoop::current().unwrap().ptr_eq(&first));
+    let seen = Rc::new(Cell::new(false));
+    let s = seen.clone();
+    second.add_callback(move |ioloop| s.set(IoLoop::current().unwrap().ptr_eq(ioloop)));
+    step(&second);
+    assert!(seen.get());
+    assert!(IoLoop::current().unwrap().ptr_eq(&first));
+    drop(first);
+    drop(second);
+    assert!(IoLoop::current().is_none());
+}
