@@ -772,6 +772,16 @@ mod tests {
             }
         }
 
+        /// A server row whose input breaks the protocol: it answers with a close frame of
+        /// `code` and `reason`, reports that violation, and ends failed.
+        fn violation(name: &'static str, input: Vec<u8>, code: u16, reason: &'static str) -> Row {
+            let seen = vec![
+                sent(FIN | CLOSE, &close_body(code, reason)),
+                fail(code, reason),
+            ];
+            Row::server(name, input, seen, failed(code, reason))
+        }
+
         fn client(self) -> Row {
             Row {
                 role: Role::Client,
@@ -855,14 +865,11 @@ mod tests {
                 ],
                 Open,
             ),
-            Row::server(
+            Row::violation(
                 "a continuation with nothing to continue fails with 1002",
                 masked(FIN | CONT, b"x"),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, continuation)),
-                    fail(1002, continuation),
-                ],
-                failed(1002, continuation),
+                1002,
+                continuation,
             ),
             Row::server(
                 "a new data frame inside a fragmented message fails with 1002",
@@ -876,41 +883,29 @@ mod tests {
                 ],
                 failed(1002, "new data frame inside a fragmented message"),
             ),
-            Row::server(
+            Row::violation(
                 "invalid UTF-8 in a single frame fails with 1007",
                 masked(FIN | TEXT, &[b'a', 0xFF]),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
-                    fail(1007, not_utf8),
-                ],
-                failed(1007, not_utf8),
+                1007,
+                not_utf8,
             ),
-            Row::server(
+            Row::violation(
                 "invalid UTF-8 split across fragments fails with 1007",
                 [masked(TEXT, &[0xCE]), masked(FIN | CONT, b"A")].concat(),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
-                    fail(1007, not_utf8),
-                ],
-                failed(1007, not_utf8),
+                1007,
+                not_utf8,
             ),
-            Row::server(
+            Row::violation(
                 "invalid UTF-8 fails before its message is complete",
                 masked(TEXT, &[b'a', 0xFF]),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
-                    fail(1007, not_utf8),
-                ],
-                failed(1007, not_utf8),
+                1007,
+                not_utf8,
             ),
-            Row::server(
+            Row::violation(
                 "a text message that ends inside a character fails with 1007",
                 [masked(TEXT, b"a"), masked(FIN | CONT, &[0xCE])].concat(),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1007, not_utf8)),
-                    fail(1007, not_utf8),
-                ],
-                failed(1007, not_utf8),
+                1007,
+                not_utf8,
             ),
             Row::server(
                 "a character split across fragments is valid",
@@ -924,23 +919,17 @@ mod tests {
                 vec![binary(&[7; MAX])],
                 Open,
             ),
-            Row::server(
+            Row::violation(
                 "a frame over the limit fails with 1009",
                 masked(FIN | BINARY, &[0; MAX + 1]),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1009, too_big)),
-                    fail(1009, too_big),
-                ],
-                failed(1009, too_big),
+                1009,
+                too_big,
             ),
-            Row::server(
+            Row::violation(
                 "fragments adding up to over the limit fail with 1009",
                 [masked(BINARY, &[0; 10]), masked(FIN | CONT, &[0; MAX - 9])].concat(),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1009, too_big)),
-                    fail(1009, too_big),
-                ],
-                failed(1009, too_big),
+                1009,
+                too_big,
             ),
             Row::server(
                 "a ping is answered with a pong of its payload",
@@ -1000,23 +989,17 @@ mod tests {
             )
             .we_close(1000, "")
             .peer(1000, ""),
-            Row::server(
+            Row::violation(
                 "a one-byte close payload fails with 1002",
                 masked(FIN | CLOSE, &[0x03]),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, "one-byte close payload")),
-                    fail(1002, "one-byte close payload"),
-                ],
-                failed(1002, "one-byte close payload"),
+                1002,
+                "one-byte close payload",
             ),
-            Row::server(
+            Row::violation(
                 "a close reason that is not UTF-8 fails with 1007",
                 masked(FIN | CLOSE, &[0x03, 0xE8, 0xFF]),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1007, "close reason is not UTF-8")),
-                    fail(1007, "close reason is not UTF-8"),
-                ],
-                failed(1007, "close reason is not UTF-8"),
+                1007,
+                "close reason is not UTF-8",
             ),
             Row::server(
                 "a server reads nothing after the peer's close",
@@ -1037,7 +1020,7 @@ mod tests {
             )
             .client()
             .peer(1001, ""),
-            Row::server(
+            Row::violation(
                 "after a violation, what arrives is dropped",
                 [
                     masked(FIN | CONT, b"x"),
@@ -1046,11 +1029,8 @@ mod tests {
                     masked(FIN | CLOSE, b""),
                 ]
                 .concat(),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, continuation)),
-                    fail(1002, continuation),
-                ],
-                failed(1002, continuation),
+                1002,
+                continuation,
             ),
             Row::server(
                 "a violation after our close sends no second close",
@@ -1062,43 +1042,31 @@ mod tests {
                 failed(1002, continuation),
             )
             .we_close(1000, ""),
-            Row::server(
+            Row::violation(
                 "RSV1 without an extension fails with 1002",
                 masked(FIN | RSV1 | TEXT, b"x"),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, reserved)),
-                    fail(1002, reserved),
-                ],
-                failed(1002, reserved),
+                1002,
+                reserved,
             ),
-            Row::server(
+            Row::violation(
                 "RSV2 fails with 1002",
                 masked(FIN | RSV2 | BINARY, b"x"),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, reserved)),
-                    fail(1002, reserved),
-                ],
-                failed(1002, reserved),
+                1002,
+                reserved,
             ),
-            Row::server(
+            Row::violation(
                 "an unmasked client frame fails with 1002",
                 plain(FIN | TEXT, b"x"),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, "unmasked client frame")),
-                    fail(1002, "unmasked client frame"),
-                ],
-                failed(1002, "unmasked client frame"),
+                1002,
+                "unmasked client frame",
             ),
         ];
         for code in [0u16, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
-            rows.push(Row::server(
+            rows.push(Row::violation(
                 "an invalid close code fails with 1002",
                 masked(FIN | CLOSE, &close_body(code, "")),
-                vec![
-                    sent(FIN | CLOSE, &close_body(1002, "invalid close code")),
-                    fail(1002, "invalid close code"),
-                ],
-                failed(1002, "invalid close code"),
+                1002,
+                "invalid close code",
             ));
         }
         rows
