@@ -663,6 +663,24 @@ mod tests {
     use std::rc::Rc;
     use std::task::Waker;
 
+    /// `cancel_on` given a loop that does not own the task cancels it through its own
+    /// loop, which ends it and drops it from its registry; the other loop is untouched.
+    #[test]
+    #[cfg_attr(miri, ignore = "a loop needs epoll")]
+    fn cancel_on_another_loop_cancels_through_the_tasks_own_loop() {
+        let owner = IoLoop::new().unwrap();
+        let other = IoLoop::new().unwrap();
+        let task = owner.spawn(std::future::pending::<()>());
+        assert_eq!(owner.stats().tasks, 1);
+        task.cancel_on(&other);
+        assert!(
+            task.is_finished(),
+            "the owner is this thread's current loop"
+        );
+        assert_eq!((owner.stats().tasks, other.stats().tasks), (0, 0));
+        assert!(owner.run_sync(task).unwrap().unwrap_err().is_cancelled());
+    }
+
     #[test]
     fn start_on_loop_makes_its_future_at_the_first_poll_and_keeps_it_pinned() {
         // Sent to another thread unpolled, as `Remote::spawn_with` does, and back.
