@@ -832,12 +832,11 @@ impl IoStream {
             return;
         };
         self.core.state.borrow_mut().deliveries_in_flight += 1;
-        let stream = self.clone();
+        let in_flight = DeliveryInFlight(self.clone());
         ioloop.add_callback(move |_| {
-            f(&stream);
-            stream.core.state.borrow_mut().deliveries_in_flight -= 1;
+            f(&in_flight.0);
             // No interest update here: every operation `f` may start updates it itself.
-            stream.maybe_run_close_callback();
+            drop(in_flight);
         });
     }
 
@@ -1217,6 +1216,26 @@ impl IoStream {
 /// removing the handler once it is closed; if the loop drops it first (the loop is closed
 /// or dropped with the stream open), the stream closes then, and its close callback runs.
 struct LoopHold(IoStream);
+
+/// One delivery scheduled by [`IoStream::deliver`]: ends when it has run or when the loop
+/// drops it unrun (the loop closed or went away), and then lets the close callback run if
+/// it was waiting for this delivery. Without the second case a stream whose close callback
+/// owns its holder (an HTTP connection) would outlive a loop dropped with a delivery
+/// queued, and keep that loop's allocation with it.
+struct DeliveryInFlight(IoStream);
+
+impl Drop for DeliveryInFlight {
+    fn drop(&mut self) {
+        // Never a panic in a destructor: the state is never busy here (a delivery runs,
+        // or is dropped, from the loop's queue), and if it were the count would stay.
+        let Ok(mut state) = self.0.core.state.try_borrow_mut() else {
+            return;
+        };
+        state.deliveries_in_flight -= 1;
+        drop(state);
+        self.0.maybe_run_close_callback();
+    }
+}
 
 impl Drop for LoopHold {
     fn drop(&mut self) {

@@ -143,6 +143,29 @@ fn data_buffered_before_the_peer_closed_is_readable_and_the_close_callback_comes
     assert!(a.error().is_none(), "a clean end of stream");
 }
 
+/// The close callback owns what holds the stream (an HTTP connection does): the cycle is
+/// broken only when the callback runs or is dropped. A loop dropped while a read result
+/// is still queued for delivery must not leave it in place (LeakSanitizer saw the whole
+/// loop leak this way from `tests/http/server.rs`).
+#[test]
+fn a_loop_dropped_with_a_delivery_queued_lets_go_of_the_close_callback() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _b) = stream_pair(&ioloop);
+    let released = common::DropFlag::default();
+    let guard = released.guard();
+    let owner = a.clone();
+    a.set_close_callback(move |_| drop((&owner, &guard)));
+    a.read_bytes_then(1, false, |_, _| {});
+    // A second read is refused: the refusal is delivered on a later iteration.
+    a.read_bytes_then(1, false, |_, _| {});
+    drop(a);
+    drop(ioloop);
+    assert!(
+        released.is_dropped(),
+        "the close callback, and the stream it owns, outlived the loop"
+    );
+}
+
 #[test]
 fn read_until_over_max_bytes_is_unsatisfiable_and_closes_even_when_buffered() {
     let ioloop = IoLoop::new().unwrap();
