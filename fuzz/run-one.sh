@@ -13,6 +13,7 @@ shift $(( $# < 2 ? $# : 2 ))
 binary="${FUZZ_BIN_DIR:-target/x86_64-unknown-linux-gnu/release}/$target"
 dict=()
 case "$target" in
+  http_pipeline) ;;
   http_*|url_*|static_*|websocket_handshake) dict=(-dict=dict/http.dict) ;;
   websocket_*) dict=(-dict=dict/websocket.dict) ;;
   resp) dict=(-dict=dict/resp.dict) ;;

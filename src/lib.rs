@@ -179,6 +179,10 @@ pub mod fuzzing {
         use crate::http::{BodyDecoding, HeadLimits, ResponseHead};
         use crate::{IoLoop, IoStream};
 
+        /// The server's sans-IO pipeline of owed responses, driven with the connection's
+        /// calls.
+        pub use crate::http::server_fuzzing::{Completion, Output as PipelineOutput, Pipeline};
+
         /// Where a head ends in `buf`, resuming the scan at `*scanned`.
         pub fn find_head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
             crate::http::find_head_end(buf, scanned)

@@ -61,6 +61,8 @@ pub(crate) use self::head::{parse_response_head, HeadError, HeadLimits};
 #[cfg(all(feature = "fuzzing", not(feature = "websocket")))]
 pub(crate) use self::head::HeadLimits;
 #[cfg(feature = "fuzzing")]
+pub(crate) use self::server::fuzzing as server_fuzzing;
+#[cfg(feature = "fuzzing")]
 pub(crate) use self::{
     body::{request_framing, BodyDecoder, Framing},
     client::BodyDecoding,

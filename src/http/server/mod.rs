@@ -9,6 +9,8 @@
 //! calls the service and the handlers, and writes what the pipeline releases.
 
 mod connection;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod http_server;
 mod options;
 mod pipeline;

@@ -272,10 +272,15 @@ impl Pipeline {
     }
 
     /// Switches protocols for request `seq` if it is at the front (every response before
-    /// it is in the output): its `101` head goes to the output and its slot leaves the
-    /// pipeline. Returns whether it did.
+    /// it is in the output) and unanswered: its `101` head goes to the output and its slot
+    /// leaves the pipeline. Returns whether it did.
     pub(super) fn switch_protocols(&mut self, seq: u64, response: &ResponseParts) -> bool {
-        if seq != self.front_seq {
+        let unanswered_front = seq == self.front_seq
+            && self
+                .slots
+                .front()
+                .is_some_and(|slot| matches!(slot.state, SlotState::Waiting));
+        if !unanswered_front {
             return false;
         }
         let Some(slot) = self.slots.pop_front() else {
@@ -607,6 +612,19 @@ mod tests {
         assert!(pipeline.is_empty() && pipeline.answered_any());
         let out = summarize(&pipeline.take_output().bytes);
         assert_eq!(out, "[200][101]");
+    }
+
+    #[test]
+    fn an_answered_request_does_not_switch_protocols() {
+        // Its answer is in the output already: a 101 after it would answer it twice.
+        let mut pipeline = Pipeline::new();
+        pipeline.push(true, false, Version::Http11);
+        pipeline.answer(0, Response::new(200).into_parts());
+        let switch = Response::new(101)
+            .header("Upgrade", "websocket")
+            .into_parts();
+        assert!(!pipeline.switch_protocols(0, &switch));
+        assert_eq!(summarize(&pipeline.take_output().bytes), "[200]");
     }
 
     #[test]
