@@ -154,7 +154,9 @@ fn a_loop_dropped_with_a_delivery_queued_lets_go_of_the_close_callback() {
     let released = common::DropFlag::default();
     let guard = released.guard();
     let owner = a.clone();
-    a.set_close_callback(move |_| drop((&owner, &guard)));
+    a.set_close_callback(move |_| {
+        let _owned = (&owner, &guard);
+    });
     a.read_bytes_then(1, false, |_, _| {});
     // A second read is refused: the refusal is delivered on a later iteration.
     a.read_bytes_then(1, false, |_, _| {});
