@@ -23,7 +23,7 @@ struct PostedQueue {
 
 /// The thread-safe half of a loop, shared by the loop and its [`Remote`](super::remote::Remote)s.
 pub(crate) struct CrossThread {
-    pub(crate) poller: Poller,
+    pub(super) poller: Poller,
     queue: Mutex<PostedQueue>,
     /// Set after a post, cleared by the loop before it drains: lets the loop skip the lock
     /// on iterations where nothing was posted.

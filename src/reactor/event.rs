@@ -31,8 +31,8 @@ use super::registration::HandlerId;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct IoEvent<S> {
-    pub(crate) id: HandlerId<S>,
-    pub(crate) readiness: Readiness,
+    pub(super) id: HandlerId<S>,
+    pub(super) readiness: Readiness,
 }
 
 impl<S> IoEvent<S> {

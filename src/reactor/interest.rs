@@ -78,8 +78,8 @@ impl BitOr for Interest {
 /// Readiness as reported by the poller, before it is matched to a registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Readiness {
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
-    pub(crate) error: bool,
-    pub(crate) hangup: bool,
+    pub(super) readable: bool,
+    pub(super) writable: bool,
+    pub(super) error: bool,
+    pub(super) hangup: bool,
 }

@@ -61,7 +61,7 @@ thread_local! {
 /// ```
 #[derive(Clone)]
 pub struct IoLoop {
-    pub(crate) inner: Rc<LoopInner>,
+    pub(super) inner: Rc<LoopInner>,
 }
 
 /// A handle to a loop that does not keep it alive (tokio's `Weak` handles, calloop's
@@ -138,13 +138,13 @@ impl IoLoop {
 }
 
 /// The state behind an [`IoLoop`] handle.
-pub(crate) struct LoopInner {
-    pub(crate) shared: Arc<CrossThread>,
-    pub(crate) clock: Box<dyn Clock>,
+pub(super) struct LoopInner {
+    pub(super) shared: Arc<CrossThread>,
+    pub(super) clock: Box<dyn Clock>,
     pub(super) failure: PanicHandling,
     pub(super) callbacks: RefCell<VecDeque<Queued>>,
-    pub(crate) tasks: RefCell<TaskRegistry>,
-    pub(crate) timers: RefCell<TimerHeap<Callback>>,
+    pub(super) tasks: RefCell<TaskRegistry>,
+    pub(super) timers: RefCell<TimerHeap<Callback>>,
     /// Reused buffer for the timeouts collected in step 3.
     due: RefCell<Vec<Timeout>>,
     pub(super) handlers: RefCell<HandlerRegistry>,
@@ -155,7 +155,7 @@ pub(crate) struct LoopInner {
     callback_budget: usize,
     pub(super) running: Cell<bool>,
     in_iteration: Cell<bool>,
-    pub(crate) closed: Cell<bool>,
+    pub(super) closed: Cell<bool>,
     pub(super) iterations: Cell<u64>,
     pub(super) poller_modifications: Cell<u64>,
 }
@@ -516,6 +516,18 @@ impl IoLoop {
     /// `start` or `run_once`).
     pub(crate) fn in_iteration(&self) -> bool {
         self.inner.in_iteration.get()
+    }
+
+    /// The part of the loop other threads reach: its poller and posted work. A task's
+    /// owner, and what a [`Remote`](crate::Remote) holds.
+    pub(crate) fn cross_thread(&self) -> &Arc<CrossThread> {
+        &self.inner.shared
+    }
+
+    /// Puts a task the loop now owns in its registry, which cancels it if the loop closes
+    /// before it ends. Loop thread only.
+    pub(crate) fn register_task(&self, task: TaskRef) {
+        self.inner.tasks.borrow_mut().insert(task);
     }
 
     fn has_work(&self) -> bool {

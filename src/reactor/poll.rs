@@ -24,9 +24,9 @@ use super::sys::{Poller, WaitBuffer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IoCheck {
     /// At least every this many iterations (1: every iteration).
-    pub(crate) interval: u32,
+    pub(super) interval: u32,
     /// And as soon as this much time passed on the loop's clock since the last check.
-    pub(crate) max_delay: Duration,
+    pub(super) max_delay: Duration,
 }
 
 impl Default for IoCheck {
@@ -42,7 +42,7 @@ impl Default for IoCheck {
 pub(crate) struct ReadinessBuffer {
     events: WaitBuffer,
     /// `(key, readiness)` of the last wait, in the order the OS reported them.
-    pub(crate) ready: Vec<(usize, Readiness)>,
+    pub(super) ready: Vec<(usize, Readiness)>,
     /// The wakeup count (see `CrossThread::wakeups`) read before the
     /// last real wait: every wakeup counted up to it has been consumed.
     wakeups_consumed: u64,

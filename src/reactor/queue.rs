@@ -10,8 +10,8 @@ use super::raw_task::{TaskRef, Unadopted};
 /// A boxed callback for the loop, and the place it was registered (for panic
 /// reports and blocking warnings).
 pub(crate) struct Callback {
-    pub(crate) f: Box<dyn FnOnce(&IoLoop)>,
-    pub(crate) site: &'static Location<'static>,
+    pub(super) f: Box<dyn FnOnce(&IoLoop)>,
+    pub(super) site: &'static Location<'static>,
 }
 
 impl Callback {

@@ -179,15 +179,15 @@ struct HandlerSlot {
 
 /// A registration taken out of the registry: the closure to run and its site.
 pub(crate) struct Dispatch {
-    pub(crate) registration: Box<dyn Registration>,
-    pub(crate) site: &'static Location<'static>,
+    pub(super) registration: Box<dyn Registration>,
+    pub(super) site: &'static Location<'static>,
 }
 
 /// A registration removed from the registry.
 pub(crate) struct Removed {
-    pub(crate) fd: RawFd,
+    pub(super) fd: RawFd,
     /// `None` when the handler was running: its source is dropped when it returns.
-    pub(crate) registration: Option<Box<dyn Registration>>,
+    pub(super) registration: Option<Box<dyn Registration>>,
 }
 
 /// All fd registrations of one loop.

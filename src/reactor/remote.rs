@@ -38,10 +38,15 @@ use crate::error::LoopError;
 /// ```
 #[derive(Clone)]
 pub struct Remote {
-    pub(crate) shared: Arc<CrossThread>,
+    pub(super) shared: Arc<CrossThread>,
 }
 
 impl Remote {
+    /// The loop's cross-thread part: a task's owner when a `Remote` spawns it.
+    pub(crate) fn cross_thread(&self) -> &Arc<CrossThread> {
+        &self.shared
+    }
+
     /// Schedules `callback` to run on the loop thread, on the loop's next iteration.
     ///
     /// Thread-safe. Callbacks posted from one thread run in the order they were posted,

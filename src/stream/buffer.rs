@@ -293,7 +293,7 @@ impl ReadBuffer {
 pub(crate) struct WriteBuffer {
     data: Vec<u8>,
     /// Bytes ever handed to the kernel.
-    pub(crate) total_written: u64,
+    pub(super) total_written: u64,
     start: u32,
     /// The stream's `max_write_buffer_size`, kept here where the offsets leave room; the
     /// stream enforces it.

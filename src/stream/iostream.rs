@@ -78,12 +78,12 @@ pub(crate) type CloseCallback = Box<dyn FnOnce(&IoStream)>;
 /// ```
 #[derive(Clone)]
 pub struct IoStream {
-    pub(crate) core: Rc<StreamCore>,
+    pub(super) core: Rc<StreamCore>,
 }
 
 pub(crate) struct StreamCore {
     ioloop: WeakIoLoop,
-    pub(crate) state: RefCell<StreamState>,
+    pub(super) state: RefCell<StreamState>,
 }
 
 /// What a pending read waits for. Three words: every idle connection holds one.
@@ -175,27 +175,27 @@ impl Delivery {
 /// The read in progress. Its ticket, which tells a task's read apart from a later one,
 /// is the stream's `next_ticket`.
 pub(crate) struct PendingRead {
-    pub(crate) kind: ReadKind,
-    pub(crate) delivery: Delivery,
+    pub(super) kind: ReadKind,
+    pub(super) delivery: Delivery,
 }
 
 pub(crate) struct StreamState {
     /// The socket, owned here; `None` once closed.
-    pub(crate) socket: Option<StreamSocket>,
+    pub(super) socket: Option<StreamSocket>,
     registration: Option<HandlerId<RegisteredFd>>,
-    pub(crate) interest: Interest,
+    pub(super) interest: Interest,
     /// The most bytes taken per socket read (the bounds are the buffers' own).
     read_chunk_size: u32,
-    pub(crate) read_buffer: ReadBuffer,
-    pub(crate) pending: Option<PendingRead>,
+    pub(super) read_buffer: ReadBuffer,
+    pub(super) pending: Option<PendingRead>,
     /// The ticket of the latest read started: the pending read's, when there is one.
-    pub(crate) next_ticket: u32,
-    pub(crate) write_buffer: WriteBuffer,
-    pub(crate) write_waiters: Option<Box<WriteWaiters>>,
-    pub(crate) closed: bool,
+    pub(super) next_ticket: u32,
+    pub(super) write_buffer: WriteBuffer,
+    pub(super) write_waiters: Option<Box<WriteWaiters>>,
+    pub(super) closed: bool,
     /// The poller said the socket is readable since the last read that found it empty:
     /// a task's direct read tries the socket only then (see `Delivery::Task`).
-    pub(crate) readable: bool,
+    pub(super) readable: bool,
     close_state: Option<Box<CloseState>>,
     /// Read results queued for callbacks but not delivered yet: the close callback waits
     /// for them.

@@ -194,7 +194,7 @@ impl IoLoop {
             })
         });
         let stop_loop = Arc::new(StopLoop {
-            shared: self.inner.shared.clone(),
+            shared: self.cross_thread().clone(),
             armed: AtomicBool::new(true),
         });
         let waker = Waker::from(stop_loop.clone());

@@ -362,9 +362,8 @@ impl IoLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let inner = &*self.inner;
-        let owner: Arc<dyn Schedule> = inner.shared.clone();
-        if inner.closed.get() {
+        let owner: Arc<dyn Schedule> = self.cross_thread().clone();
+        if self.is_closed() {
             log::debug!(target: "ioloop", "task spawned on a closed IoLoop was dropped");
             let [handle] = TaskRef::allocate(future, owner, site);
             // The task never runs: it reads as cancelled.
@@ -377,7 +376,7 @@ impl IoLoop {
             };
         }
         let [registered, queued, handle] = TaskRef::allocate(future, owner, site);
-        inner.tasks.borrow_mut().insert(registered);
+        self.register_task(registered);
         self.queue_local(Queued::Task(queued));
         // SAFETY: the handle's reference, for a future whose output is `F::Output`.
         Task {
@@ -429,7 +428,7 @@ impl IoLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        if !self.in_iteration() || self.inner.closed.get() {
+        if !self.in_iteration() || self.is_closed() {
             return self.spawn_at(future, site);
         }
         let (first_poll, task) = self.register_eager(future, site);
@@ -445,7 +444,7 @@ impl IoLoop {
     where
         F: Future<Output = ()> + 'static,
     {
-        if !self.in_iteration() || self.inner.closed.get() {
+        if !self.in_iteration() || self.is_closed() {
             drop(self.spawn_at(future, site));
             return;
         }
@@ -465,9 +464,9 @@ impl IoLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let owner: Arc<dyn Schedule> = self.inner.shared.clone();
+        let owner: Arc<dyn Schedule> = self.cross_thread().clone();
         let [registered, first_poll, handle] = TaskRef::allocate(future, owner, site);
-        self.inner.tasks.borrow_mut().insert(registered);
+        self.register_task(registered);
         // SAFETY: `handle` is the one handle reference `allocate` made (the third of its
         // three), for a future whose output is `F::Output`.
         let task = Task {
@@ -577,11 +576,11 @@ impl Remote {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let owner: Arc<dyn Schedule> = self.shared.clone();
+        let owner: Arc<dyn Schedule> = self.cross_thread().clone();
         let future = StartOnLoop::Unstarted(Some(make));
         let (unadopted, handle) = Unadopted::allocate(future, owner, Location::caller());
         // Refused (closed): the entry comes back dropped, which cancels the task.
-        let _ = self.shared.post(Posted::Adopt(unadopted));
+        let _ = self.cross_thread().post(Posted::Adopt(unadopted));
         // SAFETY: the handle's reference, for a future whose output is `F::Output`.
         Task {
             join: unsafe { JoinRef::new(handle) },

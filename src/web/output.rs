@@ -16,9 +16,9 @@ use crate::stream::StreamError;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct OutputSettings {
     /// `compress_response`.
-    pub(crate) gzip: bool,
+    pub(super) gzip: bool,
     /// The automatic ETag.
-    pub(crate) etag: bool,
+    pub(super) etag: bool,
 }
 
 impl OutputSettings {

@@ -18,22 +18,22 @@ pub(crate) type CurrentUserHook = Rc<dyn Fn(&mut Request) -> bool>;
 /// What an application's handlers share (one per application, in an `Rc`).
 #[derive(Clone, Default)]
 pub(crate) struct Settings {
-    pub(crate) state: Option<Rc<dyn Any>>,
-    pub(crate) current_user: Option<CurrentUserHook>,
-    pub(crate) login_url: Option<String>,
+    pub(super) state: Option<Rc<dyn Any>>,
+    pub(super) current_user: Option<CurrentUserHook>,
+    pub(super) login_url: Option<String>,
     #[cfg(feature = "signed-cookies")]
-    pub(crate) cookie_secret: Option<CookieSecret>,
-    pub(crate) xsrf_cookies: bool,
+    pub(super) cookie_secret: Option<CookieSecret>,
+    pub(super) xsrf_cookies: bool,
     /// The XSRF cookie's name and attributes (Tornado's `xsrf_cookie_name` and
     /// `xsrf_cookie_kwargs`); `_xsrf` with `Path=/` when `None`.
-    pub(crate) xsrf_cookie: Option<Cookie>,
+    pub(super) xsrf_cookie: Option<Cookie>,
     /// `Some` (the trusted origins) when cross-origin protection is on.
-    pub(crate) cross_origin: Option<Vec<String>>,
+    pub(super) cross_origin: Option<Vec<String>>,
     /// What `Request::render` renders with: a `Templates` (feature `templates`), held as
     /// `Any` so that the settings do not depend on the templates module, which depends
     /// on them through XSRF.
     #[cfg(feature = "templates")]
-    pub(crate) templates: Option<Rc<dyn Any>>,
+    pub(super) templates: Option<Rc<dyn Any>>,
 }
 
 /// The current user, as the application's hook found it.

@@ -62,13 +62,13 @@ impl Default for DeflateOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Agreed {
     /// The server resets its compressor after each message.
-    pub(crate) server_no_context_takeover: bool,
+    pub(super) server_no_context_takeover: bool,
     /// The client resets its compressor after each message.
-    pub(crate) client_no_context_takeover: bool,
+    pub(super) client_no_context_takeover: bool,
     /// The server's compressor window, in bits (9–15).
-    pub(crate) server_max_window_bits: u8,
+    pub(super) server_max_window_bits: u8,
     /// The client's compressor window, in bits (9–15).
-    pub(crate) client_max_window_bits: u8,
+    pub(super) client_max_window_bits: u8,
 }
 
 /// A window size parameter's value: 9–15 when `ours` (a window this side must keep; zlib
@@ -225,7 +225,7 @@ pub(crate) struct Deflate {
     reset_compress: bool,
     /// Reset the decompressor after each message.
     reset_decompress: bool,
-    pub(crate) min_size: usize,
+    pub(super) min_size: usize,
 }
 
 /// The tail a sync flush ends with, left off the wire.

@@ -183,10 +183,10 @@ pub(crate) enum Step {
 pub(crate) struct Encoded {
     /// The payload was compressed, into `deflated`: the compressor's context now counts
     /// on the peer receiving it.
-    pub(crate) compressed: bool,
+    pub(super) compressed: bool,
     /// `frame` holds the whole frame (a client's, whose payload is masked into it);
     /// otherwise it holds the header, and the payload (or `deflated`) follows as it is.
-    pub(crate) whole: bool,
+    pub(super) whole: bool,
 }
 
 /// The data frame whose payload is being read.

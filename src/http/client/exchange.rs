@@ -22,7 +22,7 @@ const CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 /// A connection in use: closed when dropped, unless it went back to the pool.
 pub(crate) struct Connection {
-    pub(crate) stream: IoStream,
+    pub(super) stream: IoStream,
     origin: Origin,
     pool: Rc<Pool>,
     /// Taken by the pool: not to be closed.
@@ -146,8 +146,8 @@ async fn read_final_head(
 /// A response whose body is being read: the connection, the body's decoding, and the
 /// request's place among `max_clients`, given back once the response is over.
 pub(crate) struct Exchange {
-    pub(crate) connection: Connection,
-    pub(crate) body: BodyDecoding,
+    pub(super) connection: Connection,
+    pub(super) body: BodyDecoding,
     /// Dropped after the connection went back to the pool, so a queued request finds it.
     _permit: Permit,
 }

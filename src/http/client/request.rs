@@ -31,17 +31,17 @@ use crate::http::url::HttpUrl;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientRequest {
-    pub(crate) method: String,
-    pub(crate) url: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) follow_redirects: bool,
-    pub(crate) max_redirects: u32,
-    pub(crate) decompress: bool,
-    pub(crate) max_body_size: u64,
-    pub(crate) expect_continue: bool,
+    pub(super) method: String,
+    pub(super) url: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
+    pub(super) connect_timeout: Duration,
+    pub(super) request_timeout: Duration,
+    pub(super) follow_redirects: bool,
+    pub(super) max_redirects: u32,
+    pub(super) decompress: bool,
+    pub(super) max_body_size: u64,
+    pub(super) expect_continue: bool,
 }
 
 /// The cap on a response body by default (Tornado's `max_body_size`).

@@ -211,9 +211,9 @@ impl fmt::Debug for ResponseHead {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientResponse {
-    pub(crate) head: ResponseHead,
-    pub(crate) body: Vec<u8>,
-    pub(crate) url: String,
+    pub(super) head: ResponseHead,
+    pub(super) body: Vec<u8>,
+    pub(super) url: String,
 }
 
 impl ClientResponse {

@@ -59,7 +59,7 @@ use crate::stream::{IoStream, StreamError};
 
 /// A connection: shared by the stream's callbacks, the responders and the timer.
 pub(crate) struct Connection {
-    pub(crate) stream: IoStream,
+    pub(super) stream: IoStream,
     server: Rc<ServerShared>,
     peer: SocketAddr,
     state: RefCell<State>,

@@ -23,10 +23,10 @@ pub(crate) trait LiveConnection {
 
 /// What the connections of one server share.
 pub(crate) struct ServerShared {
-    pub(crate) options: ServerOptions,
-    pub(crate) service: Box<dyn Service>,
+    pub(super) options: ServerOptions,
+    pub(super) service: Box<dyn Service>,
     /// Where the server was made: named in reports of handler panics.
-    pub(crate) site: &'static Location<'static>,
+    pub(super) site: &'static Location<'static>,
     connections: RefCell<Slab<Weak<dyn LiveConnection>>>,
     shutting_down: Cell<bool>,
     on_drained: RefCell<Vec<Box<dyn FnOnce()>>>,

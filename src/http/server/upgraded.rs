@@ -48,8 +48,8 @@ fn while_upgrading<R>(server: Weak<ServerShared>, f: impl FnOnce() -> R) -> R {
 
 /// A server's [`Service`] with every upgrade callback run inside [`while_upgrading`].
 pub(crate) struct CountUpgrades {
-    pub(crate) service: Box<dyn Service>,
-    pub(crate) server: Weak<ServerShared>,
+    pub(super) service: Box<dyn Service>,
+    pub(super) server: Weak<ServerShared>,
 }
 
 impl Service for CountUpgrades {
