@@ -16,6 +16,7 @@ tool, impl, syscall, calls, messages per line, from strace_echo.sh (optional).
 
 import json
 import os
+import re
 import statistics
 import sys
 from collections import OrderedDict
@@ -623,9 +624,10 @@ def main():
                               if machine.get("quick") else ""))
     w("- Machine: %s, %s logical CPUs, %s" % (machine["cpu"], machine["nproc"], machine["kernel"]))
     w("- Toolchain: %s; ioloop at git %s" % (machine["rustc"], machine["git"]))
-    w("- Ratio column: ioloop's median / the peer's median; below 1 means ioloop is faster "
-      "or smaller, except for callbacks/s and messages/s, where above 1 means ioloop is "
-      "faster.")
+    w("- Ratio column: ioloop's median / the peer's median (against the ioloop row of the "
+      "peer's own n where there is one, such as `ioloop-20k` for calloop's timer storm); "
+      "below 1 means ioloop is faster or smaller, except for callbacks/s and messages/s, "
+      "where above 1 means ioloop is faster.")
     if skipped:
         w("- Skipped: " + "; ".join(skipped))
     w("")
@@ -640,7 +642,15 @@ def main():
         if wl == "idle":
             desc = desc % ", ".join(sorted({"%s ms" % e["params"].get("ms") for _, e in rows}))
         w(desc + "\n")
-        base = dict(rows).get("ioloop")
+        # Each peer is compared with the ioloop row of its own n when there is one
+        # (`ioloop-20k` for calloop's smaller timer storm), else with `ioloop`.
+        ioloop_rows = [e for imp, e in rows if re.fullmatch(r"ioloop(-\d+k)?", imp)]
+        default_base = dict(rows).get("ioloop")
+
+        def base_for(entry):
+            same_n = [e for e in ioloop_rows if e["n"] == entry["n"]]
+            return same_n[0] if same_n else default_base
+
         for metric, label, higher in metrics:
             w("**%s**\n" % label)
             w("| implementation | n | median | min–max | ioloop/peer |")
@@ -651,7 +661,8 @@ def main():
                     continue
                 med = statistics.median(vals)
                 ratio = "—"
-                if base and imp != "ioloop" and metric in base["m"] and med > 0:
+                base = base_for(e)
+                if base and base is not e and metric in base["m"] and med > 0:
                     ratio = "%.2f" % (statistics.median(base["m"][metric]) / med)
                 w("| %s | %s | %s | %s–%s | %s |" % (
                     imp, "{:,}".format(e["n"]), fmt(med), fmt(min(vals)), fmt(max(vals)), ratio))

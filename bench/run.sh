@@ -78,7 +78,7 @@ SKIPPED=()
 size() {
     local workload=$1 impl=$2
     case "$workload:$impl:$QUICK" in
-        timers:calloop:*) echo 20000 ;;          # calloop cancel is O(pending)
+        timers:calloop:*|timers:ioloop-20k:*) echo 20000 ;;  # calloop cancel is O(pending)
         timers:tornado:1|timers:asyncio:1) echo 50000 ;;
         timers:*:1) echo 200000 ;;
         timers:*) echo 1000000 ;;

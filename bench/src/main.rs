@@ -36,7 +36,10 @@ mod ws;
 
 /// Every (workload, implementation) pair, in the order `run.sh` interleaves them.
 const MATRIX: &[(&str, &[&str])] = &[
-    ("timers", &["ioloop", "floor", "tokio", "calloop"]),
+    (
+        "timers",
+        &["ioloop", "floor", "tokio", "ioloop-20k", "calloop"],
+    ),
     (
         "chained",
         &["ioloop", "ioloop-fd", "floor", "tokio", "calloop"],
