@@ -159,9 +159,14 @@ pub use time::{
 #[doc = include_str!("../docs/coming-from-tornado.md")]
 pub mod coming_from_tornado {}
 
-/// Compiles and runs the README's Rust examples as doctests (with the `web` feature, which
-/// one of them uses).
-#[cfg(all(doctest, feature = "web"))]
+/// Compiles and runs the README's Rust examples as doctests (with the features they use:
+/// the web layer, the HTTP client, WebSocket).
+#[cfg(all(
+    doctest,
+    feature = "web",
+    feature = "http-client",
+    feature = "websocket"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

@@ -548,6 +548,7 @@ impl Application {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "signed-cookies")] {
     /// use ioloop::http::Request;
     /// use ioloop::web::{get, Application};
     ///
@@ -561,6 +562,7 @@ impl Application {
     ///         }
     ///     }));
     /// # let _ = app;
+    /// # }
     /// ```
     pub fn current_user<U: 'static>(
         mut self,

@@ -73,11 +73,16 @@ impl Default for HttpClientOptions {
 ///
 /// ```
 /// use ioloop::http::{HttpClient, HttpServer};
-/// use ioloop::web::{get, Application};
+/// # use ioloop::http::{Dispatch, Request, Response, Service};
+/// # struct Hi;
+/// # impl Service for Hi {
+/// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+/// #         Dispatch::Respond(Response::text("hi"))
+/// #     }
+/// # }
 ///
 /// let ioloop = ioloop::IoLoop::new()?;
-/// let app = Application::new().route("/", get(|_req| async { "hi" }));
-/// let server = HttpServer::new(&ioloop, app);
+/// let server = HttpServer::new(&ioloop, Hi);
 /// let port = server.bind("127.0.0.1:0")?.port();
 /// let client = HttpClient::new(&ioloop);
 /// let response = ioloop.run_sync(client.fetch(format!("http://127.0.0.1:{port}/")))??;
@@ -236,11 +241,16 @@ impl HttpClient {
     ///
     /// ```
     /// use ioloop::http::{HttpClient, HttpServer};
-    /// use ioloop::web::{get, Application};
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Hi;
+    /// # impl Service for Hi {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("hi"))
+    /// #     }
+    /// # }
     ///
     /// let ioloop = ioloop::IoLoop::new()?;
-    /// let app = Application::new().route("/", get(|_req| async { "hi" }));
-    /// let server = HttpServer::new(&ioloop, app);
+    /// let server = HttpServer::new(&ioloop, Hi);
     /// let port = server.bind("127.0.0.1:0")?.port();
     /// HttpClient::new(&ioloop).fetch_then(format!("http://127.0.0.1:{port}/"), |ioloop, response| {
     ///     assert_eq!(response.unwrap().body(), b"hi");
@@ -272,11 +282,16 @@ impl HttpClient {
     ///
     /// ```
     /// use ioloop::http::{HttpClient, HttpServer};
-    /// use ioloop::web::{get, Application};
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Large;
+    /// # impl Service for Large {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("x".repeat(200_000)))
+    /// #     }
+    /// # }
     ///
     /// let ioloop = ioloop::IoLoop::new()?;
-    /// let app = Application::new().route("/", get(|_req| async { "x".repeat(200_000) }));
-    /// let server = HttpServer::new(&ioloop, app);
+    /// let server = HttpServer::new(&ioloop, Large);
     /// let port = server.bind("127.0.0.1:0")?.port();
     /// let client = HttpClient::new(&ioloop);
     /// let total = ioloop.run_sync(async move {
@@ -733,7 +748,13 @@ impl StreamedResponse {
     ///
     /// ```
     /// use ioloop::http::{HttpClient, HttpServer, StreamedResponse};
-    /// use ioloop::web::{get, Application};
+    /// # use ioloop::http::{Dispatch, Request, Response, Service};
+    /// # struct Large;
+    /// # impl Service for Large {
+    /// #     fn dispatch(&self, _req: &mut Request) -> Dispatch {
+    /// #         Dispatch::Respond(Response::text("y".repeat(100_000)))
+    /// #     }
+    /// # }
     ///
     /// fn read_all(response: StreamedResponse, mut total: usize) {
     ///     response.next_chunk_then(move |ioloop, response, chunk| match chunk.unwrap() {
@@ -746,8 +767,7 @@ impl StreamedResponse {
     /// }
     ///
     /// let ioloop = ioloop::IoLoop::new()?;
-    /// let app = Application::new().route("/", get(|_req| async { "y".repeat(100_000) }));
-    /// let server = HttpServer::new(&ioloop, app);
+    /// let server = HttpServer::new(&ioloop, Large);
     /// let port = server.bind("127.0.0.1:0")?.port();
     /// let client = HttpClient::new(&ioloop);
     /// ioloop.add_future(client.fetch_streaming(format!("http://127.0.0.1:{port}/")), |_, response| {
