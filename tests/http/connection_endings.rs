@@ -640,3 +640,60 @@ fn a_write_that_fails_at_once_completes_on_a_later_iteration() {
     drop(writer);
     server.settle_until(|| server.server.connections() == 0);
 }
+
+/// The writer of a response still behind an unanswered one hears that its pieces will
+/// never be sent when the connection ends first, whether the client leaves or the
+/// response before it ends the connection (cut short of its length): `write_then` calls
+/// back with the error, never drops the callback uncalled.
+#[test]
+fn pieces_behind_an_unanswered_request_are_failed_when_the_connection_ends() {
+    for client_leaves in [true, false] {
+        let front: Rc<RefCell<Option<Responder>>> = Rc::default();
+        let keep_front = front.clone();
+        let told = Rc::new(Cell::new(None));
+        let flag = told.clone();
+        let app = Application::new()
+            .route(
+                "/front",
+                get(move |_req: Request, responder: Responder| {
+                    *keep_front.borrow_mut() = Some(responder);
+                }),
+            )
+            .route(
+                "/behind",
+                get(move |_req: Request, responder: Responder| {
+                    let flag = flag.clone();
+                    let mut writer = responder.start(Response::new(200));
+                    let queued =
+                        writer.write_then(b"piece", move |written| flag.set(Some(written.is_ok())));
+                    assert!(queued.is_ok(), "held in its slot, behind /front");
+                    drop(writer);
+                }),
+            );
+        let server = SteppedServer::start(move |ioloop: &IoLoop| app.bind(ioloop, "127.0.0.1:0"));
+        let mut client = server.connect();
+        client.send(
+            &server,
+            b"GET /front HTTP/1.1\r\nHost: e\r\n\r\nGET /behind HTTP/1.1\r\nHost: e\r\n\r\n",
+        );
+        server.settle_until(|| front.borrow().is_some());
+        server.settle();
+        assert_eq!(told.get(), None, "not sent, not failed yet");
+        if client_leaves {
+            reset(&client.stream);
+            drop(client);
+        } else {
+            // The front response is cut short: the connection ends after it.
+            let responder = front.borrow_mut().take().unwrap();
+            let mut writer = responder.start_sized(Response::new(200), 10);
+            writer.write(b"cut").unwrap();
+            drop(writer);
+        }
+        server.settle_until(|| told.get().is_some());
+        assert_eq!(told.get(), Some(false), "client leaves: {client_leaves}");
+        drop(front.borrow_mut().take());
+        // (A connection ended by the server lingers, half-closed, for its linger timeout.)
+        server.advance(Duration::from_secs(10));
+        server.settle_until(|| server.server.connections() == 0);
+    }
+}

@@ -547,10 +547,14 @@ impl Connection {
     /// Moves the answered slots at the front of the pipeline into the output, in order,
     /// and writes it unless a batch is being processed (which writes once at its end).
     fn pump(self: &Rc<Self>) {
-        let pump = self.state.borrow_mut().pump();
+        let mut pump = self.state.borrow_mut().pump();
         // Close callbacks of answered requests and slots never to be sent: user values,
-        // dropped once the borrow has ended.
+        // dropped once the borrow has ended; the writers of pieces never to be sent hear so.
+        let unsent = pump.released.take_unsent_waiters();
         drop(pump.released);
+        unsent
+            .into_iter()
+            .for_each(|waiter| self.fail_write_later(waiter));
         // The request now at the front may owe its client a `100 Continue`, or switch
         // protocols.
         self.send_continue_if_owed();

@@ -44,16 +44,6 @@ impl Pipeline {
         self.0.push(keep_alive, head_only, version)
     }
 
-    /// Requests not yet answered in full.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether every request read is answered in full.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Bytes released and not yet taken.
     pub fn out_len(&self) -> usize {
         self.0.out_len()
@@ -120,7 +110,7 @@ impl Pipeline {
         self.0.abandon_body(seq)
     }
 
-    /// Switches protocols for `seq` if it is at the front.
+    /// Switches protocols for `seq` if it is at the front and unanswered.
     pub fn switch_protocols(&mut self, seq: u64, response: Response) -> bool {
         self.0.switch_protocols(seq, &response.into_parts())
     }
@@ -131,12 +121,16 @@ impl Pipeline {
     }
 
     /// Moves what may go out into the output; true if a response ended the connection.
-    /// What it releases is dropped here.
+    /// What it releases is dropped here, and the completions of pieces it releases
+    /// unsent are called with `false`.
     pub fn pump(&mut self) -> bool {
-        let pump = self.0.pump();
-        let ended = pump.ended;
+        let mut pump = self.0.pump();
+        let unsent = pump.released.take_unsent_waiters();
         drop(pump.released);
-        ended
+        for waiter in unsent {
+            waiter(written(false));
+        }
+        pump.ended
     }
 
     /// Takes the output for the stream.
@@ -153,8 +147,8 @@ impl Pipeline {
     }
 
     /// The connection closes, as the connection does it: the responses still owed are
-    /// dropped, the completions of bytes never written are called with `false`, and the
-    /// close callbacks are called.
+    /// dropped, the completions of pieces never written (the output's and the slots')
+    /// are called with `false`, and the close callbacks are called.
     pub fn abandon(&mut self) {
         let abandoned = self.0.abandon();
         drop(abandoned.slots);

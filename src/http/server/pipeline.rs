@@ -59,6 +59,9 @@ pub(super) struct Pump {
 #[derive(Default)]
 pub(super) struct Released {
     slots: Vec<Slot>,
+    /// The write completions of pieces in those slots, never to be sent: the caller tells
+    /// them so (see [`take_unsent_waiters`](Released::take_unsent_waiters)).
+    unsent_waiters: Vec<WrittenCallback>,
     close_callbacks: Vec<CloseCallback>,
 }
 
@@ -70,8 +73,8 @@ pub(super) struct Output {
     pub(super) waiters: Vec<WrittenCallback>,
 }
 
-/// Everything a closing connection takes out of its pipeline: the slots never to be sent
-/// (with their write completions), the completions of bytes never to be written, and the
+/// Everything a closing connection takes out of its pipeline: the slots never to be sent,
+/// the completions of bytes never to be written (the output's and the slots'), and the
 /// callbacks waiting for the close.
 pub(super) struct Abandoned {
     pub(super) slots: VecDeque<Slot>,
@@ -246,7 +249,10 @@ impl Pipeline {
                 .close_callbacks_answered_below(&mut self.on_close, self.front_seq);
             if !slot.keep_alive {
                 pump.ended = true;
-                pump.released.slots.extend(self.slots.drain(..));
+                for mut unsent in self.slots.drain(..) {
+                    pump.released.unsent_waiters.extend(unsent.take_waiters());
+                    pump.released.slots.push(unsent);
+                }
                 break;
             }
         }
@@ -320,17 +326,30 @@ impl Pipeline {
     }
 
     /// The connection closes (or is handed to another protocol): takes everything still
-    /// owed or waiting, for the caller to drop or call outside its borrow.
+    /// owed or waiting, for the caller to drop or call outside its borrow. The waiters are
+    /// those of the output's bytes, then those of the pieces still in slots, in order.
     pub(super) fn abandon(&mut self) -> Abandoned {
+        let mut slots = std::mem::take(&mut self.slots);
+        let mut waiters = std::mem::take(&mut self.out_waiters);
+        for slot in &mut slots {
+            waiters.extend(slot.take_waiters());
+        }
         Abandoned {
-            slots: std::mem::take(&mut self.slots),
-            waiters: std::mem::take(&mut self.out_waiters),
+            slots,
+            waiters,
             close_callbacks: std::mem::take(&mut self.on_close),
         }
     }
 }
 
 impl Released {
+    /// The write completions of the pieces that will never be sent (they were in slots
+    /// after a response that ended the connection), for the caller to fail: a writer's
+    /// `write_then` hears of every piece.
+    pub(super) fn take_unsent_waiters(&mut self) -> Vec<WrittenCallback> {
+        std::mem::take(&mut self.unsent_waiters)
+    }
+
     /// Moves the close callbacks of requests numbered below `answered_below` out of
     /// `on_close` (they were for requests now answered).
     fn close_callbacks_answered_below(
@@ -395,8 +414,9 @@ mod tests {
     struct Outcome {
         /// What left the pipeline, in order. `|` ends each event; a response head is
         /// `[status]` (`[status close]` with `Connection: close`), followed by its body
-        /// bytes; `<n>` is write completion n handed out with the output it waits for;
-        /// `{n}` is close callback n let go (its request answered).
+        /// bytes; `<n>` is write completion n handed out with the output it waits for,
+        /// `<n!>` completion n told its piece will never be sent (after the last event:
+        /// the close); `{n}` is close callback n let go (its request answered).
         trace: String,
         /// A response ended the connection.
         ended: bool,
@@ -444,8 +464,8 @@ mod tests {
                 Write(seq, data, n) => {
                     let trace = trace.clone();
                     let written: WrittenCallback = Box::new(move |result| {
-                        assert!(result.is_ok());
-                        trace.borrow_mut().extend(format!("<{n}>").bytes());
+                        let failed = if result.is_ok() { "" } else { "!" };
+                        trace.borrow_mut().extend(format!("<{n}{failed}>").bytes());
                     });
                     // A refused piece's completion is handed back: never run.
                     let _ = pipeline.write_body(seq, data.as_bytes(), Some(written));
@@ -465,21 +485,29 @@ mod tests {
                     pipeline.on_close(seq, Box::new(move || drop(mark)));
                 }
             }
-            let pump = pipeline.pump();
+            let mut pump = pipeline.pump();
             ended |= pump.ended;
             let output = pipeline.take_output();
             trace.borrow_mut().extend_from_slice(&output.bytes);
             output.waiters.into_iter().for_each(|waiter| waiter(Ok(())));
+            let closed = || Err(crate::stream::StreamError::Closed { real_error: None });
+            for waiter in pump.released.take_unsent_waiters() {
+                waiter(closed());
+            }
             drop(pump.released);
             pipeline.recycle(output.bytes);
             trace.borrow_mut().push(b'|');
         }
+        let left = pipeline.len();
+        // The connection closes: what is still owed is never sent.
+        let closed = || Err(crate::stream::StreamError::Closed { real_error: None });
+        pipeline
+            .abandon()
+            .waiters
+            .into_iter()
+            .for_each(|waiter| waiter(closed()));
         let trace = summarize(&trace.borrow());
-        Outcome {
-            trace,
-            ended,
-            left: pipeline.len(),
-        }
+        Outcome { trace, ended, left }
     }
 
     /// The trace with each response head shortened to `[status]` or `[status close]`.
@@ -553,6 +581,12 @@ mod tests {
             ("close callbacks are let go once their own request is answered",
              &[KA, KA, OnClose(0, 1), OnClose(1, 2), Answer(0, "a"), Answer(1, "b")],
              "||||[200]a{1}|[200]b{2}|", false, 0),
+            ("pieces after a response that ends the connection are never sent: their writers hear so",
+             &[CLOSE, KA, Start(1, 2), Write(1, "b", 3), Answer(0, "a")],
+             "||||[200 close]a<3!>|", true, 0),
+            ("at the close, pieces still owed are failed, those written were not",
+             &[KA, KA, Start(0, 4), Write(0, "a", 1), Start(1, 1), Write(1, "b", 2)],
+             "||[200]|a<1>|||<2!>", false, 2),
             ("a close callback waits while its request streams",
              &[KA, OnClose(0, 1), Start(0, 1), Write(0, "a", 2), Finish(0)],
              "||[200]|a<2>|{1}|", false, 0),

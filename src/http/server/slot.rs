@@ -220,6 +220,14 @@ impl Slot {
         }
     }
 
+    /// Takes the write completions of the pieces held here (the slot will never be sent).
+    pub(super) fn take_waiters(&mut self) -> Vec<WrittenCallback> {
+        match &mut self.state {
+            SlotState::Bytes { waiters, .. } => std::mem::take(waiters),
+            SlotState::Waiting => Vec::new(),
+        }
+    }
+
     /// The streamed body will never be finished (its writer was dropped): the connection
     /// must close after what was written. Returns whether a body was being streamed.
     pub(super) fn abandon_body(&mut self) -> bool {
