@@ -161,12 +161,7 @@ pub mod coming_from_tornado {}
 
 /// Compiles and runs the README's Rust examples as doctests (with the features they use:
 /// the web layer, the HTTP client, WebSocket).
-#[cfg(all(
-    doctest,
-    feature = "web",
-    feature = "http-client",
-    feature = "websocket"
-))]
+#[cfg(all(doctest, feature = "http-client", feature = "websocket"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

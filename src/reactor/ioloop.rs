@@ -608,7 +608,7 @@ impl IoLoop {
                 Some(Queued::Task(task)) => self.poll_task(task),
                 Some(Queued::Adopt(unadopted)) => {
                     let task = unadopted.adopt();
-                    inner.tasks.borrow_mut().insert(task.clone());
+                    self.register_task(task.clone());
                     self.poll_task(task);
                 }
                 None => break,

@@ -825,8 +825,9 @@ impl IoStream {
         }
     }
 
-    /// Runs `f` on a later iteration; the close callback waits until it has run. On a
-    /// closed loop nothing runs later: `f` is dropped.
+    /// Runs `f` on a later iteration; the close callback waits until it has run or been
+    /// dropped unrun (by a loop closed or dropped before its turn). On a closed loop
+    /// nothing runs later: `f` is dropped at once.
     pub(super) fn deliver(&self, f: impl FnOnce(&IoStream) + 'static) {
         let Some(ioloop) = self.ioloop().filter(|ioloop| !ioloop.is_closed()) else {
             return;

@@ -168,6 +168,28 @@ fn a_loop_dropped_with_a_delivery_queued_lets_go_of_the_close_callback() {
     );
 }
 
+/// As above, for a loop closed (not dropped) with a delivery queued: the close drops what
+/// will never run.
+#[test]
+fn a_loop_closed_with_a_delivery_queued_lets_go_of_the_close_callback() {
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _b) = stream_pair(&ioloop);
+    let released = common::DropFlag::default();
+    let guard = released.guard();
+    let owner = a.clone();
+    a.set_close_callback(move |_| {
+        let _owned = (&owner, &guard);
+    });
+    a.read_bytes_then(1, false, |_, _| {});
+    a.read_bytes_then(1, false, |_, _| {});
+    drop(a);
+    ioloop.close(true).unwrap();
+    assert!(
+        released.is_dropped(),
+        "the close callback, and the stream it owns, outlived the loop's close"
+    );
+}
+
 #[test]
 fn read_until_over_max_bytes_is_unsatisfiable_and_closes_even_when_buffered() {
     let ioloop = IoLoop::new().unwrap();
