@@ -1162,6 +1162,6 @@ enum HeadScan {
 }
 
 /// The error of a write to a closed connection.
-fn closed_error() -> StreamError {
+pub(super) fn closed_error() -> StreamError {
     StreamError::Closed { real_error: None }
 }

@@ -7,6 +7,7 @@
 use super::super::head::Version;
 use super::super::responder::WrittenCallback;
 use super::super::response::Response;
+use super::connection::closed_error;
 use super::pipeline;
 use super::slot::BodyEnd;
 use crate::stream::StreamError;
@@ -166,6 +167,6 @@ fn written(ok: bool) -> Result<(), StreamError> {
     if ok {
         Ok(())
     } else {
-        Err(StreamError::Closed { real_error: None })
+        Err(closed_error())
     }
 }

@@ -373,6 +373,7 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    use super::super::connection::closed_error;
     use super::*;
     use crate::http::Response;
 
@@ -490,9 +491,8 @@ mod tests {
             let output = pipeline.take_output();
             trace.borrow_mut().extend_from_slice(&output.bytes);
             output.waiters.into_iter().for_each(|waiter| waiter(Ok(())));
-            let closed = || Err(crate::stream::StreamError::Closed { real_error: None });
             for waiter in pump.released.take_unsent_waiters() {
-                waiter(closed());
+                waiter(Err(closed_error()));
             }
             drop(pump.released);
             pipeline.recycle(output.bytes);
@@ -500,12 +500,11 @@ mod tests {
         }
         let left = pipeline.len();
         // The connection closes: what is still owed is never sent.
-        let closed = || Err(crate::stream::StreamError::Closed { real_error: None });
         pipeline
             .abandon()
             .waiters
             .into_iter()
-            .for_each(|waiter| waiter(closed()));
+            .for_each(|waiter| waiter(Err(closed_error())));
         let trace = summarize(&trace.borrow());
         Outcome { trace, ended, left }
     }
