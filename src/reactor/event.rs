@@ -36,6 +36,14 @@ pub struct IoEvent<S> {
 }
 
 impl<S> IoEvent<S> {
+    /// The event of registration `key` with `readiness`.
+    pub(crate) fn new(key: usize, readiness: Readiness) -> Self {
+        IoEvent {
+            id: HandlerId::new(key),
+            readiness,
+        }
+    }
+
     /// The registration this event is for (pass it to
     /// [`IoLoop::update_handler`](crate::IoLoop::update_handler) or [`IoLoop::remove_handler`](crate::IoLoop::remove_handler)).
     pub fn id(&self) -> HandlerId<S> {

@@ -4,8 +4,10 @@
 //! step 6 of each iteration (`ioloop.rs`).
 
 use std::any::Any;
-use std::os::fd::{AsFd, AsRawFd};
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::panic::Location;
+use std::rc::Rc;
 
 use super::event::IoEvent;
 use super::interest::{Interest, Readiness};
@@ -15,8 +17,8 @@ use crate::error::LoopError;
 
 /// A source of type `S` and its handler: what [`IoLoop::add_handler`] stores.
 struct Registered<S, F> {
-    source: S,
-    handler: F,
+    site: &'static Location<'static>,
+    source_and_handler: RefCell<(S, F)>,
 }
 
 impl<S, F> Registration for Registered<S, F>
@@ -24,25 +26,25 @@ where
     S: 'static,
     F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,
 {
-    fn dispatch(&mut self, ioloop: &IoLoop, key: usize, readiness: Readiness) {
-        let event = IoEvent {
-            id: HandlerId::new(key),
-            readiness,
-        };
-        (self.handler)(ioloop, &mut self.source, event);
+    fn dispatch(self: Rc<Self>, ioloop: &IoLoop, key: usize, readiness: Readiness) {
+        // Never busy: the loop does not nest iterations, so a handler is never dispatched
+        // from inside its own call.
+        if let Ok(mut source_and_handler) = self.source_and_handler.try_borrow_mut() {
+            let (source, handler) = &mut *source_and_handler;
+            handler(ioloop, source, IoEvent::new(key, readiness));
+        }
     }
 
-    fn into_source(self: Box<Self>) -> Box<dyn Any> {
-        Box::new(self.source)
+    fn site(&self) -> &'static Location<'static> {
+        self.site
     }
-}
 
-fn registration<S, F>(source: S, handler: F) -> Box<dyn Registration>
-where
-    S: 'static,
-    F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,
-{
-    Box::new(Registered { source, handler })
+    fn release(self: Rc<Self>) -> Option<Box<dyn Any>> {
+        let registered = Rc::into_inner(self)?;
+        let (source, handler) = registered.source_and_handler.into_inner();
+        drop(handler);
+        Some(Box::new(source))
+    }
 }
 
 impl IoLoop {
@@ -119,24 +121,72 @@ impl IoLoop {
             return Err(RegisterError::new(closed, source));
         }
         let fd = source.as_fd().as_raw_fd();
-        let key =
-            inner
-                .handlers
-                .borrow_mut()
-                .insert(fd, interest, site, registration(source, handler));
+        let registered = Rc::new(Registered {
+            site,
+            source_and_handler: RefCell::new((source, handler)),
+        });
         // SAFETY: the registry now owns the source; every path that drops it (remove,
         // close, drop of the loop) calls `Poller::delete` first.
+        let added = unsafe { self.register(fd, interest, registered) };
+        added.map(HandlerId::new).map_err(|(error, registered)| {
+            let source = registered
+                .release()
+                .and_then(|source| source.downcast::<S>().ok())
+                .expect("registered just now, with this type");
+            RegisterError::new(error, *source)
+        })
+    }
+
+    /// Registers the source behind `fd` with a registration that shares its owner's
+    /// allocation (a stream's state): the loop holds the `Rc` until
+    /// [`remove_registration`](IoLoop::remove_registration) or the loop's close, and
+    /// calls [`Registration::release`] then unless it was removed.
+    ///
+    /// # Errors
+    ///
+    /// The loop is closed, or the poller refused the fd.
+    ///
+    /// # Safety
+    ///
+    /// `fd` stays open until the registration is removed or released.
+    pub(crate) unsafe fn add_registration<R: Registration + 'static>(
+        &self,
+        fd: BorrowedFd<'_>,
+        interest: Interest,
+        registration: Rc<R>,
+    ) -> std::io::Result<HandlerId<R>> {
+        if self.inner.closed.get() {
+            return Err(std::io::Error::other(LoopError::Closed));
+        }
+        // SAFETY: the caller keeps `fd` open while it is registered.
+        let added = unsafe { self.register(fd.as_raw_fd(), interest, registration) };
+        added.map(HandlerId::new).map_err(|(error, _)| error)
+    }
+
+    /// Puts `registration` in the registry and `fd` in the poller; on the poller's refusal
+    /// takes it out again and gives it back.
+    ///
+    /// # Safety
+    ///
+    /// `fd` stays open until the registration is removed from the registry.
+    unsafe fn register(
+        &self,
+        fd: std::os::fd::RawFd,
+        interest: Interest,
+        registration: Rc<dyn Registration>,
+    ) -> Result<usize, (std::io::Error, Rc<dyn Registration>)> {
+        let inner = &*self.inner;
+        let key = inner
+            .handlers
+            .borrow_mut()
+            .insert(fd, interest, registration);
+        // SAFETY: the caller keeps `fd` open while it is registered.
         let added = unsafe { inner.shared.poller.add(fd, key, interest, inner.poll_mode) };
         match added {
-            Ok(()) => Ok(HandlerId::new(key)),
+            Ok(()) => Ok(key),
             Err(error) => {
                 let removed = inner.handlers.borrow_mut().remove(key);
-                let registration = removed.and_then(|r| r.registration).expect("just added");
-                let source = registration
-                    .into_source()
-                    .downcast::<S>()
-                    .expect("registered with this type");
-                Err(RegisterError::new(error, *source))
+                Err((error, removed.expect("just added").registration))
             }
         }
     }
@@ -207,11 +257,24 @@ impl IoLoop {
         // stack while its handler runs).
         unsafe { unregister(&inner.shared.poller, removed.fd) };
         let source = removed
-            .registration?
-            .into_source()
+            .registration
+            .release()?
             .downcast::<S>()
             .expect("registered with this type");
         Some(*source)
+    }
+
+    /// Removes a registration made by [`add_registration`](IoLoop::add_registration),
+    /// and drops the loop's reference to it (without calling
+    /// [`Registration::release`]): the owner ended it. Stale ids are ignored.
+    pub(crate) fn remove_registration<R>(&self, id: HandlerId<R>) {
+        let inner = &*self.inner;
+        let removed = inner.handlers.borrow_mut().remove(id.key());
+        if let Some(removed) = removed {
+            // SAFETY: the owner keeps the fd open until this returns.
+            unsafe { unregister(&inner.shared.poller, removed.fd) };
+            drop(removed.registration);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use super::poll::{IoCheck, ReadinessBuffer};
 use super::post_spin::PostSpin;
 use super::queue::{Callback, Queued};
 use super::raw_task::{PollStart, TaskEnd, TaskRef};
-use super::registration::{registered_fd, Dispatch, HandlerRegistry};
+use super::registration::{registered_fd, HandlerRegistry};
 use super::sys::PollMode;
 use super::task_registry::{cancel_all, TaskRegistry};
 use super::timer_heap::{Timeout, TimerHeap};
@@ -677,31 +677,26 @@ impl IoLoop {
         let inner = &*self.inner;
         let ready = std::mem::take(&mut inner.readiness.borrow_mut().ready);
         for &(key, readiness) in &ready {
-            let taken = inner.handlers.borrow_mut().take_for_dispatch(key);
-            let Some(Dispatch {
-                mut registration,
-                site,
-            }) = taken
-            else {
+            let found = inner.handlers.borrow_mut().for_dispatch(key);
+            let Some(registration) = found else {
                 continue; // removed earlier in this batch
             };
+            let site = registration.site();
             self.run_guarded(CallbackKind::Handler, site, || {
-                registration.dispatch(self, key, readiness)
+                Rc::clone(&registration).dispatch(self, key, readiness)
             });
-            let restored = inner.handlers.borrow_mut().restore(key, registration);
-            match restored {
-                Err(removed_while_running) => drop(removed_while_running),
-                Ok(()) if inner.poll_mode == PollMode::Oneshot => {
-                    let armed = inner.handlers.borrow_mut().get(key);
-                    if let Some((fd, interest)) = armed {
-                        // SAFETY: the registration was just restored to its slot, alive.
-                        if let Err(e) = unsafe { self.arm(fd, key, interest) } {
-                            log::error!(target: "ioloop", "failed to re-arm fd {fd}: {e}");
-                        }
+            if inner.poll_mode == PollMode::Oneshot {
+                let armed = inner.handlers.borrow_mut().get(key);
+                if let Some((fd, interest)) = armed {
+                    // SAFETY: the registration is still in its slot, alive.
+                    if let Err(e) = unsafe { self.arm(fd, key, interest) } {
+                        log::error!(target: "ioloop", "failed to re-arm fd {fd}: {e}");
                     }
                 }
-                Ok(()) => {}
             }
+            // Dropped with no borrow held: if the handler removed itself, its source and
+            // closure go now.
+            drop(registration);
         }
         // Hand the buffer back for the next wait (iterations never nest, so nothing
         // refilled it meanwhile).
@@ -825,7 +820,9 @@ impl IoLoop {
     /// Closes the loop: pending callbacks and timeouts are dropped without running,
     /// [`Remote`](crate::Remote)s start failing with [`LoopError::Closed`], and every registered source is
     /// removed from the poller. With `all_fds` the sources are dropped (closed); without
-    /// it they are handed back, each as a `Box<dyn Any>` holding the type you registered.
+    /// it they are handed back, each as a `Box<dyn Any>` holding the type you registered
+    /// with [`add_handler`](IoLoop::add_handler). Streams ([`IoStream`](crate::IoStream))
+    /// open on the loop close either way, and run their close callbacks.
     ///
     /// Idempotent. After it, `start` and `run_once` fail with [`LoopError::Closed`],
     /// `add_callback` and `add_timeout` drop their closure, and `add_handler` fails.
@@ -869,7 +866,7 @@ impl IoLoop {
         // Dropped here, with no borrow held: a closure's destructor may use the loop.
         drop((callbacks, timeouts));
         cancel_all(tasks);
-        let sources = registrations.into_iter().map(|r| r.into_source());
+        let sources = registrations.into_iter().filter_map(|r| r.release());
         if all_fds {
             sources.for_each(drop);
             Ok(Vec::new())
@@ -903,7 +900,7 @@ impl Drop for LoopInner {
         // The poller outlives us while Remotes hold it: unregister every source before it
         // is dropped, as polling requires.
         let registrations = self.handlers.get_mut().unregister_all(&self.shared.poller);
-        drop(registrations);
+        registrations.into_iter().for_each(|r| drop(r.release()));
     }
 }
 

@@ -4,8 +4,9 @@
 //! Registrations live in a [`Slab`]; the key given to the poller packs the slab index with
 //! a generation number, so an event collected for a registration that was removed (and
 //! whose slot was perhaps reused) earlier in the same batch is recognised and dropped.
-//! While a handler runs, its registration is taken out of its slot, so the handler can
-//! freely add, update and remove handlers, itself included, without any borrow held.
+//! While a handler runs, the loop holds its own reference to the registration and no
+//! borrow of the registry, so the handler can freely add, update and remove handlers,
+//! itself included.
 
 use std::any::Any;
 use std::fmt;
@@ -13,6 +14,7 @@ use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::Location;
+use std::rc::Rc;
 
 use super::sys::Poller;
 use slab::Slab;
@@ -70,11 +72,20 @@ impl<S> fmt::Debug for HandlerId<S> {
     }
 }
 
-/// A source together with its handler, type-erased.
+/// A source together with its handler, type-erased: what a registry slot holds.
+///
+/// Shared (`Rc`), so that a registration whose owner already lives in an `Rc` (a
+/// stream's state) costs the loop no allocation of its own, and so that the loop can
+/// keep one alive while it runs without holding a borrow of the registry.
 pub(crate) trait Registration {
-    fn dispatch(&mut self, ioloop: &IoLoop, key: usize, readiness: Readiness);
-    /// Drops the handler and returns the source, as `Box<S>`.
-    fn into_source(self: Box<Self>) -> Box<dyn Any>;
+    /// The source is ready; `key` is its registration's.
+    fn dispatch(self: Rc<Self>, ioloop: &IoLoop, key: usize, readiness: Readiness);
+    /// Where it was registered, for the reports of a panicking handler.
+    fn site(&self) -> &'static Location<'static>;
+    /// The loop lets go of the registration (it was removed, or the loop closed): gives
+    /// back the source, as `Box<S>`, when there is one to give and nothing else holds
+    /// the registration (its handler is not running).
+    fn release(self: Rc<Self>) -> Option<Box<dyn Any>>;
 }
 
 /// The error from [`IoLoop::add_handler`](crate::IoLoop::add_handler): the OS refused the registration (for example
@@ -168,26 +179,21 @@ fn split_key(key: usize) -> (usize, usize) {
     (key & INDEX_MASK, key >> INDEX_BITS)
 }
 
+/// One registration: 32 bytes, as every open connection holds one.
 struct HandlerSlot {
-    generation: usize,
+    /// Below `GENERATION_LIMIT`, which fits 32 bits.
+    generation: u32,
     fd: RawFd,
     interest: Interest,
-    site: &'static Location<'static>,
-    /// `None` while the handler runs.
-    registration: Option<Box<dyn Registration>>,
-}
-
-/// A registration taken out of the registry: the closure to run and its site.
-pub(crate) struct Dispatch {
-    pub(super) registration: Box<dyn Registration>,
-    pub(super) site: &'static Location<'static>,
+    registration: Rc<dyn Registration>,
 }
 
 /// A registration removed from the registry.
 pub(crate) struct Removed {
     pub(super) fd: RawFd,
-    /// `None` when the handler was running: its source is dropped when it returns.
-    pub(super) registration: Option<Box<dyn Registration>>,
+    /// Still held by the loop while its handler runs: then the source is dropped when
+    /// the handler returns.
+    pub(super) registration: Rc<dyn Registration>,
 }
 
 /// All fd registrations of one loop.
@@ -211,17 +217,15 @@ impl HandlerRegistry {
         &mut self,
         fd: RawFd,
         interest: Interest,
-        site: &'static Location<'static>,
-        registration: Box<dyn Registration>,
+        registration: Rc<dyn Registration>,
     ) -> usize {
         self.last_generation = self.last_generation % (GENERATION_LIMIT - 1) + 1;
         let generation = self.last_generation;
         let index = self.slots.insert(HandlerSlot {
-            generation,
+            generation: u32::try_from(generation).expect("generations fit 32 bits"),
             fd,
             interest,
-            site,
-            registration: Some(registration),
+            registration,
         });
         assert!(index <= INDEX_MASK, "too many registered handlers");
         make_key(index, generation)
@@ -231,7 +235,7 @@ impl HandlerRegistry {
         let (index, generation) = split_key(key);
         self.slots
             .get_mut(index)
-            .filter(|s| s.generation == generation)
+            .filter(|s| s.generation as usize == generation)
     }
 
     /// The fd and interest of a live registration.
@@ -247,30 +251,10 @@ impl HandlerRegistry {
         Some((slot.fd, changed))
     }
 
-    /// Takes a registration out for dispatch; `None` if it was removed (stale event) or
-    /// is already running.
-    pub(crate) fn take_for_dispatch(&mut self, key: usize) -> Option<Dispatch> {
-        let slot = self.slot_mut(key)?;
-        let site = slot.site;
-        slot.registration
-            .take()
-            .map(|registration| Dispatch { registration, site })
-    }
-
-    /// Puts a dispatched registration back. If it was removed while it ran, gives it back
-    /// to be dropped.
-    pub(crate) fn restore(
-        &mut self,
-        key: usize,
-        registration: Box<dyn Registration>,
-    ) -> Result<(), Box<dyn Registration>> {
-        match self.slot_mut(key) {
-            Some(slot) => {
-                slot.registration = Some(registration);
-                Ok(())
-            }
-            None => Err(registration),
-        }
+    /// The registration to dispatch an event of `key` to, held for the call; `None` if it
+    /// was removed (a stale event).
+    pub(crate) fn for_dispatch(&mut self, key: usize) -> Option<Rc<dyn Registration>> {
+        self.slot_mut(key).map(|slot| slot.registration.clone())
     }
 
     pub(crate) fn remove(&mut self, key: usize) -> Option<Removed> {
@@ -283,12 +267,12 @@ impl HandlerRegistry {
     }
 
     /// Removes every registration from the poller and the registry.
-    pub(crate) fn unregister_all(&mut self, poller: &Poller) -> Vec<Box<dyn Registration>> {
+    pub(crate) fn unregister_all(&mut self, poller: &Poller) -> Vec<Rc<dyn Registration>> {
         self.slots
             .drain()
-            .filter_map(|slot| {
-                // SAFETY: the source is alive in `slot.registration` (or on the dispatch
-                // stack), and dropped only after this.
+            .map(|slot| {
+                // SAFETY: the source is alive in `slot.registration`, and dropped only
+                // after this.
                 unsafe { unregister(poller, slot.fd) };
                 slot.registration
             })

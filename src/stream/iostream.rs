@@ -11,10 +11,13 @@
 //! is noticed), WRITE while bytes wait to be sent, and `update_handler` is called only
 //! when that changes.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
+use std::os::fd::AsFd;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
@@ -22,11 +25,11 @@ use std::task::Waker;
 use super::buffer::{ReadBuffer, WriteBuffer};
 use super::error::StreamError;
 use super::options::{Limits, StreamOptions};
-use super::socket::{RegisteredFd, StreamSocket};
+use super::socket::StreamSocket;
 use crate::reactor::event::IoEvent;
-use crate::reactor::interest::Interest;
+use crate::reactor::interest::{Interest, Readiness};
 use crate::reactor::ioloop::{IoLoop, WeakIoLoop};
-use crate::reactor::registration::{HandlerId, RegisterError};
+use crate::reactor::registration::{HandlerId, RegisterError, Registration};
 
 type ReadCallback = Box<dyn FnOnce(&IoStream, Result<Vec<u8>, StreamError>)>;
 type ReadIntoCallback = Box<dyn FnOnce(&IoStream, Vec<u8>, Result<usize, StreamError>)>;
@@ -182,7 +185,7 @@ pub(crate) struct PendingRead {
 pub(crate) struct StreamState {
     /// The socket, owned here; `None` once closed.
     pub(super) socket: Option<StreamSocket>,
-    registration: Option<HandlerId<RegisteredFd>>,
+    registration: Option<HandlerId<StreamCore>>,
     pub(super) interest: Interest,
     /// The most bytes taken per socket read (the bounds are the buffers' own).
     read_chunk_size: u32,
@@ -517,7 +520,6 @@ impl IoStream {
         socket: StreamSocket,
         options: StreamOptions,
     ) -> Result<IoStream, RegisterError<StreamSocket>> {
-        let registered = RegisteredFd::of(&socket);
         let limits = Limits::from(options);
         let core = Rc::new(StreamCore {
             ioloop: ioloop.downgrade(),
@@ -539,18 +541,21 @@ impl IoStream {
         });
         // The registration holds the stream: it stays open until closed (by `close`, the
         // peer or an error), whether or not the user keeps a handle, as in Tornado.
-        let hold = LoopHold(IoStream { core: core.clone() });
-        let handler = move |_: &IoLoop, _: &mut RegisteredFd, event: IoEvent<RegisteredFd>| {
-            hold.0.on_event(&event);
+        let added = {
+            let state = core.state.borrow();
+            let socket = state.socket.as_ref().expect("just set");
+            // SAFETY: the stream removes its registration before it closes the socket
+            // (`close_with`, `detach`), and a released registration closes the stream.
+            unsafe { ioloop.add_registration(socket.as_fd(), Interest::NONE, core.clone()) }
         };
-        match ioloop.add_handler(registered, Interest::NONE, handler) {
+        match added {
             Ok(id) => {
                 core.state.borrow_mut().registration = Some(id);
                 Ok(IoStream { core })
             }
             Err(e) => {
                 let socket = core.state.borrow_mut().socket.take().expect("just set");
-                Err(RegisterError::new(e.into_parts().0, socket))
+                Err(RegisterError::new(e, socket))
             }
         }
     }
@@ -561,7 +566,7 @@ impl IoStream {
 
     /// Readiness from the loop: read, then write, then handle an error, then narrow the
     /// interest.
-    fn on_event(&self, event: &IoEvent<RegisteredFd>) {
+    fn on_event(&self, event: &IoEvent<StreamCore>) {
         if self.closed() {
             return;
         }
@@ -914,7 +919,7 @@ impl IoStream {
         // Reads the buffer can still satisfy complete; the others fail.
         self.settle_read();
         if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
-            ioloop.remove_handler(id);
+            ioloop.remove_registration(id);
         }
         if let Some(socket) = socket {
             socket.end_session();
@@ -1184,7 +1189,7 @@ impl IoStream {
         let (close_state, registration, socket) = detached;
         drop(close_state);
         if let (Some(id), Some(ioloop)) = (registration, self.ioloop()) {
-            ioloop.remove_handler(id);
+            ioloop.remove_registration(id);
         }
         socket.ok_or("the stream is closed")
     }
@@ -1213,11 +1218,6 @@ impl IoStream {
     }
 }
 
-/// The loop's hold on an open stream, inside its fd handler. The stream drops it by
-/// removing the handler once it is closed; if the loop drops it first (the loop is closed
-/// or dropped with the stream open), the stream closes then, and its close callback runs.
-struct LoopHold(IoStream);
-
 /// One delivery scheduled by [`IoStream::deliver`]: ends when it has run or when the loop
 /// drops it unrun (the loop closed or went away), and then lets the close callback run if
 /// it was waiting for this delivery. Without the second case a stream whose close callback
@@ -1238,19 +1238,30 @@ impl Drop for DeliveryInFlight {
     }
 }
 
-impl Drop for LoopHold {
-    fn drop(&mut self) {
-        // A stream whose state is busy (dropped from inside one of its own borrows, which
-        // no path does) is left as it is rather than panicking in a destructor.
-        let open = self
-            .0
-            .core
-            .state
-            .try_borrow()
-            .is_ok_and(|state| !state.closed);
+/// The loop's registration of an open stream is the stream's own state: the loop holds
+/// it (so the stream stays open without a handle, as in Tornado) at no allocation of its
+/// own. The stream removes it once closed; if the loop lets go of it first (the loop is
+/// closed or dropped with the stream open), the stream closes then, and its close
+/// callback runs.
+impl Registration for StreamCore {
+    fn dispatch(self: Rc<Self>, _: &IoLoop, key: usize, readiness: Readiness) {
+        IoStream { core: self }.on_event(&IoEvent::new(key, readiness));
+    }
+
+    /// Here: a stream's readiness handler calls no user code itself (results go through
+    /// `add_callback`, each with its own site).
+    fn site(&self) -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    fn release(self: Rc<Self>) -> Option<Box<dyn Any>> {
+        // A stream whose state is busy (released from inside one of its own borrows,
+        // which no path does) is left as it is rather than panicking.
+        let open = self.state.try_borrow().is_ok_and(|state| !state.closed);
         if open {
-            self.0.close();
+            IoStream { core: self }.close();
         }
+        None
     }
 }
 
@@ -1258,7 +1269,7 @@ impl Drop for StreamCore {
     fn drop(&mut self) {
         let state = self.state.get_mut();
         if let (Some(id), Some(ioloop)) = (state.registration.take(), self.ioloop.upgrade()) {
-            ioloop.remove_handler(id);
+            ioloop.remove_registration(id);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
@@ -224,46 +224,5 @@ impl From<ChildStdout> for StreamSocket {
 impl From<ChildStderr> for StreamSocket {
     fn from(pipe: ChildStderr) -> Self {
         StreamSocket::Pipe(File::from(OwnedFd::from(pipe)))
-    }
-}
-
-/// What the loop holds for a stream's registration: the fd of a socket the stream owns.
-/// The stream removes the registration before it closes the socket, so the fd is valid
-/// whenever the loop uses it.
-pub(crate) struct RegisteredFd(RawFd);
-
-impl RegisteredFd {
-    pub(crate) fn of(socket: &StreamSocket) -> RegisteredFd {
-        RegisteredFd(socket.as_fd().as_raw_fd())
-    }
-}
-
-impl AsFd for RegisteredFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the stream owning the socket removes this registration before closing
-        // it (see `IoStream::close_with` and `StreamCore`'s `Drop`).
-        unsafe { BorrowedFd::borrow_raw(self.0) }
-    }
-}
-
-// Without a loop or a socket (a file stands in for it), so that Miri runs the borrow of a
-// registered fd.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_registered_fd_borrows_the_open_file_it_was_made_from() {
-        let file = File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
-        let socket = StreamSocket::Pipe(file);
-        let registered = RegisteredFd::of(&socket);
-        let borrowed = registered.as_fd();
-        assert_eq!(borrowed.as_raw_fd(), socket.as_fd().as_raw_fd());
-        // The borrow is the live file: a duplicate of it reads the file.
-        let mut text = String::new();
-        File::from(borrowed.try_clone_to_owned().unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        assert!(text.contains("[package]"));
     }
 }

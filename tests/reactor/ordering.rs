@@ -271,7 +271,11 @@ fn close_hands_sources_back_unless_asked_to_close_them() {
     let (ioloop, _) = manual_loop();
     let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
     ioloop.add_handler(a, Interest::READ, |_, _, _| {}).unwrap();
+    // A stream is not handed back: it closes with the loop.
+    let (c, _d) = std::os::unix::net::UnixStream::pair().unwrap();
+    let stream = ioloop::IoStream::new(&ioloop, c).unwrap();
     let sources = ioloop.close(false).unwrap();
+    assert!(stream.closed());
     assert_eq!(sources.len(), 1);
     let a = sources.into_iter().next().unwrap();
     let a = a.downcast::<std::os::unix::net::UnixStream>().unwrap();
