@@ -117,16 +117,32 @@ struct Header {
 }
 
 /// The whole allocation: the header first, so a pointer to one is a pointer to the other.
+///
+/// The future and the outcome are stored apart: the future is pinned here from its
+/// first poll to its destructor, and the stage already reads as finished while that
+/// destructor runs (it may end, complete or read this very task).
 #[repr(C)]
 struct Cell<F: Future> {
     header: Header,
-    stage: UnsafeCell<Stage<F>>,
+    /// Alive while the stage is `Running`; dropped in place by [`finish`] or with the cell.
+    future: UnsafeCell<ManuallyDrop<F>>,
+    stage: UnsafeCell<Stage<F::Output>>,
 }
 
-enum Stage<F: Future> {
-    Running(F),
-    Finished(Result<F::Output, TaskEnd>),
+enum Stage<T> {
+    Running,
+    Finished(Result<T, TaskEnd>),
     Consumed,
+}
+
+impl<F: Future> Drop for Cell<F> {
+    fn drop(&mut self) {
+        if matches!(self.stage.get_mut(), Stage::Running) {
+            // SAFETY: a running stage means the future is alive; it is dropped where it is
+            // pinned, once (the cell goes with it).
+            unsafe { ManuallyDrop::drop(self.future.get_mut()) };
+        }
+    }
 }
 
 /// A counted reference to a task.
@@ -159,7 +175,8 @@ impl TaskRef {
                 slot: AtomicU32::new(u32::MAX),
                 join_waker: AtomicWaker::new(),
             },
-            stage: UnsafeCell::new(Stage::Running(future)),
+            future: UnsafeCell::new(ManuallyDrop::new(future)),
+            stage: UnsafeCell::new(Stage::Running),
         });
         let header = NonNull::from(Box::leak(cell)).cast::<Header>();
         // Each of the `N` references was counted above.
@@ -476,7 +493,7 @@ fn vtable<F: Future + 'static>() -> &'static Vtable {
 ///
 /// `header` heads a live `Cell<F>`, and the caller has the access rights the module
 /// documentation gives (the loop thread before `COMPLETE`, the output's owner after).
-unsafe fn stage<'a, F: Future>(header: NonNull<Header>) -> &'a mut Stage<F> {
+unsafe fn stage<'a, F: Future>(header: NonNull<Header>) -> &'a mut Stage<F::Output> {
     // SAFETY: `Cell` is `repr(C)` with the header first; the caller's promise covers the
     // exclusive access.
     unsafe { &mut *header.cast::<Cell<F>>().as_ref().stage.get() }
@@ -484,18 +501,18 @@ unsafe fn stage<'a, F: Future>(header: NonNull<Header>) -> &'a mut Stage<F> {
 
 unsafe fn poll<F: Future>(header: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
     // SAFETY: see `Vtable::poll`.
-    let stage = unsafe { stage::<F>(header) };
-    let Stage::Running(future) = stage else {
+    if !matches!(unsafe { stage::<F>(header) }, Stage::Running) {
         return Poll::Ready(());
-    };
+    }
+    // SAFETY: the cell is alive (as above); the stage is running, so the future is alive,
+    // and only the loop thread polling the task reaches it.
+    let future = unsafe { &mut *header.cast::<Cell<F>>().as_ref().future.get() };
     // SAFETY: the future never moves: it lives in the heap allocation until dropped there.
-    let future = unsafe { Pin::new_unchecked(future) };
+    let future = unsafe { Pin::new_unchecked(&mut **future) };
     match future.poll(cx) {
         Poll::Ready(output) => {
-            // The future is dropped after the stage holds the output, with no reference to
-            // the stage left: its destructor may cancel or wake this very task.
-            let done = std::mem::replace(stage, Stage::Finished(Ok(output)));
-            drop(done);
+            // SAFETY: as for this call; the reference to the future is not used again.
+            unsafe { finish::<F>(header, Ok(output)) };
             Poll::Ready(())
         }
         Poll::Pending => Poll::Pending,
@@ -504,13 +521,29 @@ unsafe fn poll<F: Future>(header: NonNull<Header>, cx: &mut Context<'_>) -> Poll
 
 unsafe fn end<F: Future>(header: NonNull<Header>, end: TaskEnd) {
     // SAFETY: see `Vtable::end`.
+    unsafe { finish::<F>(header, Err(end)) }
+}
+
+/// Stores the task's outcome, then drops the future where it lies (it is pinned: a future
+/// that borrows from itself, an async block holding a reference to its own local across
+/// an await, must not move before its destructor runs). The stage reads as finished
+/// while the destructor runs, which may end, complete or read this very task. A stage
+/// that had already finished has its outcome replaced, the old one dropped after.
+///
+/// # Safety
+///
+/// As for [`stage`], and no reference to the stage or the future is live.
+unsafe fn finish<F: Future>(header: NonNull<Header>, outcome: Result<F::Output, TaskEnd>) {
+    // SAFETY: the caller's promise.
     let stage = unsafe { stage::<F>(header) };
-    // The stage reads as ended before the future is dropped, and the future is dropped
-    // with no reference to the stage left: its destructor may cancel this very task,
-    // which then finds it ended (an assignment would drop the future in place, and a
-    // second `end` from its destructor would drop it again).
-    let future = std::mem::replace(stage, Stage::Finished(Err(end)));
-    drop(future);
+    let previous = std::mem::replace(stage, Stage::Finished(outcome));
+    if matches!(previous, Stage::Running) {
+        // SAFETY: the stage was running, so the future is alive; it now reads as finished,
+        // so nothing drops or polls the future again. The cell is alive (as above).
+        unsafe { ManuallyDrop::drop(&mut *header.cast::<Cell<F>>().as_ref().future.get()) };
+    } else {
+        drop(previous);
+    }
 }
 
 unsafe fn take_end<F: Future>(header: NonNull<Header>) -> Option<TaskEnd> {
@@ -782,6 +815,109 @@ mod tests {
         assert!(matches!(output, Poll::Ready(Some(Err(TaskEnd::Cancelled)))));
         drop(queued);
         drop(join);
+    }
+
+    /// Panics in its destructor unless it is where it was when the future was first
+    /// polled: a future is pinned, and one that borrows from itself breaks if moved.
+    struct PinnedWitness {
+        address_when_polled: Arc<std::sync::atomic::AtomicUsize>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl Drop for PinnedWitness {
+        fn drop(&mut self) {
+            let here = std::ptr::from_mut(self) as usize;
+            assert_eq!(
+                here,
+                self.address_when_polled.load(Ordering::SeqCst),
+                "the future moved before its destructor"
+            );
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// An async block whose witness notes its own address at the first poll, then waits
+    /// for `wait`.
+    fn witnessed<W: Future>(wait: W) -> (impl Future<Output = W::Output>, Arc<AtomicBool>) {
+        let address = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let witness = PinnedWitness {
+            address_when_polled: address.clone(),
+            dropped: dropped.clone(),
+        };
+        let future = async move {
+            let mut witness = witness;
+            address.store(std::ptr::from_mut(&mut witness) as usize, Ordering::SeqCst);
+            let output = wait.await;
+            drop(address);
+            std::hint::black_box(&mut witness);
+            output
+        };
+        (future, dropped)
+    }
+
+    #[test]
+    fn a_cancelled_future_is_dropped_where_it_was_pinned() {
+        let (_queue, owner) = queue();
+        let (future, dropped) = witnessed(std::future::pending::<()>());
+        let [queued, handle] = TaskRef::allocate(future, owner, Location::caller());
+        // SAFETY: as above.
+        let join = unsafe { JoinRef::<()>::new(handle) };
+        assert!(!run(&queued));
+        // SAFETY: the test is the loop thread; the task is not running.
+        unsafe { queued.end(TaskEnd::Cancelled) };
+        assert!(dropped.load(Ordering::SeqCst));
+        assert!(queued.complete().is_none());
+        drop((queued, join));
+    }
+
+    /// Ends its own task from its destructor.
+    struct EndsItsTask {
+        task: Arc<Mutex<Option<TaskRef>>>,
+        drops: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Drop for EndsItsTask {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, Ordering::SeqCst);
+            if let Some(task) = self.task.lock().unwrap().take() {
+                // SAFETY: the test is the loop thread, inside the task's own `end`.
+                unsafe { task.end(TaskEnd::Cancelled) };
+            }
+        }
+    }
+
+    #[test]
+    fn a_future_that_ends_its_own_task_from_its_destructor_is_dropped_once() {
+        let (_queue, owner) = queue();
+        let slot = Arc::new(Mutex::new(None));
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ends_its_task = EndsItsTask {
+            task: slot.clone(),
+            drops: drops.clone(),
+        };
+        let [queued, registry, handle] = TaskRef::allocate(
+            async move {
+                let _ends_its_task = ends_its_task;
+                std::future::pending::<()>().await;
+            },
+            owner,
+            Location::caller(),
+        );
+        // SAFETY: as above.
+        let mut join = unsafe { JoinRef::<()>::new(handle) };
+        assert!(!run(&queued));
+        *slot.lock().unwrap() = Some(registry);
+        // SAFETY: the test is the loop thread; the task is not running.
+        unsafe { queued.end(TaskEnd::Panicked(Box::new("outer"))) };
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(queued.complete().is_none());
+        let output = noop_context(|cx| join.poll_output(cx));
+        assert!(
+            matches!(output, Poll::Ready(Some(Err(TaskEnd::Cancelled)))),
+            "the end from inside the destructor came last"
+        );
+        drop((queued, join));
     }
 
     #[test]
