@@ -528,10 +528,7 @@ impl Future for StreamWrite {
         } else if state.closed {
             Poll::Ready(Err(state.closed_error()))
         } else {
-            state
-                .write_waiters
-                .get_or_insert_with(Box::default)
-                .push_waker(cx.waker());
+            state.add_write_waiters().push_waker(cx.waker());
             Poll::Pending
         }
     }

@@ -96,22 +96,28 @@ fn clear_retaining_little(data: &mut Vec<u8>) {
     }
 }
 
+/// The bytes a socket returned that no read took yet. Allocated with the first bytes a
+/// stream buffers, and let go of with the last of its memory: a stream that has buffered
+/// nothing, or reads into its callers' buffers, holds one word (every idle connection
+/// holds one of these).
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuffer {
+    bytes: Option<Box<ReadBytes>>,
+}
+
 /// Unread bytes are `data[start..end]`; `data[end..]` is initialised spare room the next
 /// socket read lands in. The region moves to the front only when the spare room runs out.
 ///
-/// The offsets are 32 bits (a stream's limits keep the buffer under 4 GiB, see
-/// `Limits`): every idle connection holds one of these.
+/// The offsets are 32 bits: a stream's limits keep the buffer under 4 GiB (see
+/// `Limits`).
 #[derive(Debug, Default)]
-pub(crate) struct ReadBuffer {
+struct ReadBytes {
     data: Vec<u8>,
     start: u32,
     end: u32,
     /// Where the next delimiter scan starts (an absolute index into `data`): bytes before
     /// it were scanned already.
     scanned: u32,
-    /// The stream's `max_buffer_size`, kept here where the offsets leave room; the
-    /// stream enforces it.
-    max: u32,
 }
 
 /// An index into a buffer as stored.
@@ -120,39 +126,18 @@ fn offset(index: usize) -> u32 {
 }
 
 impl ReadBuffer {
-    /// An empty buffer for a stream whose bound is `max` (at most 2 GiB, see `Limits`).
-    pub(crate) fn new(max: usize) -> ReadBuffer {
-        ReadBuffer {
-            max: offset(max),
-            ..ReadBuffer::default()
-        }
-    }
-
-    /// The stream's bound on unread bytes.
-    pub(crate) fn max(&self) -> usize {
-        self.max as usize
-    }
-
-    fn start(&self) -> usize {
-        self.start as usize
-    }
-
-    fn end(&self) -> usize {
-        self.end as usize
-    }
-
     /// Number of unread bytes.
     pub(crate) fn len(&self) -> usize {
-        (self.end - self.start) as usize
+        self.bytes.as_ref().map_or(0, |bytes| bytes.len())
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.len() == 0
     }
 
     /// The unread bytes.
     pub(crate) fn unread(&self) -> &[u8] {
-        &self.data[self.start()..self.end()]
+        self.bytes.as_ref().map_or(&[], |bytes| bytes.unread())
     }
 
     /// Reads once from `read`, up to `max` bytes, and appends what it returned. Returns
@@ -164,6 +149,109 @@ impl ReadBuffer {
     /// thread's scratch buffer and only the bytes that arrived are appended. A partial
     /// line of `k` bytes therefore costs about `k`, not a read chunk.
     pub(crate) fn fill_from(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let filled = self.held().fill_from(max, read);
+        self.let_go_if_unused();
+        filled
+    }
+
+    /// Removes and returns the first `n` unread bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
+        let Some(bytes) = self.bytes.as_deref_mut() else {
+            return Vec::new();
+        };
+        let taken = bytes.take(n);
+        self.let_go_if_unused();
+        taken
+    }
+
+    /// Takes every unread byte after the first `skip` as a vector: the buffer's own memory
+    /// is handed over when it is not much larger than those bytes (no copy; the buffer is
+    /// left empty, holding nothing), else they are copied out and the buffer is emptied
+    /// (so a small last message does not keep a large read's memory).
+    pub(crate) fn take_all(&mut self, skip: usize) -> Vec<u8> {
+        let Some(bytes) = self.bytes.as_deref_mut() else {
+            return Vec::new();
+        };
+        let taken = bytes.take_all(skip);
+        self.let_go_if_unused();
+        taken
+    }
+
+    /// Copies the first `out.len()` unread bytes into `out` and removes them.
+    pub(crate) fn take_into(&mut self, out: &mut [u8]) {
+        if let Some(bytes) = self.bytes.as_deref_mut() {
+            bytes.take_into(out);
+            self.let_go_if_unused();
+        }
+    }
+
+    /// Drops the first `n` unread bytes; `n` is at most [`len`](Self::len).
+    pub(crate) fn consume(&mut self, n: usize) {
+        if let Some(bytes) = self.bytes.as_deref_mut() {
+            bytes.consume(n);
+            self.let_go_if_unused();
+        }
+    }
+
+    /// The offset (from the first unread byte) just past the first `delimiter`, scanning
+    /// only bytes not scanned by an earlier call.
+    pub(crate) fn find(&mut self, delimiter: &[u8]) -> Option<usize> {
+        match self.bytes.as_deref_mut() {
+            Some(bytes) => bytes.find(delimiter),
+            None => delimiter.is_empty().then_some(0),
+        }
+    }
+
+    fn held(&mut self) -> &mut ReadBytes {
+        self.bytes.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the bytes' record once they hold no memory (the last bytes were taken with
+    /// their memory, or it went back to the pool).
+    fn let_go_if_unused(&mut self) {
+        if self
+            .bytes
+            .as_ref()
+            .is_some_and(|bytes| bytes.data.capacity() == 0)
+        {
+            self.bytes = None;
+        }
+    }
+
+    /// The memory held, for tests.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.bytes.as_ref().map_or(0, |bytes| bytes.data.capacity())
+    }
+}
+
+impl ReadBytes {
+    fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.data[self.start()..self.end()]
+    }
+
+    /// [`ReadBuffer::fill_from`].
+    fn fill_from(
         &mut self,
         max: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
@@ -213,19 +301,15 @@ impl ReadBuffer {
         self.end = offset(end + bytes.len());
     }
 
-    /// Removes and returns the first `n` unread bytes.
-    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
+    fn take(&mut self, n: usize) -> Vec<u8> {
         let taken = self.data[self.start()..self.start() + n].to_vec();
         self.consume(n);
         taken
     }
 
     /// Copies the first `out.len()` unread bytes into `out` and removes them.
-    /// Takes every unread byte after the first `skip` as a vector: the buffer's own memory
-    /// is handed over when it is not much larger than those bytes (no copy; the buffer is
-    /// left empty, holding nothing), else they are copied out and the buffer is emptied
-    /// (so a small last message does not keep a large read's memory).
-    pub(crate) fn take_all(&mut self, skip: usize) -> Vec<u8> {
+    /// [`ReadBuffer::take_all`].
+    fn take_all(&mut self, skip: usize) -> Vec<u8> {
         let wanted = self.len().saturating_sub(skip);
         if self.data.capacity() > 2 * wanted + RETAINED_CAPACITY {
             let taken = self.data[(self.start() + skip).min(self.end())..self.end()].to_vec();
@@ -241,13 +325,12 @@ impl ReadBuffer {
         data
     }
 
-    pub(crate) fn take_into(&mut self, out: &mut [u8]) {
+    fn take_into(&mut self, out: &mut [u8]) {
         out.copy_from_slice(&self.data[self.start()..self.start() + out.len()]);
         self.consume(out.len());
     }
 
-    /// Drops the first `n` unread bytes; `n` is at most [`len`](Self::len).
-    pub(crate) fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         self.start = offset(self.start() + n);
         if self.start == self.end {
             self.start = 0;
@@ -260,9 +343,8 @@ impl ReadBuffer {
         }
     }
 
-    /// The offset (from the first unread byte) just past the first `delimiter`, scanning
-    /// only bytes not scanned by an earlier call.
-    pub(crate) fn find(&mut self, delimiter: &[u8]) -> Option<usize> {
+    /// [`ReadBuffer::find`].
+    fn find(&mut self, delimiter: &[u8]) -> Option<usize> {
         let from = self.scanned.max(self.start) as usize;
         let window = &self.data[from..self.end()];
         let found = match delimiter {
@@ -283,39 +365,35 @@ impl ReadBuffer {
 }
 
 /// Bytes the socket has not taken yet, and the running total that orders write
-/// completions.
-///
+/// completions. The bytes are allocated when the socket first leaves some, and let go of
+/// with the last of their memory: a stream whose writes the socket takes at once holds
+/// the total only.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBuffer {
+    backlog: Option<Box<WriteBacklog>>,
+    /// Bytes ever handed to the kernel.
+    pub(super) total_written: u64,
+}
+
 /// `data[start..]` waits. Bytes handed to the kernel are dropped from the front once they
 /// are as many as those waiting, so a buffer that never quite drains (a writer keeping it
 /// above a low-water mark) holds at most about twice what waits, and `start` stays under
 /// 4 GiB (the stream bounds what waits at 2 GiB, see `Limits`).
 #[derive(Debug, Default)]
-pub(crate) struct WriteBuffer {
+struct WriteBacklog {
     data: Vec<u8>,
-    /// Bytes ever handed to the kernel.
-    pub(super) total_written: u64,
     start: u32,
-    /// The stream's `max_write_buffer_size`, kept here where the offsets leave room; the
-    /// stream enforces it.
-    max: u32,
+}
+
+impl WriteBacklog {
+    fn len(&self) -> usize {
+        self.data.len() - self.start as usize
+    }
 }
 
 impl WriteBuffer {
-    /// An empty buffer for a stream whose bound is `max` (at most 2 GiB, see `Limits`).
-    pub(crate) fn new(max: usize) -> WriteBuffer {
-        WriteBuffer {
-            max: offset(max),
-            ..WriteBuffer::default()
-        }
-    }
-
-    /// The stream's bound on bytes waiting.
-    pub(crate) fn max(&self) -> usize {
-        self.max as usize
-    }
-
     pub(crate) fn len(&self) -> usize {
-        self.data.len() - self.start as usize
+        self.backlog.as_ref().map_or(0, |backlog| backlog.len())
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -323,7 +401,9 @@ impl WriteBuffer {
     }
 
     pub(crate) fn pending(&self) -> &[u8] {
-        &self.data[self.start as usize..]
+        self.backlog
+            .as_ref()
+            .map_or(&[], |backlog| &backlog.data[backlog.start as usize..])
     }
 
     /// Bytes ever queued: those handed to the kernel and those still here.
@@ -336,38 +416,62 @@ impl WriteBuffer {
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         if !bytes.is_empty() {
             self.reserve(bytes.len());
-            self.data.extend_from_slice(bytes);
+            if let Some(backlog) = self.backlog.as_deref_mut() {
+                backlog.data.extend_from_slice(bytes);
+            }
         }
     }
 
     /// Makes room for `more` bytes about to be pushed (in one or several pieces), from
     /// the pool when the buffer holds nothing yet.
     pub(crate) fn reserve(&mut self, more: usize) {
-        if self.data.capacity() == 0 {
-            self.data = with_room(more);
+        let backlog = self.backlog.get_or_insert_with(Box::default);
+        if backlog.data.capacity() == 0 {
+            backlog.data = with_room(more);
             return;
         }
-        if self.start as usize >= self.len() {
+        if backlog.start as usize >= backlog.len() {
             // As many bytes sent as waiting: drop them (moving at most what waits).
-            self.data.drain(..self.start as usize);
-            self.start = 0;
+            backlog.data.drain(..backlog.start as usize);
+            backlog.start = 0;
         }
-        self.data.reserve(more);
+        backlog.data.reserve(more);
     }
 
     /// Marks `n` pending bytes as handed to the kernel.
     pub(crate) fn advance(&mut self, n: usize) {
-        self.start = offset(self.start as usize + n);
         self.total_written += n as u64;
-        if self.is_empty() {
-            clear_retaining_little(&mut self.data);
-            self.start = 0;
+        let Some(backlog) = self.backlog.as_deref_mut() else {
+            return;
+        };
+        backlog.start = offset(backlog.start as usize + n);
+        if backlog.len() == 0 {
+            clear_retaining_little(&mut backlog.data);
+            backlog.start = 0;
+            if backlog.data.capacity() == 0 {
+                self.backlog = None;
+            }
         }
     }
 
     pub(crate) fn clear(&mut self) {
-        self.data = Vec::new();
-        self.start = 0;
+        self.backlog = None;
+    }
+
+    /// The memory held, for tests.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.backlog
+            .as_ref()
+            .map_or(0, |backlog| backlog.data.capacity())
+    }
+
+    /// The bytes held, sent ones not yet dropped included, for tests.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.backlog
+            .as_ref()
+            .map_or(0, |backlog| backlog.data.len())
     }
 }
 
@@ -386,7 +490,7 @@ mod tests {
 
     #[test]
     fn a_write_buffer_that_never_drains_holds_about_what_waits() {
-        let mut buffer = WriteBuffer::new(1 << 20);
+        let mut buffer = WriteBuffer::default();
         let chunk = [7u8; 1000];
         // A writer keeping about 10 KB waiting while the socket takes 1 KB at a time.
         for _ in 0..10 {
@@ -397,9 +501,9 @@ mod tests {
             buffer.advance(1000);
             assert_eq!(buffer.len(), 10_000);
             assert!(
-                buffer.data.len() <= 2 * buffer.len() + chunk.len(),
+                buffer.held() <= 2 * buffer.len() + chunk.len(),
                 "{} bytes held for {} waiting",
-                buffer.data.len(),
+                buffer.held(),
                 buffer.len()
             );
         }
@@ -412,7 +516,11 @@ mod tests {
         let mut buffer = ReadBuffer::default();
         fill(&mut buffer, b"hello\r");
         assert_eq!(buffer.find(b"\r\n"), None);
-        assert_eq!(buffer.scanned, 5, "only the last byte is scanned again");
+        assert_eq!(
+            buffer.bytes.as_ref().unwrap().scanned,
+            5,
+            "only the last byte is scanned again"
+        );
         fill(&mut buffer, b"\nworld");
         assert_eq!(buffer.find(b"\r\n"), Some(7));
         assert_eq!(buffer.take(7), b"hello\r\n");
@@ -478,7 +586,7 @@ mod tests {
         let taken = buffer.take_all(4);
         assert_eq!(taken, b"payload");
         assert!(buffer.is_empty());
-        assert_eq!(buffer.data.capacity(), 0, "the memory went with the bytes");
+        assert_eq!(buffer.capacity(), 0, "the memory went with the bytes");
         fill(&mut buffer, b"next");
         assert_eq!(buffer.unread(), b"next");
     }
@@ -487,12 +595,12 @@ mod tests {
     fn steady_state_reads_reuse_the_buffer() {
         let mut buffer = ReadBuffer::default();
         fill(&mut buffer, &[1; 100]);
-        let capacity = buffer.data.capacity();
+        let capacity = buffer.capacity();
         for _ in 0..1000 {
             let _ = buffer.take(buffer.len());
             fill(&mut buffer, &[2; 100]);
         }
-        assert_eq!(buffer.data.capacity(), capacity);
+        assert_eq!(buffer.capacity(), capacity);
     }
 
     #[test]
@@ -507,10 +615,7 @@ mod tests {
             .unwrap();
         assert_eq!(n, 64);
         assert_eq!(buffer.unread(), &[7; 64]);
-        assert!(
-            buffer.data.capacity() < 1024,
-            "not a 64 KiB chunk per stream"
-        );
+        assert!(buffer.capacity() < 1024, "not a 64 KiB chunk per stream");
     }
 
     /// Reads `bytes` offering a whole 64 KiB chunk, as the stream does.
@@ -531,10 +636,10 @@ mod tests {
             assert_eq!(buffer.find(b"\n"), None);
             assert_eq!(buffer.len(), i + 1);
             assert!(
-                buffer.data.capacity() <= 2 * (i + 1) + 8,
+                buffer.capacity() <= 2 * (i + 1) + 8,
                 "{} bytes held in {} of capacity",
                 i + 1,
-                buffer.data.capacity()
+                buffer.capacity()
             );
         }
         fill_chunk(&mut buffer, b"\n");
@@ -555,7 +660,7 @@ mod tests {
                 .unwrap();
             assert_eq!(offered, 64 * 1024);
             assert_eq!(buffer.len(), (held + 1) * 64 * 1024);
-            assert!(buffer.data.capacity() <= 2 * buffer.len() + 64 * 1024);
+            assert!(buffer.capacity() <= 2 * buffer.len() + 64 * 1024);
         }
         assert!(buffer.unread().iter().all(|&b| b == 5));
     }
@@ -565,30 +670,64 @@ mod tests {
         let mut buffer = ReadBuffer::default();
         fill(&mut buffer, &[1; 10]);
         fill(&mut buffer, &[2; 100 * 1024]);
-        assert!(buffer.data.capacity() > RETAINED_CAPACITY);
+        assert!(buffer.capacity() > RETAINED_CAPACITY);
         let _ = buffer.take(buffer.len() - 1);
         assert!(
-            buffer.data.capacity() > RETAINED_CAPACITY,
+            buffer.capacity() > RETAINED_CAPACITY,
             "one byte still unread"
         );
         let _ = buffer.take(1);
-        assert_eq!(buffer.data.capacity(), 0);
+        assert_eq!(buffer.capacity(), 0);
     }
 
     #[test]
     fn an_emptied_write_buffer_gives_large_capacity_back_and_keeps_small() {
         let mut buffer = WriteBuffer::default();
+        buffer.push(&[]);
+        assert!(buffer.backlog.is_none(), "nothing pushed, nothing held");
         buffer.push(&[1; 100]);
         buffer.advance(100);
-        let small = buffer.data.capacity();
+        let small = buffer.capacity();
         assert!(small >= 100);
         buffer.push(&[2; 100]);
-        assert_eq!(buffer.data.capacity(), small, "reused for the next message");
+        assert_eq!(buffer.capacity(), small, "reused for the next message");
         buffer.advance(100);
         buffer.push(&[3; 1 << 20]);
         buffer.advance(1 << 20);
         assert!(buffer.is_empty());
-        assert_eq!(buffer.data.capacity(), 0);
+        assert_eq!(buffer.capacity(), 0);
+        assert!(buffer.backlog.is_none(), "the record went with the memory");
+        assert_eq!(buffer.total_written, 200 + (1 << 20));
+    }
+
+    #[test]
+    fn a_read_buffer_holds_a_record_only_while_it_holds_memory() {
+        let mut buffer = ReadBuffer::default();
+        assert_eq!(buffer.find(b"\n"), None);
+        assert_eq!(buffer.find(b""), Some(0));
+        assert!(buffer.take(0).is_empty() && buffer.take_all(0).is_empty());
+        buffer.consume(0);
+        assert!(buffer.bytes.is_none(), "reads of nothing allocate nothing");
+        fill(&mut buffer, b"line\n");
+        assert!(buffer.bytes.is_some());
+        assert_eq!(buffer.take_all(0), b"line\n");
+        assert!(
+            buffer.bytes.is_none(),
+            "the memory was handed over with the bytes"
+        );
+        fill(&mut buffer, b"ab");
+        buffer.consume(2);
+        assert!(
+            buffer.bytes.is_some(),
+            "a small emptied buffer keeps its memory"
+        );
+        fill(&mut buffer, &[7; 2 * RETAINED_CAPACITY]);
+        let mut out = vec![0; 2 * RETAINED_CAPACITY];
+        buffer.take_into(&mut out);
+        assert!(
+            buffer.bytes.is_none(),
+            "a large one's went back to the pool"
+        );
     }
 
     #[test]

@@ -64,9 +64,8 @@ const MAX_READ_CHUNK: usize = 1 << 30;
 const MAX_WRITE_BUFFER: usize = (1 << 31) - 1;
 
 /// [`StreamOptions`] as a stream keeps them: 32 bits each (a stream keeps its limits for
-/// its whole life, and an idle connection's size is mostly its stream). The stream keeps
-/// the two bounds in its read and write buffers, and the chunk size beside them.
-#[derive(Debug, Clone, Copy)]
+/// its whole life, and an idle connection's size is mostly its stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     max_buffer_size: u32,
     read_chunk_size: u32,
@@ -74,6 +73,13 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// The limits of [`StreamOptions::default`].
+    pub(crate) const DEFAULT: Limits = Limits {
+        max_buffer_size: 100 << 20,
+        read_chunk_size: 64 << 10,
+        max_write_buffer_size: 100 << 20,
+    };
+
     /// The most unread bytes buffered; at most [`MAX_READ_BUFFER`].
     pub(crate) fn max_buffer_size(self) -> usize {
         self.max_buffer_size as usize
@@ -87,16 +93,6 @@ impl Limits {
     /// The most bytes queued for writing; at most [`MAX_WRITE_BUFFER`].
     pub(crate) fn max_write_buffer_size(self) -> usize {
         self.max_write_buffer_size as usize
-    }
-
-    /// The limits a stream keeps in its parts.
-    #[cfg(feature = "tls")]
-    pub(crate) fn new(max_buffer_size: usize, read_chunk_size: usize, max_write: usize) -> Limits {
-        Limits::from(StreamOptions {
-            max_buffer_size,
-            read_chunk_size,
-            max_write_buffer_size: Some(max_write),
-        })
     }
 }
 
@@ -145,6 +141,7 @@ mod tests {
         assert_eq!(limits.read_chunk_size(), MAX_READ_CHUNK);
         assert_eq!(limits.max_write_buffer_size(), MAX_WRITE_BUFFER);
         let default = Limits::from(StreamOptions::default());
+        assert_eq!(default, Limits::DEFAULT);
         assert_eq!(default.max_buffer_size(), 100 << 20);
         assert_eq!(default.read_chunk_size(), 64 << 10);
         assert_eq!(default.max_write_buffer_size(), 100 << 20);

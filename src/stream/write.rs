@@ -39,8 +39,7 @@ impl IoStream {
         self.core
             .state
             .borrow_mut()
-            .write_waiters
-            .get_or_insert_with(Box::default)
+            .add_write_waiters()
             .push_callback(target, callback);
         self.complete_writes();
     }
@@ -83,16 +82,16 @@ impl IoStream {
             let state = &mut *state;
             let held_back = state.socket.as_ref().map_or(0, StreamSocket::held_back);
             let closed_error = state.closed.then(|| state.closed_error());
-            let Some(waiters) = state.write_waiters.as_deref_mut() else {
-                return;
-            };
             let written = state
                 .write_buffer
                 .total_written
                 .saturating_sub(held_back as u64);
+            let Some(waiters) = state.write_waiters() else {
+                return;
+            };
             let (done, wakers) = waiters.take_completed(written, closed_error.as_ref());
             if waiters.is_empty() {
-                state.write_waiters = None;
+                state.rare().write_waiters = None;
             }
             (done, wakers)
         };
@@ -119,7 +118,7 @@ impl IoStream {
             if state.closed {
                 return Err(state.closed_error());
             }
-            let max = state.write_buffer.max();
+            let max = state.limits().max_write_buffer_size();
             if total > max.saturating_sub(state.write_buffer.len()) {
                 return Err(StreamError::BufferFull);
             }
