@@ -221,8 +221,7 @@ impl IoLoop {
                 "no such handler (it was removed)",
             )),
             Some((_, false)) => Ok(()),
-            // SAFETY: `set_interest` found the registration, alive (in its slot, or on
-            // the dispatch stack while its handler runs).
+            // SAFETY: `set_interest` found the registration in its slot, alive.
             Some((fd, true)) => unsafe { self.arm(fd, id.key(), interest) },
         }
     }

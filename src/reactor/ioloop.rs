@@ -682,8 +682,10 @@ impl IoLoop {
                 continue; // removed earlier in this batch
             };
             let site = registration.site();
+            // The loop's own reference goes with the call: if the handler removed itself,
+            // its source and closure are dropped as it returns, with no borrow held.
             self.run_guarded(CallbackKind::Handler, site, || {
-                Rc::clone(&registration).dispatch(self, key, readiness)
+                registration.dispatch(self, key, readiness)
             });
             if inner.poll_mode == PollMode::Oneshot {
                 let armed = inner.handlers.borrow_mut().get(key);
@@ -694,9 +696,6 @@ impl IoLoop {
                     }
                 }
             }
-            // Dropped with no borrow held: if the handler removed itself, its source and
-            // closure go now.
-            drop(registration);
         }
         // Hand the buffer back for the next wait (iterations never nest, so nothing
         // refilled it meanwhile).
@@ -893,13 +892,14 @@ impl IoLoop {
 impl Drop for LoopInner {
     fn drop(&mut self) {
         self.shared.close();
-        // Tasks end first, as in `close`: a task that watches a stream (a WebSocket
-        // saying "going away") still finds it open; the streams close after, when the
-        // loop lets go of their registrations.
-        cancel_all(self.tasks.get_mut().take_all());
-        // The poller outlives us while Remotes hold it: unregister every source before it
-        // is dropped, as polling requires.
+        // Every source leaves the poller first, as in `close`: a task's destructor may
+        // close a stream's socket, and the stream cannot reach this loop to remove its
+        // registration any more (the poller outlives us while Remotes hold it). Then
+        // tasks end: a task that watches a stream (a WebSocket saying "going away") still
+        // finds it open; the streams close after, when the loop lets go of their
+        // registrations.
         let registrations = self.handlers.get_mut().unregister_all(&self.shared.poller);
+        cancel_all(self.tasks.get_mut().take_all());
         registrations.into_iter().for_each(|r| drop(r.release()));
     }
 }

@@ -1,6 +1,7 @@
 //! A spawned task in one allocation: its header (state, reference count, the loop to
-//! schedule on, the waker of whoever awaits it), then its future, which becomes its
-//! output when it finishes, as tokio and async-task lay out theirs.
+//! schedule on, the waker of whoever awaits it), then its future and its stage (running,
+//! or the outcome once it ends), as tokio and async-task lay out theirs. The future stays
+//! where it was pinned until it is dropped there.
 //!
 //! A [`TaskRef`] is a counted reference to that allocation. The loop's task registry holds
 //! one while the task is live, each run-queue entry one, each [`Waker`] one, and the
@@ -97,7 +98,8 @@ struct Vtable {
     take_end: unsafe fn(NonNull<Header>) -> Option<TaskEnd>,
     /// Moves the output into `*dst` (an `Option<Result<F::Output, TaskEnd>>`). Same rule.
     read_output: unsafe fn(NonNull<Header>, *mut ()),
-    /// Frees the allocation (and drops whatever the stage still holds).
+    /// Frees the allocation (and drops the future if it is still running, or the outcome
+    /// the stage still holds).
     dealloc: unsafe fn(NonNull<Header>),
 }
 

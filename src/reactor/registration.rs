@@ -300,8 +300,8 @@ impl fmt::Debug for HandlerRegistry {
 ///
 /// # Safety
 ///
-/// `fd` must belong to a source owned by a live registration (in its slot, or on the
-/// dispatch stack while its handler runs), which is not dropped before the borrow ends.
+/// `fd` must belong to a source owned by a live registration (in its slot, or held by the
+/// loop while its handler runs), which is not dropped before the borrow ends.
 pub(crate) unsafe fn registered_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
     // SAFETY: the caller guarantees the source owning `fd` outlives the borrow.
     unsafe { BorrowedFd::borrow_raw(fd) }

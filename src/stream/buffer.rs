@@ -96,10 +96,30 @@ fn clear_retaining_little(data: &mut Vec<u8>) {
     }
 }
 
-/// The bytes a socket returned that no read took yet. Allocated with the first bytes a
-/// stream buffers, and let go of with the last of its memory: a stream that has buffered
-/// nothing, or reads into its callers' buffers, holds one word (every idle connection
-/// holds one of these).
+/// Reads once from `read`, up to `max` bytes, into the thread's scratch buffer, and hands
+/// what arrived (if anything) to `append`.
+fn read_via_scratch(
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    append: impl FnOnce(&[u8]),
+) -> io::Result<usize> {
+    READ_SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < max {
+            scratch.resize(max, 0);
+        }
+        let n = read(&mut scratch[..max])?;
+        if n > 0 {
+            append(&scratch[..n]);
+        }
+        Ok(n)
+    })
+}
+
+/// The bytes a socket returned that no read took yet. Its record is allocated with the
+/// first bytes a stream buffers and kept after (so that a stream does not allocate it
+/// again per message): a stream that has buffered nothing, or reads into its callers'
+/// buffers, holds one word (every idle connection holds one of these).
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuffer {
     bytes: Option<Box<ReadBytes>>,
@@ -153,9 +173,13 @@ impl ReadBuffer {
         max: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let filled = self.held().fill_from(max, read);
-        self.let_go_if_unused();
-        filled
+        match self.bytes.as_deref_mut() {
+            Some(bytes) => bytes.fill_from(max, read),
+            // Nothing allocated for a read that brings nothing (would block, end, error).
+            None => read_via_scratch(max, read, |arrived| {
+                self.bytes.get_or_insert_with(Box::default).append(arrived)
+            }),
+        }
     }
 
     /// Removes and returns the first `n` unread bytes.
@@ -163,9 +187,7 @@ impl ReadBuffer {
         let Some(bytes) = self.bytes.as_deref_mut() else {
             return Vec::new();
         };
-        let taken = bytes.take(n);
-        self.let_go_if_unused();
-        taken
+        bytes.take(n)
     }
 
     /// Takes every unread byte after the first `skip` as a vector: the buffer's own memory
@@ -176,16 +198,13 @@ impl ReadBuffer {
         let Some(bytes) = self.bytes.as_deref_mut() else {
             return Vec::new();
         };
-        let taken = bytes.take_all(skip);
-        self.let_go_if_unused();
-        taken
+        bytes.take_all(skip)
     }
 
     /// Copies the first `out.len()` unread bytes into `out` and removes them.
     pub(crate) fn take_into(&mut self, out: &mut [u8]) {
         if let Some(bytes) = self.bytes.as_deref_mut() {
             bytes.take_into(out);
-            self.let_go_if_unused();
         }
     }
 
@@ -193,7 +212,6 @@ impl ReadBuffer {
     pub(crate) fn consume(&mut self, n: usize) {
         if let Some(bytes) = self.bytes.as_deref_mut() {
             bytes.consume(n);
-            self.let_go_if_unused();
         }
     }
 
@@ -203,22 +221,6 @@ impl ReadBuffer {
         match self.bytes.as_deref_mut() {
             Some(bytes) => bytes.find(delimiter),
             None => delimiter.is_empty().then_some(0),
-        }
-    }
-
-    fn held(&mut self) -> &mut ReadBytes {
-        self.bytes.get_or_insert_with(Box::default)
-    }
-
-    /// Frees the bytes' record once they hold no memory (the last bytes were taken with
-    /// their memory, or it went back to the pool).
-    fn let_go_if_unused(&mut self) {
-        if self
-            .bytes
-            .as_ref()
-            .is_some_and(|bytes| bytes.data.capacity() == 0)
-        {
-            self.bytes = None;
         }
     }
 
@@ -269,15 +271,7 @@ impl ReadBytes {
             self.end = offset(end + n);
             return Ok(n);
         }
-        READ_SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if scratch.len() < max {
-                scratch.resize(max, 0);
-            }
-            let n = read(&mut scratch[..max])?;
-            self.append(&scratch[..n]);
-            Ok(n)
-        })
+        read_via_scratch(max, read, |arrived| self.append(arrived))
     }
 
     /// Moves the unread bytes (and the scan mark) to the front.
@@ -307,7 +301,6 @@ impl ReadBytes {
         taken
     }
 
-    /// Copies the first `out.len()` unread bytes into `out` and removes them.
     /// [`ReadBuffer::take_all`].
     fn take_all(&mut self, skip: usize) -> Vec<u8> {
         let wanted = self.len().saturating_sub(skip);
@@ -325,6 +318,7 @@ impl ReadBytes {
         data
     }
 
+    /// Copies the first `out.len()` unread bytes into `out` and removes them.
     fn take_into(&mut self, out: &mut [u8]) {
         out.copy_from_slice(&self.data[self.start()..self.start() + out.len()]);
         self.consume(out.len());
@@ -365,9 +359,8 @@ impl ReadBytes {
 }
 
 /// Bytes the socket has not taken yet, and the running total that orders write
-/// completions. The bytes are allocated when the socket first leaves some, and let go of
-/// with the last of their memory: a stream whose writes the socket takes at once holds
-/// the total only.
+/// completions. Their record is allocated when the socket first leaves some, and kept
+/// after: a stream whose writes the socket takes at once holds the total only.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBuffer {
     backlog: Option<Box<WriteBacklog>>,
@@ -448,9 +441,6 @@ impl WriteBuffer {
         if backlog.len() == 0 {
             clear_retaining_little(&mut backlog.data);
             backlog.start = 0;
-            if backlog.data.capacity() == 0 {
-                self.backlog = None;
-            }
         }
     }
 
@@ -696,37 +686,35 @@ mod tests {
         buffer.advance(1 << 20);
         assert!(buffer.is_empty());
         assert_eq!(buffer.capacity(), 0);
-        assert!(buffer.backlog.is_none(), "the record went with the memory");
         assert_eq!(buffer.total_written, 200 + (1 << 20));
     }
 
     #[test]
-    fn a_read_buffer_holds_a_record_only_while_it_holds_memory() {
+    fn a_read_buffer_allocates_its_record_with_its_first_bytes() {
         let mut buffer = ReadBuffer::default();
         assert_eq!(buffer.find(b"\n"), None);
         assert_eq!(buffer.find(b""), Some(0));
         assert!(buffer.take(0).is_empty() && buffer.take_all(0).is_empty());
         buffer.consume(0);
+        let would_block = buffer.fill_from(64, |_| Err(io::ErrorKind::WouldBlock.into()));
+        assert!(would_block.is_err());
+        assert_eq!(
+            buffer.fill_from(64, |_| Ok(0)).unwrap(),
+            0,
+            "the peer's end"
+        );
         assert!(buffer.bytes.is_none(), "reads of nothing allocate nothing");
         fill(&mut buffer, b"line\n");
         assert!(buffer.bytes.is_some());
         assert_eq!(buffer.take_all(0), b"line\n");
-        assert!(
-            buffer.bytes.is_none(),
+        assert_eq!(
+            buffer.capacity(),
+            0,
             "the memory was handed over with the bytes"
         );
-        fill(&mut buffer, b"ab");
-        buffer.consume(2);
         assert!(
             buffer.bytes.is_some(),
-            "a small emptied buffer keeps its memory"
-        );
-        fill(&mut buffer, &[7; 2 * RETAINED_CAPACITY]);
-        let mut out = vec![0; 2 * RETAINED_CAPACITY];
-        buffer.take_into(&mut out);
-        assert!(
-            buffer.bytes.is_none(),
-            "a large one's went back to the pool"
+            "the record stays for the next message"
         );
     }
 

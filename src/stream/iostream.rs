@@ -504,7 +504,6 @@ impl IoStream {
     /// assert_eq!(&got, b"hi");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[track_caller]
     pub fn new(
         ioloop: &IoLoop,
         socket: impl Into<StreamSocket>,
@@ -529,7 +528,6 @@ impl IoStream {
     /// # drop(stream);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[track_caller]
     pub fn with_options(
         ioloop: &IoLoop,
         socket: impl Into<StreamSocket>,
@@ -543,7 +541,6 @@ impl IoStream {
     }
 
     /// Registers a socket that is already non-blocking.
-    #[track_caller]
     pub(crate) fn register(
         ioloop: &IoLoop,
         socket: StreamSocket,
@@ -577,7 +574,9 @@ impl IoStream {
             let state = core.state.borrow();
             let socket = state.socket.as_ref().expect("just set");
             // SAFETY: the stream removes its registration before it closes the socket
-            // (`close_with`, `detach`), and a released registration closes the stream.
+            // (`close_with`, `take_socket_for_tls`); a released registration closes the
+            // stream after it left the poller; and a loop being dropped, which the
+            // stream cannot reach, has removed every fd from its poller first.
             unsafe { ioloop.add_registration(socket.as_fd(), Interest::NONE, core.clone()) }
         };
         match added {
@@ -1274,8 +1273,9 @@ impl Registration for StreamCore {
         IoStream { core: self }.on_event(&IoEvent::new(key, readiness));
     }
 
-    /// Here: a stream's readiness handler calls no user code itself (results go through
-    /// `add_callback`, each with its own site).
+    /// Here, for every stream: a stream's readiness handler runs no user callback itself
+    /// (results go through `add_callback`, each with its own site); it wakes the wakers
+    /// of tasks awaiting the stream.
     fn site(&self) -> &'static Location<'static> {
         Location::caller()
     }

@@ -190,6 +190,45 @@ fn a_loop_closed_with_a_delivery_queued_lets_go_of_the_close_callback() {
     );
 }
 
+/// Closes its stream when dropped.
+struct ClosesOnDrop(IoStream);
+
+impl Drop for ClosesOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// A loop dropped with a task that closes a stream from its destructor: the stream cannot
+/// reach the loop any more to remove its registration, so the loop must have taken every
+/// fd out of its poller before it ends its tasks (otherwise it removes a closed, or
+/// reused, descriptor afterwards: `EBADF`, logged).
+#[test]
+fn a_loop_dropped_takes_its_fds_out_of_the_poller_before_its_tasks_close_them() {
+    let capture = LogCapture::start();
+    let ioloop = IoLoop::new().unwrap();
+    let (a, _peer) = stream_pair(&ioloop);
+    let closes_on_drop = ClosesOnDrop(a.clone());
+    let task = ioloop.spawn(async move {
+        let _closes_on_drop = closes_on_drop;
+        std::future::pending::<()>().await;
+    });
+    step(&ioloop);
+    drop(task);
+    drop(ioloop);
+    assert!(a.closed());
+    let removals_failed: Vec<_> = capture
+        .records()
+        .into_iter()
+        .filter(|record| record.message.contains("error removing fd"))
+        .collect();
+    assert_eq!(
+        removals_failed,
+        vec![],
+        "a closed fd was removed from the poller"
+    );
+}
+
 #[test]
 fn read_until_over_max_bytes_is_unsatisfiable_and_closes_even_when_buffered() {
     let ioloop = IoLoop::new().unwrap();
