@@ -695,6 +695,12 @@ mod tests {
         }
     }
 
+    /// A future that never completes and holds `value` until it is dropped.
+    async fn pending_holding<T>(value: T) {
+        let _held = value;
+        std::future::pending::<()>().await;
+    }
+
     /// Sets its flag when dropped.
     struct DropFlag(Arc<AtomicBool>);
 
@@ -789,14 +795,7 @@ mod tests {
         let (queue, owner) = queue();
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = DropFlag(dropped.clone());
-        let [queued, handle] = TaskRef::allocate(
-            async move {
-                let _flag = flag;
-                std::future::pending::<()>().await;
-            },
-            owner,
-            Location::caller(),
-        );
+        let [queued, handle] = TaskRef::allocate(pending_holding(flag), owner, Location::caller());
         // SAFETY: as above.
         let mut join = unsafe { JoinRef::<()>::new(handle) };
         assert!(!run(&queued));
@@ -898,14 +897,8 @@ mod tests {
             task: slot.clone(),
             drops: drops.clone(),
         };
-        let [queued, registry, handle] = TaskRef::allocate(
-            async move {
-                let _ends_its_task = ends_its_task;
-                std::future::pending::<()>().await;
-            },
-            owner,
-            Location::caller(),
-        );
+        let [queued, registry, handle] =
+            TaskRef::allocate(pending_holding(ends_its_task), owner, Location::caller());
         // SAFETY: as above.
         let mut join = unsafe { JoinRef::<()>::new(handle) };
         assert!(!run(&queued));
@@ -1019,14 +1012,8 @@ mod tests {
         let (_queue, owner) = queue();
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = DropFlag(dropped.clone());
-        let [queued, live, handle] = TaskRef::allocate(
-            async move {
-                let _flag = flag;
-                std::future::pending::<()>().await;
-            },
-            owner,
-            Location::caller(),
-        );
+        let [queued, live, handle] =
+            TaskRef::allocate(pending_holding(flag), owner, Location::caller());
         // SAFETY: as above.
         let mut join = unsafe { JoinRef::<()>::new(handle) };
         let mut registry = TaskRegistry::default();

@@ -219,7 +219,7 @@ enum HalfClose {
 /// writes, and limits other than the defaults. Allocated when one of them is set, so an
 /// open stream with the default options, without a close callback, whose writes complete
 /// at once holds none.
-pub(crate) struct RareState {
+pub(super) struct RareState {
     error: Option<Arc<io::Error>>,
     callback: Option<CloseCallback>,
     half_close: HalfClose,
@@ -310,7 +310,7 @@ impl StreamState {
     fn half_close(&self) -> HalfClose {
         self.rare
             .as_ref()
-            .map_or(HalfClose::Closes, |close| close.half_close)
+            .map_or(HalfClose::Closes, |rare| rare.half_close)
     }
 
     pub(crate) fn closed_error(&self) -> StreamError {
