@@ -115,11 +115,6 @@ impl IoLoop {
         S: AsFd + 'static,
         F: FnMut(&IoLoop, &mut S, IoEvent<S>) + 'static,
     {
-        let inner = &*self.inner;
-        if inner.closed.get() {
-            let closed = std::io::Error::other(LoopError::Closed);
-            return Err(RegisterError::new(closed, source));
-        }
         let fd = source.as_fd().as_raw_fd();
         let registered = Rc::new(Registered {
             site,
@@ -155,16 +150,13 @@ impl IoLoop {
         interest: Interest,
         registration: Rc<R>,
     ) -> std::io::Result<HandlerId<R>> {
-        if self.inner.closed.get() {
-            return Err(std::io::Error::other(LoopError::Closed));
-        }
         // SAFETY: the caller keeps `fd` open while it is registered.
         let added = unsafe { self.register(fd.as_raw_fd(), interest, registration) };
         added.map(HandlerId::new).map_err(|(error, _)| error)
     }
 
-    /// Puts `registration` in the registry and `fd` in the poller; on the poller's refusal
-    /// takes it out again and gives it back.
+    /// Puts `registration` in the registry and `fd` in the poller; when the loop is closed
+    /// or the poller refuses, gives it back with the error.
     ///
     /// # Safety
     ///
@@ -176,6 +168,9 @@ impl IoLoop {
         registration: Rc<dyn Registration>,
     ) -> Result<usize, (std::io::Error, Rc<dyn Registration>)> {
         let inner = &*self.inner;
+        if inner.closed.get() {
+            return Err((std::io::Error::other(LoopError::Closed), registration));
+        }
         let key = inner
             .handlers
             .borrow_mut()

@@ -325,6 +325,13 @@ pub(crate) unsafe fn unregister(poller: &Poller, fd: RawFd) {
 mod tests {
     use super::*;
 
+    /// Every open connection holds one slot: 32 bytes, or the idle-memory budget slips
+    /// (`tests/idle_memory.rs` counts bytes asked for, which a slab's growth hides).
+    #[test]
+    fn a_handler_slot_is_32_bytes() {
+        assert!(std::mem::size_of::<HandlerSlot>() <= 32);
+    }
+
     #[test]
     fn keys_round_trip_and_never_collide_with_the_notify_key() {
         let key = make_key(INDEX_MASK, GENERATION_LIMIT - 1);

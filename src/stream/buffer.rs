@@ -373,7 +373,7 @@ pub(crate) struct WriteBuffer {
 /// above a low-water mark) holds at most about twice what waits, and `start` stays under
 /// 4 GiB (the stream bounds what waits at 2 GiB, see `Limits`).
 #[derive(Debug, Default)]
-struct WriteBacklog {
+pub(crate) struct WriteBacklog {
     data: Vec<u8>,
     start: u32,
 }
@@ -408,27 +408,25 @@ impl WriteBuffer {
     /// buffer allocates nothing).
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         if !bytes.is_empty() {
-            self.reserve(bytes.len());
-            if let Some(backlog) = self.backlog.as_deref_mut() {
-                backlog.data.extend_from_slice(bytes);
-            }
+            self.reserve(bytes.len()).data.extend_from_slice(bytes);
         }
     }
 
     /// Makes room for `more` bytes about to be pushed (in one or several pieces), from
-    /// the pool when the buffer holds nothing yet.
-    pub(crate) fn reserve(&mut self, more: usize) {
+    /// the pool when the buffer holds nothing yet. Returns the backlog to push into.
+    pub(crate) fn reserve(&mut self, more: usize) -> &mut WriteBacklog {
         let backlog = self.backlog.get_or_insert_with(Box::default);
         if backlog.data.capacity() == 0 {
             backlog.data = with_room(more);
-            return;
+        } else {
+            if backlog.start as usize >= backlog.len() {
+                // As many bytes sent as waiting: drop them (moving at most what waits).
+                backlog.data.drain(..backlog.start as usize);
+                backlog.start = 0;
+            }
+            backlog.data.reserve(more);
         }
-        if backlog.start as usize >= backlog.len() {
-            // As many bytes sent as waiting: drop them (moving at most what waits).
-            backlog.data.drain(..backlog.start as usize);
-            backlog.start = 0;
-        }
-        backlog.data.reserve(more);
+        backlog
     }
 
     /// Marks `n` pending bytes as handed to the kernel.

@@ -40,12 +40,18 @@ pub struct StreamOptions {
     pub max_write_buffer_size: Option<usize>,
 }
 
+/// The default bound of each buffer (read and write): 100 MiB.
+const DEFAULT_BUFFER_BOUND: usize = 100 * 1024 * 1024;
+
+/// The default read chunk: 64 KiB.
+const DEFAULT_READ_CHUNK: usize = 64 * 1024;
+
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
-            max_buffer_size: 100 * 1024 * 1024,
-            read_chunk_size: 64 * 1024,
-            max_write_buffer_size: Some(100 * 1024 * 1024),
+            max_buffer_size: DEFAULT_BUFFER_BOUND,
+            read_chunk_size: DEFAULT_READ_CHUNK,
+            max_write_buffer_size: Some(DEFAULT_BUFFER_BOUND),
         }
     }
 }
@@ -75,9 +81,9 @@ pub(crate) struct Limits {
 impl Limits {
     /// The limits of [`StreamOptions::default`].
     pub(crate) const DEFAULT: Limits = Limits {
-        max_buffer_size: 100 << 20,
-        read_chunk_size: 64 << 10,
-        max_write_buffer_size: 100 << 20,
+        max_buffer_size: DEFAULT_BUFFER_BOUND as u32,
+        read_chunk_size: DEFAULT_READ_CHUNK as u32,
+        max_write_buffer_size: DEFAULT_BUFFER_BOUND as u32,
     };
 
     /// The most unread bytes buffered; at most [`MAX_READ_BUFFER`].
