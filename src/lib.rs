@@ -50,8 +50,12 @@
 //!    iterations and every millisecond; before it sleeps, a running loop that ran
 //!    callbacks posted from other threads since it last slept first watches for another
 //!    post for up to 2 µs, so a thread answering at once finds it awake);
-//! 6. readiness is dispatched one source at a time; a handler removed by an earlier
-//!    handler of the batch is not called.
+//! 6. readiness is dispatched one source at a time, at most
+//!    [`dispatch_budget`](IoLoopBuilder::dispatch_budget) sources (default 32) per
+//!    iteration; a handler removed by an earlier handler of the batch is not called.
+//!    When the wait reported more sources, the next iterations skip step 5's poll and
+//!    dispatch the rest, in order, so the callbacks the first handlers queued run before
+//!    the next handlers (Tornado dispatches a whole wait at once: `dispatch_budget(usize::MAX)`).
 //!
 //! # Architecture
 //!

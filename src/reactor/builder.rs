@@ -1,5 +1,5 @@
 //! [`IoLoopBuilder`]: a loop's settings (clock, panic policy, blocking threshold,
-//! events capacity, callback budget), and [`IoLoop::new`] / [`IoLoop::builder`].
+//! events capacity, dispatch and callback budgets), and [`IoLoop::new`] / [`IoLoop::builder`].
 
 use std::fmt;
 use std::io;
@@ -12,7 +12,14 @@ use super::clock::{Clock, SystemClock};
 use super::cross_thread::CrossThread;
 use super::ioloop::{IoLoop, LoopInner};
 use super::panics::{PanicHandling, PanicPolicy};
-use super::poll::IoCheck;
+use super::poll::{IoCheck, ReadinessBuffer};
+
+/// The default of [`IoLoopBuilder::dispatch_budget`]. Measured on the echo bench at 1 000
+/// connections × 4 KiB: with 64 or more reads before their answers, the kernel's copy of
+/// the answers out of the application's buffers (`_copy_from_iter`) takes twice the
+/// server's time it takes at 16 or 32, where it is the floor's (the bytes are no longer
+/// in cache).
+const DEFAULT_DISPATCH_BUDGET: usize = 32;
 
 /// Configures an [`IoLoop`] before it is built. Get one from [`IoLoop::builder`].
 ///
@@ -38,6 +45,7 @@ pub struct IoLoopBuilder {
     policy: PanicPolicy,
     blocking_threshold: Option<Duration>,
     events_capacity: NonZeroUsize,
+    dispatch_budget: NonZeroUsize,
     callback_budget: usize,
     io_check: IoCheck,
 }
@@ -69,6 +77,26 @@ impl IoLoopBuilder {
     /// Sources beyond it stay ready and are reported on the next iteration.
     pub fn events_capacity(mut self, capacity: usize) -> Self {
         self.events_capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        self
+    }
+
+    /// The most ready sources whose handlers one iteration calls (at least 1). When a
+    /// wait reports more, the next iterations call the rest, in the order reported, before
+    /// the loop waits again; the callbacks the first handlers queued (a read's result,
+    /// the write answering it) run in between, so the bytes a read brought in are still
+    /// in the CPU's cache when they are used, and timeouts due meanwhile are not held up
+    /// by a thousand ready sockets. Default: 32. `usize::MAX` is Tornado's behaviour:
+    /// every source one wait reported, then the callbacks they queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tornado_exact = ioloop::IoLoop::builder().dispatch_budget(usize::MAX).build()?;
+    /// # drop(tornado_exact);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dispatch_budget(mut self, budget: usize) -> Self {
+        self.dispatch_budget = NonZeroUsize::new(budget).unwrap_or(NonZeroUsize::MIN);
         self
     }
 
@@ -131,9 +159,8 @@ impl IoLoopBuilder {
             poll_mode,
             self.clock,
             PanicHandling::new(self.policy, self.blocking_threshold),
-            self.events_capacity,
+            ReadinessBuffer::new(self.events_capacity, self.io_check, self.dispatch_budget),
             self.callback_budget,
-            self.io_check,
         ))
     }
 }
@@ -145,6 +172,7 @@ impl fmt::Debug for IoLoopBuilder {
             .field("policy", &self.policy)
             .field("blocking_threshold", &self.blocking_threshold)
             .field("events_capacity", &self.events_capacity)
+            .field("dispatch_budget", &self.dispatch_budget)
             .field("callback_budget", &self.callback_budget)
             .field("io_check", &self.io_check)
             .finish()
@@ -170,7 +198,7 @@ impl IoLoop {
     }
 
     /// A builder for a loop with a chosen clock, panic policy, blocking threshold,
-    /// events capacity or callback budget.
+    /// events capacity, dispatch budget or callback budget.
     ///
     /// # Examples
     ///
@@ -190,6 +218,7 @@ impl IoLoop {
             policy: PanicPolicy::default(),
             blocking_threshold: None,
             events_capacity: NonZeroUsize::new(1024).expect("non-zero"),
+            dispatch_budget: NonZeroUsize::new(DEFAULT_DISPATCH_BUDGET).expect("non-zero"),
             callback_budget: usize::MAX,
             io_check: IoCheck::default(),
         }

@@ -9,7 +9,6 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::num::NonZeroUsize;
 use std::os::fd::RawFd;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
@@ -20,7 +19,7 @@ use super::clock::Clock;
 use super::cross_thread::CrossThread;
 use super::interest::Interest;
 use super::panics::{CallbackKind, PanicHandling, PanicReport};
-use super::poll::{IoCheck, ReadinessBuffer};
+use super::poll::ReadinessBuffer;
 use super::post_spin::PostSpin;
 use super::queue::{Callback, Queued};
 use super::raw_task::{PollStart, TaskEnd, TaskRef};
@@ -168,9 +167,8 @@ impl LoopInner {
         poll_mode: PollMode,
         clock: Box<dyn Clock>,
         failure: PanicHandling,
-        events_capacity: NonZeroUsize,
+        readiness: ReadinessBuffer,
         callback_budget: usize,
-        io_check: IoCheck,
     ) -> IoLoop {
         let epoch = clock.now();
         let inner = Rc::new(LoopInner {
@@ -183,7 +181,7 @@ impl LoopInner {
             due: RefCell::new(Vec::new()),
             handlers: RefCell::new(HandlerRegistry::default()),
             post_spin: PostSpin::default(),
-            readiness: RefCell::new(ReadinessBuffer::new(events_capacity, io_check)),
+            readiness: RefCell::new(readiness),
             poll_mode,
             callback_budget,
             running: Cell::new(false),
@@ -537,10 +535,12 @@ impl IoLoop {
             || !inner.timers.borrow().is_empty()
             || !inner.handlers.borrow().is_empty()
             || !inner.tasks.borrow().is_empty()
+            || inner.readiness.borrow().has_undispatched()
     }
 
     /// How long the host may sleep before the loop has work: `Some(ZERO)` while
-    /// callbacks are queued (or a stop is pending), the time to the next deadline while
+    /// callbacks are queued, a stop is pending or sources the last wait reported are
+    /// still to be dispatched (see [`dispatch_budget`](crate::IoLoopBuilder::dispatch_budget)), the time to the next deadline while
     /// timeouts are pending, `None` when only I/O or another thread can create work (wait
     /// on the loop's fd, see [`AsFd`](std::os::fd::AsFd)).
     ///
@@ -568,6 +568,7 @@ impl IoLoop {
         if !inner.callbacks.borrow().is_empty()
             || inner.shared.has_posted()
             || inner.shared.stop_requested()
+            || inner.readiness.borrow().has_undispatched()
         {
             return Some(Duration::ZERO);
         }
@@ -675,8 +676,8 @@ impl IoLoop {
     /// Step 6 of an iteration: calls the handler of each ready source, one at a time.
     fn dispatch_ready(&self) {
         let inner = &*self.inner;
-        let ready = std::mem::take(&mut inner.readiness.borrow_mut().ready);
-        for &(key, readiness) in &ready {
+        let (ready, batch) = inner.readiness.borrow_mut().take_batch();
+        for &(key, readiness) in &ready[batch] {
             let found = inner.handlers.borrow_mut().for_dispatch(key);
             let Some(registration) = found else {
                 continue; // removed earlier in this batch
@@ -699,7 +700,7 @@ impl IoLoop {
         }
         // Hand the buffer back for the next wait (iterations never nest, so nothing
         // refilled it meanwhile).
-        inner.readiness.borrow_mut().ready = ready;
+        inner.readiness.borrow_mut().put_back(ready);
     }
 
     /// Tells the poller the interest of the registration `key` of `fd` (a change, or a

@@ -11,9 +11,16 @@
 //! `interval` iterations, and as soon as `max_delay` has passed on the loop's clock since
 //! the last check (tokio checks for I/O every 61 scheduler ticks; Tornado polls on every
 //! iteration, which `interval` 1 restores).
+//!
+//! An iteration dispatches at most `dispatch_budget` of the sources one wait reported;
+//! the next iterations dispatch the rest, in order, before the loop waits again. The
+//! callbacks the first handlers queued (a read's result, the write that answers it) run
+//! in between, so the bytes a read brought in are still in the CPU's cache when the
+//! callback that uses them runs, however many sources one wait reported.
 
 use std::io;
 use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::interest::Readiness;
@@ -42,7 +49,13 @@ impl Default for IoCheck {
 pub(crate) struct ReadinessBuffer {
     events: WaitBuffer,
     /// `(key, readiness)` of the last wait, in the order the OS reported them.
-    pub(super) ready: Vec<(usize, Readiness)>,
+    ready: Vec<(usize, Readiness)>,
+    /// How many of them have been handed out for dispatch (`ready` itself is out with
+    /// the batch being dispatched), and how many the wait reported.
+    dispatched: usize,
+    reported: usize,
+    /// The most sources handed out per batch.
+    dispatch_budget: usize,
     /// The wakeup count (see `CrossThread::wakeups`) read before the
     /// last real wait: every wakeup counted up to it has been consumed.
     wakeups_consumed: u64,
@@ -53,10 +66,19 @@ pub(crate) struct ReadinessBuffer {
 }
 
 impl ReadinessBuffer {
-    pub(crate) fn new(capacity: NonZeroUsize, policy: IoCheck) -> Self {
+    /// A buffer taking up to `capacity` events per wait and handing out up to
+    /// `dispatch_budget` of them per batch.
+    pub(crate) fn new(
+        capacity: NonZeroUsize,
+        policy: IoCheck,
+        dispatch_budget: NonZeroUsize,
+    ) -> Self {
         ReadinessBuffer {
             events: WaitBuffer::with_capacity(capacity),
             ready: Vec::with_capacity(capacity.get().min(1024)),
+            dispatched: 0,
+            reported: 0,
+            dispatch_budget: dispatch_budget.get(),
             wakeups_consumed: 0,
             policy,
             unchecked: 0,
@@ -64,11 +86,34 @@ impl ReadinessBuffer {
         }
     }
 
-    /// Waits up to `timeout` (`None`: until something happens) and fills `ready`.
-    /// `has_sources` says whether any source is registered; `wakeups_sent` is the number
-    /// of wakeups sent to the poller so far; `now` reads the loop's clock. With
-    /// `follow_policy`, a zero-timeout iteration checks registered sources only when the
-    /// [`IoCheck`] policy says it is time; without, it always does.
+    /// Whether the last wait reported sources not yet handed out for dispatch.
+    pub(crate) fn has_undispatched(&self) -> bool {
+        self.dispatched < self.reported
+    }
+
+    /// Hands out the next batch of the last wait's readiness: the buffer and the range of
+    /// it to dispatch. Give the buffer back with [`put_back`](Self::put_back).
+    pub(crate) fn take_batch(&mut self) -> (Vec<(usize, Readiness)>, Range<usize>) {
+        let start = self.dispatched;
+        let end = self
+            .reported
+            .min(start.saturating_add(self.dispatch_budget));
+        self.dispatched = end;
+        (std::mem::take(&mut self.ready), start..end)
+    }
+
+    /// Takes back the buffer [`take_batch`](Self::take_batch) handed out.
+    pub(crate) fn put_back(&mut self, ready: Vec<(usize, Readiness)>) {
+        self.ready = ready;
+    }
+
+    /// Waits up to `timeout` (`None`: until something happens) and collects the
+    /// readiness it reports; returns at once, collecting nothing, while the last wait's
+    /// readiness has not all been handed out. `has_sources` says whether any source is
+    /// registered; `wakeups_sent` is the number of wakeups sent to the poller so far;
+    /// `now` reads the loop's clock. With `follow_policy`, a zero-timeout iteration checks
+    /// registered sources only when the [`IoCheck`] policy says it is time; without, it
+    /// always does.
     pub(crate) fn wait(
         &mut self,
         poller: &Poller,
@@ -78,7 +123,12 @@ impl ReadinessBuffer {
         follow_policy: bool,
         now: impl Fn() -> Instant,
     ) -> io::Result<()> {
+        if self.has_undispatched() {
+            return Ok(());
+        }
         self.ready.clear();
+        self.dispatched = 0;
+        self.reported = 0;
         if timeout == Some(Duration::ZERO) {
             let nothing_pending = !has_sources && wakeups_sent == self.wakeups_consumed;
             if nothing_pending || (follow_policy && has_sources && self.may_skip(&now)) {
@@ -87,6 +137,7 @@ impl ReadinessBuffer {
             self.checked(now());
         }
         poller.wait(&mut self.events, timeout, &mut self.ready)?;
+        self.reported = self.ready.len();
         if timeout != Some(Duration::ZERO) {
             self.checked(now());
         }
@@ -130,18 +181,33 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     fn buffer(policy: IoCheck) -> ReadinessBuffer {
-        ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), policy)
+        ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), policy, NonZeroUsize::MAX)
     }
 
-    fn wait(buffer: &mut ReadinessBuffer, poller: &Poller, timeout: Duration, wakeups: u64) {
+    /// A blocking wait of up to `timeout`, then the readiness it reported, dispatched.
+    fn wait(
+        buffer: &mut ReadinessBuffer,
+        poller: &Poller,
+        timeout: Duration,
+        wakeups: u64,
+    ) -> Vec<(usize, Readiness)> {
         let now = Instant::now();
         buffer
             .wait(poller, Some(timeout), true, wakeups, false, || now)
             .unwrap();
+        dispatch(buffer)
     }
 
-    fn keys(buffer: &ReadinessBuffer) -> Vec<usize> {
-        buffer.ready.iter().map(|(key, _)| *key).collect()
+    /// The next batch, handed out and given back as the loop's dispatch does.
+    fn dispatch(buffer: &mut ReadinessBuffer) -> Vec<(usize, Readiness)> {
+        let (ready, batch) = buffer.take_batch();
+        let dispatched = ready[batch].to_vec();
+        buffer.put_back(ready);
+        dispatched
+    }
+
+    fn keys(dispatched: &[(usize, Readiness)]) -> Vec<usize> {
+        dispatched.iter().map(|(key, _)| *key).collect()
     }
 
     #[test]
@@ -152,19 +218,59 @@ mod tests {
         unsafe { poller.add(a.as_raw_fd(), 7, Interest::READ, PollMode::Level) }.unwrap();
         let mut ready = buffer(IoCheck::default());
         let started = Instant::now();
-        wait(&mut ready, &poller, Duration::from_millis(20), 0);
-        assert!(ready.ready.is_empty());
+        assert!(wait(&mut ready, &poller, Duration::from_millis(20), 0).is_empty());
         assert!(started.elapsed() >= Duration::from_millis(20), "woke early");
         b.write_all(b"x").unwrap();
-        wait(&mut ready, &poller, Duration::from_secs(5), 0);
-        assert_eq!(ready.ready.len(), 1);
-        let (key, readiness) = ready.ready[0];
+        let got = wait(&mut ready, &poller, Duration::from_secs(5), 0);
+        assert_eq!(got.len(), 1);
+        let (key, readiness) = got[0];
         assert_eq!(key, 7);
         assert!(readiness.readable && !readiness.writable && !readiness.hangup);
         drop(b);
-        wait(&mut ready, &poller, Duration::from_secs(5), 0);
-        assert!(ready.ready[0].1.hangup);
+        assert!(
+            wait(&mut ready, &poller, Duration::from_secs(5), 0)[0]
+                .1
+                .hangup
+        );
         poller.delete(a.as_fd()).unwrap();
+    }
+
+    /// A wait's readiness is handed out `dispatch_budget` sources at a time, and the
+    /// buffer does not wait again (nor report a source ready since) until all of it is.
+    #[test]
+    fn a_wait_is_handed_out_a_budget_at_a_time_before_the_next_wait() {
+        let poller = Poller::new().unwrap();
+        let pairs: Vec<_> = (0..4).map(|_| UnixStream::pair().unwrap()).collect();
+        for (key, (source, peer)) in pairs.iter().enumerate() {
+            // SAFETY: the sources outlive their registrations (deleted below).
+            unsafe { poller.add(source.as_raw_fd(), key, Interest::READ, PollMode::Level) }
+                .unwrap();
+            if key < 3 {
+                (&*peer).write_all(b"x").unwrap();
+            }
+        }
+        let budget = NonZeroUsize::new(2).unwrap();
+        let mut ready =
+            ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), IoCheck::default(), budget);
+        let mut first = keys(&wait(&mut ready, &poller, Duration::from_secs(5), 0));
+        assert_eq!(first.len(), 2);
+        assert!(ready.has_undispatched());
+        (&pairs[3].1).write_all(b"x").unwrap();
+        // Returns at once with the rest of the same wait: source 3 is not in it.
+        let rest = keys(&wait(&mut ready, &poller, Duration::from_secs(5), 0));
+        assert_eq!(rest.len(), 1);
+        assert!(!ready.has_undispatched());
+        first.extend(rest);
+        first.sort();
+        assert_eq!(first, [0, 1, 2]);
+        // Only the next wait finds it (with the others, still readable).
+        let mut next = keys(&wait(&mut ready, &poller, Duration::from_secs(5), 0));
+        next.extend(dispatch(&mut ready).iter().map(|(key, _)| *key));
+        next.sort();
+        assert_eq!(next, [0, 1, 2, 3]);
+        for (source, _) in &pairs {
+            poller.delete(source.as_fd()).unwrap();
+        }
     }
 
     #[test]
@@ -173,8 +279,7 @@ mod tests {
         poller.notify().unwrap();
         let mut ready = buffer(IoCheck::default());
         // Years: more milliseconds than an i32 holds.
-        wait(&mut ready, &poller, Duration::from_secs(1 << 40), 1);
-        assert!(ready.ready.is_empty());
+        assert!(wait(&mut ready, &poller, Duration::from_secs(1 << 40), 1).is_empty());
     }
 
     /// A zero-timeout iteration of a running loop checks its sources only as the policy
@@ -197,7 +302,7 @@ mod tests {
             ready
                 .wait(&poller, Some(Duration::ZERO), true, 0, true, || now)
                 .unwrap();
-            keys(ready)
+            keys(&dispatch(ready))
         };
         // The first iteration has no last check: it checks.
         assert_eq!(at(&mut ready, 0), [4]);
@@ -214,7 +319,7 @@ mod tests {
         ready
             .wait(&poller, Some(Duration::ZERO), true, 0, false, || now)
             .unwrap();
-        assert_eq!(keys(&ready), [4]);
+        assert_eq!(keys(&dispatch(&mut ready)), [4]);
         poller.delete(a.as_fd()).unwrap();
     }
 }

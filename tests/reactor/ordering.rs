@@ -243,6 +243,76 @@ fn callback_budget_bounds_one_iteration_and_keeps_order() {
     assert_eq!(trace.take(), ["3", "4", "5", "6", "late"]);
 }
 
+/// An iteration calls at most `dispatch_budget` of the handlers one wait reported; the
+/// callbacks they queued run first thing next iteration, then the next handlers of the
+/// same wait, and only once every one of them has been called does the loop wait again.
+#[test]
+fn dispatch_budget_bounds_one_iteration_and_the_rest_of_the_wait_comes_before_the_next() {
+    use std::os::unix::net::UnixStream;
+
+    let ioloop = IoLoop::builder().dispatch_budget(2).build().unwrap();
+    let trace = Trace::default();
+    // A sixth source the first handler makes ready: a loop that waited again before
+    // the five of the first wait were all called would report it among them.
+    let (late, late_peer) = UnixStream::pair().unwrap();
+    let t = trace.clone();
+    ioloop
+        .add_handler(late, Interest::READ, move |_, _, _| t.push("late"))
+        .unwrap();
+    let mut peers = Vec::new();
+    let poke = Rc::new(Cell::new(false));
+    for i in 0..5 {
+        let (source, mut peer) = UnixStream::pair().unwrap();
+        peer.write_all(b"x").unwrap();
+        peers.push(peer);
+        let (t, poke) = (trace.clone(), poke.clone());
+        let mut late_peer = late_peer.try_clone().unwrap();
+        ioloop
+            .add_handler(source, Interest::READ, move |ioloop, _, event| {
+                t.push(format!("h{i}"));
+                if !poke.replace(true) {
+                    late_peer.write_all(b"x").unwrap();
+                }
+                // The source stays readable (level-triggered): only one wait reports it.
+                ioloop.remove_handler(event.id());
+                let t = t.clone();
+                ioloop.add_callback(move |_| t.push(format!("c{i}")));
+            })
+            .unwrap();
+    }
+
+    let is = |prefix: char| move |entry: &String| entry.starts_with(prefix);
+    let mut handled = Vec::new();
+    let mut last = Vec::new();
+    step(&ioloop);
+    let first = trace.take();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(is('h')), "{first:?}");
+    handled.extend(first.iter().map(|h| h[1..].to_owned()));
+    // Three sources of that wait are still to be called: the loop has work now.
+    assert_eq!(ioloop.poll_timeout(), Some(Duration::ZERO));
+
+    for expected_handlers in [2, 1] {
+        step(&ioloop);
+        let batch = trace.take();
+        // The callbacks the previous handlers queued, in order, then the next handlers.
+        let callbacks: Vec<_> = batch.iter().filter(|e| is('c')(e)).collect();
+        let handlers: Vec<_> = batch.iter().filter(|e| is('h')(e)).collect();
+        assert_eq!(batch.len(), callbacks.len() + handlers.len(), "{batch:?}");
+        assert!(batch[..callbacks.len()].iter().all(is('c')), "{batch:?}");
+        assert_eq!(handlers.len(), expected_handlers, "{batch:?}");
+        last = handlers.iter().map(|h| h[1..].to_owned()).collect();
+        handled.extend(last.iter().cloned());
+    }
+    handled.sort();
+    assert_eq!(handled, ["0", "1", "2", "3", "4"]);
+
+    // Only now does the loop wait again, and find the source made ready meanwhile.
+    step(&ioloop);
+    assert_eq!(trace.take(), [format!("c{}", last[0]), "late".to_owned()]);
+    drop(peers);
+}
+
 #[test]
 fn close_drops_pending_work_and_refuses_to_run() {
     let (ioloop, _) = manual_loop();
