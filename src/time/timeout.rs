@@ -4,10 +4,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::sleep::sleep;
+use super::sleep::{sleep, Sleep};
 
 /// Runs `future` with a time limit: its output, or [`TimedOut`] if `duration` (on the
 /// loop's clock, counted from the first poll) passes first, in which case `future` is
@@ -32,16 +32,40 @@ use super::sleep::sleep;
 /// assert_eq!(result, Err(ioloop::TimedOut));
 /// # Ok::<(), ioloop::RunSyncError>(())
 /// ```
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, TimedOut> {
-    let mut future = std::pin::pin!(future);
-    let mut deadline = sleep(duration);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+pub fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, TimedOut>> {
+    TimeLimited {
+        future,
+        deadline: sleep(duration),
+    }
+}
+
+/// The future [`timeout`] returns: the wrapped future and its deadline side by side.
+/// (An `async fn` would hold the future twice, as its argument and pinned in a local,
+/// doubling the size of every future that awaits a timeout, and every move of it.)
+struct TimeLimited<F> {
+    future: F,
+    deadline: Sleep,
+}
+
+impl<F: Future> Future for TimeLimited<F> {
+    type Output = Result<F::Output, TimedOut>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned: `TimeLimited` never moves it out (it
+        // has no `Drop` of its own, and is `Unpin` only when `F` is). `deadline` is not
+        // pinned (`Sleep` is `Unpin`).
+        let (future, deadline) = unsafe {
+            let this = self.get_unchecked_mut();
+            (Pin::new_unchecked(&mut this.future), &mut this.deadline)
+        };
+        if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        Pin::new(&mut deadline).poll(cx).map(|()| Err(TimedOut))
-    })
-    .await
+        Pin::new(deadline).poll(cx).map(|()| Err(TimedOut))
+    }
 }
 
 /// The time limit of a [`timeout`] or
@@ -71,3 +95,50 @@ impl fmt::Display for TimedOut {
 }
 
 impl std::error::Error for TimedOut {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    /// A future that borrows its own local across a suspension (so moving it once
+    /// polled would leave the borrow dangling): ready on its second poll.
+    async fn self_borrowing() -> usize {
+        let local = [7u8; 16];
+        let borrowed = &local;
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+        borrowed.iter().map(|&b| usize::from(b)).sum()
+    }
+
+    /// The wrapped future is polled in place and wins over the deadline; a future that
+    /// is ready never arms the deadline (no loop needed: Miri runs this).
+    #[test]
+    fn the_wrapped_future_is_polled_where_it_is_pinned() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut ready_at_once = std::pin::pin!(timeout(Duration::ZERO, async { 42 }));
+        assert_eq!(ready_at_once.as_mut().poll(&mut cx), Poll::Ready(Ok(42)));
+
+        let mut limited = Box::pin(TimeLimited {
+            future: self_borrowing(),
+            // Never polled: a sleep is armed only once polled, on a loop.
+            deadline: sleep(Duration::ZERO),
+        });
+        // The first poll straight on the wrapped future (polling `limited` would poll
+        // the deadline too, which needs a loop): it now borrows itself where it lies.
+        // SAFETY: `limited` is pinned in its box, and the future in it never moves.
+        let future = unsafe { limited.as_mut().map_unchecked_mut(|this| &mut this.future) };
+        assert_eq!(future.poll(&mut cx), Poll::Pending);
+        // `TimeLimited::poll` polls it in the same place (Miri reports the dangling
+        // borrow of a moved copy).
+        assert_eq!(limited.as_mut().poll(&mut cx), Poll::Ready(Ok(7 * 16)));
+    }
+}

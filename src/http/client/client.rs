@@ -5,6 +5,7 @@
 #[cfg(feature = "tls")]
 use std::cell::OnceCell;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -461,7 +462,19 @@ impl ClientShared {
 
     /// A new connection to `url`'s origin, TLS for `https://`, within the request's
     /// connect timeout.
-    async fn connect(
+    ///
+    /// Boxed: its state (a TCP connect and a TLS handshake, about 1.4 KB) would otherwise
+    /// be part of every fetch's future, which is copied whole each time it moves, though
+    /// a request on a pooled connection never connects.
+    fn connect<'a>(
+        &'a self,
+        url: &'a HttpUrl,
+        request: &'a ClientRequest,
+    ) -> Pin<Box<impl Future<Output = Result<IoStream, FetchError>> + 'a>> {
+        Box::pin(self.connect_unboxed(url, request))
+    }
+
+    async fn connect_unboxed(
         &self,
         url: &HttpUrl,
         request: &ClientRequest,
