@@ -55,7 +55,8 @@
 //!    iteration; a handler removed by an earlier handler of the batch is not called.
 //!    When the wait reported more sources, the next iterations skip step 5's poll and
 //!    dispatch the rest, in order, so the callbacks the first handlers queued run before
-//!    the next handlers (Tornado dispatches a whole wait at once: `dispatch_budget(usize::MAX)`).
+//!    the next handlers (Tornado dispatches a whole wait at once: `dispatch_budget(usize::MAX)`);
+//!    a stop in step 5 dispatches the rest of the wait first.
 //!
 //! # Architecture
 //!

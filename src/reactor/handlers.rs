@@ -54,8 +54,11 @@ impl IoLoop {
     /// The loop takes ownership of the source, so it cannot be closed while registered;
     /// [`remove_handler`](IoLoop::remove_handler) gives it back. The handler receives the
     /// loop, the source and an [`IoEvent`]. Readiness is level-triggered, as in Tornado: a
-    /// source that is still readable is reported again next iteration, so a handler may
-    /// read as little as it likes.
+    /// source that is still readable is reported again by the next wait, so a handler may
+    /// read as little as it likes. An event is reported as the wait saw it: a handler may
+    /// be called with readiness it has since lost, or for an interest it has just dropped
+    /// (another handler of the same wait read its socket, or changed its interest);
+    /// a read that would block just returns `WouldBlock`.
     ///
     /// A handler can add, update and remove handlers, itself included, from inside its
     /// call. A handler removed by another handler of the same batch is not called, and a

@@ -423,7 +423,8 @@ impl IoLoop {
 
     /// Asks the loop to stop: the callbacks and timeouts of the current iteration finish,
     /// and [`start`](IoLoop::start) returns before the next poll. Readiness already
-    /// collected in the current iteration is still dispatched.
+    /// collected is still dispatched, the part of the last wait beyond this iteration's
+    /// [`dispatch_budget`](crate::IoLoopBuilder::dispatch_budget) included.
     ///
     /// Loop thread only; from other threads use [`Remote::stop`](crate::Remote::stop). Called while the loop is
     /// not running, it makes the next `start` return at once.
@@ -460,7 +461,8 @@ impl IoLoop {
 
     /// Runs exactly one iteration, waiting at most `max_wait` for I/O (zero: never
     /// block), and reports whether the loop still has work: queued callbacks, pending
-    /// timeouts or registered handlers.
+    /// timeouts, registered handlers, live tasks, or ready sources of the last wait still
+    /// to be dispatched.
     ///
     /// This is the embedding entry point: a game or device loop calls
     /// `run_once(Duration::ZERO)` once per frame, or sleeps for
@@ -540,9 +542,10 @@ impl IoLoop {
 
     /// How long the host may sleep before the loop has work: `Some(ZERO)` while
     /// callbacks are queued, a stop is pending or sources the last wait reported are
-    /// still to be dispatched (see [`dispatch_budget`](crate::IoLoopBuilder::dispatch_budget)), the time to the next deadline while
-    /// timeouts are pending, `None` when only I/O or another thread can create work (wait
-    /// on the loop's fd, see [`AsFd`](std::os::fd::AsFd)).
+    /// still to be dispatched (see
+    /// [`dispatch_budget`](crate::IoLoopBuilder::dispatch_budget)), the time to the next
+    /// deadline while timeouts are pending, `None` when only I/O or another thread can
+    /// create work (wait on the loop's fd, see [`AsFd`](std::os::fd::AsFd)).
     ///
     /// The time is the loop's clock's: on a [`ManualClock`](crate::ManualClock) loop it is
     /// game time, which passes only when the host calls
@@ -628,6 +631,13 @@ impl IoLoop {
 
         // 5: stop, or poll.
         if inner.shared.take_stop_request() {
+            // Readiness a wait collected is dispatched before the loop stops, as a whole
+            // wait was before the dispatch budget: a host that starts the loop again much
+            // later finds no stale readiness (and oneshot sources are re-armed).
+            while inner.readiness.borrow().has_undispatched() {
+                self.dispatch_ready();
+            }
+            self.resume_propagated_panic();
             return Ok(Flow::Stopped);
         }
         let timeout = match (self.poll_timeout(), max_wait) {
@@ -863,6 +873,7 @@ impl IoLoop {
             .handlers
             .borrow_mut()
             .unregister_all(&inner.shared.poller);
+        inner.readiness.borrow_mut().clear();
         // Dropped here, with no borrow held: a closure's destructor may use the loop.
         drop((callbacks, timeouts));
         cancel_all(tasks);
@@ -906,7 +917,8 @@ impl Drop for LoopInner {
 }
 
 /// The poller's fd: readable when a registered source is ready or another thread posted
-/// work (not when a timeout is due: use [`IoLoop::poll_timeout`] for that). An embedding
+/// work (not when a timeout is due, nor for ready sources of the last wait still to be
+/// dispatched: use [`IoLoop::poll_timeout`] for those). An embedding
 /// host can wait on it in its own loop, then call [`IoLoop::run_once`] with a zero wait.
 ///
 /// # Examples

@@ -94,12 +94,22 @@ impl ReadinessBuffer {
     /// Hands out the next batch of the last wait's readiness: the buffer and the range of
     /// it to dispatch. Give the buffer back with [`put_back`](Self::put_back).
     pub(crate) fn take_batch(&mut self) -> (Vec<(usize, Readiness)>, Range<usize>) {
-        let start = self.dispatched;
+        // A panic that escaped a dispatch (one the panic policy could not catch) lost the
+        // buffer it had out: what was left of that wait is dropped, as before the budget.
+        self.reported = self.reported.min(self.ready.len());
+        let start = self.dispatched.min(self.reported);
         let end = self
             .reported
             .min(start.saturating_add(self.dispatch_budget));
         self.dispatched = end;
         (std::mem::take(&mut self.ready), start..end)
+    }
+
+    /// Forgets the last wait's readiness (before the next wait, or when the loop closes).
+    pub(crate) fn clear(&mut self) {
+        self.ready.clear();
+        self.dispatched = 0;
+        self.reported = 0;
     }
 
     /// Takes back the buffer [`take_batch`](Self::take_batch) handed out.
@@ -126,9 +136,7 @@ impl ReadinessBuffer {
         if self.has_undispatched() {
             return Ok(());
         }
-        self.ready.clear();
-        self.dispatched = 0;
-        self.reported = 0;
+        self.clear();
         if timeout == Some(Duration::ZERO) {
             let nothing_pending = !has_sources && wakeups_sent == self.wakeups_consumed;
             if nothing_pending || (follow_policy && has_sources && self.may_skip(&now)) {
@@ -268,6 +276,38 @@ mod tests {
         next.extend(dispatch(&mut ready).iter().map(|(key, _)| *key));
         next.sort();
         assert_eq!(next, [0, 1, 2, 3]);
+        for (source, _) in &pairs {
+            poller.delete(source.as_fd()).unwrap();
+        }
+    }
+
+    /// A batch whose buffer never came back (a panic escaped the dispatch) drops the
+    /// rest of its wait instead of indexing an empty buffer.
+    #[test]
+    fn a_batch_lost_to_an_escaped_panic_drops_the_rest_of_its_wait() {
+        let poller = Poller::new().unwrap();
+        let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+        for (key, (source, peer)) in pairs.iter().enumerate() {
+            // SAFETY: the sources outlive their registrations (deleted below).
+            unsafe { poller.add(source.as_raw_fd(), key, Interest::READ, PollMode::Level) }
+                .unwrap();
+            (&*peer).write_all(b"x").unwrap();
+        }
+        let budget = NonZeroUsize::new(1).unwrap();
+        let mut ready =
+            ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), IoCheck::default(), budget);
+        let now = Instant::now();
+        ready
+            .wait(&poller, Some(Duration::ZERO), true, 0, false, || now)
+            .unwrap();
+        drop(ready.take_batch()); // never put back
+        assert!(dispatch(&mut ready).is_empty());
+        assert!(!ready.has_undispatched());
+        // The next wait reports the sources again.
+        assert_eq!(
+            wait(&mut ready, &poller, Duration::from_secs(5), 0).len(),
+            1
+        );
         for (source, _) in &pairs {
             poller.delete(source.as_fd()).unwrap();
         }

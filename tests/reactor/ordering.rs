@@ -313,6 +313,62 @@ fn dispatch_budget_bounds_one_iteration_and_the_rest_of_the_wait_comes_before_th
     drop(peers);
 }
 
+/// Sources of a wait beyond the budget are work an embedding host must not sleep on,
+/// even with no callback queued; a stop dispatches them before `start` returns, and a
+/// closed loop forgets them.
+#[test]
+fn readiness_beyond_the_budget_is_work_until_dispatched_or_closed() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    let ready_loop = |stop_at_first: bool| {
+        let ioloop = IoLoop::builder().dispatch_budget(1).build().unwrap();
+        let calls = Rc::new(Cell::new(0));
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let (source, mut peer) = UnixStream::pair().unwrap();
+            peer.write_all(b"x").unwrap();
+            peers.push(peer);
+            let calls = calls.clone();
+            ioloop
+                .add_handler(source, Interest::READ, move |ioloop, source, _| {
+                    // Drained: no later wait reports it again.
+                    source.read_exact(&mut [0]).unwrap();
+                    calls.set(calls.get() + 1);
+                    if stop_at_first && calls.get() == 1 {
+                        ioloop.stop();
+                    }
+                })
+                .unwrap();
+        }
+        (ioloop, calls, peers)
+    };
+
+    // Handlers that queue nothing: only the undispatched sources keep the host awake.
+    let (ioloop, calls, _peers) = ready_loop(false);
+    assert!(ioloop.run_once(Duration::ZERO).unwrap());
+    assert_eq!(calls.get(), 1);
+    assert_eq!(ioloop.stats().callbacks_queued, 0);
+    assert_eq!(ioloop.poll_timeout(), Some(Duration::ZERO));
+    step(&ioloop);
+    step(&ioloop);
+    assert_eq!(calls.get(), 3);
+    assert_eq!(ioloop.poll_timeout(), None);
+
+    // The first handler stops the loop: `start` returns once the other two ran.
+    let (ioloop, calls, _peers) = ready_loop(true);
+    ioloop.start().unwrap();
+    assert_eq!(calls.get(), 3);
+    assert_eq!(ioloop.poll_timeout(), None);
+
+    // Closed with two sources left: nothing is left to do.
+    let (ioloop, calls, _peers) = ready_loop(false);
+    ioloop.run_once(Duration::ZERO).unwrap();
+    assert_eq!(calls.get(), 1);
+    ioloop.close(true).unwrap();
+    assert_eq!(ioloop.poll_timeout(), None);
+}
+
 #[test]
 fn close_drops_pending_work_and_refuses_to_run() {
     let (ioloop, _) = manual_loop();
