@@ -74,7 +74,7 @@ impl IoLoopBuilder {
     }
 
     /// The most readiness events taken from the OS per poll (at least 1). Default: 1024.
-    /// Sources beyond it stay ready and are reported on the next iteration.
+    /// Sources beyond it stay ready and are reported by the next wait.
     pub fn events_capacity(mut self, capacity: usize) -> Self {
         self.events_capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         self

@@ -7,8 +7,8 @@ use super::registration::HandlerId;
 
 /// What a handler is told when its source is ready.
 ///
-/// Level-triggered: a source that is still readable (or writable) is reported again on
-/// the next iteration. Errors and hang-ups are reported whatever the interest; on Linux a
+/// Level-triggered: a source that is still readable (or writable) is reported again by
+/// the next wait. Errors and hang-ups are reported whatever the interest; on Linux a
 /// hang-up also shows as readable (and an error as readable and writable), so a handler
 /// that reads until end-of-file handles both without looking at the flags.
 ///

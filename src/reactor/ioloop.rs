@@ -683,11 +683,15 @@ impl IoLoop {
         inner.failure.run_guarded(&*inner.clock, kind, site, f);
     }
 
-    /// Step 6 of an iteration: calls the handler of each ready source, one at a time.
+    /// Step 6 of an iteration: calls the handler of each ready source, one at a time, up
+    /// to the dispatch budget.
     fn dispatch_ready(&self) {
         let inner = &*self.inner;
-        let (ready, batch) = inner.readiness.borrow_mut().take_batch();
-        for &(key, readiness) in &ready[batch] {
+        let budget = inner.readiness.borrow().dispatch_budget();
+        for _ in 0..budget {
+            let Some((key, readiness)) = inner.readiness.borrow_mut().next_ready() else {
+                break;
+            };
             let found = inner.handlers.borrow_mut().for_dispatch(key);
             let Some(registration) = found else {
                 continue; // removed earlier in this batch
@@ -708,9 +712,6 @@ impl IoLoop {
                 }
             }
         }
-        // Hand the buffer back for the next wait (iterations never nest, so nothing
-        // refilled it meanwhile).
-        inner.readiness.borrow_mut().put_back(ready);
     }
 
     /// Tells the poller the interest of the registration `key` of `fd` (a change, or a

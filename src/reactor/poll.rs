@@ -20,7 +20,6 @@
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::interest::Readiness;
@@ -50,11 +49,9 @@ pub(crate) struct ReadinessBuffer {
     events: WaitBuffer,
     /// `(key, readiness)` of the last wait, in the order the OS reported them.
     ready: Vec<(usize, Readiness)>,
-    /// How many of them have been handed out for dispatch (`ready` itself is out with
-    /// the batch being dispatched), and how many the wait reported.
+    /// How many of them have been handed out for dispatch.
     dispatched: usize,
-    reported: usize,
-    /// The most sources handed out per batch.
+    /// The most sources one iteration dispatches.
     dispatch_budget: usize,
     /// The wakeup count (see `CrossThread::wakeups`) read before the
     /// last real wait: every wakeup counted up to it has been consumed.
@@ -66,8 +63,8 @@ pub(crate) struct ReadinessBuffer {
 }
 
 impl ReadinessBuffer {
-    /// A buffer taking up to `capacity` events per wait and handing out up to
-    /// `dispatch_budget` of them per batch.
+    /// A buffer taking up to `capacity` events per wait, `dispatch_budget` of them to be
+    /// dispatched per iteration.
     pub(crate) fn new(
         capacity: NonZeroUsize,
         policy: IoCheck,
@@ -77,7 +74,6 @@ impl ReadinessBuffer {
             events: WaitBuffer::with_capacity(capacity),
             ready: Vec::with_capacity(capacity.get().min(1024)),
             dispatched: 0,
-            reported: 0,
             dispatch_budget: dispatch_budget.get(),
             wakeups_consumed: 0,
             policy,
@@ -88,33 +84,26 @@ impl ReadinessBuffer {
 
     /// Whether the last wait reported sources not yet handed out for dispatch.
     pub(crate) fn has_undispatched(&self) -> bool {
-        self.dispatched < self.reported
+        self.dispatched < self.ready.len()
     }
 
-    /// Hands out the next batch of the last wait's readiness: the buffer and the range of
-    /// it to dispatch. Give the buffer back with [`put_back`](Self::put_back).
-    pub(crate) fn take_batch(&mut self) -> (Vec<(usize, Readiness)>, Range<usize>) {
-        // A panic that escaped a dispatch (one the panic policy could not catch) lost the
-        // buffer it had out: what was left of that wait is dropped, as before the budget.
-        self.reported = self.reported.min(self.ready.len());
-        let start = self.dispatched.min(self.reported);
-        let end = self
-            .reported
-            .min(start.saturating_add(self.dispatch_budget));
-        self.dispatched = end;
-        (std::mem::take(&mut self.ready), start..end)
+    /// The most sources one iteration dispatches.
+    pub(crate) fn dispatch_budget(&self) -> usize {
+        self.dispatch_budget
+    }
+
+    /// Hands out the next source of the last wait to dispatch, one at a time (the loop
+    /// holds no borrow of the buffer while a handler runs).
+    pub(crate) fn next_ready(&mut self) -> Option<(usize, Readiness)> {
+        let next = *self.ready.get(self.dispatched)?;
+        self.dispatched += 1;
+        Some(next)
     }
 
     /// Forgets the last wait's readiness (before the next wait, or when the loop closes).
     pub(crate) fn clear(&mut self) {
         self.ready.clear();
         self.dispatched = 0;
-        self.reported = 0;
-    }
-
-    /// Takes back the buffer [`take_batch`](Self::take_batch) handed out.
-    pub(crate) fn put_back(&mut self, ready: Vec<(usize, Readiness)>) {
-        self.ready = ready;
     }
 
     /// Waits up to `timeout` (`None`: until something happens) and collects the
@@ -145,7 +134,6 @@ impl ReadinessBuffer {
             self.checked(now());
         }
         poller.wait(&mut self.events, timeout, &mut self.ready)?;
-        self.reported = self.ready.len();
         if timeout != Some(Duration::ZERO) {
             self.checked(now());
         }
@@ -206,12 +194,40 @@ mod tests {
         dispatch(buffer)
     }
 
-    /// The next batch, handed out and given back as the loop's dispatch does.
+    /// The next iteration's sources, handed out as the loop's dispatch does.
     fn dispatch(buffer: &mut ReadinessBuffer) -> Vec<(usize, Readiness)> {
-        let (ready, batch) = buffer.take_batch();
-        let dispatched = ready[batch].to_vec();
-        buffer.put_back(ready);
-        dispatched
+        (0..buffer.dispatch_budget())
+            .map_while(|_| buffer.next_ready())
+            .collect()
+    }
+
+    /// `n` sources registered under keys `0..n`, the first `readable` of them readable,
+    /// and a buffer that dispatches `budget` of them per iteration.
+    fn ready_sources(
+        poller: &Poller,
+        n: usize,
+        readable: usize,
+        budget: usize,
+    ) -> (Vec<(UnixStream, UnixStream)>, ReadinessBuffer) {
+        let pairs: Vec<_> = (0..n).map(|_| UnixStream::pair().unwrap()).collect();
+        for (key, (source, peer)) in pairs.iter().enumerate() {
+            // SAFETY: the sources outlive their registrations (`delete_all`).
+            unsafe { poller.add(source.as_raw_fd(), key, Interest::READ, PollMode::Level) }
+                .unwrap();
+            if key < readable {
+                (&*peer).write_all(b"x").unwrap();
+            }
+        }
+        let capacity = NonZeroUsize::new(8).unwrap();
+        let budget = NonZeroUsize::new(budget).unwrap();
+        let buffer = ReadinessBuffer::new(capacity, IoCheck::default(), budget);
+        (pairs, buffer)
+    }
+
+    fn delete_all(poller: &Poller, pairs: &[(UnixStream, UnixStream)]) {
+        for (source, _) in pairs {
+            poller.delete(source.as_fd()).unwrap();
+        }
     }
 
     fn keys(dispatched: &[(usize, Readiness)]) -> Vec<usize> {
@@ -248,18 +264,7 @@ mod tests {
     #[test]
     fn a_wait_is_handed_out_a_budget_at_a_time_before_the_next_wait() {
         let poller = Poller::new().unwrap();
-        let pairs: Vec<_> = (0..4).map(|_| UnixStream::pair().unwrap()).collect();
-        for (key, (source, peer)) in pairs.iter().enumerate() {
-            // SAFETY: the sources outlive their registrations (deleted below).
-            unsafe { poller.add(source.as_raw_fd(), key, Interest::READ, PollMode::Level) }
-                .unwrap();
-            if key < 3 {
-                (&*peer).write_all(b"x").unwrap();
-            }
-        }
-        let budget = NonZeroUsize::new(2).unwrap();
-        let mut ready =
-            ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), IoCheck::default(), budget);
+        let (pairs, mut ready) = ready_sources(&poller, 4, 3, 2);
         let mut first = keys(&wait(&mut ready, &poller, Duration::from_secs(5), 0));
         assert_eq!(first.len(), 2);
         assert!(ready.has_undispatched());
@@ -273,44 +278,34 @@ mod tests {
         assert_eq!(first, [0, 1, 2]);
         // Only the next wait finds it (with the others, still readable).
         let mut next = keys(&wait(&mut ready, &poller, Duration::from_secs(5), 0));
-        next.extend(dispatch(&mut ready).iter().map(|(key, _)| *key));
+        next.extend(keys(&dispatch(&mut ready)));
         next.sort();
         assert_eq!(next, [0, 1, 2, 3]);
-        for (source, _) in &pairs {
-            poller.delete(source.as_fd()).unwrap();
-        }
+        delete_all(&poller, &pairs);
     }
 
-    /// A batch whose buffer never came back (a panic escaped the dispatch) drops the
-    /// rest of its wait instead of indexing an empty buffer.
+    /// A dispatch cut short (a panic escaped the panic policy after one handler) leaves
+    /// the rest of its wait to the next iteration, each source handed out once.
     #[test]
-    fn a_batch_lost_to_an_escaped_panic_drops_the_rest_of_its_wait() {
+    fn a_dispatch_cut_short_leaves_the_rest_of_its_wait_to_the_next() {
         let poller = Poller::new().unwrap();
-        let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
-        for (key, (source, peer)) in pairs.iter().enumerate() {
-            // SAFETY: the sources outlive their registrations (deleted below).
-            unsafe { poller.add(source.as_raw_fd(), key, Interest::READ, PollMode::Level) }
-                .unwrap();
-            (&*peer).write_all(b"x").unwrap();
-        }
-        let budget = NonZeroUsize::new(1).unwrap();
-        let mut ready =
-            ReadinessBuffer::new(NonZeroUsize::new(8).unwrap(), IoCheck::default(), budget);
+        let (pairs, mut ready) = ready_sources(&poller, 3, 3, 3);
         let now = Instant::now();
         ready
             .wait(&poller, Some(Duration::ZERO), true, 0, false, || now)
             .unwrap();
-        drop(ready.take_batch()); // never put back
-        assert!(dispatch(&mut ready).is_empty());
+        let (first, _) = ready.next_ready().unwrap(); // then the dispatch unwinds
+        let mut rest = keys(&dispatch(&mut ready));
         assert!(!ready.has_undispatched());
+        rest.push(first);
+        rest.sort();
+        assert_eq!(rest, [0, 1, 2]);
         // The next wait reports the sources again.
         assert_eq!(
             wait(&mut ready, &poller, Duration::from_secs(5), 0).len(),
-            1
+            3
         );
-        for (source, _) in &pairs {
-            poller.delete(source.as_fd()).unwrap();
-        }
+        delete_all(&poller, &pairs);
     }
 
     #[test]

@@ -122,6 +122,23 @@ mod tests {
         borrowed.iter().map(|&b| usize::from(b)).sum()
     }
 
+    /// The wrapped future is stored once (an `async fn` kept it twice: as its argument
+    /// and pinned in a local).
+    #[test]
+    fn the_wrapped_future_is_stored_once() {
+        let large = async {
+            let buffer = [1u8; 1024];
+            std::future::pending::<()>().await;
+            buffer.len()
+        };
+        let alone = std::mem::size_of_val(&large);
+        let limited = std::mem::size_of_val(&timeout(Duration::ZERO, large));
+        assert!(
+            limited < alone + 256,
+            "{alone} bytes alone, {limited} with a time limit"
+        );
+    }
+
     /// The wrapped future is polled in place and wins over the deadline; a future that
     /// is ready never arms the deadline (no loop needed: Miri runs this).
     #[test]
